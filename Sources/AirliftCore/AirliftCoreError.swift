@@ -1,0 +1,38 @@
+/// Errors from parsing and validating Airlift's wire formats and names.
+public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertible {
+  case invalidDeviceID(String)
+  case invalidVersion(String, reason: String)
+  case invalidPackageName(String)
+  case malformedPayload(topic: String, reason: String)
+  case unsupportedPayloadVersion(topic: String, version: Int)
+  case unknownTopic(String)
+  case invalidRange(String)
+  case invalidDigest(String)
+  case invalidParameterName(String)
+
+  public var description: String {
+    switch self {
+    case .invalidDeviceID(let id):
+      return
+        "invalid device id '\(id)': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, not starting with 'airlift-'"
+    case .invalidVersion(let v, let reason):
+      return "invalid version '\(v)': \(reason) (expected SemVer 2.0, e.g. 1.4.0 or 2.0.0-rc.1)"
+    case .invalidPackageName(let name):
+      return
+        "invalid package name '\(name)': use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+    case .malformedPayload(let topic, let reason):
+      return "malformed payload on '\(topic)': \(reason)"
+    case .unsupportedPayloadVersion(let topic, let version):
+      return "payload on '\(topic)' has version v=\(version); this build understands v=1"
+    case .unknownTopic(let topic):
+      return "topic '\(topic)' is not an Airlift v1 device topic"
+    case .invalidRange(let header):
+      return "unsupported or unsatisfiable Range header '\(header)'"
+    case .invalidParameterName(let name):
+      return
+        "invalid parameter name '\(name)': use letters, digits and '_', not starting with a digit (it becomes an environment variable)"
+    case .invalidDigest(let value):
+      return "invalid SHA-256 digest '\(value)': expected 64 lower-case hex characters"
+    }
+  }
+}

@@ -1,0 +1,181 @@
+import Foundation
+
+/// One downloadable file of a release, addressed by its SHA-256.
+public struct ArtifactRef: Codable, Sendable, Equatable {
+  public var name: String
+  public var url: String
+  public var size: Int64
+  public var sha256: String
+
+  public init(name: String, url: String, size: Int64, sha256: String) {
+    self.name = name
+    self.url = url
+    self.size = size
+    self.sha256 = sha256
+  }
+}
+
+/// Names a release: a package at one version.
+public struct ReleaseRef: Codable, Sendable, Equatable, CustomStringConvertible {
+  public var package: String
+  public var version: String
+
+  public init(package: String, version: String) {
+    self.package = package
+    self.version = version
+  }
+
+  public var description: String { "\(package)@\(version)" }
+}
+
+/// Time limits a device applies to one deployment, in seconds.
+public struct UpdateTimeouts: Codable, Sendable, Equatable {
+  public var download: Int
+  public var install: Int
+
+  public init(download: Int = 600, install: Int = 600) {
+    self.download = download
+    self.install = install
+  }
+}
+
+/// `airlift/v1/devices/{id}/deployment` (retained): what the device should run.
+public struct DeploymentNotice: Codable, Sendable, Equatable {
+  public var v: Int = 1
+  public var deployment: String
+  public var release: ReleaseRef
+  public var handler: String
+  public var artifacts: [ArtifactRef]
+  public var parameters: [String: String]
+  public var timeouts: UpdateTimeouts
+
+  public init(
+    deployment: String, release: ReleaseRef, handler: String, artifacts: [ArtifactRef],
+    parameters: [String: String] = [:], timeouts: UpdateTimeouts = .init()
+  ) {
+    self.deployment = deployment
+    self.release = release
+    self.handler = handler
+    self.artifacts = artifacts
+    self.parameters = parameters
+    self.timeouts = timeouts
+  }
+}
+
+/// `airlift/v1/devices/{id}/checkin`: who the device is and what it runs.
+public struct CheckIn: Codable, Sendable, Equatable {
+  public var v: Int = 1
+  public var device: DeviceID
+  public var attributes: [String: String]
+  public var installed: [String: String]
+  public var agentVersion: String
+
+  public init(device: DeviceID, attributes: [String: String], installed: [String: String], agentVersion: String) {
+    self.device = device
+    self.attributes = attributes
+    self.installed = installed
+    self.agentVersion = agentVersion
+  }
+}
+
+/// `airlift/v1/devices/{id}/status`: one progress event of one deployment.
+public struct StatusReport: Codable, Sendable, Equatable {
+  public var v: Int = 1
+  public var deployment: String
+  public var state: DeviceState
+  public var stage: String?
+  public var bytes: Int64?
+  public var total: Int64?
+  public var percent: Int?
+  public var attempt: Int?
+  public var error: String?
+  public var time: Date
+
+  public init(
+    deployment: String, state: DeviceState, stage: String? = nil, bytes: Int64? = nil,
+    total: Int64? = nil, percent: Int? = nil, attempt: Int? = nil, error: String? = nil,
+    time: Date = Date()
+  ) {
+    self.deployment = deployment
+    self.state = state
+    self.stage = stage
+    self.bytes = bytes
+    self.total = total
+    self.percent = percent
+    self.attempt = attempt
+    self.error = error
+    self.time = time
+  }
+}
+
+/// `airlift/v1/devices/{id}/presence` (retained; `offline` is the last will).
+public struct Presence: Codable, Sendable, Equatable {
+  public enum Status: String, Codable, Sendable { case online, offline }
+  public var v: Int = 1
+  public var status: Status
+
+  public init(_ status: Status) { self.status = status }
+}
+
+/// JSON encoding shared by every Airlift payload, with the decoding checks
+/// of DESIGN.md: `v` must be 1, unknown fields are ignored, anything else
+/// malformed is a typed error naming the topic.
+public enum Wire {
+  public static let version = 1
+
+  public static func encode(_ value: some Encodable) -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .iso8601
+    encoder.outputFormatting = [.sortedKeys]
+    // Encoding our own Codable structs cannot fail.
+    return Array((try? encoder.encode(value)) ?? Data())
+  }
+
+  public static func decode<T: Decodable>(
+    _ type: T.Type, from bytes: [UInt8], topic: String
+  ) throws(AirliftCoreError) -> T {
+    guard !bytes.isEmpty else { throw .malformedPayload(topic: topic, reason: "empty payload") }
+    let data = Data(bytes)
+    let object: Any
+    do {
+      object = try JSONSerialization.jsonObject(with: data)
+    } catch {
+      throw .malformedPayload(topic: topic, reason: "not JSON")
+    }
+    guard let dict = object as? [String: Any] else {
+      throw .malformedPayload(topic: topic, reason: "not a JSON object")
+    }
+    guard let v = dict["v"] as? Int else {
+      throw .malformedPayload(topic: topic, reason: "missing integer field 'v'")
+    }
+    guard v == version else { throw .unsupportedPayloadVersion(topic: topic, version: v) }
+    let decoder = JSONDecoder()
+    decoder.dateDecodingStrategy = .iso8601
+    do {
+      return try decoder.decode(T.self, from: data)
+    } catch let error as DecodingError {
+      throw .malformedPayload(topic: topic, reason: describe(error))
+    } catch let error as AirliftCoreError {
+      throw .malformedPayload(topic: topic, reason: error.description)
+    } catch {
+      throw .malformedPayload(topic: topic, reason: "\(error)")
+    }
+  }
+
+  private static func describe(_ error: DecodingError) -> String {
+    func path(_ keys: [any CodingKey]) -> String {
+      keys.isEmpty ? "payload" : keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+    switch error {
+    case .keyNotFound(let key, let ctx):
+      return "missing field '\(path(ctx.codingPath + [key]))'"
+    case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx):
+      return "wrong type at '\(path(ctx.codingPath))'"
+    case .dataCorrupted(let ctx):
+      if let underlying = ctx.underlyingError as? AirliftCoreError { return underlying.description }
+      return "invalid value at '\(path(ctx.codingPath))': \(ctx.debugDescription)"
+    @unknown default:
+      return "\(error)"
+    }
+  }
+}

@@ -1,0 +1,36 @@
+/// Validation of names that end up in URLs, file names and SQL.
+public enum Names {
+  /// Package names: lower-case letters, digits, `.`, `_`, `-`, at most 64.
+  public static func validatePackage(_ name: String) throws(AirliftCoreError) {
+    guard let first = name.unicodeScalars.first, name.utf8.count <= 64,
+      isLowerAlnum(first),
+      name.unicodeScalars.allSatisfy({ isLowerAlnum($0) || $0 == "." || $0 == "_" || $0 == "-" })
+    else { throw .invalidPackageName(name) }
+  }
+
+  /// A SHA-256 digest as 64 lower-case hex characters.
+  public static func validateDigest(_ digest: String) throws(AirliftCoreError) {
+    guard digest.utf8.count == 64,
+      digest.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || ("a"..."f").contains($0) })
+    else { throw .invalidDigest(digest) }
+  }
+
+  private static func isLowerAlnum(_ s: Unicode.Scalar) -> Bool {
+    s.isASCII && (("a"..."z").contains(s) || ("0"..."9").contains(s))
+  }
+}
+
+extension Names {
+  /// Deployment parameter names: they become environment variables
+  /// (`AIRLIFT_PARAM_<NAME>`) of install scripts, so only `[A-Za-z_][A-Za-z0-9_]*`.
+  public static func validateParameter(_ name: String) throws(AirliftCoreError) {
+    guard let first = name.unicodeScalars.first, name.utf8.count <= 64,
+      first == "_" || isLetter(first),
+      name.unicodeScalars.allSatisfy({ $0 == "_" || isLetter($0) || ("0"..."9").contains($0) })
+    else { throw .invalidParameterName(name) }
+  }
+
+  private static func isLetter(_ s: Unicode.Scalar) -> Bool {
+    s.isASCII && (("a"..."z").contains(s) || ("A"..."Z").contains(s))
+  }
+}

@@ -1,0 +1,8 @@
+#ifndef AIRLIFT_COPENSSL_SHIM_H
+#define AIRLIFT_COPENSSL_SHIM_H
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/err.h>
+#include <openssl/crypto.h>
+#include <openssl/objects.h>
+#endif
