@@ -1,0 +1,61 @@
+import AirliftMQTT
+import Foundation
+import Hummingbird
+import HummingbirdTLS
+import Logging
+import NIOSSL
+import ServiceLifecycle
+import UnixSignals
+
+/// The controller: store, MQTT session and HTTPS server, run together as
+/// services that start and stop as one (SIGTERM/SIGINT stop it gracefully).
+public struct Controller: Sendable {
+  public let config: ControllerConfig
+  public let store: ControllerStore
+  private let logger: Logger
+
+  public init(config: ControllerConfig, logger: Logger = Logger(label: "airlift.controller")) throws {
+    self.config = config
+    self.logger = logger
+    try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+    store = try ControllerStore(path: "\(config.dataDirectory)/controller.sqlite")
+  }
+
+  /// Runs until cancelled or until a signal in `signals` arrives.
+  public func run(signals: [UnixSignal] = []) async throws {
+    let blobs = try BlobStore(directory: config.dataDirectory)
+    let mqtt = try MQTTClient(
+      options: MQTTClientOptions(
+        brokerURL: config.brokerURL, clientID: config.mqttClientID,
+        tls: .init(caFile: config.caFile, certificateFile: config.mqttCertificateFile, keyFile: config.mqttKeyFile),
+        cleanStart: false),
+      logger: logger)
+    let deployments = DeploymentService(store: store, mqtt: mqtt, baseURL: config.baseURL, logger: logger)
+    let session = ControllerMQTT(
+      client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments, logger: logger)
+    let router = ControllerRoutes(
+      store: store, blobs: blobs, deployments: deployments, operators: Set(config.operators)
+    ).build()
+    let app = Application(
+      router: router,
+      server: try .tls(.http1(), tlsConfiguration: try serverTLS()),
+      configuration: .init(address: .hostname(config.host, port: config.port), serverName: "airlift"),
+      logger: logger)
+    let group = ServiceGroup(
+      configuration: .init(
+        services: [.init(service: session), .init(service: app)], gracefulShutdownSignals: signals,
+        logger: logger))
+    try await group.run()
+  }
+
+  /// Mutual TLS: the controller's certificate, and a client certificate
+  /// from the fleet CA required of every caller.
+  private func serverTLS() throws -> TLSConfiguration {
+    var tls = TLSConfiguration.makeServerConfiguration(
+      certificateChain: try NIOSSLCertificate.fromPEMFile(config.serverCertificateFile).map { .certificate($0) },
+      privateKey: .privateKey(try NIOSSLPrivateKey(file: config.serverKeyFile, format: .pem)))
+    tls.trustRoots = .file(config.caFile)
+    tls.certificateVerification = .noHostnameVerification
+    return tls
+  }
+}

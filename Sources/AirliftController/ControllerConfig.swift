@@ -1,0 +1,73 @@
+import Foundation
+
+/// Everything `airlift serve` needs, with defaults for a loopback setup.
+///
+/// Keys (also the JSON config file's keys, all optional but `dataDirectory`):
+/// - `host` (string, "127.0.0.1"), `port` (int, 8443): HTTPS listener.
+/// - `dataDirectory` (string): SQLite file and blobs.
+/// - `certificates` (string, "Certs/generated"): folder with `ca.crt`,
+///   `controller.crt`/`.key` (HTTPS) and `controller-client.crt`/`.key` (MQTT).
+/// - `brokerURL` (string, "mqtts://127.0.0.1:8883").
+/// - `publicURL` (string, "https://HOST:PORT"): base of artifact URLs sent to devices.
+/// - `operators` ([string], ["airlift-operator"]): certificate CNs allowed to use the operator API.
+/// - `mqttClientID` (string, "airlift-controller").
+/// - `shareGroup` (string, generated): the secret MQTT shared-subscription group;
+///   by default a random name made once and kept in `DATA/share-group`. Give
+///   every controller of one fleet the same value.
+public struct ControllerConfig: Sendable, Codable {
+  public var host: String
+  public var port: Int
+  public var dataDirectory: String
+  public var certificates: String
+  public var brokerURL: String
+  public var publicURL: String?
+  public var operators: [String]
+  public var mqttClientID: String
+  public var shareGroup: String?
+
+  public init(
+    host: String = "127.0.0.1", port: Int = 8443, dataDirectory: String, certificates: String = "Certs/generated",
+    brokerURL: String = "mqtts://127.0.0.1:8883", publicURL: String? = nil,
+    operators: [String] = ["airlift-operator"], mqttClientID: String = "airlift-controller",
+    shareGroup: String? = nil
+  ) {
+    self.host = host
+    self.port = port
+    self.dataDirectory = dataDirectory
+    self.certificates = certificates
+    self.brokerURL = brokerURL
+    self.publicURL = publicURL
+    self.operators = operators
+    self.mqttClientID = mqttClientID
+    self.shareGroup = shareGroup
+  }
+
+  public var caFile: String { "\(certificates)/ca.crt" }
+  public var serverCertificateFile: String { "\(certificates)/controller.crt" }
+  public var serverKeyFile: String { "\(certificates)/controller.key" }
+  public var mqttCertificateFile: String { "\(certificates)/controller-client.crt" }
+  public var mqttKeyFile: String { "\(certificates)/controller-client.key" }
+  public var baseURL: String { publicURL ?? "https://\(host):\(port)" }
+}
+
+extension ControllerConfig {
+  /// The configured share group, or the one kept in the data folder (made
+  /// on first start from 16 random bytes).
+  func resolvedShareGroup() throws -> String {
+    if let shareGroup { return shareGroup }
+    let path = "\(dataDirectory)/share-group"
+    if let data = FileManager.default.contents(atPath: path),
+      let name = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !name.isEmpty
+    {
+      return name
+    }
+    var generator = SystemRandomNumberGenerator()
+    let name =
+      "airlift-"
+      + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }
+      .joined()
+    try Data(name.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+    try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
+    return name
+  }
+}

@@ -1,0 +1,88 @@
+import AirliftCore
+import AirliftMQTT
+import Logging
+import ServiceLifecycle
+
+/// The controller's MQTT side: takes in every device's check-ins, status
+/// events and presence (through a shared subscription, so several
+/// controllers can split the load) and writes them to the store.
+final class ControllerMQTT: Service {
+  let client: MQTTClient
+  private let store: ControllerStore
+  private let deployments: DeploymentService
+  private let logger: Logger
+  private let shareGroup: String
+
+  init(client: MQTTClient, shareGroup: String, store: ControllerStore, deployments: DeploymentService, logger: Logger) {
+    self.client = client
+    self.shareGroup = shareGroup
+    self.store = store
+    self.deployments = deployments
+    self.logger = logger
+  }
+
+  func run() async throws {
+    defer { Task { await client.close() } }
+    try await cancelWhenGracefulShutdown {
+      try await self.connectWithRetry()
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for channel in [Topics.Channel.checkin, .status, .presence] {
+          let messages = try await self.client.subscribe(
+            Topics.sharedAllDevices(channel, group: self.shareGroup), qos: 1)
+          group.addTask {
+            for await message in messages { await self.handle(message) }
+          }
+        }
+        try await group.waitForAll()
+      }
+    }
+  }
+
+  private func connectWithRetry() async throws {
+    var delay: Duration = .milliseconds(500)
+    while true {
+      do {
+        try await client.connect()
+        return
+      } catch {
+        logger.error("MQTT: \(error); retrying in \(delay)")
+        try await Task.sleep(for: delay)
+        delay = min(delay * 2, .seconds(15))
+      }
+    }
+  }
+
+  /// Routes one device message to the store; anything malformed is logged
+  /// with its reason and dropped, never fatal.
+  func handle(_ message: MQTTMessage) async {
+    do {
+      let (device, channel) = try Topics.parseDeviceTopic(message.topic)
+      switch channel {
+      case .checkin:
+        let checkIn = try Wire.decode(CheckIn.self, from: message.payload, topic: message.topic)
+        guard checkIn.device == device else {
+          logger.warning(
+            "rejected check-in: payload names '\(checkIn.device)' but arrived on '\(message.topic)'")
+          return
+        }
+        let firstTime = try store.recordCheckIn(checkIn)
+        if firstTime { logger.info("new device checked in", metadata: ["device": .string(device.rawValue)]) }
+        await deployments.deviceCheckedIn(device)
+      case .status:
+        let report = try Wire.decode(StatusReport.self, from: message.payload, topic: message.topic)
+        if !(try store.recordStatus(report, from: device)) {
+          logger.warning(
+            "status for unknown deployment '\(report.deployment)' from \(device); kept in the event log")
+        }
+      case .presence:
+        guard !message.payload.isEmpty else { return }
+        let presence = try Wire.decode(Presence.self, from: message.payload, topic: message.topic)
+        try store.recordPresence(device, online: presence.status == .online)
+      case .deployment:
+        return
+      }
+    } catch {
+      logger.warning("dropped device message: \(error)", metadata: ["topic": .string(message.topic)])
+    }
+  }
+}

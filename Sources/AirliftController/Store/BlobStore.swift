@@ -1,0 +1,50 @@
+import AirliftCrypto
+import Foundation
+
+/// Content-addressed files: each blob lives once, at `blobs/<sha256>`.
+public struct BlobStore: Sendable {
+  public let directory: String
+  private let incoming: String
+
+  public init(directory: String) throws {
+    self.directory = "\(directory)/blobs"
+    incoming = "\(directory)/incoming"
+    for path in [self.directory, incoming] {
+      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+  }
+
+  public func path(sha256: String) -> String { "\(directory)/\(sha256)" }
+
+  /// Writes a stream of chunks to a temporary file while hashing it, then
+  /// moves it to its content address. Returns its digest and size.
+  public func ingest<S: AsyncSequence>(_ chunks: S) async throws -> (sha256: String, size: Int64)
+  where S.Element: Collection, S.Element.Element == UInt8 {
+    let temporary = "\(incoming)/\(UUID().uuidString)"
+    guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+      throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])
+    }
+    defer { try? FileManager.default.removeItem(atPath: temporary) }
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+    let hasher = SHA256Hasher()
+    var size: Int64 = 0
+    do {
+      for try await chunk in chunks {
+        hasher.update(chunk)
+        try handle.write(contentsOf: Data(chunk))
+        size += Int64(chunk.count)
+      }
+      try handle.synchronize()
+      try handle.close()
+    } catch {
+      try? handle.close()
+      throw error
+    }
+    let digest = hasher.finalizeHex()
+    let destination = path(sha256: digest)
+    if !FileManager.default.fileExists(atPath: destination) {
+      try FileManager.default.moveItem(atPath: temporary, toPath: destination)
+    }
+    return (digest, size)
+  }
+}

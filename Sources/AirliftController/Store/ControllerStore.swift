@@ -1,0 +1,99 @@
+import AirliftCore
+import Foundation
+import GRDB
+
+/// The controller's truth: releases, devices, deployments, every status
+/// event. SQLite in WAL mode through GRDB; safe to share between tasks.
+public final class ControllerStore: Sendable {
+  let db: DatabasePool
+
+  public init(path: String) throws {
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(5)
+    db = try DatabasePool(path: path, configuration: configuration)
+    try Self.migrator.migrate(db)
+  }
+
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE blob (
+            sha256 TEXT PRIMARY KEY NOT NULL,
+            size INTEGER NOT NULL,
+            created_at DATETIME NOT NULL
+          );
+          CREATE TABLE release (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            package TEXT NOT NULL,
+            version TEXT NOT NULL,
+            handler TEXT NOT NULL,
+            created_at DATETIME NOT NULL,
+            UNIQUE (package, version)
+          );
+          CREATE TABLE release_asset (
+            release_id INTEGER NOT NULL REFERENCES release(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            sha256 TEXT NOT NULL REFERENCES blob(sha256),
+            PRIMARY KEY (release_id, name)
+          );
+          CREATE TABLE device (
+            id TEXT PRIMARY KEY NOT NULL,
+            online BOOLEAN NOT NULL DEFAULT 0,
+            attributes TEXT NOT NULL DEFAULT '{}',
+            installed TEXT NOT NULL DEFAULT '{}',
+            agent_version TEXT,
+            first_seen DATETIME NOT NULL,
+            last_seen DATETIME NOT NULL
+          );
+          CREATE TABLE deployment (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT,
+            release_id INTEGER NOT NULL REFERENCES release(id),
+            status TEXT NOT NULL,
+            parameters TEXT NOT NULL DEFAULT '{}',
+            all_devices BOOLEAN NOT NULL DEFAULT 0,
+            created_at DATETIME NOT NULL
+          );
+          CREATE TABLE device_deployment (
+            deployment_id TEXT NOT NULL REFERENCES deployment(id) ON DELETE CASCADE,
+            device_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            percent INTEGER,
+            error TEXT,
+            updated_at DATETIME NOT NULL,
+            PRIMARY KEY (deployment_id, device_id)
+          );
+          CREATE INDEX device_deployment_by_device ON device_deployment(device_id, updated_at);
+          CREATE TABLE status_event (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            deployment_id TEXT NOT NULL,
+            device_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            bytes INTEGER,
+            total INTEGER,
+            percent INTEGER,
+            attempt INTEGER,
+            error TEXT,
+            device_time DATETIME,
+            received_at DATETIME NOT NULL
+          );
+          CREATE INDEX status_event_by_deployment ON status_event(deployment_id, device_id, id);
+          """)
+    }
+    return migrator
+  }
+}
+
+/// JSON text columns for string maps.
+enum JSONColumn {
+  static func encode(_ map: [String: String]) -> String {
+    String(decoding: Wire.encode(map), as: UTF8.self)
+  }
+
+  static func decode(_ text: String?) -> [String: String] {
+    guard let text, let data = text.data(using: .utf8) else { return [:] }
+    return (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
+  }
+}
