@@ -1,0 +1,211 @@
+import AirliftCore
+import AirliftMQTT
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+
+/// The device agent: holds the device's MQTT session, follows its desired
+/// deployment (retained MQTT message, and over HTTPS on every connect and
+/// check-in period), installs it and reports every stage.
+public final class Agent: Service {
+  public static let version = "0.1.0"
+
+  public let config: AgentConfig
+  public let deviceID: DeviceID
+  public let store: AgentStore
+  private let handlers: InstallHandlers
+  private let logger: Logger
+
+  public init(config: AgentConfig, handlers: InstallHandlers = .standard, logger: Logger? = nil) throws {
+    self.config = config
+    do {
+      deviceID = try DeviceID(config.deviceID)
+    } catch {
+      throw AgentError.config(path: "deviceID", reason: error.description)
+    }
+    var logger = logger ?? Logger(label: "airlift.agent")
+    logger[metadataKey: "device"] = .string(config.deviceID)
+    self.logger = logger
+    self.handlers = handlers
+    for directory in [config.dataDirectory, config.installDirectory] {
+      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+    store = try AgentStore(path: "\(config.dataDirectory)/agent.sqlite")
+  }
+
+  /// Runs until cancelled or a graceful shutdown.
+  public func run() async throws {
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
+    let mqtt = try MQTTClient(options: mqttOptions(), logger: logger)
+    let outbox = Outbox(store: store, mqtt: mqtt, logger: logger)
+    let worker = UpdateWorker(
+      deviceID: deviceID, store: store,
+      downloader: ArtifactDownloader(client: http, directory: "\(config.dataDirectory)/downloads"),
+      handlers: handlers, config: config, outbox: outbox, logger: logger,
+      onInstalled: { [weak self] in await self?.checkIn(mqtt) })
+    do {
+      try await cancelWhenGracefulShutdown {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          group.addTask { await worker.run() }
+          try await self.connectWithRetry(mqtt)
+          let notices = try await mqtt.subscribe(Topics.device(self.deviceID, .deployment), qos: 1)
+          group.addTask { await outbox.run() }
+          group.addTask {
+            for await message in notices { self.accept(message, worker: worker) }
+          }
+          group.addTask {
+            for await event in mqtt.events where event == .connected(reconnect: true) {
+              await self.announce(mqtt, http: http, worker: worker)
+            }
+          }
+          await self.announce(mqtt, http: http, worker: worker)
+          group.addTask {
+            while !Task.isCancelled {
+              try await Task.sleep(for: .seconds(self.config.checkInInterval))
+              await self.announce(mqtt, http: http, worker: worker)
+            }
+          }
+          try await group.next()
+          group.cancelAll()
+        }
+      }
+    } catch is CancellationError {
+    } catch {
+      await shutdown(mqtt: mqtt, http: http)
+      throw error
+    }
+    await shutdown(mqtt: mqtt, http: http)
+  }
+
+  /// Connects once to the broker and the controller with this device's
+  /// certificate and says what failed: for `airlift-agent check`.
+  public func checkConnectivity() async throws {
+    let mqtt = try MQTTClient(options: mqttOptions(), logger: logger)
+    defer { Task { await mqtt.close() } }
+    try await mqtt.connect()
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
+    defer { _ = http.shutdown() }
+    _ = try await fetchDesired(http)
+  }
+
+  private func shutdown(mqtt: MQTTClient, http: HTTPClient) async {
+    // A clean disconnect sends no last will, so say `offline` ourselves.
+    try? await withTimeout(.seconds(2)) {
+      try await mqtt.publish(
+        Topics.device(self.deviceID, .presence), payload: Wire.encode(Presence(.offline)), qos: 1, retain: true)
+    }
+    await mqtt.close()
+    try? await http.shutdown()
+  }
+
+  private func mqttOptions() -> MQTTClientOptions {
+    MQTTClientOptions(
+      brokerURL: config.brokerURL, clientID: config.deviceID,
+      tls: .init(caFile: config.caFile, certificateFile: config.certificate, keyFile: config.key),
+      will: .init(topic: Topics.device(deviceID, .presence), payload: Wire.encode(Presence(.offline))),
+      cleanStart: false)
+  }
+
+  private func connectWithRetry(_ mqtt: MQTTClient) async throws {
+    var delay: Duration = .milliseconds(500)
+    while true {
+      do {
+        try await mqtt.connect()
+        return
+      } catch {
+        logger.error("\(error) — retrying in \(delay)")
+        try await Task.sleep(for: delay)
+        delay = min(delay * 2, .seconds(30))
+      }
+    }
+  }
+
+  /// Decodes a `deployment` message; an empty retained message clears it.
+  private func accept(_ message: MQTTMessage, worker: UpdateWorker) {
+    guard !message.payload.isEmpty else { return }
+    do {
+      worker.submit(try Wire.decode(DeploymentNotice.self, from: message.payload, topic: message.topic))
+    } catch {
+      logger.warning("ignored deployment message: \(error)")
+    }
+  }
+
+  /// Presence, check-in and the desired deployment over HTTPS: done on
+  /// connect, reconnect and every check-in period.
+  private func announce(_ mqtt: MQTTClient, http: HTTPClient, worker: UpdateWorker) async {
+    do {
+      try await mqtt.publish(
+        Topics.device(deviceID, .presence), payload: Wire.encode(Presence(.online)), qos: 1, retain: true)
+    } catch {
+      logger.warning("could not publish presence: \(error)")
+    }
+    await checkIn(mqtt)
+    do {
+      if let notice = try await fetchDesired(http) { worker.submit(notice) }
+    } catch {
+      logger.warning("\(error)")
+    }
+  }
+
+  private func checkIn(_ mqtt: MQTTClient) async {
+    let checkIn = CheckIn(
+      device: deviceID, attributes: config.attributes, installed: (try? store.installed()) ?? [:],
+      agentVersion: Self.version)
+    do {
+      try await mqtt.publish(Topics.device(deviceID, .checkin), payload: Wire.encode(checkIn), qos: 1)
+    } catch {
+      logger.warning("could not check in: \(error)")
+    }
+  }
+
+  private func fetchDesired(_ http: HTTPClient) async throws -> DeploymentNotice? {
+    let url = "\(config.controllerURL)/api/v1/device/deployment"
+    let response: HTTPClientResponse
+    let body: ByteBuffer
+    do {
+      response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+      body = try await response.body.collect(upTo: 1 << 20)
+    } catch {
+      throw AgentError.controller(reason: "GET \(url): \(error)")
+    }
+    switch response.status.code {
+    case 204: return nil
+    case 200:
+      do {
+        return try Wire.decode(DeploymentNotice.self, from: Array(buffer: body), topic: url)
+      } catch {
+        throw AgentError.controller(reason: "\(error)")
+      }
+    default:
+      throw AgentError.controller(
+        reason: "GET \(url): HTTP \(response.status.code) \(String(buffer: body).prefix(200))")
+    }
+  }
+
+  static func httpConfiguration(_ config: AgentConfig) throws -> HTTPClient.Configuration {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    tls.trustRoots = .file(config.caFile)
+    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(config.certificate).map { .certificate($0) }
+    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: config.key, format: .pem))
+    var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+    configuration.timeout.connect = .seconds(10)
+    configuration.timeout.read = .seconds(30)
+    return configuration
+  }
+}
+
+/// Runs `body`, giving up after `limit`.
+func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+  try await withThrowingTaskGroup(of: T.self) { group in
+    group.addTask { try await body() }
+    group.addTask {
+      try await Task.sleep(for: limit)
+      throw CancellationError()
+    }
+    defer { group.cancelAll() }
+    return try await group.next()!
+  }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// The agent's configuration, read from a JSON file (`--config FILE`).
+///
+/// Keys:
+/// - `deviceID` (string, required): must equal the CN of `certificate`.
+/// - `brokerURL` (string, required): `mqtts://HOST:PORT`.
+/// - `controllerURL` (string, required): `https://HOST:PORT`.
+/// - `caFile`, `certificate`, `key` (strings, required): fleet CA, device cert and key.
+/// - `dataDirectory` (string, required): agent SQLite state and downloads.
+/// - `installDirectory` (string, required): where handlers install software.
+/// - `attributes` (object of strings, {}): reported in every check-in (model, region …).
+/// - `checkInInterval` (seconds, 300): how often to check in and ask for the desired deployment.
+/// - `progressInterval` (seconds, 0.5): at most one `Downloading` event per interval.
+public struct AgentConfig: Codable, Sendable {
+  public var deviceID: String
+  public var brokerURL: String
+  public var controllerURL: String
+  public var caFile: String
+  public var certificate: String
+  public var key: String
+  public var dataDirectory: String
+  public var installDirectory: String
+  public var attributes: [String: String]
+  public var checkInInterval: Double
+  public var progressInterval: Double
+
+  public init(
+    deviceID: String, brokerURL: String, controllerURL: String, caFile: String, certificate: String, key: String,
+    dataDirectory: String, installDirectory: String, attributes: [String: String] = [:],
+    checkInInterval: Double = 300, progressInterval: Double = 0.5
+  ) {
+    self.deviceID = deviceID
+    self.brokerURL = brokerURL
+    self.controllerURL = controllerURL
+    self.caFile = caFile
+    self.certificate = certificate
+    self.key = key
+    self.dataDirectory = dataDirectory
+    self.installDirectory = installDirectory
+    self.attributes = attributes
+    self.checkInInterval = checkInInterval
+    self.progressInterval = progressInterval
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    deviceID = try c.decode(String.self, forKey: .deviceID)
+    brokerURL = try c.decode(String.self, forKey: .brokerURL)
+    controllerURL = try c.decode(String.self, forKey: .controllerURL)
+    caFile = try c.decode(String.self, forKey: .caFile)
+    certificate = try c.decode(String.self, forKey: .certificate)
+    key = try c.decode(String.self, forKey: .key)
+    dataDirectory = try c.decode(String.self, forKey: .dataDirectory)
+    installDirectory = try c.decode(String.self, forKey: .installDirectory)
+    attributes = try c.decodeIfPresent([String: String].self, forKey: .attributes) ?? [:]
+    checkInInterval = try c.decodeIfPresent(Double.self, forKey: .checkInInterval) ?? 300
+    progressInterval = try c.decodeIfPresent(Double.self, forKey: .progressInterval) ?? 0.5
+  }
+
+  /// Reads and checks a config file, with an error naming the file and key.
+  public static func load(path: String) throws(AgentError) -> AgentConfig {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw .config(path: path, reason: "cannot read the file")
+    }
+    do {
+      return try JSONDecoder().decode(AgentConfig.self, from: data)
+    } catch DecodingError.keyNotFound(let key, _) {
+      throw .config(path: path, reason: "missing key '\(key.stringValue)'")
+    } catch DecodingError.typeMismatch(_, let context) {
+      throw .config(
+        path: path, reason: "wrong type for '\(context.codingPath.map(\.stringValue).joined(separator: "."))'")
+    } catch {
+      throw .config(path: path, reason: "not valid JSON")
+    }
+  }
+}

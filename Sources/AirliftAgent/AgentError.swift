@@ -1,0 +1,37 @@
+/// What went wrong on the device, worded for the operator who reads it in
+/// `airlift deploy show` or the agent's log.
+public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
+  case config(path: String, reason: String)
+  case download(url: String, reason: String)
+  case sizeMismatch(artifact: String, expected: Int64, received: Int64)
+  case digestMismatch(artifact: String, expected: String, actual: String)
+  case unknownHandler(String)
+  case bundle(reason: String)
+  case installFailed(status: String, output: String)
+  case interrupted(state: String)
+  case controller(reason: String)
+
+  public var description: String {
+    switch self {
+    case .config(let path, let reason):
+      return "agent config \(path): \(reason)"
+    case .download(let url, let reason):
+      return "download of \(url) failed: \(reason)"
+    case .sizeMismatch(let artifact, let expected, let received):
+      return "artifact \(artifact): expected \(expected) bytes, received \(received); refusing to install it"
+    case .digestMismatch(let artifact, let expected, let actual):
+      return
+        "artifact \(artifact): SHA-256 digest mismatch (expected \(expected), got \(actual)); the file was altered or corrupted, refusing to install it"
+    case .unknownHandler(let name):
+      return "no install handler named '\(name)' on this device (available: script)"
+    case .bundle(let reason):
+      return "release bundle is unusable: \(reason)"
+    case .installFailed(let status, let output):
+      return output.isEmpty ? "install script \(status)" : "install script \(status): \(output)"
+    case .interrupted(let state):
+      return "the agent stopped while \(state); the install was interrupted and not retried"
+    case .controller(let reason):
+      return "controller request failed: \(reason)"
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import AirliftCore
+
+/// What a handler gets to install one release.
+public struct InstallContext: Sendable {
+  public var deviceID: DeviceID
+  public var notice: DeploymentNotice
+  /// Verified artifact files by asset name.
+  public var artifacts: [String: String]
+  /// A fresh folder for this deployment's scratch files.
+  public var workDirectory: String
+  /// The configured install folder.
+  public var installDirectory: String
+}
+
+/// An install method (`script`, later `directory`, `ab-slot` …). Adding one
+/// registers it in `InstallHandlers`; the update flow does not change.
+public protocol InstallHandler: Sendable {
+  static var name: String { get }
+  func install(_ context: InstallContext) async throws
+}
+
+/// The handlers this agent knows, chosen by the deployment's `handler` name.
+public struct InstallHandlers: Sendable {
+  private let handlers: [String: any InstallHandler]
+
+  public init(_ handlers: [any InstallHandler]) {
+    self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { (type(of: $0).name, $0) })
+  }
+
+  public static let standard = InstallHandlers([ScriptHandler()])
+
+  public func handler(named name: String) throws(AgentError) -> any InstallHandler {
+    guard let handler = handlers[name] else { throw .unknownHandler(name) }
+    return handler
+  }
+}

@@ -1,0 +1,64 @@
+import AirliftCore
+import Foundation
+import Subprocess
+import SystemPackage
+
+/// The `script` handler: the artifact is a tar bundle carrying an `install`
+/// script; it is unpacked and run with the deployment's parameters in its
+/// environment (as `AIRLIFT_PARAM_<NAME>`), never through a shell string.
+public struct ScriptHandler: InstallHandler {
+  public static let name = "script"
+
+  public init() {}
+
+  public func install(_ context: InstallContext) async throws {
+    guard let bundle = context.artifacts.values.first, context.artifacts.count == 1 else {
+      throw AgentError.bundle(reason: "the script handler expects exactly one artifact, got \(context.artifacts.count)")
+    }
+    let unpacked = "\(context.workDirectory)/bundle"
+    try? FileManager.default.removeItem(atPath: unpacked)
+    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
+    let tar = try await run(
+      .name("tar"), arguments: ["-xf", bundle, "-C", unpacked, "--no-same-owner"],
+      output: .discarded, error: .string(limit: 4096))
+    guard tar.terminationStatus.isSuccess else {
+      throw AgentError.bundle(reason: "not a tar archive (tar: \(Self.lastLine(tar.standardError) ?? "no message"))")
+    }
+    let script = "\(unpacked)/install"
+    guard FileManager.default.fileExists(atPath: script) else {
+      throw AgentError.bundle(reason: "it has no 'install' script at its top level")
+    }
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+
+    var environment: [Environment.Key: String?] = [
+      "AIRLIFT_DEVICE_ID": context.deviceID.rawValue,
+      "AIRLIFT_DEPLOYMENT": context.notice.deployment,
+      "AIRLIFT_PACKAGE": context.notice.release.package,
+      "AIRLIFT_VERSION": context.notice.release.version,
+      "AIRLIFT_INSTALL_DIR": context.installDirectory,
+      "AIRLIFT_BUNDLE_DIR": unpacked,
+    ]
+    for (name, value) in context.notice.parameters {
+      try Names.validateParameter(name)
+      environment[Environment.Key(stringLiteral: "AIRLIFT_PARAM_\(name)")] = value
+    }
+    let result = try await run(
+      .path(FilePath(script)), arguments: [], environment: .inherit.updating(environment),
+      workingDirectory: FilePath(unpacked), output: .string(limit: 65536), error: .string(limit: 65536))
+    guard result.terminationStatus.isSuccess else {
+      let output = Self.lastLine(result.standardError) ?? Self.lastLine(result.standardOutput) ?? ""
+      throw AgentError.installFailed(status: Self.describe(result.terminationStatus), output: output)
+    }
+  }
+
+  private static func describe(_ status: TerminationStatus) -> String {
+    switch status {
+    case .exited(let code): return "exited with status \(code)"
+    case .signaled(let signal): return "was killed by signal \(signal)"
+    }
+  }
+
+  private static func lastLine(_ text: String?) -> String? {
+    text?.split(whereSeparator: \.isNewline).last.map(String.init)
+  }
+}
