@@ -1,0 +1,45 @@
+import AirliftClient
+import ArgumentParser
+import Foundation
+
+@main
+struct Airlift: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "airlift",
+    abstract: "Over-the-air updates for fleets of Linux devices.",
+    subcommands: [Serve.self, Release.self, Deploy.self, Device.self])
+}
+
+/// Where the controller is and which operator certificate to use.
+struct ConnectionOptions: ParsableArguments {
+  @Option(help: "Controller URL (or $AIRLIFT_CONTROLLER).")
+  var controller: String = ProcessInfo.processInfo.environment["AIRLIFT_CONTROLLER"] ?? "https://127.0.0.1:8443"
+
+  @Option(help: "Folder with ca.crt, operator.crt and operator.key (or $AIRLIFT_CERTS).")
+  var certs: String = ProcessInfo.processInfo.environment["AIRLIFT_CERTS"] ?? "Certs/generated"
+
+  @Flag(help: "Print JSON instead of a table.")
+  var json = false
+
+  func client() throws -> ControllerClient {
+    try ControllerClient(
+      baseURL: controller, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
+      key: "\(certs)/operator.key")
+  }
+
+  /// Runs `body` with a client and turns its errors into a clean exit.
+  func withClient<T>(_ body: (ControllerClient) async throws -> T) async throws -> T {
+    let client = try client()
+    do {
+      let result = try await body(client)
+      await client.shutdown()
+      return result
+    } catch let error as ClientError {
+      await client.shutdown()
+      throw ValidationError("\(error)")
+    } catch {
+      await client.shutdown()
+      throw error
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import AirliftController
+import ArgumentParser
+import Foundation
+import Logging
+
+struct Serve: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run the controller: MQTT session, SQLite store, HTTPS API and artifacts.")
+
+  @Option(help: "JSON config file (keys as in ControllerConfig); flags override it.")
+  var config: String?
+
+  @Option(help: "Address to listen on.") var host: String?
+  @Option(help: "HTTPS port.") var port: Int?
+  @Option(help: "Data folder (SQLite store and blobs).") var data: String?
+  @Option(help: "Certificate folder (ca.crt, controller.*, controller-client.*).") var certs: String?
+  @Option(help: "Broker URL, e.g. mqtts://127.0.0.1:8883.") var broker: String?
+  @Option(help: "Base URL devices use to download artifacts.") var publicURL: String?
+
+  func run() async throws {
+    var settings: ControllerConfig
+    if let config {
+      guard let data = FileManager.default.contents(atPath: config) else {
+        throw ValidationError("cannot read the config file \(config)")
+      }
+      do {
+        settings = try JSONDecoder().decode(ControllerConfig.self, from: data)
+      } catch {
+        throw ValidationError("config file \(config) is not a valid controller config: \(error)")
+      }
+    } else {
+      guard let data else { throw ValidationError("give --data DIR (or --config FILE)") }
+      settings = ControllerConfig(dataDirectory: data)
+    }
+    if let host { settings.host = host }
+    if let port { settings.port = port }
+    if let data { settings.dataDirectory = data }
+    if let certs { settings.certificates = certs }
+    if let broker { settings.brokerURL = broker }
+    if let publicURL { settings.publicURL = publicURL }
+    for file in [settings.caFile, settings.serverCertificateFile, settings.mqttCertificateFile]
+    where !FileManager.default.fileExists(atPath: file) {
+      throw ValidationError("missing certificate \(file); create them with Certs/init")
+    }
+    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    let controller = try Controller(config: settings)
+    try await controller.run(signals: [.sigterm, .sigint])
+  }
+}
