@@ -1,0 +1,123 @@
+import AirliftAgent
+import AirliftClient
+import AirliftCore
+import AirliftCrypto
+import AirliftMQTT
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOSSL
+import Testing
+
+@Suite("Controller: HTTPS API, artifacts and MQTT intake")
+struct ControllerAPITests {
+  private func httpClient(_ fleet: Fleet, certificate: String, key: String) throws -> HTTPClient {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    tls.trustRoots = .file("\(fleet.certs)/ca.crt")
+    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+  }
+
+  @Test("artifacts are served by digest, with Range requests answered 206")
+  func artifactRanges() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let file = "\(fleet.root)/artifact.bin"
+      let content = (0..<100_000).map { UInt8($0 % 251) }
+      try Data(content).write(to: URL(fileURLWithPath: file))
+      let release = try await client.uploadRelease(package: "data", version: "1.0.0", file: file)
+      let digest = try #require(release.assets.first?.sha256)
+      #expect(digest == SHA256Hasher.hex(of: content))
+
+      let device = try fleet.issueDevice("device-010")
+      let http = try httpClient(fleet, certificate: device.certificate, key: device.key)
+      defer { _ = http.shutdown() }
+      var request = HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(digest)")
+      request.headers.add(name: "Range", value: "bytes=1000-1999")
+      let partial = try await http.execute(request, timeout: .seconds(10))
+      #expect(partial.status == .partialContent)
+      #expect(partial.headers.first(name: "Content-Range") == "bytes 1000-1999/100000")
+      let body = try await partial.body.collect(upTo: 1 << 20)
+      #expect(Array(body.readableBytesView) == Array(content[1000...1999]))
+
+      let whole = try await http.execute(
+        HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(digest)"), timeout: .seconds(10))
+      #expect(whole.status == .ok)
+      #expect(Array(try await whole.body.collect(upTo: 1 << 20).readableBytesView) == content)
+
+      var beyond = HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(digest)")
+      beyond.headers.add(name: "Range", value: "bytes=200000-")
+      #expect(try await http.execute(beyond, timeout: .seconds(10)).status == .rangeNotSatisfiable)
+    }
+  }
+
+  @Test("a device certificate cannot use the operator API")
+  func devicesAreNotOperators() async throws {
+    try await Fleet.with { fleet in
+      let device = try fleet.issueDevice("device-011")
+      let http = try httpClient(fleet, certificate: device.certificate, key: device.key)
+      defer { _ = http.shutdown() }
+      let response = try await http.execute(
+        HTTPClientRequest(url: "\(fleet.controllerURL)/api/v1/devices"), timeout: .seconds(10))
+      #expect(response.status == .forbidden)
+    }
+  }
+
+  @Test("invalid uploads and deployments get a clear error and change nothing")
+  func invalidRequests() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let bundle = try ReleaseBundle.make(in: fleet.root)
+      await #expect(throws: ClientError.self) {
+        try await client.uploadRelease(package: "hello", version: "1.0", file: bundle)
+      }
+      _ = try await client.uploadRelease(package: "hello", version: "1.0.0", file: bundle)
+      do {
+        _ = try await client.uploadRelease(package: "hello", version: "1.0.0", file: bundle)
+        Issue.record("a second upload of the same version was accepted")
+      } catch let error as ClientError {
+        #expect(error.description.contains("409"))
+        #expect(error.description.contains("immutable"))
+      }
+      do {
+        _ = try await client.createDeployment(
+          .init(package: "hello", version: "9.9.9", target: .init(devices: ["device-1"])))
+        Issue.record("a deployment of a missing release was accepted")
+      } catch let error as ClientError {
+        #expect(error.description.contains("not found"))
+      }
+      await #expect(throws: ClientError.self) {
+        try await client.createDeployment(
+          .init(package: "hello", version: "1.0.0", target: .init(devices: ["../etc"])))
+      }
+      #expect(try await client.releases().count == 1)
+      #expect(try await client.deployments().isEmpty)
+    }
+  }
+
+  @Test("malformed device messages are dropped with a reason; later valid ones still count")
+  func malformedPayloadsDoNotStopIntake() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let device = try fleet.issueDevice("device-012")
+      let mqtt = try fleet.mqttClient(certificate: device.certificate, key: device.key, clientID: "device-012")
+      try await mqtt.connect()
+      defer { Task { await mqtt.close() } }
+      let id = try DeviceID("device-012")
+      for garbage in ["not json", "{}", "{\"v\":2}", "[1,2]", "{\"v\":1,\"device\":\"device-012\"}"] {
+        try await mqtt.publish(Topics.device(id, .checkin), payload: Array(garbage.utf8), qos: 1)
+        try await mqtt.publish(Topics.device(id, .status), payload: Array(garbage.utf8), qos: 1)
+      }
+      // A check-in that names another device on this device's topic is refused too.
+      let forged = CheckIn(device: try DeviceID("device-999"), attributes: [:], installed: [:], agentVersion: "x")
+      try await mqtt.publish(Topics.device(id, .checkin), payload: Wire.encode(forged), qos: 1)
+      let genuine = CheckIn(device: id, attributes: ["model": "gw-7"], installed: ["os": "1.0.0"], agentVersion: "t")
+      try await mqtt.publish(Topics.device(id, .checkin), payload: Wire.encode(genuine), qos: 1)
+      try await eventually("the genuine check-in") {
+        try await client.devices().contains { $0.id == "device-012" && $0.attributes["model"] == "gw-7" }
+      }
+      #expect(try await client.devices().map(\.id) == ["device-012"])
+    }
+  }
+}

@@ -1,0 +1,175 @@
+import AirliftAgent
+import AirliftClient
+import AirliftController
+import AirliftCore
+import AirliftMQTT
+import Foundation
+import Logging
+
+/// One test's world, made of real parts: certificates from `Certs/`, a
+/// Mosquitto broker started with `Broker/run`, the controller and agents
+/// in-process, all on loopback ports picked here, under a temporary folder.
+/// `Fleet.with { ... }` tears everything down even when the test fails.
+final class Fleet: @unchecked Sendable {
+  static let repository = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+  let root: String
+  let certs: String
+  let brokerPort: Int
+  let httpsPort: Int
+  private var broker: Process?
+  private var controllerTask: Task<Void, any Error>?
+  private(set) var controller: Controller?
+  private var agentTasks: [String: Task<Void, any Error>] = [:]
+  private(set) var client: ControllerClient?
+
+  var brokerURL: String { "mqtts://127.0.0.1:\(brokerPort)" }
+  var controllerURL: String { "https://127.0.0.1:\(httpsPort)" }
+
+  static var quietLogger: Logger {
+    var logger = Logger(label: "airlift.test")
+    logger.logLevel = ProcessInfo.processInfo.environment["AIRLIFT_TEST_LOG"] == nil ? .critical : .debug
+    return logger
+  }
+
+  private init() throws {
+    root = NSTemporaryDirectory() + "airlift-test-" + UUID().uuidString.prefix(8)
+    certs = "\(root)/certs"
+    brokerPort = try Loopback.freePort()
+    httpsPort = try Loopback.freePort()
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+  }
+
+  /// Runs `body` with a fleet whose broker (and, unless `controller` is
+  /// false, controller) is up; devices get certificates on request.
+  static func with<T>(controller: Bool = true, _ body: (Fleet) async throws -> T) async throws -> T {
+    let fleet = try Fleet()
+    do {
+      try await fleet.start(controller: controller)
+      let result = try await body(fleet)
+      await fleet.stop()
+      return result
+    } catch {
+      await fleet.stop()
+      throw error
+    }
+  }
+
+  private func start(controller startController: Bool) async throws {
+    try Self.run("\(Self.repository)/Certs/init", ["--out", certs])
+    let broker = Process()
+    broker.executableURL = URL(fileURLWithPath: "\(Self.repository)/Broker/run")
+    broker.arguments = ["--port", "\(brokerPort)", "--data", "\(root)/broker", "--certs", certs]
+    let log = FileHandle(forWritingAtPath: createFile("\(root)/broker.log"))
+    broker.standardOutput = log
+    broker.standardError = log
+    try broker.run()
+    self.broker = broker
+    try await eventually("the broker on port \(brokerPort)", within: 20) { Loopback.isListening(self.brokerPort) }
+    if startController { try await startControllerNow() }
+  }
+
+  func startControllerNow() async throws {
+    let controller = try Controller(
+      config: ControllerConfig(
+        port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
+        mqttClientID: "airlift-controller-test"),
+      logger: Self.quietLogger)
+    self.controller = controller
+    controllerTask = Task { try await controller.run() }
+    let client = try ControllerClient(
+      baseURL: controllerURL, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
+      key: "\(certs)/operator.key")
+    self.client = client
+    try await eventually("the controller's HTTPS API", within: 30) { (try? await client.releases()) != nil }
+  }
+
+  /// Issues a device certificate with `Certs/new-device` (into `certs`, or
+  /// another PKI folder).
+  @discardableResult
+  func issueDevice(_ id: String, pki: String? = nil) throws -> (certificate: String, key: String) {
+    let folder = pki ?? certs
+    try Self.run("\(Self.repository)/Certs/new-device", [id, "--out", folder])
+    return ("\(folder)/devices/\(id).crt", "\(folder)/devices/\(id).key")
+  }
+
+  /// A second, unrelated PKI (a CA the broker does not trust).
+  func foreignPKI() throws -> String {
+    let folder = "\(root)/foreign-pki"
+    try Self.run("\(Self.repository)/Certs/init", ["--out", folder])
+    return folder
+  }
+
+  func agentConfig(_ id: String, attributes: [String: String] = ["model": "gw-100"]) throws -> AgentConfig {
+    let (certificate, key) = try issueDevice(id)
+    return AgentConfig(
+      deviceID: id, brokerURL: brokerURL, controllerURL: controllerURL, caFile: "\(certs)/ca.crt",
+      certificate: certificate, key: key, dataDirectory: "\(root)/agents/\(id)/data",
+      installDirectory: "\(root)/agents/\(id)/install", attributes: attributes, progressInterval: 0.2)
+  }
+
+  /// Starts an agent in-process and waits until the controller has its check-in.
+  @discardableResult
+  func startAgent(_ config: AgentConfig) async throws -> Agent {
+    let agent = try Agent(config: config, logger: Self.quietLogger)
+    agentTasks[config.deviceID] = Task { try await agent.run() }
+    try await eventually("\(config.deviceID) to check in", within: 30) {
+      try await self.client?.devices().contains { $0.id == config.deviceID && $0.online } ?? true
+    }
+    return agent
+  }
+
+  func stopAgent(_ id: String) async {
+    guard let task = agentTasks.removeValue(forKey: id) else { return }
+    task.cancel()
+    _ = await task.result
+  }
+
+  /// An MQTT client with a certificate from `certs` (device or controller).
+  func mqttClient(certificate: String, key: String, clientID: String, ca: String? = nil) throws -> MQTTClient {
+    try MQTTClient(
+      options: MQTTClientOptions(
+        brokerURL: brokerURL, clientID: clientID,
+        tls: .init(caFile: ca ?? "\(certs)/ca.crt", certificateFile: certificate, keyFile: key), connectTimeout: 5),
+      logger: Self.quietLogger)
+  }
+
+  func stop() async {
+    for id in Array(agentTasks.keys) { await stopAgent(id) }
+    await client?.shutdown()
+    controllerTask?.cancel()
+    _ = await controllerTask?.result
+    if let broker, broker.isRunning {
+      // SIGKILL: the test process blocks SIGTERM in its threads and a child
+      // inherits that mask, so mosquitto would never see a SIGTERM.
+      kill(broker.processIdentifier, SIGKILL)
+      broker.waitUntilExit()
+    }
+    if ProcessInfo.processInfo.environment["AIRLIFT_KEEP_TEST_FILES"] == nil {
+      try? FileManager.default.removeItem(atPath: root)
+    }
+  }
+
+  private func createFile(_ path: String) -> String {
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
+    return path
+  }
+
+  /// Runs a repository script with an argument list (no shell).
+  static func run(_ executable: String, _ arguments: [String]) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      throw HarnessError.setup("\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
+    }
+  }
+}
