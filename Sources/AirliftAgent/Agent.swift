@@ -80,6 +80,12 @@ public final class Agent: Service {
     await shutdown(mqtt: mqtt, http: http)
   }
 
+  /// Says `offline` and closes the connections. Runs in a task of its own:
+  /// the caller is usually cancelled, and the goodbye must still be sent.
+  private func shutdown(mqtt: MQTTClient, http: HTTPClient) async {
+    await Task { await self.sayGoodbye(mqtt: mqtt, http: http) }.value
+  }
+
   /// Connects once to the broker and the controller with this device's
   /// certificate and says what failed: for `airlift-agent check`.
   public func checkConnectivity() async throws {
@@ -91,7 +97,7 @@ public final class Agent: Service {
     _ = try await fetchDesired(http)
   }
 
-  private func shutdown(mqtt: MQTTClient, http: HTTPClient) async {
+  private func sayGoodbye(mqtt: MQTTClient, http: HTTPClient) async {
     // A clean disconnect sends no last will, so say `offline` ourselves.
     try? await withTimeout(.seconds(2)) {
       try await mqtt.publish(

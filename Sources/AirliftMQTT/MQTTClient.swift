@@ -347,16 +347,36 @@ public final class MQTTClient: Sendable {
   }
 
   /// Starts a Paho request whose callbacks complete through the registry, and
-  /// waits for it. `start` returns Paho's immediate return code.
+  /// waits for it. `start` returns Paho's immediate return code. Cancelling
+  /// the waiting task ends the wait (the request itself may still complete).
   private func perform(_ start: (UnsafeMutableRawPointer?) -> Int32) async -> PahoOutcome {
-    await withCheckedContinuation { continuation in
-      let id = CallbackRegistry.shared.addPending(owner: contextID, continuation)
-      let rc = start(UnsafeMutableRawPointer(bitPattern: id))
-      if rc != MQTTASYNC_SUCCESS {
-        CallbackRegistry.shared.complete(
-          id: id, .failure(code: Int(rc), reasonCode: 0, message: Self.describe(code: Int(rc))))
+    let request = RequestID()
+    return await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        let id = CallbackRegistry.shared.addPending(owner: contextID, continuation)
+        request.set(id)
+        if Task.isCancelled {
+          CallbackRegistry.shared.complete(id: id, Self.cancelled)
+          return
+        }
+        let rc = start(UnsafeMutableRawPointer(bitPattern: id))
+        if rc != MQTTASYNC_SUCCESS {
+          CallbackRegistry.shared.complete(
+            id: id, .failure(code: Int(rc), reasonCode: 0, message: Self.describe(code: Int(rc))))
+        }
       }
+    } onCancel: {
+      if let id = request.get() { CallbackRegistry.shared.complete(id: id, Self.cancelled) }
     }
+  }
+
+  private static let cancelled = PahoOutcome.failure(code: -99, reasonCode: 0, message: "cancelled while waiting")
+
+  /// The registry id of a request, shared with its cancellation handler.
+  private final class RequestID: Sendable {
+    private let value = Mutex<Int?>(nil)
+    func set(_ id: Int) { value.withLock { $0 = id } }
+    func get() -> Int? { value.withLock { $0 } }
   }
 
   private func currentHandle() throws(MQTTError) -> Handle {
