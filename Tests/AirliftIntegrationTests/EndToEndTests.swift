@@ -129,6 +129,11 @@ struct EndToEndTests {
       let deployment = try await client.createDeployment(
         .init(package: "hello", version: "3.0.0", target: .init(allDevices: true)))
       #expect(deployment.devices.map(\.device) == ["device-006"])
+      try await eventually("device-006 to finish") {
+        try await client.deployment(deployment.id).devices.first?.state == .successful
+      }
+      // Finished by all its devices so far, it stays active for new ones.
+      #expect(try await client.deployment(deployment.id).status == .active)
       try await fleet.startAgent(try fleet.agentConfig("device-007"))
       try await eventually("both devices to succeed") {
         let devices = try await client.deployment(deployment.id).devices

@@ -93,7 +93,9 @@ extension ControllerStore {
 
   /// Stores a status event and moves the device's state when the move is
   /// allowed (duplicates and late, out-of-order events never move a finished
-  /// device back). Completes the deployment when every device has finished.
+  /// device back). Completes a deployment to listed devices when every one
+  /// has finished; an all-devices deployment stays active for devices that
+  /// join later, until it is stopped.
   /// Returns false when the deployment is unknown (the event is still kept).
   @discardableResult
   public func recordStatus(_ report: StatusReport, from device: DeviceID, now: Date = Date()) throws -> Bool {
@@ -128,7 +130,7 @@ extension ControllerStore {
       ).compactMap(DeviceState.init(rawValue:)).filter { !$0.isTerminal }.count
       if unfinished == 0 {
         try db.execute(
-          sql: "UPDATE deployment SET status = ? WHERE id = ? AND status = ?",
+          sql: "UPDATE deployment SET status = ? WHERE id = ? AND status = ? AND all_devices = 0",
           arguments: [DeploymentStatus.completed.rawValue, report.deployment, DeploymentStatus.active.rawValue])
       }
       return true
