@@ -81,6 +81,14 @@ public final class ControllerClient: Sendable {
     return try await send(request, as: API.Release.self)
   }
 
+  /// Whether the controller is ready (its MQTT session subscribed).
+  public func isHealthy() async -> Bool {
+    guard let response = try? await http.execute(HTTPClientRequest(url: "\(baseURL)/healthz"), timeout: .seconds(10))
+    else { return false }
+    _ = try? await response.body.collect(upTo: 4096)
+    return response.status == .ok
+  }
+
   public func releases(package: String? = nil) async throws -> [API.Release] {
     let query = package.map { "?package=\(Self.escape($0))" } ?? ""
     return try await get("/api/v1/releases\(query)", as: [API.Release].self)

@@ -30,11 +30,13 @@ public struct Controller: Sendable {
         tls: .init(caFile: config.caFile, certificateFile: config.mqttCertificateFile, keyFile: config.mqttKeyFile),
         cleanStart: false),
       logger: logger)
+    let health = ControllerHealth()
     let deployments = DeploymentService(store: store, mqtt: mqtt, baseURL: config.baseURL, logger: logger)
     let session = ControllerMQTT(
-      client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments, logger: logger)
+      client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments,
+      health: health, logger: logger)
     let router = ControllerRoutes(
-      store: store, blobs: blobs, deployments: deployments, operators: Set(config.operators)
+      store: store, blobs: blobs, deployments: deployments, health: health, operators: Set(config.operators)
     ).build()
     let app = Application(
       router: router,

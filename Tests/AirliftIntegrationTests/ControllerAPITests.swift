@@ -120,4 +120,32 @@ struct ControllerAPITests {
       #expect(try await client.devices().map(\.id) == ["device-012"])
     }
   }
+
+  @Test("a device that joins a guessed shared-subscription group swallows no other device's reports")
+  func sharedGroupCannotBeJoined() async throws {
+    try await Fleet.with { fleet in
+      let store = try #require(fleet.controller?.store)
+      let thiefCert = try fleet.issueDevice("device-020")
+      let thief = try fleet.mqttClient(certificate: thiefCert.certificate, key: thiefCert.key, clientID: "device-020")
+      try await thief.connect()
+      defer { Task { await thief.close() } }
+      // Mosquitto's ACL file does not check SUBSCRIBE: these joins succeed.
+      for group in ["airlift", "airlift-controller", "controller"] {
+        _ = try await thief.subscribe(Topics.sharedAllDevices(.status, group: group))
+      }
+      let reporterCert = try fleet.issueDevice("device-021")
+      let reporter = try fleet.mqttClient(
+        certificate: reporterCert.certificate, key: reporterCert.key, clientID: "device-021")
+      try await reporter.connect()
+      defer { Task { await reporter.close() } }
+      let id = try DeviceID("device-021")
+      for index in 0..<12 {
+        let report = StatusReport(deployment: "dep-\(index)", state: .downloading, percent: index)
+        try await reporter.publish(Topics.device(id, .status), payload: Wire.encode(report), qos: 1)
+      }
+      try await eventually("all twelve reports at the controller") {
+        try (0..<12).allSatisfy { try store.statusEvents(deployment: "dep-\($0)", device: id).count == 1 }
+      }
+    }
+  }
 }

@@ -9,13 +9,14 @@ struct ControllerRoutes {
   let store: ControllerStore
   let blobs: BlobStore
   let deployments: DeploymentService
+  let health: ControllerHealth
   let operators: Set<String>
 
   func build() -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)
     router.add(middleware: ErrorMappingMiddleware())
     router.add(middleware: IdentityMiddleware(operators: operators))
-    router.get("healthz") { _, _ in "ok" }
+    router.get("healthz", use: healthz)
 
     router.get("artifacts/:sha256", use: artifact)
     router.get("api/v1/device/deployment", use: ownDeployment)
@@ -30,6 +31,14 @@ struct ControllerRoutes {
     api.get("deployments", use: listDeployments)
     api.get("deployments/:id", use: showDeployment)
     return router
+  }
+
+  /// `GET /healthz`: 200 once the controller takes device messages, 503 before.
+  @Sendable func healthz(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let ready = health.mqttSubscribed
+    return Response(
+      status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
+      body: .init(byteBuffer: ByteBuffer(string: ready ? "ok\n" : "mqtt: connecting to the broker\n")))
   }
 
   // MARK: Releases

@@ -2,6 +2,19 @@ import AirliftCore
 import AirliftMQTT
 import Logging
 import ServiceLifecycle
+import Synchronization
+
+/// Whether the controller is ready to take device messages, for `/healthz`.
+public final class ControllerHealth: Sendable {
+  private let subscribed = Mutex(false)
+
+  public init() {}
+
+  public var mqttSubscribed: Bool {
+    get { subscribed.withLock { $0 } }
+    set { subscribed.withLock { $0 = newValue } }
+  }
+}
 
 /// The controller's MQTT side: takes in every device's check-ins, status
 /// events and presence (through a shared subscription, so several
@@ -12,8 +25,13 @@ final class ControllerMQTT: Service {
   private let deployments: DeploymentService
   private let logger: Logger
   private let shareGroup: String
+  private let health: ControllerHealth
 
-  init(client: MQTTClient, shareGroup: String, store: ControllerStore, deployments: DeploymentService, logger: Logger) {
+  init(
+    client: MQTTClient, shareGroup: String, store: ControllerStore, deployments: DeploymentService,
+    health: ControllerHealth, logger: Logger
+  ) {
+    self.health = health
     self.client = client
     self.shareGroup = shareGroup
     self.store = store
@@ -33,6 +51,7 @@ final class ControllerMQTT: Service {
             for await message in messages { await self.handle(message) }
           }
         }
+        self.health.mqttSubscribed = true
         try await group.waitForAll()
       }
     }

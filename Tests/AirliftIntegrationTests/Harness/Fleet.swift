@@ -83,7 +83,7 @@ final class Fleet: @unchecked Sendable {
       baseURL: controllerURL, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
       key: "\(certs)/operator.key")
     self.client = client
-    try await eventually("the controller's HTTPS API", within: 30) { (try? await client.releases()) != nil }
+    try await eventually("the controller's HTTPS API and MQTT session", within: 30) { await client.isHealthy() }
   }
 
   /// Issues a device certificate with `Certs/new-device` (into `certs`, or
