@@ -59,16 +59,31 @@ final class Fleet: @unchecked Sendable {
 
   private func start(controller startController: Bool) async throws {
     try Self.run("\(Self.repository)/Certs/init", ["--out", certs])
+    try await startBroker()
+    if startController { try await startControllerNow() }
+  }
+
+  /// Starts Mosquitto through `Broker/run` and waits until it listens.
+  func startBroker() async throws {
     let broker = Process()
     broker.executableURL = URL(fileURLWithPath: "\(Self.repository)/Broker/run")
     broker.arguments = ["--port", "\(brokerPort)", "--data", "\(root)/broker", "--certs", certs]
-    let log = FileHandle(forWritingAtPath: createFile("\(root)/broker.log"))
+    let log = FileHandle(forWritingAtPath: createFile("\(root)/broker-\(UUID().uuidString.prefix(4)).log"))
     broker.standardOutput = log
     broker.standardError = log
     try broker.run()
     self.broker = broker
     try await eventually("the broker on port \(brokerPort)", within: 20) { Loopback.isListening(self.brokerPort) }
-    if startController { try await startControllerNow() }
+  }
+
+  /// Kills the broker as a crash or power cut would (its retained messages
+  /// survive as far as its last autosave).
+  func killBroker() {
+    guard let broker, broker.isRunning else { return }
+    // SIGKILL also because the test process blocks SIGTERM in its threads
+    // and a child inherits that mask, so mosquitto would never see a SIGTERM.
+    kill(broker.processIdentifier, SIGKILL)
+    broker.waitUntilExit()
   }
 
   func startControllerNow() async throws {
@@ -141,12 +156,7 @@ final class Fleet: @unchecked Sendable {
     await client?.shutdown()
     controllerTask?.cancel()
     _ = await controllerTask?.result
-    if let broker, broker.isRunning {
-      // SIGKILL: the test process blocks SIGTERM in its threads and a child
-      // inherits that mask, so mosquitto would never see a SIGTERM.
-      kill(broker.processIdentifier, SIGKILL)
-      broker.waitUntilExit()
-    }
+    killBroker()
     if ProcessInfo.processInfo.environment["AIRLIFT_KEEP_TEST_FILES"] == nil {
       try? FileManager.default.removeItem(atPath: root)
     }
