@@ -2,12 +2,13 @@ import AirliftCore
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 
 /// Why a call to the controller failed.
 public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
   case unreachable(url: String, reason: String)
-  case refused(status: Int, message: String)
+  case refused(status: Int, code: String, message: String)
   case unexpectedResponse(String)
   case file(path: String, reason: String)
 
@@ -15,8 +16,8 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
     switch self {
     case .unreachable(let url, let reason):
       return "cannot reach the controller at \(url): \(reason)"
-    case .refused(let status, let message):
-      return "the controller refused the request (HTTP \(status)): \(message)"
+    case .refused(let status, let code, let message):
+      return "the controller refused the request (HTTP \(status), \(code)): \(message)"
     case .unexpectedResponse(let detail):
       return "unexpected answer from the controller: \(detail)"
     case .file(let path, let reason):
@@ -50,26 +51,22 @@ public final class ControllerClient: Sendable {
     try? await http.shutdown()
   }
 
-  /// Uploads a release from a file, streaming it (never whole in memory).
-  public func uploadRelease(
-    package: String, version: String, file: String, handler: String = "script", name: String? = nil
-  ) async throws -> API.Release {
+  /// Uploads one asset, streaming it from disk (never whole in memory);
+  /// `progress` gets the bytes sent so far and the total.
+  public func uploadBlob(file: String, progress: (@Sendable (Int64, Int64) -> Void)? = nil) async throws -> API.Blob {
     guard let handle = FileHandle(forReadingAtPath: file),
       let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
     else { throw ClientError.file(path: file, reason: "cannot read the file") }
-    let assetName = name ?? URL(fileURLWithPath: file).lastPathComponent
-    var components = URLComponents()
-    components.queryItems = [
-      URLQueryItem(name: "handler", value: handler), URLQueryItem(name: "name", value: assetName),
-    ]
-    var request = HTTPClientRequest(
-      url: "\(baseURL)/api/v1/releases/\(Self.escape(package))/\(Self.escape(version))\(components.string ?? "")")
+    var request = HTTPClientRequest(url: "\(baseURL)/api/v1/blobs")
     request.method = .POST
     request.headers.add(name: "Content-Type", value: "application/octet-stream")
     let chunks = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+      var sent: Int64 = 0
       do {
         while let data = try handle.read(upToCount: 256 * 1024), !data.isEmpty {
           continuation.yield(ByteBuffer(bytes: data))
+          sent += Int64(data.count)
+          progress?(sent, size)
         }
         continuation.finish()
       } catch {
@@ -78,7 +75,22 @@ public final class ControllerClient: Sendable {
       try? handle.close()
     }
     request.body = .stream(chunks, length: .known(size))
-    return try await send(request, as: API.Release.self)
+    return try await send(request, as: API.Blob.self)
+  }
+
+  public func createRelease(_ body: API.CreateRelease) async throws -> API.Release {
+    try await send(json: body, method: .POST, path: "/api/v1/releases", as: API.Release.self)
+  }
+
+  /// Uploads a one-asset release: the file first, then the release.
+  public func uploadRelease(
+    package: String, version: String, file: String, handler: String = "script", name: String? = nil
+  ) async throws -> API.Release {
+    let blob = try await uploadBlob(file: file)
+    return try await createRelease(
+      API.CreateRelease(
+        package: package, version: version, handler: handler,
+        assets: [.init(name: name ?? URL(fileURLWithPath: file).lastPathComponent, sha256: blob.sha256)]))
   }
 
   /// Whether the controller is ready (its MQTT session subscribed).
@@ -90,20 +102,73 @@ public final class ControllerClient: Sendable {
   }
 
   public func releases(package: String? = nil) async throws -> [API.Release] {
-    let query = package.map { "?package=\(Self.escape($0))" } ?? ""
-    return try await get("/api/v1/releases\(query)", as: [API.Release].self)
+    try await get("/api/v1/releases", query: ["package": package], as: [API.Release].self)
   }
 
-  public func devices() async throws -> [API.Device] {
-    try await get("/api/v1/devices", as: [API.Device].self)
+  public func release(package: String, version: String) async throws -> API.Release {
+    try await get("/api/v1/releases/\(Self.escape(package))/\(Self.escape(version))", as: API.Release.self)
+  }
+
+  public func setTag(package: String, tag: String, version: String, locked: Bool) async throws -> API.Tag {
+    try await send(
+      json: API.SetTag(version: version, locked: locked), method: .PUT,
+      path: "/api/v1/packages/\(Self.escape(package))/tags/\(Self.escape(tag))", as: API.Tag.self)
+  }
+
+  public func tags(package: String) async throws -> [API.Tag] {
+    try await get("/api/v1/packages/\(Self.escape(package))/tags", as: [API.Tag].self)
+  }
+
+  /// Devices matching every given filter.
+  public func devices(
+    group: String? = nil, app: String? = nil, version: String? = nil, attributes: [String] = [], online: Bool? = nil
+  ) async throws -> [API.Device] {
+    var query: [(String, String)] = []
+    for (key, value) in [("group", group), ("app", app), ("version", version)] {
+      if let value { query.append((key, value)) }
+    }
+    query += attributes.map { ("attr", $0) }
+    if let online { query.append(("online", online ? "true" : "false")) }
+    return try await get("/api/v1/devices", queryItems: query, as: [API.Device].self)
+  }
+
+  public func device(_ id: String) async throws -> API.DeviceDetail {
+    try await get("/api/v1/devices/\(Self.escape(id))", as: API.DeviceDetail.self)
+  }
+
+  public func groups() async throws -> [API.Group] {
+    try await get("/api/v1/groups", as: [API.Group].self)
+  }
+
+  public func group(_ name: String) async throws -> API.Group {
+    try await get("/api/v1/groups/\(Self.escape(name))", as: API.Group.self)
+  }
+
+  public func createGroup(_ name: String) async throws -> API.Group {
+    struct Body: Encodable { var name: String }
+    return try await send(json: Body(name: name), method: .POST, path: "/api/v1/groups", as: API.Group.self)
+  }
+
+  public func addToGroup(_ name: String, devices: [String]) async throws -> API.Group {
+    try await send(
+      json: API.GroupMembers(devices: devices), method: .POST, path: "/api/v1/groups/\(Self.escape(name))/devices",
+      as: API.Group.self)
+  }
+
+  public func removeFromGroup(_ name: String, device: String) async throws -> API.Group {
+    var request = HTTPClientRequest(url: "\(baseURL)/api/v1/groups/\(Self.escape(name))/devices/\(Self.escape(device))")
+    request.method = .DELETE
+    return try await send(request, as: API.Group.self)
+  }
+
+  public func deleteGroup(_ name: String) async throws {
+    var request = HTTPClientRequest(url: "\(baseURL)/api/v1/groups/\(Self.escape(name))")
+    request.method = .DELETE
+    _ = try await send(request, as: Empty.self)
   }
 
   public func createDeployment(_ body: API.CreateDeployment) async throws -> API.Deployment {
-    var request = HTTPClientRequest(url: "\(baseURL)/api/v1/deployments")
-    request.method = .POST
-    request.headers.add(name: "Content-Type", value: "application/json")
-    request.body = .bytes(ByteBuffer(bytes: Wire.encode(body)))
-    return try await send(request, as: API.Deployment.self)
+    try await send(json: body, method: .POST, path: "/api/v1/deployments", as: API.Deployment.self)
   }
 
   public func deployment(_ id: String) async throws -> API.Deployment {
@@ -114,8 +179,36 @@ public final class ControllerClient: Sendable {
     try await get("/api/v1/deployments", as: [API.Deployment].self)
   }
 
-  private func get<T: Decodable>(_ path: String, as type: T.Type) async throws -> T {
-    try await send(HTTPClientRequest(url: baseURL + path), as: type)
+  /// `action` is `pause`, `resume` or `abort`.
+  public func changeDeployment(_ id: String, action: String, reason: String? = nil) async throws -> API.Deployment {
+    struct Body: Encodable { var reason: String? }
+    return try await send(
+      json: Body(reason: reason), method: .POST, path: "/api/v1/deployments/\(Self.escape(id))/\(action)",
+      as: API.Deployment.self)
+  }
+
+  /// Decodes an empty (204) body.
+  struct Empty: Decodable {}
+
+  private func get<T: Decodable>(_ path: String, query: [String: String?] = [:], as type: T.Type) async throws -> T {
+    try await get(path, queryItems: query.compactMap { key, value in value.map { (key, $0) } }, as: type)
+  }
+
+  private func get<T: Decodable>(_ path: String, queryItems: [(String, String)], as type: T.Type) async throws -> T {
+    var components = URLComponents()
+    components.queryItems = queryItems.map { URLQueryItem(name: $0.0, value: $0.1) }
+    let suffix = queryItems.isEmpty ? "" : (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+    return try await send(HTTPClientRequest(url: baseURL + path + suffix), as: type)
+  }
+
+  private func send<T: Decodable>(json body: some Encodable, method: HTTPMethod, path: String, as type: T.Type)
+    async throws -> T
+  {
+    var request = HTTPClientRequest(url: baseURL + path)
+    request.method = method
+    request.headers.add(name: "Content-Type", value: "application/json")
+    request.body = .bytes(ByteBuffer(bytes: Wire.encode(body)))
+    return try await send(request, as: type)
   }
 
   private func send<T: Decodable>(_ request: HTTPClientRequest, as type: T.Type) async throws -> T {
@@ -130,11 +223,12 @@ public final class ControllerClient: Sendable {
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .iso8601
     guard (200..<300).contains(response.status.code) else {
-      let message =
-        (try? decoder.decode(API.ErrorBody.self, from: Data(body.readableBytesView)))?.error.message
-        ?? String(buffer: body)
-      throw ClientError.refused(status: Int(response.status.code), message: message)
+      let error = (try? decoder.decode(API.ErrorBody.self, from: Data(body.readableBytesView)))?.error
+      throw ClientError.refused(
+        status: Int(response.status.code), code: error?.code ?? "http_\(response.status.code)",
+        message: error?.message ?? String(buffer: body))
     }
+    if response.status == .noContent, let empty = Empty() as? T { return empty }
     do {
       return try decoder.decode(T.self, from: Data(body.readableBytesView))
     } catch {

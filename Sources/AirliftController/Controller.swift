@@ -36,7 +36,8 @@ public struct Controller: Sendable {
       client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments,
       health: health, logger: logger)
     let router = ControllerRoutes(
-      store: store, blobs: blobs, deployments: deployments, health: health, operators: Set(config.operators)
+      store: store, blobs: blobs, deployments: deployments, health: health, operators: Set(config.operators),
+      readers: Set(config.readers)
     ).build()
     let app = Application(
       router: router,
@@ -45,7 +46,10 @@ public struct Controller: Sendable {
       logger: logger)
     let group = ServiceGroup(
       configuration: .init(
-        services: [.init(service: session), .init(service: app)], gracefulShutdownSignals: signals,
+        services: [
+          .init(service: session), .init(service: DeploymentScheduler(deployments: deployments, interval: .seconds(1))),
+          .init(service: app),
+        ], gracefulShutdownSignals: signals,
         logger: logger))
     try await group.run()
   }

@@ -10,6 +10,7 @@ import Foundation
 /// - `brokerURL` (string, "mqtts://127.0.0.1:8883").
 /// - `publicURL` (string, "https://HOST:PORT"): base of artifact URLs sent to devices.
 /// - `operators` ([string], ["airlift-operator"]): certificate CNs allowed to use the operator API.
+/// - `readers` ([string], []): certificate CNs allowed to read it only.
 /// - `mqttClientID` (string, "airlift-controller").
 /// - `shareGroup` (string, generated): the secret MQTT shared-subscription group;
 ///   by default a random name made once and kept in `DATA/share-group`. Give
@@ -22,13 +23,14 @@ public struct ControllerConfig: Sendable, Codable {
   public var brokerURL: String
   public var publicURL: String?
   public var operators: [String]
+  public var readers: [String]
   public var mqttClientID: String
   public var shareGroup: String?
 
   public init(
     host: String = "127.0.0.1", port: Int = 8443, dataDirectory: String, certificates: String = "Certs/generated",
     brokerURL: String = "mqtts://127.0.0.1:8883", publicURL: String? = nil,
-    operators: [String] = ["airlift-operator"], mqttClientID: String = "airlift-controller",
+    operators: [String] = ["airlift-operator"], readers: [String] = [], mqttClientID: String = "airlift-controller",
     shareGroup: String? = nil
   ) {
     self.host = host
@@ -38,8 +40,23 @@ public struct ControllerConfig: Sendable, Codable {
     self.brokerURL = brokerURL
     self.publicURL = publicURL
     self.operators = operators
+    self.readers = readers
     self.mqttClientID = mqttClientID
     self.shareGroup = shareGroup
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    self.init(dataDirectory: try c.decode(String.self, forKey: .dataDirectory))
+    host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
+    port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
+    certificates = try c.decodeIfPresent(String.self, forKey: .certificates) ?? certificates
+    brokerURL = try c.decodeIfPresent(String.self, forKey: .brokerURL) ?? brokerURL
+    publicURL = try c.decodeIfPresent(String.self, forKey: .publicURL)
+    operators = try c.decodeIfPresent([String].self, forKey: .operators) ?? operators
+    readers = try c.decodeIfPresent([String].self, forKey: .readers) ?? readers
+    mqttClientID = try c.decodeIfPresent(String.self, forKey: .mqttClientID) ?? mqttClientID
+    shareGroup = try c.decodeIfPresent(String.self, forKey: .shareGroup)
   }
 
   public var caFile: String { "\(certificates)/ca.crt" }

@@ -2,6 +2,7 @@ import AirliftCore
 import AirliftMQTT
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Why a deployment request was refused.
 public enum DeploymentError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -14,9 +15,9 @@ public enum DeploymentError: Error, Equatable, Sendable, CustomStringConvertible
   }
 }
 
-/// Creates deployments and tells devices about them: a retained message on
-/// each device's `deployment` topic (the fast path), backed by the store,
-/// which devices also ask over HTTPS (the truth).
+/// Creates and steers deployments and tells devices about them: a retained
+/// message on each device's `deployment` topic (the fast path), backed by
+/// the store, which devices also ask over HTTPS (the truth).
 public final class DeploymentService: Sendable {
   private let store: ControllerStore
   private let mqtt: MQTTClient
@@ -30,33 +31,68 @@ public final class DeploymentService: Sendable {
     self.logger = logger
   }
 
-  public func create(_ request: API.CreateDeployment) async throws -> API.Deployment {
+  public func create(_ request: API.CreateDeployment, now: Date = Date()) async throws -> API.Deployment {
+    let version: String
     do {
       try Names.validatePackage(request.package)
-      _ = try SemanticVersion(request.version)
       for name in request.parameters.keys { try Names.validateParameter(name) }
+      for id in request.target.devices ?? [] { _ = try DeviceID(id) }
     } catch {
       throw DeploymentError.invalidRequest("\(error)")
     }
-    let ref = ReleaseRef(package: request.package, version: request.version)
-    guard try store.release(ref) != nil else { throw StoreError.releaseNotFound(ref) }
-    var targets: [DeviceID]
-    do {
-      targets = try (request.target.devices ?? []).map { try DeviceID($0) }
-    } catch {
-      throw DeploymentError.invalidRequest("\(error)")
+    switch (request.version, request.tag) {
+    case (let given?, nil):
+      do {
+        version = try SemanticVersion(given).description
+      } catch {
+        throw DeploymentError.invalidRequest("\(error)")
+      }
+    case (nil, let tag?):
+      version = try store.resolveTag(package: request.package, name: tag)
+    default:
+      throw DeploymentError.invalidRequest("give the release as a version or as a tag, not both or neither")
     }
-    if request.target.allDevices {
-      targets += try store.devices().compactMap { try? DeviceID($0.id) }
+    if let max = request.maxDevices, max < 1 {
+      throw DeploymentError.invalidRequest("maxDevices must be at least 1")
     }
-    targets = Array(Set(targets)).sorted()
-    guard !targets.isEmpty || request.target.allDevices else { throw StoreError.noTargetDevices }
+    if let timeout = request.deviceTimeout, timeout < 1 {
+      throw DeploymentError.invalidRequest("deviceTimeout must be at least 1 second")
+    }
+    let ref = ReleaseRef(package: request.package, version: version)
+    guard let release = try store.release(ref) else { throw StoreError.releaseNotFound(ref) }
     let id = "dep-" + UUID().uuidString.lowercased().prefix(8)
     let deployment = try store.createDeployment(
-      id: String(id), name: request.name, release: ref, targets: targets,
-      allDevices: request.target.allDevices, parameters: request.parameters)
-    logger.info("deployment created", metadata: ["id": .string(deployment.id), "devices": "\(targets.count)"])
-    for device in targets { notify(device) }
+      NewDeployment(
+        id: String(id), name: request.name, release: ref, tag: request.tag, target: request.target,
+        parameters: release.parameters.merging(request.parameters) { _, given in given },
+        maxDevices: request.maxDevices, deviceTimeout: request.deviceTimeout, startAt: request.startAt,
+        supersede: request.supersede), now: now)
+    logger.info(
+      "deployment created",
+      metadata: [
+        "id": .string(deployment.id), "release": .string(ref.description), "devices": "\(deployment.devices.count)",
+        "status": .string(deployment.status.rawValue),
+      ])
+    if deployment.status == .active { notifyAll(deployment) }
+    return deployment
+  }
+
+  public func pause(_ id: String, reason: String?) throws -> API.Deployment {
+    let (deployment, pending) = try store.changeStatus(id, to: .paused, reason: reason)
+    for device in pending { withdraw(device) }
+    return deployment
+  }
+
+  public func resume(_ id: String) throws -> API.Deployment {
+    let (deployment, pending) = try store.changeStatus(id, to: .active)
+    for device in pending { notify(device) }
+    return deployment
+  }
+
+  /// Devices that had not started never will; devices in progress finish.
+  public func abort(_ id: String, reason: String?) throws -> API.Deployment {
+    let (deployment, pending) = try store.changeStatus(id, to: .aborted, reason: reason ?? "aborted by an operator")
+    for device in pending { withdraw(device) }
     return deployment
   }
 
@@ -73,12 +109,33 @@ public final class DeploymentService: Sendable {
       parameters: desired.parameters)
   }
 
-  /// A device checked in: add it to active all-devices deployments it missed.
-  func deviceCheckedIn(_ device: DeviceID) async {
+  /// A device checked in, or joined a group: add it to open deployments it missed.
+  func deviceMayJoin(_ device: DeviceID) {
     do {
-      if !(try store.joinActiveDeployments(device)).isEmpty { notify(device) }
+      if !(try store.joinOpenDeployments(device)).isEmpty { notify(device) }
     } catch {
       logger.error("could not add \(device) to active deployments: \(error)")
+    }
+  }
+
+  /// Starts due scheduled deployments and fails devices past their timeout.
+  func tick(now: Date = Date()) {
+    do {
+      for id in try store.activateDue(now: now) {
+        guard let deployment = try store.deployment(id: id) else { continue }
+        logger.info("scheduled deployment started", metadata: ["id": .string(id)])
+        notifyAll(deployment)
+      }
+      let timedOut = try store.failTimedOutDevices(now: now)
+      if timedOut > 0 { logger.warning("\(timedOut) device(s) timed out") }
+    } catch {
+      logger.error("deployment scheduler: \(error)")
+    }
+  }
+
+  private func notifyAll(_ deployment: API.Deployment) {
+    for progress in deployment.devices where progress.state == .pending {
+      if let device = try? DeviceID(progress.device) { notify(device) }
     }
   }
 
@@ -93,14 +150,41 @@ public final class DeploymentService: Sendable {
       logger.error("could not build the deployment notice for \(device): \(error)")
       return
     }
-    guard let notice else { return }
+    guard let notice else { return withdraw(device) }
+    publish(device, payload: Wire.encode(notice))
+  }
+
+  /// Clears the device's retained notice (a zero-length retained message).
+  private func withdraw(_ device: DeviceID) {
+    if let notice = try? self.notice(for: device) {
+      // An older deployment it already started stays its desired one.
+      return publish(device, payload: Wire.encode(notice))
+    }
+    publish(device, payload: [])
+  }
+
+  private func publish(_ device: DeviceID, payload: [UInt8]) {
     let topic = Topics.device(device, .deployment)
-    let payload = Wire.encode(notice)
     Task { [mqtt, logger] in
       do {
         try await mqtt.publish(topic, payload: payload, qos: 1, retain: true)
       } catch {
         logger.warning("could not publish the deployment to \(device): \(error); it will fetch it over HTTPS")
+      }
+    }
+  }
+}
+
+/// Ticks the deployment service: scheduled starts and device timeouts.
+struct DeploymentScheduler: Service {
+  let deployments: DeploymentService
+  let interval: Duration
+
+  func run() async throws {
+    try await cancelWhenGracefulShutdown {
+      while !Task.isCancelled {
+        deployments.tick()
+        try await Task.sleep(for: interval)
       }
     }
   }

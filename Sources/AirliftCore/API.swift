@@ -15,20 +15,132 @@ public enum API {
     }
   }
 
+  /// A version of a package: its manifest (assets, handler, default
+  /// parameters) and the tags that point at it.
   public struct Release: Codable, Sendable, Equatable {
     public var package: String
     public var version: String
     public var handler: String
+    public var parameters: [String: String]
     public var assets: [Asset]
+    public var tags: [String]
     public var createdAt: Date
 
-    public init(package: String, version: String, handler: String, assets: [Asset], createdAt: Date) {
+    public init(
+      package: String, version: String, handler: String, parameters: [String: String] = [:], assets: [Asset],
+      tags: [String] = [], createdAt: Date
+    ) {
       self.package = package
       self.version = version
       self.handler = handler
+      self.parameters = parameters
       self.assets = assets
+      self.tags = tags
       self.createdAt = createdAt
     }
+  }
+
+  /// `POST /api/v1/releases`: a release made of blobs uploaded before.
+  public struct CreateRelease: Codable, Sendable, Equatable {
+    public struct AssetRef: Codable, Sendable, Equatable {
+      public var name: String
+      public var sha256: String
+
+      public init(name: String, sha256: String) {
+        self.name = name
+        self.sha256 = sha256
+      }
+    }
+    public var package: String
+    public var version: String
+    public var handler: String
+    public var parameters: [String: String]
+    public var assets: [AssetRef]
+
+    public init(
+      package: String, version: String, handler: String = "script", parameters: [String: String] = [:],
+      assets: [AssetRef]
+    ) {
+      self.package = package
+      self.version = version
+      self.handler = handler
+      self.parameters = parameters
+      self.assets = assets
+    }
+
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      package = try c.decode(String.self, forKey: .package)
+      version = try c.decode(String.self, forKey: .version)
+      handler = try c.decodeIfPresent(String.self, forKey: .handler) ?? "script"
+      parameters = try c.decodeIfPresent([String: String].self, forKey: .parameters) ?? [:]
+      assets = try c.decode([AssetRef].self, forKey: .assets)
+    }
+  }
+
+  /// A stored blob (`POST /api/v1/blobs`).
+  public struct Blob: Codable, Sendable, Equatable {
+    public var sha256: String
+    public var size: Int64
+
+    public init(sha256: String, size: Int64) {
+      self.sha256 = sha256
+      self.size = size
+    }
+  }
+
+  /// A name for a version: locked tags never move, floating tags do.
+  public struct Tag: Codable, Sendable, Equatable {
+    public var package: String
+    public var name: String
+    public var version: String
+    public var locked: Bool
+    public var updatedAt: Date
+
+    public init(package: String, name: String, version: String, locked: Bool, updatedAt: Date) {
+      self.package = package
+      self.name = name
+      self.version = version
+      self.locked = locked
+      self.updatedAt = updatedAt
+    }
+  }
+
+  /// `PUT /api/v1/packages/{package}/tags/{tag}`.
+  public struct SetTag: Codable, Sendable, Equatable {
+    public var version: String
+    public var locked: Bool
+
+    public init(version: String, locked: Bool = false) {
+      self.version = version
+      self.locked = locked
+    }
+
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      version = try c.decode(String.self, forKey: .version)
+      locked = try c.decodeIfPresent(Bool.self, forKey: .locked) ?? false
+    }
+  }
+
+  /// A static group of devices.
+  public struct Group: Codable, Sendable, Equatable {
+    public var name: String
+    public var devices: [String]
+    public var createdAt: Date
+
+    public init(name: String, devices: [String], createdAt: Date) {
+      self.name = name
+      self.devices = devices
+      self.createdAt = createdAt
+    }
+  }
+
+  /// `POST /api/v1/groups/{name}/devices` and its removal twin.
+  public struct GroupMembers: Codable, Sendable, Equatable {
+    public var devices: [String]
+
+    public init(devices: [String]) { self.devices = devices }
   }
 
   public struct Device: Codable, Sendable, Equatable {
@@ -58,29 +170,73 @@ public enum API {
   /// includes devices that check in for the first time while it is active).
   public struct Target: Codable, Sendable, Equatable {
     public var devices: [String]?
+    public var group: String?
     public var allDevices: Bool
 
-    public init(devices: [String]? = nil, allDevices: Bool = false) {
+    public init(devices: [String]? = nil, group: String? = nil, allDevices: Bool = false) {
       self.devices = devices
+      self.group = group
       self.allDevices = allDevices
     }
+
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      devices = try c.decodeIfPresent([String].self, forKey: .devices)
+      group = try c.decodeIfPresent(String.self, forKey: .group)
+      allDevices = try c.decodeIfPresent(Bool.self, forKey: .allDevices) ?? false
+    }
+
+    /// A group or all-devices target also takes devices that join later.
+    public var isOpen: Bool { allDevices || group != nil }
   }
 
+  /// `POST /api/v1/deployments`: a release (a version, or a tag resolved
+  /// now and recorded), a target, parameters and limits.
   public struct CreateDeployment: Codable, Sendable, Equatable {
     public var package: String
-    public var version: String
+    public var version: String?
+    public var tag: String?
     public var target: Target
     public var parameters: [String: String]
     public var name: String?
+    /// At most this many devices get the release; the deployment completes there.
+    public var maxDevices: Int?
+    /// Seconds a device may take once it started, before it counts as failed.
+    public var deviceTimeout: Int?
+    /// A start time in the future makes the deployment `Scheduled` until then.
+    public var startAt: Date?
+    /// Move devices waiting in another deployment into this one instead of refusing.
+    public var supersede: Bool
 
     public init(
-      package: String, version: String, target: Target, parameters: [String: String] = [:], name: String? = nil
+      package: String, version: String? = nil, tag: String? = nil, target: Target,
+      parameters: [String: String] = [:], name: String? = nil, maxDevices: Int? = nil, deviceTimeout: Int? = nil,
+      startAt: Date? = nil, supersede: Bool = false
     ) {
       self.package = package
       self.version = version
+      self.tag = tag
       self.target = target
       self.parameters = parameters
       self.name = name
+      self.maxDevices = maxDevices
+      self.deviceTimeout = deviceTimeout
+      self.startAt = startAt
+      self.supersede = supersede
+    }
+
+    public init(from decoder: any Decoder) throws {
+      let c = try decoder.container(keyedBy: CodingKeys.self)
+      package = try c.decode(String.self, forKey: .package)
+      version = try c.decodeIfPresent(String.self, forKey: .version)
+      tag = try c.decodeIfPresent(String.self, forKey: .tag)
+      target = try c.decode(Target.self, forKey: .target)
+      parameters = try c.decodeIfPresent([String: String].self, forKey: .parameters) ?? [:]
+      name = try c.decodeIfPresent(String.self, forKey: .name)
+      maxDevices = try c.decodeIfPresent(Int.self, forKey: .maxDevices)
+      deviceTimeout = try c.decodeIfPresent(Int.self, forKey: .deviceTimeout)
+      startAt = try c.decodeIfPresent(Date.self, forKey: .startAt)
+      supersede = try c.decodeIfPresent(Bool.self, forKey: .supersede) ?? false
     }
   }
 
@@ -89,13 +245,17 @@ public enum API {
     public var state: DeviceState
     public var percent: Int?
     public var error: String?
+    public var attempts: Int
     public var updatedAt: Date
 
-    public init(device: String, state: DeviceState, percent: Int?, error: String?, updatedAt: Date) {
+    public init(
+      device: String, state: DeviceState, percent: Int?, error: String?, attempts: Int = 0, updatedAt: Date
+    ) {
       self.device = device
       self.state = state
       self.percent = percent
       self.error = error
+      self.attempts = attempts
       self.updatedAt = updatedAt
     }
   }
@@ -104,22 +264,35 @@ public enum API {
     public var id: String
     public var name: String?
     public var release: ReleaseRef
+    /// The tag the release was chosen by, if any (resolved at creation).
+    public var tag: String?
     public var status: DeploymentStatus
+    public var target: Target
     public var parameters: [String: String]
-    public var allDevices: Bool
+    public var maxDevices: Int?
+    public var deviceTimeout: Int?
+    public var startAt: Date?
+    /// Why it was aborted or paused, when it was.
+    public var reason: String?
     public var createdAt: Date
     public var devices: [DeviceProgress]
 
     public init(
-      id: String, name: String?, release: ReleaseRef, status: DeploymentStatus, parameters: [String: String],
-      allDevices: Bool, createdAt: Date, devices: [DeviceProgress]
+      id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,
+      target: Target, parameters: [String: String], maxDevices: Int? = nil, deviceTimeout: Int? = nil,
+      startAt: Date? = nil, reason: String? = nil, createdAt: Date, devices: [DeviceProgress]
     ) {
       self.id = id
       self.name = name
       self.release = release
+      self.tag = tag
       self.status = status
+      self.target = target
       self.parameters = parameters
-      self.allDevices = allDevices
+      self.maxDevices = maxDevices
+      self.deviceTimeout = deviceTimeout
+      self.startAt = startAt
+      self.reason = reason
       self.createdAt = createdAt
       self.devices = devices
     }
@@ -128,13 +301,64 @@ public enum API {
     public var counts: [DeviceState: Int] {
       devices.reduce(into: [:]) { $0[$1.state, default: 0] += 1 }
     }
+
+    /// Whether no device will move any more.
+    public var isFinished: Bool {
+      status == .completed || (status == .aborted && devices.allSatisfy { $0.state.isTerminal || $0.state == .pending })
+    }
+  }
+
+  /// One deployment as one device lived it.
+  public struct HistoryEntry: Codable, Sendable, Equatable {
+    public var deployment: String
+    public var release: ReleaseRef
+    public var state: DeviceState
+    public var error: String?
+    public var attempts: Int
+    public var updatedAt: Date
+
+    public init(
+      deployment: String, release: ReleaseRef, state: DeviceState, error: String?, attempts: Int, updatedAt: Date
+    ) {
+      self.deployment = deployment
+      self.release = release
+      self.state = state
+      self.error = error
+      self.attempts = attempts
+      self.updatedAt = updatedAt
+    }
+  }
+
+  /// A device with its groups and deployment history (`GET /api/v1/devices/{id}`).
+  public struct DeviceDetail: Codable, Sendable, Equatable {
+    public var device: Device
+    public var groups: [String]
+    public var history: [HistoryEntry]
+
+    public init(device: Device, groups: [String], history: [HistoryEntry]) {
+      self.device = device
+      self.groups = groups
+      self.history = history
+    }
   }
 
   /// The error body every failing API call returns.
   public struct ErrorBody: Codable, Sendable, Equatable {
     public struct Detail: Codable, Sendable, Equatable {
+      /// Stable, machine-readable: `release_exists`, `not_found`, `invalid_request` …
+      public var code: String
+      /// For a person: what went wrong and what to do.
       public var message: String
+
+      public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+      }
     }
     public var error: Detail
+
+    public init(code: String, message: String) {
+      error = Detail(code: code, message: message)
+    }
   }
 }

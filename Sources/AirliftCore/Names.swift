@@ -34,3 +34,17 @@ extension Names {
     s.isASCII && (("a"..."z").contains(s) || ("A"..."Z").contains(s))
   }
 }
+
+extension Names {
+  /// Tag and group names: letters, digits, `.`, `_`, `-`, at most 64,
+  /// starting with a letter or digit (`stable`, `v2.1.0`, `eu-gateways`).
+  public static func validateTag(_ name: String) throws(AirliftCoreError) {
+    guard let first = name.unicodeScalars.first, name.utf8.count <= 64, isAlnum(first),
+      name.unicodeScalars.allSatisfy({ isAlnum($0) || $0 == "." || $0 == "_" || $0 == "-" })
+    else { throw .invalidName(name) }
+  }
+
+  private static func isAlnum(_ s: Unicode.Scalar) -> Bool {
+    s.isASCII && (("a"..."z").contains(s) || ("A"..."Z").contains(s) || ("0"..."9").contains(s))
+  }
+}

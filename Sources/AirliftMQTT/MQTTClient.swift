@@ -194,13 +194,22 @@ public final class MQTTClient: Sendable {
     }
     guard let handle else { return }
     if MQTTAsync_isConnected(handle.raw) != 0 {
-      var options = cpaho_disconnect_options()
-      options.timeout = 1000
-      _ = await perform { context in
-        options.context = context
-        options.onSuccess5 = { context, _ in CallbackRegistry.shared.complete(context, .success(reasonCode: 0)) }
-        options.onFailure5 = pahoFailure
-        return MQTTAsync_disconnect(handle.raw, &options)
+      // Bounded: Paho does not always answer a disconnect (for instance
+      // while it is reconnecting), and closing must never hang.
+      await withTaskGroup(of: Void.self) { group in
+        group.addTask {
+          _ = await self.perform { context in
+            var options = cpaho_disconnect_options()
+            options.timeout = 1000
+            options.context = context
+            options.onSuccess5 = { context, _ in CallbackRegistry.shared.complete(context, .success(reasonCode: 0)) }
+            options.onFailure5 = pahoFailure
+            return MQTTAsync_disconnect(handle.raw, &options)
+          }
+        }
+        group.addTask { try? await Task.sleep(for: .seconds(2)) }
+        await group.next()
+        group.cancelAll()
       }
     }
     CallbackRegistry.shared.unregister(client: contextID)

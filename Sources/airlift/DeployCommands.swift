@@ -1,85 +1,76 @@
+import AirliftClient
 import AirliftCore
 import ArgumentParser
 import Foundation
 
 struct Deploy: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Create and follow deployments.", subcommands: [Create.self, Show.self, List.self])
+    abstract: "Create, follow and steer deployments.",
+    subcommands: [
+      Create.self, List.self, Show.self, Watch.self, Pause.self, Resume.self, Abort.self,
+    ])
 
   struct Create: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Deploy a release (PKG@VERSION) to devices.")
+    static let configuration = CommandConfiguration(
+      abstract: "Deploy a release (PKG@VERSION, or PKG:TAG resolved now) to devices, a group or the fleet.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The release, as PACKAGE@VERSION.") var release: String
-    @Option(name: .customLong("device"), help: "A target device (repeat for several).") var devices: [String] = []
-    @Flag(help: "Target every known device, and devices that check in later while it is active.")
-    var all = false
-    @Option(name: .customLong("param"), help: "A parameter for the install handler, KEY=VALUE (repeatable).")
+    @Argument(help: "PACKAGE@VERSION, or PACKAGE:TAG (the version the tag names now is recorded).")
+    var release: String
+    @Option(name: .customLong("device"), help: "A target device (repeatable).") var devices: [String] = []
+    @Option(help: "Target a group; devices added to it while active join.") var group: String?
+    @Flag(help: "Target every device, and devices that check in later while it is active.") var all = false
+    @Option(name: .customLong("param"), help: "A handler parameter KEY=VALUE (repeatable; overrides the release's).")
     var parameters: [String] = []
-    @Option(help: "A name to recognise the deployment by.") var name: String?
+    @Option(help: "A name to recognise it by.") var name: String?
+    @Option(help: "At most this many devices get it; it completes there.") var maxDevices: Int?
+    @Option(help: "Seconds a device may take once started before it counts as failed.") var deviceTimeout: Int?
+    @Option(help: "Start later: an ISO 8601 time (2026-11-24T02:00:00Z) or +SECONDS.") var startAt: String?
+    @Flag(help: "Move devices waiting in another deployment to this one (in-progress ones finish first).")
+    var supersede = false
 
     func validate() throws {
-      guard release.contains("@") else { throw ValidationError("give the release as PACKAGE@VERSION") }
-      guard all || !devices.isEmpty else { throw ValidationError("give --device ID (repeatable) or --all") }
-      for parameter in parameters where !parameter.contains("=") {
-        throw ValidationError("parameter '\(parameter)' must be KEY=VALUE")
+      guard all || group != nil || !devices.isEmpty else {
+        throw ValidationError("give --device ID (repeatable), --group NAME or --all")
       }
+      _ = try KeyValues.parse(parameters)
+      _ = try startDate()
+      _ = try parsedRelease()
+    }
+
+    func parsedRelease() throws -> (package: String, version: String?, tag: String?) {
+      if release.contains("@") {
+        let (package, version) = try ReleaseName.parse(release)
+        return (package, version, nil)
+      }
+      let parts = release.split(separator: ":", maxSplits: 1).map(String.init)
+      guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+        throw ValidationError("give the release as PACKAGE@VERSION or PACKAGE:TAG, got '\(release)'")
+      }
+      return (parts[0], nil, parts[1])
+    }
+
+    func startDate() throws -> Date? {
+      guard let startAt else { return nil }
+      if startAt.hasPrefix("+"), let seconds = Double(startAt.dropFirst()) { return Date().addingTimeInterval(seconds) }
+      guard let date = try? Date(startAt, strategy: .iso8601) else {
+        throw ValidationError("--start-at takes an ISO 8601 time or +SECONDS, got '\(startAt)'")
+      }
+      return date
     }
 
     func run() async throws {
-      let parts = release.split(separator: "@", maxSplits: 1).map(String.init)
-      var values: [String: String] = [:]
-      for parameter in parameters {
-        let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        values[pair[0]] = pair[1]
-      }
+      let (package, version, tag) = try parsedRelease()
       let request = API.CreateDeployment(
-        package: parts[0], version: parts[1], target: .init(devices: devices.isEmpty ? nil : devices, allDevices: all),
-        parameters: values, name: name)
+        package: package, version: version, tag: tag,
+        target: .init(devices: devices.isEmpty ? nil : devices, group: group, allDevices: all),
+        parameters: try KeyValues.parse(parameters), name: name, maxDevices: maxDevices, deviceTimeout: deviceTimeout,
+        startAt: try startDate(), supersede: supersede)
       let deployment = try await connection.withClient { try await $0.createDeployment(request) }
       if connection.json { return print(Output.json(deployment)) }
-      print("created deployment \(deployment.id): \(deployment.release) to \(deployment.devices.count) device(s)")
-    }
-  }
-
-  struct Show: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a deployment with each device's state.")
-    @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "Deployment id.") var id: String
-    @Flag(help: "Refresh until every device has finished; exit 1 if any failed.") var watch = false
-    @Option(help: "With --watch: give up after this many seconds.") var timeout: Double = 600
-
-    func run() async throws {
-      let started = Date()
-      let failed = try await connection.withClient { client -> Bool in
-        var lastPrinted = ""
-        while true {
-          let deployment = try await client.deployment(id)
-          let text = connection.json ? Output.json(deployment) : Show.render(deployment)
-          if text != lastPrinted {
-            print(text + (watch ? "\n" : ""))
-            lastPrinted = text
-          }
-          let finished = deployment.devices.allSatisfy(\.state.isTerminal)
-          if !watch || finished {
-            return deployment.devices.contains { $0.state != .successful && $0.state.isTerminal }
-          }
-          guard Date().timeIntervalSince(started) < timeout else {
-            throw ValidationError("deployment \(id) did not finish within \(Int(timeout)) s")
-          }
-          try await Task.sleep(for: .seconds(1))
-        }
-      }
-      if watch && failed { throw ExitCode(1) }
-    }
-
-    static func render(_ deployment: API.Deployment) -> String {
-      let counts = deployment.counts.sorted { $0.key.rawValue < $1.key.rawValue }
-        .map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
-      let header = "deployment \(deployment.id)  \(deployment.release)  \(deployment.status.rawValue)  [\(counts)]"
-      let rows = deployment.devices.map {
-        [$0.device, $0.state.rawValue, $0.percent.map { "\($0)%" } ?? "-", $0.error ?? ""]
-      }
-      return header + "\n" + Output.table(["DEVICE", "STATE", "PROGRESS", "ERROR"], rows)
+      let via = deployment.tag.map { " (tag \($0))" } ?? ""
+      print(
+        "created deployment \(deployment.id): \(deployment.release)\(via) to \(deployment.devices.count) device(s), \(deployment.status.rawValue)"
+      )
     }
   }
 
@@ -92,10 +83,152 @@ struct Deploy: AsyncParsableCommand {
       if connection.json { return print(Output.json(deployments)) }
       print(
         Output.table(
-          ["ID", "RELEASE", "STATUS", "DEVICES", "CREATED"],
+          ["ID", "NAME", "RELEASE", "STATUS", "DEVICES", "DONE", "FAILED", "CREATED"],
           deployments.map {
-            [$0.id, $0.release.description, $0.status.rawValue, "\($0.devices.count)", Output.date($0.createdAt)]
+            let counts = $0.counts
+            return [
+              $0.id, $0.name ?? "", $0.release.description, $0.status.rawValue, "\($0.devices.count)",
+              "\(counts[.successful, default: 0])", "\(counts[.failed, default: 0] + counts[.rolledBack, default: 0])",
+              Output.date($0.createdAt),
+            ]
           }))
+    }
+  }
+
+  struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a deployment with each device's state.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Deployment id.") var id: String
+    @Flag(help: "Refresh until every device has finished; exit 1 if any failed.") var watch = false
+    @Option(help: "With --watch: give up after this many seconds.") var timeout: Double = 600
+
+    func run() async throws {
+      if watch {
+        var follow = try Watch.parse([id, "--timeout", "\(timeout)"])
+        follow.connection = connection
+        follow.table = true
+        return try await follow.run()
+      }
+      let deployment = try await connection.withClient { try await $0.deployment(id) }
+      print(connection.json ? Output.json(deployment) : Self.render(deployment))
+    }
+
+    static func render(_ deployment: API.Deployment) -> String {
+      let counts = deployment.counts.sorted { $0.key.rawValue < $1.key.rawValue }
+        .map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
+      var header = "deployment \(deployment.id)  \(deployment.release)"
+      if let tag = deployment.tag { header += " (tag \(tag))" }
+      header += "  \(deployment.status.rawValue)  [\(counts)]"
+      if let reason = deployment.reason { header += "\nreason: \(reason)" }
+      // Failures first: they are what an operator acts on.
+      let rows = deployment.devices.sorted {
+        rank($0.state) < rank($1.state) || (rank($0.state) == rank($1.state) && $0.device < $1.device)
+      }
+      .map { [$0.device, $0.state.rawValue, $0.percent.map { "\($0)%" } ?? "-", "\($0.attempts)", $0.error ?? ""] }
+      return header + "\n" + Output.table(["DEVICE", "STATE", "PROGRESS", "ATTEMPTS", "ERROR"], rows)
+    }
+
+    private static func rank(_ state: DeviceState) -> Int {
+      switch state {
+      case .failed, .rolledBack: return 0
+      case .successful: return 2
+      default: return 1
+      }
+    }
+  }
+
+  struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Follow a deployment live until it ends; exit 0 if every device succeeded, 1 otherwise.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Deployment id.") var id: String
+    @Option(help: "Give up (exit 2) after this many seconds.") var timeout: Double = 3600
+    @Flag(help: "Print the device table on every change instead of progress bars.") var table = false
+
+    func run() async throws {
+      let started = Date()
+      let outcome = try await connection.withClient { client -> Bool in
+        var last = ""
+        while true {
+          let deployment = try await client.deployment(id)
+          let finished =
+            deployment.isFinished
+            || (deployment.status != .scheduled && !deployment.devices.isEmpty
+              && deployment.devices.allSatisfy(\.state.isTerminal))
+          if connection.json {
+            let text = Output.json(deployment)
+            if text != last { print(text) }
+            last = text
+          } else if table || !ProgressBar.isTerminal {
+            let text = Show.render(deployment)
+            if text != last { print(text + "\n") }
+            last = text
+          } else {
+            Self.drawBars(deployment)
+          }
+          if finished {
+            if !table && !connection.json && ProgressBar.isTerminal { print("\n" + Show.render(deployment)) }
+            return deployment.status != .aborted
+              && deployment.devices.allSatisfy { $0.state == .successful }
+          }
+          guard Date().timeIntervalSince(started) < timeout else {
+            throw ValidationError("deployment \(id) did not finish within \(Int(timeout)) s")
+          }
+          try await Task.sleep(for: .seconds(1))
+        }
+      }
+      if !outcome { throw ExitCode(1) }
+    }
+
+    static func drawBars(_ deployment: API.Deployment) {
+      let total = Double(max(deployment.devices.count, 1))
+      let counts = deployment.counts
+      let done = Double(counts.filter { $0.key.isTerminal }.values.reduce(0, +))
+      let stages = DeviceState.allCases.compactMap { state in counts[state].map { "\(state.rawValue) \($0)" } }
+      ProgressBar.draw(
+        label: "\(deployment.id) \(deployment.status.rawValue)", done: done, total: total,
+        suffix: stages.joined(separator: " · "))
+    }
+  }
+
+  struct Pause: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Pause: devices that have not started wait; devices in progress finish.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Deployment id.") var id: String
+    @Option(help: "Why, for the record.") var reason: String?
+
+    func run() async throws {
+      let deployment = try await connection.withClient {
+        try await $0.changeDeployment(id, action: "pause", reason: reason)
+      }
+      print(connection.json ? Output.json(deployment) : "\(deployment.id) \(deployment.status.rawValue)")
+    }
+  }
+
+  struct Resume: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Resume a paused deployment.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Deployment id.") var id: String
+
+    func run() async throws {
+      let deployment = try await connection.withClient { try await $0.changeDeployment(id, action: "resume") }
+      print(connection.json ? Output.json(deployment) : "\(deployment.id) \(deployment.status.rawValue)")
+    }
+  }
+
+  struct Abort: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Abort: devices that have not started never will; devices in progress finish and report.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Deployment id.") var id: String
+    @Option(help: "Why, for the record.") var reason: String?
+
+    func run() async throws {
+      let deployment = try await connection.withClient {
+        try await $0.changeDeployment(id, action: "abort", reason: reason)
+      }
+      print(connection.json ? Output.json(deployment) : "\(deployment.id) \(deployment.status.rawValue)")
     }
   }
 }

@@ -1,26 +1,150 @@
+import AirliftCore
 import ArgumentParser
 import Foundation
 
 struct Device: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "See the fleet.", subcommands: [List.self])
+  static let configuration = CommandConfiguration(
+    abstract: "See the fleet: what runs where.", subcommands: [List.self, Show.self])
 
   struct List: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List devices with presence and installed versions.")
+    static let configuration = CommandConfiguration(
+      abstract: "List devices, filtered by group, installed app and version, attributes, presence.")
     @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Only members of this group.") var group: String?
+    @Option(help: "Only devices with this app (package) installed.") var app: String?
+    @Option(help: "With --app: a version filter such as '<2.0.0' or '>=1.2.0 <2.0.0'.") var version: String?
+    @Option(name: .customLong("attr"), help: "An attribute KEY=VALUE (repeatable).") var attributes: [String] = []
+    @Flag(help: "Only online devices.") var online = false
+    @Flag(help: "Only offline devices.") var offline = false
+
+    func validate() throws {
+      if version != nil && app == nil { throw ValidationError("--version needs --app PACKAGE") }
+      if let version {
+        do { _ = try VersionRequirement(version) } catch { throw ValidationError(error.description) }
+      }
+      if online && offline { throw ValidationError("--online and --offline exclude each other") }
+      _ = try KeyValues.parse(attributes)
+    }
 
     func run() async throws {
-      let devices = try await connection.withClient { try await $0.devices() }
+      let devices = try await connection.withClient {
+        try await $0.devices(
+          group: group, app: app, version: version, attributes: attributes,
+          online: online ? true : (offline ? false : nil))
+      }
       if connection.json { return print(Output.json(devices)) }
       print(
         Output.table(
-          ["DEVICE", "PRESENCE", "INSTALLED", "AGENT", "LAST SEEN"],
+          ["DEVICE", "PRESENCE", "INSTALLED", "ATTRIBUTES", "AGENT", "LAST SEEN"],
           devices.map {
             [
               $0.id, $0.online ? "online" : "offline",
               $0.installed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ","),
+              $0.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
               $0.agentVersion ?? "-", Output.date($0.lastSeen),
             ]
           }))
+    }
+  }
+
+  struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A device's record and its deployment history.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Device id.") var id: String
+
+    func run() async throws {
+      let detail = try await connection.withClient { try await $0.device(id) }
+      if connection.json { return print(Output.json(detail)) }
+      let device = detail.device
+      print("device \(device.id)  \(device.online ? "online" : "offline")  agent \(device.agentVersion ?? "-")")
+      print("first seen \(Output.date(device.firstSeen))  last seen \(Output.date(device.lastSeen))")
+      print("groups: \(detail.groups.isEmpty ? "-" : detail.groups.joined(separator: ", "))")
+      for (key, value) in device.attributes.sorted(by: { $0.key < $1.key }) { print("  \(key) = \(value)") }
+      print(
+        "installed: "
+          + device.installed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ", "))
+      print(
+        Output.table(
+          ["DEPLOYMENT", "RELEASE", "STATE", "ATTEMPTS", "UPDATED", "ERROR"],
+          detail.history.map {
+            [
+              $0.deployment, $0.release.description, $0.state.rawValue, "\($0.attempts)", Output.date($0.updatedAt),
+              $0.error ?? "",
+            ]
+          }))
+    }
+  }
+}
+
+struct Group: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Static groups of devices.", subcommands: [Create.self, Add.self, Remove.self, List.self, Delete.self])
+
+  struct Create: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create an empty group.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Group name.") var name: String
+
+    func run() async throws {
+      let group = try await connection.withClient { try await $0.createGroup(name) }
+      if connection.json { return print(Output.json(group)) }
+      print("created group \(group.name)")
+    }
+  }
+
+  struct Add: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Add devices to a group (they join its active deployments).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Group name.") var name: String
+    @Argument(help: "Device ids.") var devices: [String]
+
+    func run() async throws {
+      let group = try await connection.withClient { try await $0.addToGroup(name, devices: devices) }
+      if connection.json { return print(Output.json(group)) }
+      print("\(group.name): \(group.devices.count) device(s)")
+    }
+  }
+
+  struct Remove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove devices from a group.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Group name.") var name: String
+    @Argument(help: "Device ids.") var devices: [String]
+
+    func run() async throws {
+      let group = try await connection.withClient { client in
+        var last: API.Group?
+        for device in devices { last = try await client.removeFromGroup(name, device: device) }
+        return last
+      }
+      if connection.json { return print(Output.json(group)) }
+      print("\(name): \(group?.devices.count ?? 0) device(s)")
+    }
+  }
+
+  struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List groups and their members.")
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+      let groups = try await connection.withClient { try await $0.groups() }
+      if connection.json { return print(Output.json(groups)) }
+      print(
+        Output.table(
+          ["GROUP", "DEVICES", "MEMBERS"],
+          groups.map { [$0.name, "\($0.devices.count)", $0.devices.prefix(8).joined(separator: ",")] }))
+    }
+  }
+
+  struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Delete a group (its devices stay).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Group name.") var name: String
+
+    func run() async throws {
+      try await connection.withClient { try await $0.deleteGroup(name) }
+      print("deleted group \(name)")
     }
   }
 }

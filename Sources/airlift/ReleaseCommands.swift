@@ -1,38 +1,82 @@
+import AirliftClient
 import AirliftCore
 import ArgumentParser
 import Foundation
 
 struct Release: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Upload and list releases.", subcommands: [Upload.self, List.self])
+    abstract: "Publish and inspect releases.", subcommands: [Create.self, Upload.self, List.self, Show.self])
 
-  struct Upload: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Upload a release: package, SemVer version, one file.")
+  struct Create: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Create a release: upload its assets, create the version, then move --tag last.")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Package name.") var package: String
-    @Argument(help: "SemVer 2.0 version, e.g. 1.2.0.") var version: String
+    @Argument(help: "SemVer 2.0 version, e.g. 1.2.0 or 2.0.0-rc.1.") var version: String
+    @Option(name: .customLong("asset"), help: "An asset file (repeatable); NAME=FILE to name it.")
+    var assets: [String] = []
+    @Option(help: "Install handler.") var handler = "script"
+    @Option(name: .customLong("param"), help: "A default handler parameter, KEY=VALUE (repeatable).")
+    var parameters: [String] = []
+    @Option(name: .customLong("tag"), help: "Tags to point at it once created (repeatable).") var tags: [String] = []
+    @Flag(help: "Make the --tag tags locked (never move again).") var locked = false
+
+    func validate() throws {
+      guard !assets.isEmpty else { throw ValidationError("give at least one --asset FILE") }
+      do {
+        try Names.validatePackage(package)
+        _ = try SemanticVersion(version)
+        for tag in tags { try Names.validateTag(tag) }
+      } catch {
+        throw ValidationError(error.description)
+      }
+      _ = try KeyValues.parse(parameters)
+    }
+
+    func run() async throws {
+      let release = try await connection.withClient { client in
+        var refs: [API.CreateRelease.AssetRef] = []
+        for asset in assets {
+          let (name, file) = Self.split(asset)
+          let blob = try await client.uploadBlob(file: file, progress: ProgressBar.upload(name))
+          ProgressBar.finish()
+          refs.append(.init(name: name, sha256: blob.sha256))
+        }
+        var release = try await client.createRelease(
+          .init(
+            package: package, version: version, handler: handler, parameters: try KeyValues.parse(parameters),
+            assets: refs))
+        for tag in tags {
+          _ = try await client.setTag(package: package, tag: tag, version: release.version, locked: locked)
+          release.tags.append(tag)
+        }
+        return release
+      }
+      if connection.json { return print(Output.json(release)) }
+      print(Show.render(release))
+    }
+
+    static func split(_ asset: String) -> (String, String) {
+      if let equals = asset.firstIndex(of: "="), !asset[..<equals].contains("/") {
+        return (String(asset[..<equals]), String(asset[asset.index(after: equals)...]))
+      }
+      return (URL(fileURLWithPath: asset).lastPathComponent, asset)
+    }
+  }
+
+  struct Upload: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Shorthand for a one-asset `release create`.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Package name.") var package: String
+    @Argument(help: "SemVer 2.0 version.") var version: String
     @Argument(help: "The artifact (for the script handler: a tar bundle with an 'install' script).")
     var file: String
     @Option(help: "Install handler.") var handler = "script"
 
-    func validate() throws {
-      do {
-        try Names.validatePackage(package)
-        _ = try SemanticVersion(version)
-      } catch {
-        throw ValidationError(error.description)
-      }
-    }
-
     func run() async throws {
-      let release = try await connection.withClient {
-        try await $0.uploadRelease(package: package, version: version, file: file, handler: handler)
-      }
-      if connection.json { return print(Output.json(release)) }
-      for asset in release.assets {
-        print(
-          "uploaded \(release.package)@\(release.version): \(asset.name), \(asset.size) bytes, sha256 \(asset.sha256)")
-      }
+      var create = try Create.parse([package, version, "--asset", file, "--handler", handler])
+      create.connection = connection
+      try await create.run()
     }
   }
 
@@ -46,10 +90,106 @@ struct Release: AsyncParsableCommand {
       if connection.json { return print(Output.json(releases)) }
       print(
         Output.table(
-          ["PACKAGE", "VERSION", "HANDLER", "SIZE", "CREATED"],
+          ["PACKAGE", "VERSION", "HANDLER", "ASSETS", "SIZE", "TAGS", "CREATED"],
           releases.map {
-            [$0.package, $0.version, $0.handler, "\($0.assets.reduce(0) { $0 + $1.size })", Output.date($0.createdAt)]
+            [
+              $0.package, $0.version, $0.handler, "\($0.assets.count)",
+              Output.bytes($0.assets.reduce(0) { $0 + $1.size }), $0.tags.joined(separator: ","),
+              Output.date($0.createdAt),
+            ]
           }))
     }
+  }
+
+  struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a release's manifest: PKG@VERSION.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The release, as PACKAGE@VERSION.") var release: String
+
+    func run() async throws {
+      let (package, version) = try ReleaseName.parse(release)
+      let found = try await connection.withClient { try await $0.release(package: package, version: version) }
+      if connection.json { return print(Output.json(found)) }
+      print(Self.render(found))
+    }
+
+    static func render(_ release: API.Release) -> String {
+      var lines = [
+        "\(release.package)@\(release.version)  handler \(release.handler)  created \(Output.date(release.createdAt))"
+      ]
+      if !release.tags.isEmpty { lines.append("tags: \(release.tags.joined(separator: ", "))") }
+      if !release.parameters.isEmpty {
+        lines.append(
+          "parameters: "
+            + release.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            .joined(separator: " "))
+      }
+      lines.append(
+        Output.table(
+          ["ASSET", "SIZE", "SHA-256"], release.assets.map { [$0.name, Output.bytes($0.size), $0.sha256] }))
+      return lines.joined(separator: "\n")
+    }
+  }
+}
+
+struct Tag: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Name versions: locked tags never move, floating tags (stable, beta) move atomically.",
+    subcommands: [Set.self, List.self])
+
+  struct Set: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Point a tag at a version.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Package name.") var package: String
+    @Argument(help: "Tag name, e.g. stable or v2.1.0.") var tag: String
+    @Argument(help: "Version to point at.") var version: String
+    @Flag(help: "Bind the tag to this version forever.") var locked = false
+
+    func run() async throws {
+      let result = try await connection.withClient {
+        try await $0.setTag(package: package, tag: tag, version: version, locked: locked)
+      }
+      if connection.json { return print(Output.json(result)) }
+      print("\(result.package):\(result.name) -> \(result.version)\(result.locked ? " (locked)" : "")")
+    }
+  }
+
+  struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a package's tags.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Package name.") var package: String
+
+    func run() async throws {
+      let tags = try await connection.withClient { try await $0.tags(package: package) }
+      if connection.json { return print(Output.json(tags)) }
+      print(
+        Output.table(
+          ["TAG", "VERSION", "KIND", "UPDATED"],
+          tags.map { [$0.name, $0.version, $0.locked ? "locked" : "floating", Output.date($0.updatedAt)] }))
+    }
+  }
+}
+
+/// `PACKAGE@VERSION` and `PACKAGE:TAG`.
+enum ReleaseName {
+  static func parse(_ text: String) throws -> (String, String) {
+    let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
+    guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+      throw ValidationError("give the release as PACKAGE@VERSION, got '\(text)'")
+    }
+    return (parts[0], parts[1])
+  }
+}
+
+/// `KEY=VALUE` options.
+enum KeyValues {
+  static func parse(_ pairs: [String]) throws -> [String: String] {
+    var values: [String: String] = [:]
+    for pair in pairs {
+      let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+      guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("'\(pair)' must be KEY=VALUE") }
+      values[parts[0]] = parts[1]
+    }
+    return values
   }
 }

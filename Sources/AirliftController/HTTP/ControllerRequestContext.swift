@@ -1,12 +1,14 @@
 import AirliftCore
 import AirliftCrypto
+import Foundation
 import Hummingbird
 import NIOCore
 import NIOSSL
 
 /// Who is calling, from the TLS client certificate the fleet CA signed.
 public enum CallerIdentity: Sendable, Equatable {
-  case `operator`(String)
+  /// An operator; `canWrite` is false for read-only operators.
+  case `operator`(String, canWrite: Bool)
   case device(DeviceID)
 }
 
@@ -28,6 +30,7 @@ public struct ControllerRequestContext: RequestContext {
 struct IdentityMiddleware: RouterMiddleware {
   typealias Context = ControllerRequestContext
   let operators: Set<String>
+  let readers: Set<String>
 
   func handle(
     _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -35,35 +38,60 @@ struct IdentityMiddleware: RouterMiddleware {
     var context = context
     let certificate = try await context.channel.nioSSL_peerCertificate().get()
     guard let der = try certificate?.toDERBytes() else {
-      throw HTTPError(.unauthorized, message: "a client certificate signed by the fleet CA is required")
+      throw APIError(
+        status: .unauthorized, code: "unauthenticated",
+        message: "a client certificate signed by the fleet CA is required")
     }
     let name = try CertificateIdentity.commonName(der: der)
     if operators.contains(name) {
-      context.identity = .operator(name)
+      context.identity = .operator(name, canWrite: true)
+    } else if readers.contains(name) {
+      context.identity = .operator(name, canWrite: false)
     } else if let device = try? DeviceID(name) {
       context.identity = .device(device)
     } else {
-      throw HTTPError(.forbidden, message: "certificate CN '\(name)' is neither an operator nor a valid device id")
+      throw APIError(
+        status: .forbidden, code: "forbidden",
+        message: "certificate CN '\(name)' is neither an operator nor a valid device id")
     }
     return try await next(request, context)
   }
 }
 
-/// Lets only operators through.
+/// Lets only operators through; read-only operators only read.
 struct OperatorOnlyMiddleware: RouterMiddleware {
   typealias Context = ControllerRequestContext
 
   func handle(
     _ request: Request, context: Context, next: (Request, Context) async throws -> Response
   ) async throws -> Response {
-    guard case .operator = context.identity else {
-      throw HTTPError(.forbidden, message: "this API is for operators; a device certificate cannot use it")
+    guard case .operator(let name, let canWrite) = context.identity else {
+      throw APIError(
+        status: .forbidden, code: "forbidden", message: "this API is for operators; a device certificate cannot use it")
+    }
+    guard canWrite || request.method == .get || request.method == .head else {
+      throw APIError(status: .forbidden, code: "read_only", message: "operator '\(name)' may only read")
     }
     return try await next(request, context)
   }
 }
 
-/// Turns the controller's typed errors into HTTP errors with their message.
+/// An API error: HTTP status, a stable machine-readable code and a message
+/// for a person, rendered as `{"error": {"code": ..., "message": ...}}`.
+struct APIError: HTTPResponseError {
+  let status: HTTPResponse.Status
+  let code: String
+  let message: String
+
+  func response(from request: Request, context: some RequestContext) throws -> Response {
+    let body = Wire.encode(API.ErrorBody(code: code, message: message))
+    return Response(
+      status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+  }
+}
+
+/// Turns every error into an `APIError`: the controller's typed errors keep
+/// their codes; bad input is a 4xx, never a 500.
 struct ErrorMappingMiddleware: RouterMiddleware {
   typealias Context = ControllerRequestContext
 
@@ -72,18 +100,43 @@ struct ErrorMappingMiddleware: RouterMiddleware {
   ) async throws -> Response {
     do {
       return try await next(request, context)
+    } catch let error as APIError {
+      throw error
     } catch let error as StoreError {
+      let status: HTTPResponse.Status
       switch error {
-      case .releaseExists: throw HTTPError(.conflict, message: error.description)
-      case .releaseNotFound, .deploymentNotFound: throw HTTPError(.notFound, message: error.description)
-      case .noTargetDevices: throw HTTPError(.badRequest, message: error.description)
+      case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition: status = .conflict
+      case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound: status = .notFound
+      case .blobNotFound, .noTargetDevices: status = .badRequest
       }
+      throw APIError(status: status, code: error.code, message: error.description)
     } catch let error as DeploymentError {
-      throw HTTPError(.badRequest, message: error.description)
+      throw APIError(status: .badRequest, code: "invalid_request", message: error.description)
     } catch let error as AirliftCoreError {
-      throw HTTPError(.badRequest, message: error.description)
+      throw APIError(status: .badRequest, code: "invalid_request", message: error.description)
     } catch let error as CertificateError {
-      throw HTTPError(.forbidden, message: error.description)
+      throw APIError(status: .forbidden, code: "forbidden", message: error.description)
+    } catch let error as HTTPError {
+      throw APIError(
+        status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+    } catch let error as DecodingError {
+      throw APIError(status: .badRequest, code: "invalid_request", message: "malformed JSON body: \(error)")
+    } catch {
+      context.logger.error("request failed: \(error)")
+      throw APIError(status: .internalServerError, code: "internal", message: "internal error; see the controller log")
+    }
+  }
+
+  static func code(for status: HTTPResponse.Status) -> String {
+    switch status.code {
+    case 400: return "invalid_request"
+    case 401: return "unauthenticated"
+    case 403: return "forbidden"
+    case 404: return "not_found"
+    case 405: return "method_not_allowed"
+    case 409: return "conflict"
+    case 413: return "too_large"
+    default: return status.code >= 500 ? "internal" : "invalid_request"
     }
   }
 }

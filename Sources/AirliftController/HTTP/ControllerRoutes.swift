@@ -11,25 +11,41 @@ struct ControllerRoutes {
   let deployments: DeploymentService
   let health: ControllerHealth
   let operators: Set<String>
+  let readers: Set<String>
+
+  /// Install handlers agents know; a release must name one of them.
+  static let handlers: Set<String> = ["script"]
 
   func build() -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)
     router.add(middleware: ErrorMappingMiddleware())
-    router.add(middleware: IdentityMiddleware(operators: operators))
+    router.add(middleware: IdentityMiddleware(operators: operators, readers: readers))
     router.get("healthz", use: healthz)
 
     router.get("artifacts/:sha256", use: artifact)
     router.get("api/v1/device/deployment", use: ownDeployment)
 
     let api = router.group("api/v1").add(middleware: OperatorOnlyMiddleware())
-    api.post("releases/:package/:version", use: uploadRelease)
+    api.post("blobs", use: uploadBlob)
+    api.post("releases", use: createRelease)
     api.get("releases", use: listReleases)
     api.get("releases/:package/:version", use: showRelease)
+    api.get("packages/:package/tags", use: listTags)
+    api.put("packages/:package/tags/:tag", use: setTag)
     api.get("devices", use: listDevices)
     api.get("devices/:id", use: showDevice)
+    api.get("groups", use: listGroups)
+    api.post("groups", use: createGroup)
+    api.get("groups/:name", use: showGroup)
+    api.delete("groups/:name", use: deleteGroup)
+    api.post("groups/:name/devices", use: addGroupDevices)
+    api.delete("groups/:name/devices/:id", use: removeGroupDevice)
     api.post("deployments", use: createDeployment)
     api.get("deployments", use: listDeployments)
     api.get("deployments/:id", use: showDeployment)
+    api.post("deployments/:id/pause", use: pauseDeployment)
+    api.post("deployments/:id/resume", use: resumeDeployment)
+    api.post("deployments/:id/abort", use: abortDeployment)
     return router
   }
 
@@ -41,31 +57,47 @@ struct ControllerRoutes {
       body: .init(byteBuffer: ByteBuffer(string: ready ? "ok\n" : "mqtt: connecting to the broker\n")))
   }
 
-  // MARK: Releases
+  // MARK: Releases and tags
 
-  /// `POST /api/v1/releases/{package}/{version}?handler=script&name=FILE`,
-  /// body = the artifact, streamed to disk and hashed on the way.
-  @Sendable func uploadRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let package = try context.parameters.require("package")
-    let version = try context.parameters.require("version")
-    try Names.validatePackage(package)
-    let semver = try SemanticVersion(version)
-    let handler = request.uri.queryParameters.get("handler") ?? "script"
-    let name = request.uri.queryParameters.get("name") ?? "\(package)-\(semver).bundle"
-    guard ["script"].contains(handler) else {
-      throw HTTPError(.badRequest, message: "unknown install handler '\(handler)'; this controller knows: script")
-    }
-    guard !name.isEmpty, !name.contains("/"), name != "..", name != "." else {
-      throw HTTPError(.badRequest, message: "invalid asset name '\(name)'")
-    }
-    if try store.release(ReleaseRef(package: package, version: semver.description)) != nil {
-      throw StoreError.releaseExists(ReleaseRef(package: package, version: semver.description))
-    }
+  /// `POST /api/v1/blobs`, body = one asset, streamed to disk and hashed on
+  /// the way; stored once by SHA-256 however often it is uploaded.
+  @Sendable func uploadBlob(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let (digest, size) = try await blobs.ingest(request.body.map { $0.readableBytesView })
-    guard size > 0 else { throw HTTPError(.badRequest, message: "the uploaded artifact is empty") }
+    guard size > 0 else {
+      throw APIError(status: .badRequest, code: "empty_asset", message: "the uploaded asset is empty")
+    }
+    try store.recordBlob(sha256: digest, size: size)
+    return try Self.json(API.Blob(sha256: digest, size: size), status: .created, context: context)
+  }
+
+  /// `POST /api/v1/releases`: a version made of uploaded blobs.
+  @Sendable func createRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let body = try await request.decode(as: API.CreateRelease.self, context: context)
+    try Names.validatePackage(body.package)
+    let version = try SemanticVersion(body.version)
+    guard Self.handlers.contains(body.handler) else {
+      throw APIError(
+        status: .badRequest, code: "unknown_handler",
+        message: "unknown install handler '\(body.handler)'; known: \(Self.handlers.sorted().joined(separator: ", "))")
+    }
+    guard !body.assets.isEmpty else {
+      throw APIError(status: .badRequest, code: "no_assets", message: "a release needs at least one asset")
+    }
+    var names = Set<String>()
+    for asset in body.assets {
+      try Names.validateDigest(asset.sha256)
+      guard !asset.name.isEmpty, !asset.name.contains("/"), asset.name != "..", asset.name != ".",
+        names.insert(asset.name).inserted
+      else {
+        throw APIError(
+          status: .badRequest, code: "invalid_asset_name",
+          message: "invalid or repeated asset name '\(asset.name)' (plain file names, each once)")
+      }
+    }
+    for name in body.parameters.keys { try Names.validateParameter(name) }
     let release = try store.addRelease(
-      package: package, version: semver, handler: handler,
-      assets: [API.Asset(name: name, size: size, sha256: digest)])
+      package: body.package, version: version, handler: body.handler, parameters: body.parameters,
+      assets: body.assets)
     return try Self.json(release, status: .created, context: context)
   }
 
@@ -80,19 +112,95 @@ struct ControllerRoutes {
     return try Self.json(release, context: context)
   }
 
-  // MARK: Devices and deployments
+  @Sendable func listTags(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.tags(package: try context.parameters.require("package")), context: context)
+  }
 
+  /// `PUT /api/v1/packages/{package}/tags/{tag}`: moves a floating tag
+  /// atomically, or binds a locked one for good.
+  @Sendable func setTag(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let package = try context.parameters.require("package")
+    let name = try context.parameters.require("tag")
+    try Names.validatePackage(package)
+    try Names.validateTag(name)
+    let body = try await request.decode(as: API.SetTag.self, context: context)
+    let version = try SemanticVersion(body.version).description
+    return try Self.json(
+      try store.setTag(package: package, name: name, version: version, locked: body.locked), context: context)
+  }
+
+  // MARK: Devices and groups
+
+  /// `GET /api/v1/devices?group=G&app=A&version=<2.0.0&attr=k=v&online=true`
   @Sendable func listDevices(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.devices(), context: context)
+    let query = request.uri.queryParameters
+    var filter = DeviceFilter(group: query.get("group"), app: query.get("app"))
+    if let version = query.get("version") {
+      guard filter.app != nil else {
+        throw APIError(status: .badRequest, code: "invalid_request", message: "a version filter needs app=PACKAGE")
+      }
+      filter.version = try VersionRequirement(version)
+    }
+    for pair in query.getAll("attr") {
+      let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+      guard parts.count == 2 else {
+        throw APIError(status: .badRequest, code: "invalid_request", message: "attr must be KEY=VALUE, got '\(pair)'")
+      }
+      filter.attributes[parts[0]] = parts[1]
+    }
+    if let online = query.get("online") {
+      guard let value = Bool(online) else {
+        throw APIError(status: .badRequest, code: "invalid_request", message: "online must be true or false")
+      }
+      filter.online = value
+    }
+    return try Self.json(try store.devices(filter), context: context)
   }
 
   @Sendable func showDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try DeviceID(try context.parameters.require("id"))
-    guard let device = try store.device(id) else {
-      throw HTTPError(.notFound, message: "device '\(id)' has never checked in")
+    guard let detail = try store.deviceDetail(id) else {
+      throw APIError(status: .notFound, code: "device_not_found", message: "device '\(id)' has never checked in")
     }
-    return try Self.json(device, context: context)
+    return try Self.json(detail, context: context)
   }
+
+  @Sendable func listGroups(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.groups(), context: context)
+  }
+
+  @Sendable func createGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    struct Body: Decodable { var name: String }
+    let body = try await request.decode(as: Body.self, context: context)
+    try Names.validateTag(body.name)
+    return try Self.json(try store.createGroup(body.name), status: .created, context: context)
+  }
+
+  @Sendable func showGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.group(try context.parameters.require("name")), context: context)
+  }
+
+  @Sendable func deleteGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try store.deleteGroup(try context.parameters.require("name"))
+    return Response(status: .noContent)
+  }
+
+  /// Adds devices; any that joins an active group deployment gets it.
+  @Sendable func addGroupDevices(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let body = try await request.decode(as: API.GroupMembers.self, context: context)
+    let ids = try body.devices.map { try DeviceID($0) }
+    let group = try store.addToGroup(try context.parameters.require("name"), devices: ids)
+    for id in ids { deployments.deviceMayJoin(id) }
+    return try Self.json(group, context: context)
+  }
+
+  @Sendable func removeGroupDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let id = try DeviceID(try context.parameters.require("id"))
+    return try Self.json(
+      try store.removeFromGroup(try context.parameters.require("name"), devices: [id]), context: context)
+  }
+
+  // MARK: Deployments
 
   @Sendable func createDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.CreateDeployment.self, context: context)
@@ -109,11 +217,28 @@ struct ControllerRoutes {
     return try Self.json(deployment, context: context)
   }
 
+  struct ReasonBody: Decodable { var reason: String? }
+
+  @Sendable func pauseDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let reason = try? await request.decode(as: ReasonBody.self, context: context).reason
+    return try Self.json(try deployments.pause(try context.parameters.require("id"), reason: reason), context: context)
+  }
+
+  @Sendable func resumeDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try deployments.resume(try context.parameters.require("id")), context: context)
+  }
+
+  @Sendable func abortDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let reason = try? await request.decode(as: ReasonBody.self, context: context).reason
+    return try Self.json(try deployments.abort(try context.parameters.require("id"), reason: reason), context: context)
+  }
+
   /// `GET /api/v1/device/deployment`: the calling device's desired
   /// deployment (identity from its certificate), or 204 when it has none.
   @Sendable func ownDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     guard case .device(let device) = context.identity else {
-      throw HTTPError(.forbidden, message: "only a device certificate can ask for its own deployment")
+      throw APIError(
+        status: .forbidden, code: "forbidden", message: "only a device certificate can ask for its own deployment")
     }
     guard let notice = try deployments.notice(for: device) else { return Response(status: .noContent) }
     return Response(
@@ -128,10 +253,12 @@ struct ControllerRoutes {
     let digest = try context.parameters.require("sha256")
     try Names.validateDigest(digest)
     let path = blobs.path(sha256: digest)
-    guard try store.blobExists(sha256: digest),
+    guard try store.blobIsReleased(sha256: digest),
       let attributes = try? FileManager.default.attributesOfItem(atPath: path),
       let size = (attributes[.size] as? NSNumber)?.int64Value
-    else { throw HTTPError(.notFound, message: "no artifact with SHA-256 \(digest)") }
+    else {
+      throw APIError(status: .notFound, code: "not_found", message: "no released artifact with SHA-256 \(digest)")
+    }
     var headers: HTTPFields = [.acceptRanges: "bytes", .contentType: "application/octet-stream"]
     if let rangeHeader = request.headers[.range] {
       let range: ClosedRange<Int64>

@@ -26,6 +26,9 @@ final class ControllerMQTT: Service {
   private let logger: Logger
   private let shareGroup: String
   private let health: ControllerHealth
+  /// Status events received and not yet written: written in batches, one
+  /// transaction each, so a burst of reports costs few disk syncs.
+  private let pendingStatuses = Mutex<[(DeviceID, StatusReport)]>([])
 
   init(
     client: MQTTClient, shareGroup: String, store: ControllerStore, deployments: DeploymentService,
@@ -44,6 +47,7 @@ final class ControllerMQTT: Service {
     try await cancelWhenGracefulShutdown {
       try await self.connectWithRetry()
       try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await self.flushStatusesPeriodically() }
         for channel in [Topics.Channel.checkin, .status, .presence] {
           let messages = try await self.client.subscribe(
             Topics.sharedAllDevices(channel, group: self.shareGroup), qos: 1)
@@ -54,6 +58,36 @@ final class ControllerMQTT: Service {
         self.health.mqttSubscribed = true
         try await group.waitForAll()
       }
+    }
+  }
+
+  private func flushStatusesPeriodically() async throws {
+    while true {
+      do {
+        try await Task.sleep(for: .milliseconds(50))
+      } catch {
+        flushStatuses()
+        throw error
+      }
+      flushStatuses()
+    }
+  }
+
+  /// Writes the received status events in one transaction.
+  func flushStatuses() {
+    let batch = pendingStatuses.withLock { pending in
+      defer { pending.removeAll(keepingCapacity: true) }
+      return pending
+    }
+    guard !batch.isEmpty else { return }
+    do {
+      for (device, report) in try store.recordStatuses(batch) {
+        logger.warning("status for unknown deployment '\(report.deployment)' from \(device); kept in the event log")
+      }
+    } catch {
+      // Put them back; the next flush tries again.
+      logger.error("could not store \(batch.count) status event(s): \(error); retrying")
+      pendingStatuses.withLock { $0.insert(contentsOf: batch, at: 0) }
     }
   }
 
@@ -86,13 +120,10 @@ final class ControllerMQTT: Service {
         }
         let firstTime = try store.recordCheckIn(checkIn)
         if firstTime { logger.info("new device checked in", metadata: ["device": .string(device.rawValue)]) }
-        await deployments.deviceCheckedIn(device)
+        deployments.deviceMayJoin(device)
       case .status:
         let report = try Wire.decode(StatusReport.self, from: message.payload, topic: message.topic)
-        if !(try store.recordStatus(report, from: device)) {
-          logger.warning(
-            "status for unknown deployment '\(report.deployment)' from \(device); kept in the event log")
-        }
+        pendingStatuses.withLock { $0.append((device, report)) }
       case .presence:
         guard !message.payload.isEmpty else { return }
         let presence = try Wire.decode(Presence.self, from: message.payload, topic: message.topic)

@@ -9,32 +9,67 @@ public struct DesiredDeployment: Sendable, Equatable {
   public var parameters: [String: String]
 }
 
+/// Everything a new deployment is made of, resolved by the caller.
+public struct NewDeployment: Sendable {
+  public var id: String
+  public var name: String?
+  public var release: ReleaseRef
+  public var tag: String?
+  public var target: API.Target
+  public var parameters: [String: String]
+  public var maxDevices: Int?
+  public var deviceTimeout: Int?
+  public var startAt: Date?
+  public var supersede: Bool
+}
+
+/// Deployments that can still move devices.
+private let liveStatuses = [DeploymentStatus.scheduled, .active, .paused].map(\.rawValue)
+
 extension ControllerStore {
-  /// Creates an active deployment with every target `Pending`.
-  public func createDeployment(
-    id: String, name: String?, release: ReleaseRef, targets: [DeviceID], allDevices: Bool,
-    parameters: [String: String], now: Date = Date()
-  ) throws -> API.Deployment {
+  /// Creates a deployment with every target `Pending`, in one transaction.
+  /// Devices still in another live deployment are refused, or with
+  /// `supersede` moved over when they had not started there.
+  public func createDeployment(_ spec: NewDeployment, now: Date = Date()) throws -> API.Deployment {
     try db.write { db in
-      guard
-        let releaseID = try Int64.fetchOne(
-          db, sql: "SELECT id FROM release WHERE package = ? AND version = ?",
-          arguments: [release.package, release.version])
-      else { throw StoreError.releaseNotFound(release) }
+      guard let releaseID = try Self.releaseID(spec.release, db: db) else {
+        throw StoreError.releaseNotFound(spec.release)
+      }
+      var targets = try Self.targetDevices(spec.target, db: db)
+      if let max = spec.maxDevices { targets = Array(targets.prefix(max)) }
+      guard !targets.isEmpty || spec.target.isOpen else { throw StoreError.noTargetDevices }
+
+      let busy = try Self.busyDevices(targets, db: db)
+      if !busy.isEmpty {
+        guard spec.supersede else { throw StoreError.devicesBusy(busy.mapValues(\.deployment)) }
+        for (device, entry) in busy where entry.state == .pending {
+          try db.execute(
+            sql: "DELETE FROM device_deployment WHERE deployment_id = ? AND device_id = ?",
+            arguments: [entry.deployment, device])
+          try Self.insertEvent(
+            db, deployment: entry.deployment, device: device, state: .pending,
+            error: "superseded by \(spec.id) before it started", now: now)
+          try Self.completeIfFinished(entry.deployment, db: db)
+        }
+      }
+      let scheduled = spec.startAt.map { $0 > now } ?? false
       try db.execute(
         sql: """
-          INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?)
+          INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
+            max_devices, device_timeout, start_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
-          id, name, releaseID, DeploymentStatus.active.rawValue, JSONColumn.encode(parameters), allDevices, now,
+          spec.id, spec.name, releaseID, (scheduled ? DeploymentStatus.scheduled : .active).rawValue,
+          JSONColumn.encode(spec.parameters), spec.target.allDevices, now, spec.tag, spec.target.group,
+          spec.maxDevices, spec.deviceTimeout, spec.startAt, now,
         ])
       for device in targets {
         try db.execute(
           sql: "INSERT INTO device_deployment (deployment_id, device_id, state, updated_at) VALUES (?, ?, ?, ?)",
-          arguments: [id, device.rawValue, DeviceState.pending.rawValue, now])
+          arguments: [spec.id, device, DeviceState.pending.rawValue, now])
       }
-      return try Self.deployment(id: id, db: db)!
+      return try Self.deployment(id: spec.id, db: db)!
     }
   }
 
@@ -50,90 +85,182 @@ extension ControllerStore {
     }
   }
 
-  /// Adds a newly seen device to every active all-devices deployment it is
-  /// not yet part of; returns the ids of those deployments.
-  public func joinActiveDeployments(_ device: DeviceID, now: Date = Date()) throws -> [String] {
+  /// Pauses, resumes or aborts; returns the deployment and the devices that
+  /// had not started (to withdraw their notice, or to notify again).
+  public func changeStatus(
+    _ id: String, to status: DeploymentStatus, reason: String? = nil, now: Date = Date()
+  ) throws -> (API.Deployment, pending: [DeviceID]) {
     try db.write { db in
-      let ids = try String.fetchAll(
-        db,
-        sql: """
-          SELECT id FROM deployment WHERE all_devices = 1 AND status = ?
-          AND id NOT IN (SELECT deployment_id FROM device_deployment WHERE device_id = ?)
-          ORDER BY created_at
-          """, arguments: [DeploymentStatus.active.rawValue, device.rawValue])
-      for id in ids {
-        try db.execute(
-          sql: "INSERT INTO device_deployment (deployment_id, device_id, state, updated_at) VALUES (?, ?, ?, ?)",
-          arguments: [id, device.rawValue, DeviceState.pending.rawValue, now])
+      guard let deployment = try Self.deployment(id: id, db: db) else { throw StoreError.deploymentNotFound(id) }
+      let allowed: [DeploymentStatus]
+      let action: String
+      switch status {
+      case .paused: (allowed, action) = ([.active], "pause")
+      case .active: (allowed, action) = ([.paused], "resume")
+      case .aborted: (allowed, action) = ([.active, .paused, .scheduled], "abort")
+      case .scheduled, .completed: (allowed, action) = ([], "set the status of")
       }
-      return ids
+      guard allowed.contains(deployment.status) else {
+        throw StoreError.invalidTransition(deployment: id, from: deployment.status, action: action)
+      }
+      try db.execute(
+        sql: "UPDATE deployment SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+        arguments: [status.rawValue, reason, now, id])
+      let pending = deployment.devices.filter { $0.state == .pending }.compactMap { try? DeviceID($0.device) }
+      return (try Self.deployment(id: id, db: db)!, pending)
     }
   }
 
-  /// The newest deployment that is not aborted and includes the device.
+  /// Starts scheduled deployments whose time has come; returns their ids.
+  public func activateDue(now: Date = Date()) throws -> [String] {
+    try db.write { db in
+      let due = try String.fetchAll(
+        db, sql: "SELECT id FROM deployment WHERE status = ? AND start_at <= ?",
+        arguments: [DeploymentStatus.scheduled.rawValue, now])
+      for id in due {
+        try db.execute(
+          sql: "UPDATE deployment SET status = ?, updated_at = ? WHERE id = ?",
+          arguments: [DeploymentStatus.active.rawValue, now, id])
+      }
+      return due
+    }
+  }
+
+  /// Fails devices that started but did not finish within their
+  /// deployment's device timeout; returns how many.
+  @discardableResult
+  public func failTimedOutDevices(now: Date = Date()) throws -> Int {
+    try db.write { db in
+      let rows = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT device_deployment.deployment_id, device_deployment.device_id, device_deployment.state,
+            device_deployment.started_at, deployment.device_timeout FROM device_deployment
+          JOIN deployment ON deployment.id = device_deployment.deployment_id
+          WHERE deployment.device_timeout IS NOT NULL AND device_deployment.started_at IS NOT NULL
+            AND device_deployment.state NOT IN (?, ?, ?, ?)
+          """,
+        arguments: [
+          DeviceState.pending.rawValue, DeviceState.successful.rawValue, DeviceState.failed.rawValue,
+          DeviceState.rolledBack.rawValue,
+        ])
+      var failed = 0
+      for row in rows {
+        let started: Date = row["started_at"]
+        let timeout: Int = row["device_timeout"]
+        guard now.timeIntervalSince(started) > Double(timeout) else { continue }
+        let deployment: String = row["deployment_id"]
+        let device: String = row["device_id"]
+        let state: String = row["state"]
+        let error = "timed out: not finished \(timeout) s after it started (last state \(state))"
+        try db.execute(
+          sql: """
+            UPDATE device_deployment SET state = ?, error = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?
+            """, arguments: [DeviceState.failed.rawValue, error, now, deployment, device])
+        try Self.insertEvent(db, deployment: deployment, device: device, state: .failed, error: error, now: now)
+        try Self.completeIfFinished(deployment, db: db)
+        failed += 1
+      }
+      return failed
+    }
+  }
+
+  /// Adds a device to every active deployment whose open target (all
+  /// devices, or a group it is in) it joined after the deployment started,
+  /// unless the device is busy elsewhere or the deployment's limit is
+  /// reached; returns the ids of those deployments.
+  public func joinOpenDeployments(_ device: DeviceID, now: Date = Date()) throws -> [String] {
+    try db.write { db in
+      guard try Self.busyDevices([device.rawValue], db: db).isEmpty else { return [] }
+      let candidates = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT id, max_devices FROM deployment WHERE status = ?
+          AND (all_devices = 1 OR target_group IN (SELECT group_name FROM group_member WHERE device_id = ?))
+          AND id NOT IN (SELECT deployment_id FROM device_deployment WHERE device_id = ?)
+          ORDER BY created_at DESC, rowid DESC
+          """, arguments: [DeploymentStatus.active.rawValue, device.rawValue, device.rawValue])
+      for row in candidates {
+        let id: String = row["id"]
+        if let max: Int = row["max_devices"] {
+          let count =
+            try Int.fetchOne(
+              db, sql: "SELECT COUNT(*) FROM device_deployment WHERE deployment_id = ?", arguments: [id]) ?? 0
+          if count >= max { continue }
+        }
+        try db.execute(
+          sql: "INSERT INTO device_deployment (deployment_id, device_id, state, updated_at) VALUES (?, ?, ?, ?)",
+          arguments: [id, device.rawValue, DeviceState.pending.rawValue, now])
+        // One live deployment per device: the newest open one wins.
+        return [id]
+      }
+      return []
+    }
+  }
+
+  /// The deployment the device should act on: the newest one it belongs to
+  /// that is active, or that it already started (so it can finish).
   public func desiredDeployment(for device: DeviceID) throws -> DesiredDeployment? {
     try db.read { db in
       guard
         let row = try Row.fetchOne(
           db,
           sql: """
-            SELECT deployment.id AS deployment_id, deployment.parameters AS deployment_parameters,
-              release.id, release.package, release.version, release.handler, release.created_at FROM deployment
+            SELECT deployment.id, deployment.parameters, deployment.release_id FROM deployment
             JOIN device_deployment ON device_deployment.deployment_id = deployment.id
-            JOIN release ON release.id = deployment.release_id
-            WHERE device_deployment.device_id = ? AND deployment.status != ?
+            WHERE device_deployment.device_id = ? AND (deployment.status IN (?, ?) OR device_deployment.state != ?)
             ORDER BY deployment.created_at DESC, deployment.rowid DESC LIMIT 1
-            """, arguments: [device.rawValue, DeploymentStatus.aborted.rawValue])
+            """,
+          arguments: [
+            device.rawValue, DeploymentStatus.active.rawValue, DeploymentStatus.completed.rawValue,
+            DeviceState.pending.rawValue,
+          ])
       else { return nil }
       return DesiredDeployment(
-        deploymentID: row["deployment_id"], release: try Self.release(from: row, db: db),
-        parameters: JSONColumn.decode(row["deployment_parameters"]))
+        deploymentID: row["id"], release: try Self.release(id: row["release_id"], db: db),
+        parameters: JSONColumn.decode(row["parameters"]))
     }
   }
 
-  /// Stores a status event and moves the device's state when the move is
-  /// allowed (duplicates and late, out-of-order events never move a finished
-  /// device back). Completes a deployment to listed devices when every one
-  /// has finished; an all-devices deployment stays active for devices that
-  /// join later, until it is stopped.
-  /// Returns false when the deployment is unknown (the event is still kept).
+  /// Stores a batch of status events in one transaction and moves each
+  /// device's state when the move is allowed (duplicates and late events
+  /// never move a finished device back). Returns the events whose
+  /// deployment or device entry is unknown (they are still kept).
   @discardableResult
-  public func recordStatus(_ report: StatusReport, from device: DeviceID, now: Date = Date()) throws -> Bool {
+  public func recordStatuses(_ batch: [(DeviceID, StatusReport)], now: Date = Date()) throws -> [(
+    DeviceID, StatusReport
+  )] {
     try db.write { db in
-      try db.execute(
-        sql: """
-          INSERT INTO status_event (deployment_id, device_id, state, bytes, total, percent, attempt, error,
-            device_time, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          """,
-        arguments: [
-          report.deployment, device.rawValue, report.state.rawValue, report.bytes, report.total, report.percent,
-          report.attempt, report.error, report.time, now,
-        ])
-      guard
-        let current = try String.fetchOne(
-          db, sql: "SELECT state FROM device_deployment WHERE deployment_id = ? AND device_id = ?",
-          arguments: [report.deployment, device.rawValue]
-        ).flatMap(DeviceState.init(rawValue:))
-      else { return false }
-      guard current.canMove(to: report.state) || !current.isTerminal && report.state.isTerminal else {
-        return true
-      }
-      let percent = report.state == .successful ? 100 : report.percent
-      try db.execute(
-        sql: """
-          UPDATE device_deployment SET state = ?, percent = COALESCE(?, percent), error = ?, updated_at = ?
-          WHERE deployment_id = ? AND device_id = ?
-          """,
-        arguments: [report.state.rawValue, percent, report.error, now, report.deployment, device.rawValue])
-      let unfinished = try String.fetchAll(
-        db, sql: "SELECT state FROM device_deployment WHERE deployment_id = ?", arguments: [report.deployment]
-      ).compactMap(DeviceState.init(rawValue:)).filter { !$0.isTerminal }.count
-      if unfinished == 0 {
+      var unknown: [(DeviceID, StatusReport)] = []
+      var touched: Set<String> = []
+      for (device, report) in batch {
+        try Self.insertEvent(
+          db, deployment: report.deployment, device: device.rawValue, state: report.state, report: report, now: now)
+        guard
+          let current = try String.fetchOne(
+            db, sql: "SELECT state FROM device_deployment WHERE deployment_id = ? AND device_id = ?",
+            arguments: [report.deployment, device.rawValue]
+          ).flatMap(DeviceState.init(rawValue:))
+        else {
+          unknown.append((device, report))
+          continue
+        }
+        guard current.canMove(to: report.state) || (!current.isTerminal && report.state.isTerminal) else { continue }
+        let percent = report.state == .successful ? 100 : report.percent
         try db.execute(
-          sql: "UPDATE deployment SET status = ? WHERE id = ? AND status = ? AND all_devices = 0",
-          arguments: [DeploymentStatus.completed.rawValue, report.deployment, DeploymentStatus.active.rawValue])
+          sql: """
+            UPDATE device_deployment SET state = ?, percent = COALESCE(?, percent), error = ?, updated_at = ?,
+              attempts = MAX(attempts, ?), started_at = COALESCE(started_at, ?)
+            WHERE deployment_id = ? AND device_id = ?
+            """,
+          arguments: [
+            report.state.rawValue, percent, report.error, now, report.attempt ?? 1, now, report.deployment,
+            device.rawValue,
+          ])
+        touched.insert(report.deployment)
       }
-      return true
+      for id in touched { try Self.completeIfFinished(id, db: db) }
+      return unknown
     }
   }
 
@@ -154,6 +281,78 @@ extension ControllerStore {
     }
   }
 
+  // MARK: Helpers
+
+  /// The ids a target names now, sorted (a stable order for limits).
+  static func targetDevices(_ target: API.Target, db: Database) throws -> [String] {
+    var ids = Set(target.devices ?? [])
+    if let name = target.group { ids.formUnion(try Self.group(name, db: db).devices) }
+    if target.allDevices { ids.formUnion(try String.fetchAll(db, sql: "SELECT id FROM device")) }
+    return ids.sorted()
+  }
+
+  /// Devices with an unfinished entry in a live deployment: id → (deployment, state).
+  static func busyDevices(_ devices: [String], db: Database) throws -> [String: (
+    deployment: String, state: DeviceState
+  )] {
+    var busy: [String: (deployment: String, state: DeviceState)] = [:]
+    for device in devices {
+      let row = try Row.fetchOne(
+        db,
+        sql: """
+          SELECT device_deployment.deployment_id, device_deployment.state FROM device_deployment
+          JOIN deployment ON deployment.id = device_deployment.deployment_id
+          WHERE device_deployment.device_id = ? AND deployment.status IN (?, ?, ?)
+            AND device_deployment.state NOT IN (?, ?, ?) LIMIT 1
+          """,
+        arguments: StatementArguments(
+          [device] + liveStatuses + [
+            DeviceState.successful.rawValue, DeviceState.failed.rawValue, DeviceState.rolledBack.rawValue,
+          ]))
+      if let row, let state = DeviceState(rawValue: row["state"]) {
+        busy[device] = (row["deployment_id"], state)
+      }
+    }
+    return busy
+  }
+
+  /// Completes an active or paused deployment whose devices all finished:
+  /// a fixed target always; an open target only once its limit is reached.
+  static func completeIfFinished(_ id: String, db: Database) throws {
+    guard
+      let row = try Row.fetchOne(
+        db, sql: "SELECT status, all_devices, target_group, max_devices FROM deployment WHERE id = ?", arguments: [id])
+    else { return }
+    let status: String = row["status"]
+    guard status == DeploymentStatus.active.rawValue || status == DeploymentStatus.paused.rawValue else { return }
+    let states = try String.fetchAll(
+      db, sql: "SELECT state FROM device_deployment WHERE deployment_id = ?", arguments: [id]
+    ).compactMap(DeviceState.init(rawValue:))
+    guard !states.isEmpty, states.allSatisfy(\.isTerminal) else { return }
+    let open = (row["all_devices"] as Bool) || (row["target_group"] as String?) != nil
+    if open {
+      guard let max: Int = row["max_devices"], states.count >= max else { return }
+    }
+    try db.execute(
+      sql: "UPDATE deployment SET status = ?, updated_at = ? WHERE id = ?",
+      arguments: [DeploymentStatus.completed.rawValue, Date(), id])
+  }
+
+  static func insertEvent(
+    _ db: Database, deployment: String, device: String, state: DeviceState, report: StatusReport? = nil,
+    error: String? = nil, now: Date
+  ) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO status_event (deployment_id, device_id, state, bytes, total, percent, attempt, error,
+          device_time, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [
+        deployment, device, state.rawValue, report?.bytes, report?.total, report?.percent, report?.attempt,
+        report?.error ?? error, report?.time, now,
+      ])
+  }
+
   static func deployment(id: String, db: Database) throws -> API.Deployment? {
     guard
       let row = try Row.fetchOne(
@@ -168,11 +367,14 @@ extension ControllerStore {
     ).map { row in
       API.DeviceProgress(
         device: row["device_id"], state: DeviceState(rawValue: row["state"]) ?? .pending, percent: row["percent"],
-        error: row["error"], updatedAt: row["updated_at"])
+        error: row["error"], attempts: row["attempts"], updatedAt: row["updated_at"])
     }
     return API.Deployment(
       id: row["id"], name: row["name"], release: ReleaseRef(package: row["package"], version: row["version"]),
-      status: DeploymentStatus(rawValue: row["status"]) ?? .active, parameters: JSONColumn.decode(row["parameters"]),
-      allDevices: row["all_devices"], createdAt: row["created_at"], devices: devices)
+      tag: row["tag"], status: DeploymentStatus(rawValue: row["status"]) ?? .active,
+      target: API.Target(devices: nil, group: row["target_group"], allDevices: row["all_devices"]),
+      parameters: JSONColumn.decode(row["parameters"]), maxDevices: row["max_devices"],
+      deviceTimeout: row["device_timeout"], startAt: row["start_at"], reason: row["reason"],
+      createdAt: row["created_at"], devices: devices)
   }
 }

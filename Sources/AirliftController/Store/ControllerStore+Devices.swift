@@ -2,6 +2,39 @@ import AirliftCore
 import Foundation
 import GRDB
 
+/// What `airlift device list` filters by; every set field must match.
+public struct DeviceFilter: Sendable, Equatable {
+  public var group: String?
+  /// An installed app (package name); with `version`, its version must match.
+  public var app: String?
+  public var version: VersionRequirement?
+  public var attributes: [String: String]
+  public var online: Bool?
+
+  public init(
+    group: String? = nil, app: String? = nil, version: VersionRequirement? = nil, attributes: [String: String] = [:],
+    online: Bool? = nil
+  ) {
+    self.group = group
+    self.app = app
+    self.version = version
+    self.attributes = attributes
+    self.online = online
+  }
+
+  func matches(_ device: API.Device) -> Bool {
+    if let online, device.online != online { return false }
+    for (key, value) in attributes where device.attributes[key] != value { return false }
+    if let app {
+      guard let installed = device.installed[app] else { return false }
+      if let version {
+        guard let parsed = try? SemanticVersion(installed), version.isSatisfied(by: parsed) else { return false }
+      }
+    }
+    return true
+  }
+}
+
 extension ControllerStore {
   /// Records a check-in; returns true when the device was seen for the first time.
   @discardableResult
@@ -35,16 +68,113 @@ extension ControllerStore {
     }
   }
 
-  public func devices() throws -> [API.Device] {
+  public func devices(_ filter: DeviceFilter = DeviceFilter()) throws -> [API.Device] {
     try db.read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM device ORDER BY id").map(Self.device(from:))
+      let rows: [Row]
+      if let group = filter.group {
+        guard try Row.fetchOne(db, sql: "SELECT 1 FROM device_group WHERE name = ?", arguments: [group]) != nil else {
+          throw StoreError.groupNotFound(group)
+        }
+        rows = try Row.fetchAll(
+          db,
+          sql: """
+            SELECT device.* FROM device JOIN group_member ON group_member.device_id = device.id
+            WHERE group_member.group_name = ? ORDER BY device.id
+            """, arguments: [group])
+      } else {
+        rows = try Row.fetchAll(db, sql: "SELECT * FROM device ORDER BY id")
+      }
+      return rows.map(Self.device(from:)).filter(filter.matches)
     }
   }
 
-  public func device(_ id: DeviceID) throws -> API.Device? {
+  /// A device with its groups and its deployment history, newest first.
+  public func deviceDetail(_ id: DeviceID) throws -> API.DeviceDetail? {
     try db.read { db in
-      try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [id.rawValue]).map(Self.device(from:))
+      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [id.rawValue]) else {
+        return nil
+      }
+      let groups = try String.fetchAll(
+        db, sql: "SELECT group_name FROM group_member WHERE device_id = ? ORDER BY group_name",
+        arguments: [id.rawValue])
+      let history = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT device_deployment.*, release.package, release.version FROM device_deployment
+          JOIN deployment ON deployment.id = device_deployment.deployment_id
+          JOIN release ON release.id = deployment.release_id
+          WHERE device_deployment.device_id = ? ORDER BY deployment.created_at DESC, deployment.rowid DESC
+          """, arguments: [id.rawValue]
+      ).map {
+        API.HistoryEntry(
+          deployment: $0["deployment_id"], release: ReleaseRef(package: $0["package"], version: $0["version"]),
+          state: DeviceState(rawValue: $0["state"]) ?? .pending, error: $0["error"], attempts: $0["attempts"],
+          updatedAt: $0["updated_at"])
+      }
+      return API.DeviceDetail(device: Self.device(from: row), groups: groups, history: history)
     }
+  }
+
+  // MARK: Groups
+
+  public func createGroup(_ name: String, now: Date = Date()) throws -> API.Group {
+    try db.write { db in
+      if try Row.fetchOne(db, sql: "SELECT 1 FROM device_group WHERE name = ?", arguments: [name]) != nil {
+        throw StoreError.groupExists(name)
+      }
+      try db.execute(sql: "INSERT INTO device_group (name, created_at) VALUES (?, ?)", arguments: [name, now])
+      return API.Group(name: name, devices: [], createdAt: now)
+    }
+  }
+
+  public func groups() throws -> [API.Group] {
+    try db.read { db in
+      try String.fetchAll(db, sql: "SELECT name FROM device_group ORDER BY name").map { try Self.group($0, db: db) }
+    }
+  }
+
+  public func group(_ name: String) throws -> API.Group {
+    try db.read { db in try Self.group(name, db: db) }
+  }
+
+  /// Adds devices (known or not yet seen) to a group.
+  public func addToGroup(_ name: String, devices: [DeviceID]) throws -> API.Group {
+    try db.write { db in
+      _ = try Self.group(name, db: db)
+      for device in devices {
+        try db.execute(
+          sql: "INSERT OR IGNORE INTO group_member (group_name, device_id) VALUES (?, ?)",
+          arguments: [name, device.rawValue])
+      }
+      return try Self.group(name, db: db)
+    }
+  }
+
+  public func removeFromGroup(_ name: String, devices: [DeviceID]) throws -> API.Group {
+    try db.write { db in
+      _ = try Self.group(name, db: db)
+      for device in devices {
+        try db.execute(
+          sql: "DELETE FROM group_member WHERE group_name = ? AND device_id = ?", arguments: [name, device.rawValue])
+      }
+      return try Self.group(name, db: db)
+    }
+  }
+
+  public func deleteGroup(_ name: String) throws {
+    try db.write { db in
+      _ = try Self.group(name, db: db)
+      try db.execute(sql: "DELETE FROM device_group WHERE name = ?", arguments: [name])
+    }
+  }
+
+  static func group(_ name: String, db: Database) throws -> API.Group {
+    guard
+      let created = try Date.fetchOne(db, sql: "SELECT created_at FROM device_group WHERE name = ?", arguments: [name])
+    else { throw StoreError.groupNotFound(name) }
+    let devices = try String.fetchAll(
+      db, sql: "SELECT device_id FROM group_member WHERE group_name = ? ORDER BY device_id", arguments: [name])
+    return API.Group(name: name, devices: devices, createdAt: created)
   }
 
   static func device(from row: Row) -> API.Device {

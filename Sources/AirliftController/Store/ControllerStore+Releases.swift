@@ -2,76 +2,55 @@ import AirliftCore
 import Foundation
 import GRDB
 
-/// Why a store operation was refused.
-public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
-  case releaseExists(ReleaseRef)
-  case releaseNotFound(ReleaseRef)
-  case deploymentNotFound(String)
-  case noTargetDevices
-
-  public var description: String {
-    switch self {
-    case .releaseExists(let ref):
-      return "release \(ref) already exists; versions are immutable, publish a new version instead"
-    case .releaseNotFound(let ref):
-      return "release \(ref) not found; `airlift release list` shows what exists"
-    case .deploymentNotFound(let id):
-      return "deployment '\(id)' not found"
-    case .noTargetDevices:
-      return "the deployment targets no device: name devices, or use all devices once some have checked in"
+extension ControllerStore {
+  /// Records a blob that was written to the blob store.
+  public func recordBlob(sha256: String, size: Int64, now: Date = Date()) throws {
+    try db.write { db in
+      try db.execute(
+        sql: "INSERT OR IGNORE INTO blob (sha256, size, created_at) VALUES (?, ?, ?)",
+        arguments: [sha256, size, now])
     }
   }
-}
 
-extension ControllerStore {
-  /// Records a release whose assets are already stored as blobs.
+  /// Creates a release from blobs uploaded before. Versions are immutable.
   public func addRelease(
-    package: String, version: SemanticVersion, handler: String, assets: [API.Asset], now: Date = Date()
+    package: String, version: SemanticVersion, handler: String, parameters: [String: String] = [:],
+    assets: [API.CreateRelease.AssetRef], now: Date = Date()
   ) throws -> API.Release {
     let ref = ReleaseRef(package: package, version: version.description)
     return try db.write { db in
-      if try Row.fetchOne(
-        db, sql: "SELECT 1 FROM release WHERE package = ? AND version = ?", arguments: [package, ref.version])
-        != nil
-      {
-        throw StoreError.releaseExists(ref)
+      if try Self.releaseID(ref, db: db) != nil { throw StoreError.releaseExists(ref) }
+      for asset in assets
+      where try Row.fetchOne(db, sql: "SELECT 1 FROM blob WHERE sha256 = ?", arguments: [asset.sha256]) == nil {
+        throw StoreError.blobNotFound(asset.sha256)
       }
       try db.execute(
-        sql: "INSERT INTO release (package, version, handler, created_at) VALUES (?, ?, ?, ?)",
-        arguments: [package, ref.version, handler, now])
+        sql: "INSERT INTO release (package, version, handler, parameters, created_at) VALUES (?, ?, ?, ?, ?)",
+        arguments: [package, ref.version, handler, JSONColumn.encode(parameters), now])
       let releaseID = db.lastInsertedRowID
       for asset in assets {
-        try db.execute(
-          sql: "INSERT OR IGNORE INTO blob (sha256, size, created_at) VALUES (?, ?, ?)",
-          arguments: [asset.sha256, asset.size, now])
         try db.execute(
           sql: "INSERT INTO release_asset (release_id, name, sha256) VALUES (?, ?, ?)",
           arguments: [releaseID, asset.name, asset.sha256])
       }
-      return API.Release(package: package, version: ref.version, handler: handler, assets: assets, createdAt: now)
+      return try Self.release(id: releaseID, db: db)
     }
   }
 
   public func release(_ ref: ReleaseRef) throws -> API.Release? {
-    try db.read { db in
-      guard
-        let row = try Row.fetchOne(
-          db, sql: "SELECT * FROM release WHERE package = ? AND version = ?", arguments: [ref.package, ref.version])
-      else { return nil }
-      return try Self.release(from: row, db: db)
-    }
+    try db.read { db in try Self.releaseID(ref, db: db).map { try Self.release(id: $0, db: db) } }
   }
 
   /// Releases, newest version first within each package.
   public func releases(package: String? = nil) throws -> [API.Release] {
     let list = try db.read { db in
-      let rows: [Row]
+      let ids: [Int64]
       if let package {
-        rows = try Row.fetchAll(db, sql: "SELECT * FROM release WHERE package = ?", arguments: [package])
+        ids = try Int64.fetchAll(db, sql: "SELECT id FROM release WHERE package = ?", arguments: [package])
       } else {
-        rows = try Row.fetchAll(db, sql: "SELECT * FROM release")
+        ids = try Int64.fetchAll(db, sql: "SELECT id FROM release")
       }
-      return try rows.map { try Self.release(from: $0, db: db) }
+      return try ids.map { try Self.release(id: $0, db: db) }
     }
     return list.sorted { a, b in
       if a.package != b.package { return a.package < b.package }
@@ -82,15 +61,74 @@ extension ControllerStore {
     }
   }
 
-  /// Whether a blob with this digest is referenced by a release.
-  public func blobExists(sha256: String) throws -> Bool {
+  /// Whether a release references this blob (only those are served to devices).
+  public func blobIsReleased(sha256: String) throws -> Bool {
     try db.read { db in
-      try Row.fetchOne(db, sql: "SELECT 1 FROM blob WHERE sha256 = ?", arguments: [sha256]) != nil
+      try Row.fetchOne(db, sql: "SELECT 1 FROM release_asset WHERE sha256 = ? LIMIT 1", arguments: [sha256]) != nil
     }
   }
 
-  static func release(from row: Row, db: Database) throws -> API.Release {
-    let id: Int64 = row["id"]
+  // MARK: Tags
+
+  /// Points a tag at a version, in one transaction: a locked tag never
+  /// moves (setting it again to the same version is allowed), a floating
+  /// tag moves atomically.
+  public func setTag(package: String, name: String, version: String, locked: Bool, now: Date = Date()) throws
+    -> API.Tag
+  {
+    try db.write { db in
+      let ref = ReleaseRef(package: package, version: version)
+      guard try Self.releaseID(ref, db: db) != nil else { throw StoreError.releaseNotFound(ref) }
+      if let row = try Row.fetchOne(
+        db, sql: "SELECT version, locked FROM tag WHERE package = ? AND name = ?", arguments: [package, name]),
+        row["locked"] as Bool
+      {
+        let current: String = row["version"]
+        guard current == version else { throw StoreError.tagLocked(package: package, tag: name, version: current) }
+        return API.Tag(package: package, name: name, version: current, locked: true, updatedAt: now)
+      }
+      try db.execute(
+        sql: """
+          INSERT INTO tag (package, name, version, locked, updated_at) VALUES (?, ?, ?, ?, ?)
+          ON CONFLICT(package, name) DO UPDATE SET version = excluded.version, locked = excluded.locked,
+            updated_at = excluded.updated_at
+          """, arguments: [package, name, version, locked, now])
+      return API.Tag(package: package, name: name, version: version, locked: locked, updatedAt: now)
+    }
+  }
+
+  public func tags(package: String) throws -> [API.Tag] {
+    try db.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM tag WHERE package = ? ORDER BY name", arguments: [package]).map {
+        API.Tag(
+          package: $0["package"], name: $0["name"], version: $0["version"], locked: $0["locked"],
+          updatedAt: $0["updated_at"])
+      }
+    }
+  }
+
+  /// The version a tag points at now.
+  public func resolveTag(package: String, name: String) throws -> String {
+    try db.read { db in
+      guard
+        let version = try String.fetchOne(
+          db, sql: "SELECT version FROM tag WHERE package = ? AND name = ?", arguments: [package, name])
+      else { throw StoreError.tagNotFound(package: package, tag: name) }
+      return version
+    }
+  }
+
+  // MARK: Rows
+
+  static func releaseID(_ ref: ReleaseRef, db: Database) throws -> Int64? {
+    try Int64.fetchOne(
+      db, sql: "SELECT id FROM release WHERE package = ? AND version = ?", arguments: [ref.package, ref.version])
+  }
+
+  static func release(id: Int64, db: Database) throws -> API.Release {
+    guard let row = try Row.fetchOne(db, sql: "SELECT * FROM release WHERE id = ?", arguments: [id]) else {
+      throw StoreError.releaseNotFound(ReleaseRef(package: "?", version: "?"))
+    }
     let assets = try Row.fetchAll(
       db,
       sql: """
@@ -98,8 +136,12 @@ extension ControllerStore {
         JOIN blob ON blob.sha256 = release_asset.sha256 WHERE release_id = ? ORDER BY name
         """, arguments: [id]
     ).map { API.Asset(name: $0["name"], size: $0["size"], sha256: $0["sha256"]) }
+    let package: String = row["package"]
+    let version: String = row["version"]
+    let tags = try String.fetchAll(
+      db, sql: "SELECT name FROM tag WHERE package = ? AND version = ? ORDER BY name", arguments: [package, version])
     return API.Release(
-      package: row["package"], version: row["version"], handler: row["handler"], assets: assets,
-      createdAt: row["created_at"])
+      package: package, version: version, handler: row["handler"], parameters: JSONColumn.decode(row["parameters"]),
+      assets: assets, tags: tags, createdAt: row["created_at"])
   }
 }

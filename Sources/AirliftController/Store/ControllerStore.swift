@@ -82,6 +82,40 @@ public final class ControllerStore: Sendable {
           CREATE INDEX status_event_by_deployment ON status_event(deployment_id, device_id, id);
           """)
     }
+    migrator.registerMigration("v2-repository-inventory-lifecycle") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE release ADD COLUMN parameters TEXT NOT NULL DEFAULT '{}';
+          CREATE TABLE tag (
+            package TEXT NOT NULL,
+            name TEXT NOT NULL,
+            version TEXT NOT NULL,
+            locked BOOLEAN NOT NULL,
+            updated_at DATETIME NOT NULL,
+            PRIMARY KEY (package, name)
+          );
+          CREATE TABLE device_group (
+            name TEXT PRIMARY KEY NOT NULL,
+            created_at DATETIME NOT NULL
+          );
+          CREATE TABLE group_member (
+            group_name TEXT NOT NULL REFERENCES device_group(name) ON DELETE CASCADE,
+            device_id TEXT NOT NULL,
+            PRIMARY KEY (group_name, device_id)
+          );
+          CREATE INDEX group_member_by_device ON group_member(device_id);
+          ALTER TABLE deployment ADD COLUMN tag TEXT;
+          ALTER TABLE deployment ADD COLUMN target_group TEXT;
+          ALTER TABLE deployment ADD COLUMN max_devices INTEGER;
+          ALTER TABLE deployment ADD COLUMN device_timeout INTEGER;
+          ALTER TABLE deployment ADD COLUMN start_at DATETIME;
+          ALTER TABLE deployment ADD COLUMN reason TEXT;
+          ALTER TABLE deployment ADD COLUMN updated_at DATETIME;
+          ALTER TABLE device_deployment ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+          ALTER TABLE device_deployment ADD COLUMN started_at DATETIME;
+          CREATE INDEX deployment_by_status ON deployment(status);
+          """)
+    }
     return migrator
   }
 }

@@ -1,0 +1,62 @@
+import AirliftCore
+
+/// Why a store operation was refused; each case has a stable code for the API.
+public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
+  case releaseExists(ReleaseRef)
+  case releaseNotFound(ReleaseRef)
+  case tagNotFound(package: String, tag: String)
+  case tagLocked(package: String, tag: String, version: String)
+  case blobNotFound(String)
+  case deploymentNotFound(String)
+  case groupNotFound(String)
+  case groupExists(String)
+  case noTargetDevices
+  case devicesBusy([String: String])
+  case invalidTransition(deployment: String, from: DeploymentStatus, action: String)
+
+  public var code: String {
+    switch self {
+    case .releaseExists: return "release_exists"
+    case .releaseNotFound: return "release_not_found"
+    case .tagNotFound: return "tag_not_found"
+    case .tagLocked: return "tag_locked"
+    case .blobNotFound: return "blob_not_found"
+    case .deploymentNotFound: return "deployment_not_found"
+    case .groupNotFound: return "group_not_found"
+    case .groupExists: return "group_exists"
+    case .noTargetDevices: return "no_target_devices"
+    case .devicesBusy: return "devices_busy"
+    case .invalidTransition: return "invalid_transition"
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .releaseExists(let ref):
+      return "release \(ref) already exists; versions are immutable, publish a new version instead"
+    case .releaseNotFound(let ref):
+      return "release \(ref) not found; `airlift release list \(ref.package)` shows what exists"
+    case .tagNotFound(let package, let tag):
+      return "package \(package) has no tag '\(tag)'; `airlift tag list \(package)` shows its tags"
+    case .tagLocked(let package, let tag, let version):
+      return "tag '\(tag)' of \(package) is locked to \(version) and never moves; use a floating tag or a new name"
+    case .blobNotFound(let digest):
+      return "no uploaded blob with SHA-256 \(digest); upload the asset first"
+    case .deploymentNotFound(let id):
+      return "deployment '\(id)' not found; `airlift deploy list` shows them"
+    case .groupNotFound(let name):
+      return "group '\(name)' not found; `airlift group list` shows them"
+    case .groupExists(let name):
+      return "group '\(name)' already exists"
+    case .noTargetDevices:
+      return "the deployment targets no device: name devices or a non-empty group, or target all devices"
+    case .devicesBusy(let busy):
+      let list = busy.sorted { $0.key < $1.key }.prefix(10).map { "\($0.key) (in \($0.value))" }
+        .joined(separator: ", ")
+      return
+        "\(busy.count) device(s) are still in another deployment: \(list); wait for it, abort it, or create this one with --supersede (waiting devices move over, devices in progress finish first)"
+    case .invalidTransition(let id, let from, let action):
+      return "cannot \(action) deployment \(id): it is \(from.rawValue)"
+    }
+  }
+}
