@@ -50,8 +50,8 @@ public final class Agent: Service {
       try await cancelWhenGracefulShutdown {
         try await withThrowingTaskGroup(of: Void.self) { group in
           group.addTask { await worker.run() }
-          try await self.connectWithRetry(mqtt)
           let notices = try await mqtt.subscribe(Topics.device(self.deviceID, .deployment), qos: 1)
+          try await self.connectWithRetry(mqtt)
           group.addTask { await outbox.run() }
           group.addTask {
             for await message in notices { self.accept(message, worker: worker) }

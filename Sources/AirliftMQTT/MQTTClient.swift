@@ -27,6 +27,8 @@ public final class MQTTClient: Sendable {
     var nextSubscription = 1
     /// Successful connections Paho reported (the first one included).
     var connections = 0
+    /// Set once `connect()` succeeded; before that, `subscribe` only registers.
+    var connected = false
     var lastTLSError: String?
     var closed = false
   }
@@ -167,6 +169,15 @@ public final class MQTTClient: Sendable {
     }
     switch outcome {
     case .success:
+      let registered = state.withLock { state in
+        state.connected = true
+        return Set(state.subscriptions.values.map { Pair(filter: $0.filter, qos: $0.qos) })
+      }
+      for pair in registered {
+        try Self.check(
+          await sendSubscribe(handle: handle, filter: pair.filter, qos: pair.qos), operation: "subscribe to",
+          topic: pair.filter)
+      }
       logger.info("connected to MQTT broker", metadata: ["broker": .string(options.brokerURL)])
       eventContinuation.yield(.connected(reconnect: false))
     case .failure(let code, let reasonCode, let message):
@@ -236,18 +247,23 @@ public final class MQTTClient: Sendable {
 
   /// Subscribes to `filter` and returns its messages. The subscription is
   /// renewed after every reconnect; it ends when the client closes.
+  ///
+  /// Called before `connect()`, it only registers the filter; `connect()`
+  /// then subscribes at the broker. That way the messages a resumed
+  /// persistent session delivers right after CONNACK find their stream.
   public func subscribe(_ filter: String, qos: Int = 1) async throws(MQTTError) -> AsyncStream<MQTTMessage> {
     let handle = try currentHandle()
     let (stream, continuation) = AsyncStream.makeStream(of: MQTTMessage.self)
-    let key = state.withLock { state in
+    let (key, connected) = state.withLock { state in
       let key = state.nextSubscription
       state.nextSubscription += 1
       state.subscriptions[key] = Subscription(filter: filter, qos: qos, continuation: continuation)
-      return key
+      return (key, state.connected)
     }
     continuation.onTermination = { [weak self] _ in
       _ = self?.state.withLock { $0.subscriptions.removeValue(forKey: key) }
     }
+    guard connected else { return stream }
     let outcome = await sendSubscribe(handle: handle, filter: filter, qos: qos)
     do {
       try Self.check(outcome, operation: "subscribe to", topic: filter)

@@ -45,12 +45,17 @@ final class ControllerMQTT: Service {
   func run() async throws {
     defer { Task { await client.close() } }
     try await cancelWhenGracefulShutdown {
+      // Subscribe first: a resumed session delivers what was queued while
+      // the controller was away right after it connects.
+      var streams: [AsyncStream<MQTTMessage>] = []
+      for channel in [Topics.Channel.checkin, .status, .presence] {
+        streams.append(
+          try await self.client.subscribe(Topics.sharedAllDevices(channel, group: self.shareGroup), qos: 1))
+      }
       try await self.connectWithRetry()
       try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await self.flushStatusesPeriodically() }
-        for channel in [Topics.Channel.checkin, .status, .presence] {
-          let messages = try await self.client.subscribe(
-            Topics.sharedAllDevices(channel, group: self.shareGroup), qos: 1)
+        for messages in streams {
           group.addTask {
             for await message in messages { await self.handle(message) }
           }
