@@ -21,6 +21,7 @@ final class Fleet: @unchecked Sendable {
   let httpsPort: Int
   private var broker: Process?
   private var controllerTask: Task<Void, any Error>?
+  private var controllerProcess: Process?
   private(set) var controller: Controller?
   private var agentTasks: [String: Task<Void, any Error>] = [:]
   private(set) var client: ControllerClient?
@@ -101,6 +102,40 @@ final class Fleet: @unchecked Sendable {
     try await eventually("the controller's HTTPS API and MQTT session", within: 30) { await client.isHealthy() }
   }
 
+  /// Runs the real `airlift serve` binary (for kill -9 tests) instead of an
+  /// in-process controller, and waits until it is ready.
+  func startControllerProcess() async throws {
+    let binary = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
+      .appendingPathComponent("airlift").path
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+      throw HarnessError.setup("\(binary) is missing; run `swift build --build-tests` first")
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = [
+      "serve", "--port", "\(httpsPort)", "--data", "\(root)/controller", "--certs", certs, "--broker", brokerURL,
+    ]
+    let log = FileHandle(forWritingAtPath: createFile("\(root)/controller-\(UUID().uuidString.prefix(4)).log"))
+    process.standardOutput = log
+    process.standardError = log
+    try process.run()
+    controllerProcess = process
+    if client == nil {
+      client = try ControllerClient(
+        baseURL: controllerURL, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
+        key: "\(certs)/operator.key")
+    }
+    let client = self.client!
+    try await eventually("the controller process", within: 30) { await client.isHealthy() }
+  }
+
+  /// SIGKILL: the controller gets no chance to tidy up.
+  func killControllerProcess() {
+    guard let process = controllerProcess, process.isRunning else { return }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
+  }
+
   /// Issues a device certificate with `Certs/new-device` (into `certs`, or
   /// another PKI folder).
   @discardableResult
@@ -154,6 +189,7 @@ final class Fleet: @unchecked Sendable {
   func stop() async {
     for id in Array(agentTasks.keys) { await stopAgent(id) }
     await client?.shutdown()
+    killControllerProcess()
     controllerTask?.cancel()
     _ = await controllerTask?.result
     killBroker()

@@ -1,0 +1,45 @@
+import AirliftClient
+import AirliftCore
+import Foundation
+import Testing
+
+@Suite("Controller durability")
+struct ControllerDurabilityTests {
+  @Test("kill -9 mid-deployment: nothing recorded is lost, and reports sent while it was down arrive after restart")
+  func controllerKilledAndRestarted() async throws {
+    try await Fleet.with(controller: false) { fleet in
+      try await fleet.startControllerProcess()
+      let client = try #require(fleet.client)
+      // An install that takes a few seconds: the controller dies during it.
+      let slowInstall =
+        "#!/bin/sh\nsleep 3\n"
+        + ReleaseBundle.recordingInstall.split(separator: "\n").dropFirst().joined(separator: "\n")
+      let bundle = try ReleaseBundle.make(in: fleet.root, install: slowInstall)
+      _ = try await client.uploadRelease(package: "hello", version: "1.0.0", file: bundle)
+      let config = try fleet.agentConfig("device-070")
+      try await fleet.startAgent(config)
+      let deployment = try await client.createDeployment(
+        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-070"])))
+      try await eventually("device-070 to start installing") {
+        try await client.deployment(deployment.id).devices.first?.state == .installing
+      }
+
+      fleet.killControllerProcess()
+      // The install finishes while the controller is down; the agent's
+      // `Successful` waits on the broker for the controller's persistent session.
+      try await eventually("the install to finish while the controller is down") {
+        FileManager.default.fileExists(atPath: "\(config.installDirectory)/runs.log")
+      }
+      #expect(await client.isHealthy() == false)
+
+      try await fleet.startControllerProcess()
+      try await eventually("the reports sent while down to arrive") {
+        try await client.deployment(deployment.id).status == .completed
+      }
+      let after = try await client.deployment(deployment.id)
+      #expect(after.devices.map(\.state) == [.successful])
+      #expect(try await client.device("device-070").history.map(\.state) == [.successful])
+      #expect(try await client.releases().count == 1)
+    }
+  }
+}

@@ -1,0 +1,195 @@
+import AirliftClient
+import AirliftCore
+import Foundation
+import Testing
+
+@Suite("Deployment lifecycle with real agents")
+struct DeploymentLifecycleTests {
+  /// Uploads the recording bundle as `pkg@version`.
+  private func release(_ fleet: Fleet, _ package: String = "hello", _ version: String = "1.0.0") async throws {
+    let bundle = try ReleaseBundle.make(in: fleet.root, name: "\(package)-\(version).tar.gz")
+    _ = try await fleet.client!.uploadRelease(package: package, version: version, file: bundle)
+  }
+
+  private func state(_ client: ControllerClient, _ id: String, _ device: String) async throws -> DeviceState? {
+    try await client.deployment(id).devices.first { $0.device == device }?.state
+  }
+
+  @Test("abort: a device that had not started never installs; the retained notice is withdrawn")
+  func abortWithdrawsPendingDevices() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await release(fleet)
+      let online = try fleet.agentConfig("device-050")
+      try await fleet.startAgent(online)
+      let later = try fleet.agentConfig("device-051")
+      let deployment = try await client.createDeployment(
+        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-050", "device-051"])))
+      try await eventually("device-050 to succeed") {
+        try await state(client, deployment.id, "device-050") == .successful
+      }
+
+      let aborted = try await client.changeDeployment(deployment.id, action: "abort", reason: "bad batch")
+      #expect(aborted.status == .aborted)
+      #expect(aborted.reason == "bad batch")
+      try await fleet.startAgent(later)
+      try await Task.sleep(for: .seconds(2))
+      #expect(!FileManager.default.fileExists(atPath: "\(later.installDirectory)/runs.log"))
+      #expect(try await state(client, deployment.id, "device-051") == .pending)
+      await #expect(throws: ClientError.self) { try await client.changeDeployment(deployment.id, action: "resume") }
+    }
+  }
+
+  @Test("pause holds devices that had not started; resume lets them go")
+  func pauseAndResume() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await release(fleet)
+      let config = try fleet.agentConfig("device-052")
+      let deployment = try await client.createDeployment(
+        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-052"])))
+      #expect(try await client.changeDeployment(deployment.id, action: "pause").status == .paused)
+      try await fleet.startAgent(config)
+      try await Task.sleep(for: .seconds(2))
+      #expect(try await state(client, deployment.id, "device-052") == .pending)
+      #expect(try await client.changeDeployment(deployment.id, action: "resume").status == .active)
+      try await eventually("the deployment to complete") {
+        try await client.deployment(deployment.id).status == .completed
+      }
+      #expect(try await state(client, deployment.id, "device-052") == .successful)
+    }
+  }
+
+  @Test("a second deployment for a busy device is refused, naming it; --supersede takes it over")
+  func oneLiveDeploymentPerDevice() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await release(fleet, "hello", "1.0.0")
+      try await release(fleet, "hello", "1.1.0")
+      let first = try await client.createDeployment(
+        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-053"])))
+      do {
+        _ = try await client.createDeployment(
+          .init(package: "hello", version: "1.1.0", target: .init(devices: ["device-053"])))
+        Issue.record("a second live deployment for the same device was accepted")
+      } catch let error as ClientError {
+        guard case .refused(409, "devices_busy", let message) = error else { throw error }
+        #expect(message.contains("device-053 (in \(first.id))"))
+      }
+      let second = try await client.createDeployment(
+        .init(package: "hello", version: "1.1.0", target: .init(devices: ["device-053"]), supersede: true))
+      #expect(try await client.deployment(first.id).devices.isEmpty)
+      let config = try fleet.agentConfig("device-053")
+      try await fleet.startAgent(config)
+      try await eventually("the second deployment to complete") {
+        try await client.deployment(second.id).status == .completed
+      }
+      #expect(try String(contentsOfFile: "\(config.installDirectory)/version", encoding: .utf8) == "1.1.0")
+    }
+  }
+
+  @Test("a group deployment reaches devices added to the group while it is active")
+  func groupLateJoiner() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await release(fleet)
+      try await fleet.startAgent(try fleet.agentConfig("device-054"))
+      try await fleet.startAgent(try fleet.agentConfig("device-055"))
+      _ = try await client.createGroup("eu-gateways")
+      _ = try await client.addToGroup("eu-gateways", devices: ["device-054"])
+      let deployment = try await client.createDeployment(
+        .init(package: "hello", version: "1.0.0", target: .init(group: "eu-gateways")))
+      #expect(deployment.devices.map(\.device) == ["device-054"])
+      try await eventually("device-054 to succeed") {
+        try await state(client, deployment.id, "device-054") == .successful
+      }
+      _ = try await client.addToGroup("eu-gateways", devices: ["device-055"])
+      try await eventually("device-055 to join and succeed") {
+        try await state(client, deployment.id, "device-055") == .successful
+      }
+      #expect(try await client.devices(group: "eu-gateways").map(\.id) == ["device-054", "device-055"])
+      let detail = try await client.device("device-055")
+      #expect(detail.groups == ["eu-gateways"])
+      #expect(detail.history.map(\.deployment) == [deployment.id])
+    }
+  }
+
+  @Test("limits: at most N devices; a device past its timeout fails; a scheduled start waits")
+  func limitsTimeoutsAndSchedules() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await release(fleet)
+      let slow = try ReleaseBundle.make(in: fleet.root, name: "slow.tar.gz", install: "#!/bin/sh\nsleep 4\n")
+      _ = try await client.uploadRelease(package: "slow", version: "1.0.0", file: slow)
+      for id in ["device-056", "device-057"] { try await fleet.startAgent(try fleet.agentConfig(id)) }
+
+      let limited = try await client.createDeployment(
+        .init(package: "hello", version: "1.0.0", target: .init(allDevices: true), maxDevices: 1))
+      #expect(limited.devices.map(\.device) == ["device-056"])
+      try await eventually("the limited deployment to complete") {
+        try await client.deployment(limited.id).status == .completed
+      }
+
+      let timed = try await client.createDeployment(
+        .init(package: "slow", version: "1.0.0", target: .init(devices: ["device-057"]), deviceTimeout: 1))
+      try await eventually("device-057 to time out") { try await state(client, timed.id, "device-057") == .failed }
+      let error = try await client.deployment(timed.id).devices.first?.error ?? ""
+      #expect(error.contains("timed out"))
+
+      let scheduled = try await client.createDeployment(
+        .init(
+          package: "hello", version: "1.0.0", target: .init(devices: ["device-058"]),
+          startAt: Date().addingTimeInterval(3)))
+      #expect(scheduled.status == .scheduled)
+      try await fleet.startAgent(try fleet.agentConfig("device-058"))
+      #expect(try await state(client, scheduled.id, "device-058") == .pending)
+      try await eventually("the scheduled deployment to start and complete") {
+        try await client.deployment(scheduled.id).status == .completed
+      }
+    }
+  }
+
+  @Test("filters: group, app and version range, attributes, presence")
+  func deviceFilters() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let fleetDevices: [(String, [String: String], [String: String])] = [
+        ("device-060", ["region": "eu", "model": "gw-100"], ["gw-fw": "1.9.0"]),
+        ("device-061", ["region": "eu", "model": "gw-200"], ["gw-fw": "2.0.0"]),
+        ("device-062", ["region": "us", "model": "gw-100"], ["gw-fw": "2.0.0-rc.1"]),
+        ("device-063", ["region": "eu", "model": "gw-100"], [:]),
+      ]
+      for (id, attributes, installed) in fleetDevices {
+        let cert = try fleet.issueDevice(id)
+        let mqtt = try fleet.mqttClient(certificate: cert.certificate, key: cert.key, clientID: id)
+        try await mqtt.connect()
+        let device = try DeviceID(id)
+        try await mqtt.publish(
+          Topics.device(device, .checkin),
+          payload: Wire.encode(CheckIn(device: device, attributes: attributes, installed: installed, agentVersion: "t"))
+        )
+        if id == "device-063" {
+          try await mqtt.publish(Topics.device(device, .presence), payload: Wire.encode(Presence(.offline)))
+        }
+        await mqtt.close()
+      }
+      try await eventually("four devices") { try await client.devices().count == 4 }
+      try await eventually("device-063 offline") {
+        try await client.devices(online: false).map(\.id) == ["device-063"]
+      }
+      #expect(try await client.devices(app: "gw-fw", version: "<2.0.0").map(\.id) == ["device-060", "device-062"])
+      #expect(try await client.devices(app: "gw-fw").count == 3)
+      #expect(
+        try await client.devices(attributes: ["region=eu", "model=gw-100"]).map(\.id) == ["device-060", "device-063"])
+      _ = try await client.createGroup("canaries")
+      _ = try await client.addToGroup("canaries", devices: ["device-061", "device-062"])
+      #expect(try await client.devices(group: "canaries", app: "gw-fw", version: ">=2.0.0").map(\.id) == ["device-061"])
+      do {
+        _ = try await client.devices(app: "gw-fw", version: "<<2")
+        Issue.record("a malformed version filter was accepted")
+      } catch let error as ClientError {
+        guard case .refused(400, "invalid_request", _) = error else { throw error }
+      }
+    }
+  }
+}
