@@ -12,11 +12,7 @@ import Testing
 @Suite("Controller: HTTPS API, artifacts and MQTT intake")
 struct ControllerAPITests {
   private func httpClient(_ fleet: Fleet, certificate: String, key: String) throws -> HTTPClient {
-    var tls = TLSConfiguration.makeClientConfiguration()
-    tls.trustRoots = .file("\(fleet.certs)/ca.crt")
-    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+    try fleet.httpClient(certificate: certificate, key: key)
   }
 
   @Test("artifacts are served by digest, with Range requests answered 206")

@@ -3,8 +3,10 @@ import AirliftClient
 import AirliftController
 import AirliftCore
 import AirliftMQTT
+import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOSSL
 
 /// One test's world, made of real parts: certificates from `Certs/`, a
 /// Mosquitto broker started with `Broker/run`, the controller and agents
@@ -175,6 +177,17 @@ final class Fleet: @unchecked Sendable {
     guard let task = agentTasks.removeValue(forKey: id) else { return }
     task.cancel()
     _ = await task.result
+  }
+
+  /// A raw HTTPS client presenting the given certificate (operator by default).
+  func httpClient(certificate: String? = nil, key: String? = nil) throws -> HTTPClient {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    tls.trustRoots = .file("\(certs)/ca.crt")
+    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate ?? "\(certs)/operator.crt").map {
+      .certificate($0)
+    }
+    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key ?? "\(certs)/operator.key", format: .pem))
+    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
   }
 
   /// An MQTT client with a certificate from `certs` (device or controller).

@@ -1,0 +1,103 @@
+import AirliftClient
+import AirliftCore
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The operations `docs/openapi.yaml` lists: path, method, documented statuses.
+struct DocumentedOperation: CustomStringConvertible {
+  var path: String
+  var method: String
+  var statuses: Set<Int>
+
+  var description: String { "\(method.uppercased()) \(path)" }
+
+  /// Reads the document's `paths:` section, written with two-space indents:
+  /// paths at 2, methods at 4, response codes at 8.
+  static func load(_ text: String) -> [DocumentedOperation] {
+    var operations: [DocumentedOperation] = []
+    var inPaths = false
+    var path: String?
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+      if line == "paths:" {
+        inPaths = true
+        continue
+      }
+      if inPaths, let first = line.first, first != " " { break }
+      guard inPaths else { continue }
+      if line.hasPrefix("  /"), line.hasSuffix(":"), !line.hasPrefix("   ") {
+        path = String(line.dropFirst(2).dropLast())
+      } else if let path, line.hasPrefix("    "), !line.hasPrefix("     "), line.hasSuffix(":"),
+        ["get:", "post:", "put:", "delete:"].contains(line.trimmingCharacters(in: .whitespaces))
+      {
+        operations.append(
+          .init(path: path, method: String(line.trimmingCharacters(in: .whitespaces).dropLast()), statuses: []))
+      } else if line.hasPrefix("        '"), !line.hasPrefix("         "), let code = Int(line.filter(\.isNumber)),
+        !operations.isEmpty
+      {
+        operations[operations.count - 1].statuses.insert(code)
+      }
+    }
+    return operations
+  }
+}
+
+@Suite("REST API matches docs/openapi.yaml")
+struct OpenAPIConformanceTests {
+  @Test("every documented route and method answers, with a documented status and a JSON error body")
+  func everyRouteAnswers() async throws {
+    let document = try String(contentsOfFile: "\(Fleet.repository)/docs/openapi.yaml", encoding: .utf8)
+    let operations = DocumentedOperation.load(document)
+    #expect(operations.count >= 20)
+    #expect(operations.allSatisfy { !$0.statuses.isEmpty })
+
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let bundle = try ReleaseBundle.make(in: fleet.root)
+      let release = try await client.uploadRelease(package: "app", version: "1.0.0", file: bundle)
+      _ = try await client.setTag(package: "app", tag: "stable", version: "1.0.0", locked: false)
+      _ = try await client.createGroup("g1")
+      _ = try await client.addToGroup("g1", devices: ["device-080"])
+      let deployment = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["device-081"])))
+      let values = [
+        "package": "app", "version": "1.0.0", "tag": "stable", "sha256": release.assets[0].sha256, "name": "g1",
+        "device": "device-080",
+      ]
+      let http = try fleet.httpClient()
+      defer { _ = http.shutdown() }
+
+      // Deletions last, so the other operations still find their objects.
+      let ordered = operations.filter { $0.method != "delete" } + operations.filter { $0.method == "delete" }
+      for operation in ordered {
+        var path = operation.path
+        for (key, value) in values { path = path.replacingOccurrences(of: "{\(key)}", with: value) }
+        path = path.replacingOccurrences(
+          of: "{id}", with: operation.path.hasPrefix("/api/v1/deployments") ? deployment.id : "device-080")
+        var request = HTTPClientRequest(url: fleet.controllerURL + path)
+        request.method = HTTPMethod(rawValue: operation.method.uppercased())
+        let response = try await http.execute(request, timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        let status = Int(response.status.code)
+        #expect(
+          operation.statuses.contains(status),
+          "\(operation) answered \(status), documented \(operation.statuses.sorted())")
+        if status >= 400 {
+          let error = try? JSONDecoder().decode(API.ErrorBody.self, from: Data(body.readableBytesView))
+          #expect(error != nil, "\(operation): error without the JSON error body")
+          // A 404 from a missing route has the generic code; documented
+          // not-found answers name what is missing.
+          #expect(
+            error?.error.code != "not_found" || operation.path.hasPrefix("/artifacts"), "\(operation): no such route")
+        }
+      }
+
+      // And an undocumented route is indeed a generic 404.
+      let missing = try await http.execute(
+        HTTPClientRequest(url: fleet.controllerURL + "/api/v1/nothing-here"), timeout: .seconds(10))
+      #expect(missing.status == .notFound)
+    }
+  }
+}
