@@ -3,10 +3,16 @@ import AirliftCore
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 @Suite("Controller durability")
 struct ControllerDurabilityTests {
-  @Test("kill -9 mid-deployment: nothing recorded is lost, and reports sent while it was down arrive after restart")
-  func controllerKilledAndRestarted() async throws {
+  @Test(
+    "stopped (SIGTERM) or killed (SIGKILL) mid-deployment: nothing recorded is lost, and reports sent while it was down arrive after restart",
+    arguments: [SIGTERM, SIGKILL])
+  func controllerKilledAndRestarted(signal: Int32) async throws {
     try await Fleet.with(controller: false) { fleet in
       try await fleet.startControllerProcess()
       let client = try #require(fleet.client)
@@ -24,7 +30,7 @@ struct ControllerDurabilityTests {
         try await client.deployment(deployment.id).devices.first?.state == .installing
       }
 
-      fleet.killControllerProcess()
+      #expect(await fleet.killControllerProcess(signal), "the controller did not stop on signal \(signal)")
       // The install finishes while the controller is down; the agent's
       // `Successful` waits on the broker for the controller's persistent session.
       try await eventually("the install to finish while the controller is down") {

@@ -131,11 +131,17 @@ final class Fleet: @unchecked Sendable {
     try await eventually("the controller process", within: 30) { await client.isHealthy() }
   }
 
-  /// SIGKILL: the controller gets no chance to tidy up.
-  func killControllerProcess() {
-    guard let process = controllerProcess, process.isRunning else { return }
-    kill(process.processIdentifier, SIGKILL)
+  /// Stops the controller process with `signal` (SIGKILL: no chance to
+  /// tidy up) and waits for it to exit; returns false if it had not exited
+  /// after 20 s (it is then killed).
+  @discardableResult
+  func killControllerProcess(_ signal: Int32 = SIGKILL) async -> Bool {
+    guard let process = controllerProcess, process.isRunning else { return true }
+    kill(process.processIdentifier, signal)
+    let exited = (try? await eventually("the controller to exit", within: 20) { !process.isRunning }) != nil
+    if !exited { kill(process.processIdentifier, SIGKILL) }
     process.waitUntilExit()
+    return exited
   }
 
   /// Issues a device certificate with `Certs/new-device` (into `certs`, or
@@ -202,7 +208,7 @@ final class Fleet: @unchecked Sendable {
   func stop() async {
     for id in Array(agentTasks.keys) { await stopAgent(id) }
     await client?.shutdown()
-    killControllerProcess()
+    await killControllerProcess()
     controllerTask?.cancel()
     _ = await controllerTask?.result
     killBroker()
