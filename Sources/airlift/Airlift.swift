@@ -18,13 +18,19 @@ struct ConnectionOptions: ParsableArguments {
   @Option(help: "Folder with ca.crt, operator.crt and operator.key (or $AIRLIFT_CERTS).")
   var certs: String = ProcessInfo.processInfo.environment["AIRLIFT_CERTS"] ?? "Certs/generated"
 
+  @Option(help: "Operator certificate (default: CERTS/operator.crt; or $AIRLIFT_CERT).")
+  var certificate: String? = ProcessInfo.processInfo.environment["AIRLIFT_CERT"]
+
+  @Option(help: "Its private key (default: CERTS/operator.key; or $AIRLIFT_KEY).")
+  var key: String? = ProcessInfo.processInfo.environment["AIRLIFT_KEY"]
+
   @Flag(help: "Print JSON instead of a table.")
   var json = false
 
   func client() throws -> ControllerClient {
     try ControllerClient(
-      baseURL: controller, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
-      key: "\(certs)/operator.key")
+      baseURL: controller, caFile: "\(certs)/ca.crt", certificate: certificate ?? "\(certs)/operator.crt",
+      key: key ?? "\(certs)/operator.key")
   }
 
   /// Runs `body` with a client and turns its errors into a clean exit.

@@ -144,4 +144,25 @@ struct ControllerAPITests {
       }
     }
   }
+
+  @Test("a read-only operator reads everything and changes nothing")
+  func readOnlyOperators() async throws {
+    try await Fleet.with(controller: false) { fleet in
+      try await fleet.startControllerNow(readers: ["airlift-reader"])
+      try Fleet.run("\(Fleet.repository)/Certs/new-operator", ["airlift-reader", "--out", fleet.certs])
+      let reader = try ControllerClient(
+        baseURL: fleet.controllerURL, caFile: "\(fleet.certs)/ca.crt",
+        certificate: "\(fleet.certs)/operators/airlift-reader.crt", key: "\(fleet.certs)/operators/airlift-reader.key")
+      defer { Task { await reader.shutdown() } }
+      #expect(try await reader.releases().isEmpty)
+      #expect(try await reader.devices().isEmpty)
+      do {
+        _ = try await reader.createGroup("nope")
+        Issue.record("a read-only operator created a group")
+      } catch let error as ClientError {
+        guard case .refused(403, "read_only", _) = error else { throw error }
+      }
+      #expect(try await fleet.client!.groups().isEmpty)
+    }
+  }
 }

@@ -89,10 +89,11 @@ final class Fleet: @unchecked Sendable {
     broker.waitUntilExit()
   }
 
-  func startControllerNow() async throws {
+  func startControllerNow(readers: [String] = []) async throws {
     let controller = try Controller(
       config: ControllerConfig(
         port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
+        readers: readers,
         mqttClientID: "airlift-controller-test"),
       logger: Self.quietLogger)
     self.controller = controller
