@@ -41,7 +41,7 @@ public final class MQTTClient: Sendable {
   /// Connection changes: connected, reconnected, lost.
   public let events: AsyncStream<MQTTConnectionEvent>
   /// This client's key in the callback registry, handed to Paho as context.
-  private let contextID: Int
+  let contextID: Int
 
   public init(options: MQTTClientOptions, logger: Logger = Logger(label: "airlift.mqtt")) throws(MQTTError) {
     self.options = options
@@ -297,21 +297,6 @@ public final class MQTTClient: Sendable {
     try Self.check(result, operation: "publish on", topic: topic)
   }
 
-  /// Turns a request's outcome into success or a typed error; MQTT 5 reason
-  /// codes of 0x80 and above are refusals (0x87: not authorized).
-  private static func check(_ outcome: PahoOutcome, operation: String, topic: String) throws(MQTTError) {
-    switch outcome {
-    case .success(let reasonCode) where reasonCode < 0x80:
-      return
-    case .success(let reasonCode):
-      if reasonCode == 0x87 { throw .notAuthorized(operation: operation, topic: topic) }
-      throw .operationFailed(operation: operation, topic: topic, reason: describe(reasonCode: reasonCode))
-    case .failure(let code, let reasonCode, let message):
-      if reasonCode == 0x87 { throw .notAuthorized(operation: operation, topic: topic) }
-      throw .operationFailed(operation: operation, topic: topic, reason: failureText(code, reasonCode, message))
-    }
-  }
-
   // MARK: Paho callbacks (called on Paho's threads)
 
   private func deliver(_ message: MQTTMessage) {
@@ -371,72 +356,9 @@ public final class MQTTClient: Sendable {
     }
   }
 
-  /// Starts a Paho request whose callbacks complete through the registry, and
-  /// waits for it. `start` returns Paho's immediate return code. Cancelling
-  /// the waiting task ends the wait (the request itself may still complete).
-  private func perform(_ start: (UnsafeMutableRawPointer?) -> Int32) async -> PahoOutcome {
-    let request = RequestID()
-    return await withTaskCancellationHandler {
-      await withCheckedContinuation { continuation in
-        let id = CallbackRegistry.shared.addPending(owner: contextID, continuation)
-        request.set(id)
-        if Task.isCancelled {
-          CallbackRegistry.shared.complete(id: id, Self.cancelled)
-          return
-        }
-        let rc = start(UnsafeMutableRawPointer(bitPattern: id))
-        if rc != MQTTASYNC_SUCCESS {
-          CallbackRegistry.shared.complete(
-            id: id, .failure(code: Int(rc), reasonCode: 0, message: Self.describe(code: Int(rc))))
-        }
-      }
-    } onCancel: {
-      if let id = request.get() { CallbackRegistry.shared.complete(id: id, Self.cancelled) }
-    }
-  }
-
-  private static let cancelled = PahoOutcome.failure(code: -99, reasonCode: 0, message: "cancelled while waiting")
-
-  /// The registry id of a request, shared with its cancellation handler.
-  private final class RequestID: Sendable {
-    private let value = Mutex<Int?>(nil)
-    func set(_ id: Int) { value.withLock { $0 = id } }
-    func get() -> Int? { value.withLock { $0 } }
-  }
-
   private func currentHandle() throws(MQTTError) -> Handle {
     guard let handle = state.withLock({ $0.closed ? nil : $0.handle }) else { throw .closed }
     return handle
-  }
-
-  private static func pahoURI(_ url: String) throws(MQTTError) -> String {
-    for (scheme, paho) in [("mqtts://", "ssl://"), ("ssl://", "ssl://"), ("mqtt://", "tcp://"), ("tcp://", "tcp://")]
-    where url.hasPrefix(scheme) {
-      let rest = url.dropFirst(scheme.count)
-      guard let colon = rest.lastIndex(of: ":"), !rest[..<colon].isEmpty,
-        let port = Int(rest[rest.index(after: colon)...]), (1...65535).contains(port)
-      else { throw .invalidBrokerURL(url) }
-      return paho + rest
-    }
-    throw .invalidBrokerURL(url)
-  }
-
-  private static func failureText(_ code: Int, _ reasonCode: Int, _ message: String) -> String {
-    var text = message.isEmpty ? describe(code: code) : message
-    if reasonCode >= 0x80 { text += " (reason code \(reasonCode): \(describe(reasonCode: reasonCode)))" }
-    return text
-  }
-
-  static func describe(code: Int) -> String {
-    if let text = MQTTAsync_strerror(Int32(code)) { return String(cString: text) }
-    return "Paho error \(code)"
-  }
-
-  static func describe(reasonCode: Int) -> String {
-    if let text = MQTTReasonCode_toString(MQTTReasonCodes(rawValue: UInt32(reasonCode))) {
-      return String(cString: text)
-    }
-    return "reason code \(reasonCode)"
   }
 }
 
@@ -446,19 +368,4 @@ extension String {
     while s.last == "\n" || s.last == "\r" { s.removeLast() }
     return String(s)
   }
-}
-
-// Completion callbacks for every Paho request; `context` is the request's
-// key in the registry.
-private func pahoSuccess(_ context: UnsafeMutableRawPointer?, _ response: UnsafeMutablePointer<MQTTAsync_successData5>?)
-{
-  CallbackRegistry.shared.complete(context, .success(reasonCode: Int(response?.pointee.reasonCode.rawValue ?? 0)))
-}
-
-private func pahoFailure(_ context: UnsafeMutableRawPointer?, _ response: UnsafeMutablePointer<MQTTAsync_failureData5>?)
-{
-  let code = Int(response?.pointee.code ?? -1)
-  let reasonCode = Int(response?.pointee.reasonCode.rawValue ?? 0)
-  let message = response?.pointee.message.map { String(cString: $0) } ?? ""
-  CallbackRegistry.shared.complete(context, .failure(code: code, reasonCode: reasonCode, message: message))
 }
