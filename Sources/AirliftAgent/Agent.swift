@@ -43,7 +43,8 @@ public final class Agent: Service {
     let outbox = Outbox(store: store, mqtt: mqtt, logger: logger)
     let worker = UpdateWorker(
       deviceID: deviceID, store: store,
-      downloader: ArtifactDownloader(client: http, directory: "\(config.dataDirectory)/downloads"),
+      downloader: ArtifactDownloader(
+        client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond),
       handlers: handlers, config: config, outbox: outbox, logger: logger,
       onInstalled: { [weak self] in await self?.checkIn(mqtt) })
     do {
@@ -197,8 +198,8 @@ public final class Agent: Service {
     tls.certificateChain = try NIOSSLCertificate.fromPEMFile(config.certificate).map { .certificate($0) }
     tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: config.key, format: .pem))
     var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-    configuration.timeout.connect = .seconds(10)
-    configuration.timeout.read = .seconds(30)
+    configuration.timeout.connect = .milliseconds(Int64(config.connectTimeout * 1000))
+    configuration.timeout.read = .milliseconds(Int64(config.stallTimeout * 1000))
     return configuration
   }
 }

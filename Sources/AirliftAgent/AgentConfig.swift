@@ -12,6 +12,11 @@ import Foundation
 /// - `attributes` (object of strings, {}): reported in every check-in (model, region …).
 /// - `checkInInterval` (seconds, 300): how often to check in and ask for the desired deployment.
 /// - `progressInterval` (seconds, 0.5): at most one `Downloading` event per interval.
+/// - `maxAttempts` (int, 5): download attempts per update, the first included.
+/// - `retryBaseDelay`, `retryMaxDelay` (seconds, 1 and 60): exponential backoff with jitter between attempts.
+/// - `connectTimeout` (seconds, 10): giving up on reaching the controller for one attempt.
+/// - `stallTimeout` (seconds, 30): a download that receives no byte for this long is cut and retried.
+/// - `maxBytesPerSecond` (int, none): bandwidth limit for downloads.
 public struct AgentConfig: Codable, Sendable {
   public var deviceID: String
   public var brokerURL: String
@@ -24,11 +29,19 @@ public struct AgentConfig: Codable, Sendable {
   public var attributes: [String: String]
   public var checkInInterval: Double
   public var progressInterval: Double
+  public var maxAttempts: Int
+  public var retryBaseDelay: Double
+  public var retryMaxDelay: Double
+  public var connectTimeout: Double
+  public var stallTimeout: Double
+  public var maxBytesPerSecond: Int?
 
   public init(
     deviceID: String, brokerURL: String, controllerURL: String, caFile: String, certificate: String, key: String,
     dataDirectory: String, installDirectory: String, attributes: [String: String] = [:],
-    checkInInterval: Double = 300, progressInterval: Double = 0.5
+    checkInInterval: Double = 300, progressInterval: Double = 0.5, maxAttempts: Int = 5,
+    retryBaseDelay: Double = 1, retryMaxDelay: Double = 60, connectTimeout: Double = 10, stallTimeout: Double = 30,
+    maxBytesPerSecond: Int? = nil
   ) {
     self.deviceID = deviceID
     self.brokerURL = brokerURL
@@ -41,6 +54,12 @@ public struct AgentConfig: Codable, Sendable {
     self.attributes = attributes
     self.checkInInterval = checkInInterval
     self.progressInterval = progressInterval
+    self.maxAttempts = maxAttempts
+    self.retryBaseDelay = retryBaseDelay
+    self.retryMaxDelay = retryMaxDelay
+    self.connectTimeout = connectTimeout
+    self.stallTimeout = stallTimeout
+    self.maxBytesPerSecond = maxBytesPerSecond
   }
 
   public init(from decoder: any Decoder) throws {
@@ -56,6 +75,12 @@ public struct AgentConfig: Codable, Sendable {
     attributes = try c.decodeIfPresent([String: String].self, forKey: .attributes) ?? [:]
     checkInInterval = try c.decodeIfPresent(Double.self, forKey: .checkInInterval) ?? 300
     progressInterval = try c.decodeIfPresent(Double.self, forKey: .progressInterval) ?? 0.5
+    maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? 5
+    retryBaseDelay = try c.decodeIfPresent(Double.self, forKey: .retryBaseDelay) ?? 1
+    retryMaxDelay = try c.decodeIfPresent(Double.self, forKey: .retryMaxDelay) ?? 60
+    connectTimeout = try c.decodeIfPresent(Double.self, forKey: .connectTimeout) ?? 10
+    stallTimeout = try c.decodeIfPresent(Double.self, forKey: .stallTimeout) ?? 30
+    maxBytesPerSecond = try c.decodeIfPresent(Int.self, forKey: .maxBytesPerSecond)
   }
 
   /// Reads and checks a config file, with an error naming the file and key.

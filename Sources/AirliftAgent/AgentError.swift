@@ -2,7 +2,9 @@
 /// `airlift deploy show` or the agent's log.
 public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case config(path: String, reason: String)
-  case download(url: String, reason: String)
+  case download(url: String, reason: String, retryable: Bool = true)
+  case notEnoughSpace(path: String, needed: Int64, free: Int64)
+  case timedOut(stage: String, seconds: Int, last: String)
   case sizeMismatch(artifact: String, expected: Int64, received: Int64)
   case digestMismatch(artifact: String, expected: String, actual: String)
   case unknownHandler(String)
@@ -11,12 +13,26 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case interrupted(state: String)
   case controller(reason: String)
 
+  /// Whether trying again may help (a dropped link, a busy server), as
+  /// opposed to a refusal that would only repeat (a bad digest, a full disk).
+  public var isRetryable: Bool {
+    switch self {
+    case .download(_, _, let retryable): return retryable
+    case .controller: return true
+    default: return false
+    }
+  }
+
   public var description: String {
     switch self {
     case .config(let path, let reason):
       return "agent config \(path): \(reason)"
-    case .download(let url, let reason):
+    case .download(let url, let reason, _):
       return "download of \(url) failed: \(reason)"
+    case .notEnoughSpace(let path, let needed, let free):
+      return "not enough space in \(path): the download needs \(needed) bytes, \(free) are free"
+    case .timedOut(let stage, let seconds, let last):
+      return "\(stage) did not finish within the deployment's \(seconds) s; last error: \(last)"
     case .sizeMismatch(let artifact, let expected, let received):
       return "artifact \(artifact): expected \(expected) bytes, received \(received); refusing to install it"
     case .digestMismatch(let artifact, let expected, let actual):

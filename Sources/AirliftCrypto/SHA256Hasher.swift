@@ -16,6 +16,11 @@ public final class SHA256Hasher {
 
   deinit { EVP_MD_CTX_free(context) }
 
+  /// Starts over, forgetting everything hashed so far.
+  public func reset() {
+    EVP_DigestInit_ex(context, EVP_sha256(), nil)
+  }
+
   public func update(_ bytes: UnsafeRawBufferPointer) {
     guard let base = bytes.baseAddress, bytes.count > 0 else { return }
     EVP_DigestUpdate(context, base, bytes.count)

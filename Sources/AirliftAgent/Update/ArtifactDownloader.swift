@@ -3,65 +3,139 @@ import AirliftCrypto
 import AsyncHTTPClient
 import Foundation
 import NIOCore
-import NIOSSL
+import NIOHTTP1
 
 /// Downloads artifacts over HTTPS with the device certificate, checking size
-/// and SHA-256 while the bytes stream to disk. Only a verified file ever gets
-/// its final name.
+/// and SHA-256 while the bytes stream to disk. A cut download keeps its
+/// `.part` file and continues from there (HTTP Range), also after a
+/// restart; only a verified file ever gets its final name.
 struct ArtifactDownloader: Sendable {
   let client: HTTPClient
   let directory: String
+  /// Optional bandwidth limit, so an update does not starve the device's traffic.
+  var maxBytesPerSecond: Int?
 
-  /// Returns the path of the verified file. `progress` gets bytes so far.
+  func finalPath(_ artifact: ArtifactRef) -> String { "\(directory)/\(artifact.sha256)" }
+  func partialPath(_ artifact: ArtifactRef) -> String { finalPath(artifact) + ".part" }
+
+  /// Removes what a finished update left behind.
+  func cleanUp(_ artifact: ArtifactRef) {
+    try? FileManager.default.removeItem(atPath: finalPath(artifact))
+    try? FileManager.default.removeItem(atPath: partialPath(artifact))
+  }
+
+  /// Returns the path of the verified file. `progress` gets the bytes on
+  /// disk so far and, on the first call, the offset a resume started from.
   func download(
-    _ artifact: ArtifactRef, timeout: TimeAmount, progress: @Sendable (Int64) async -> Void
+    _ artifact: ArtifactRef, timeout: TimeAmount,
+    progress: @Sendable (_ bytes: Int64, _ resumedFrom: Int64?) async -> Void
   ) async throws -> String {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    let final = "\(directory)/\(artifact.sha256)"
+    let final = finalPath(artifact)
     if FileManager.default.fileExists(atPath: final) { return final }
-    let partial = final + ".part"
-    _ = FileManager.default.createFile(atPath: partial, contents: nil)
-    defer { try? FileManager.default.removeItem(atPath: partial) }
-    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: partial))
+    let partial = partialPath(artifact)
+    if !FileManager.default.fileExists(atPath: partial) {
+      _ = FileManager.default.createFile(atPath: partial, contents: nil)
+    }
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: partial))
     defer { try? handle.close() }
 
-    let response: HTTPClientResponse
-    do {
-      response = try await client.execute(HTTPClientRequest(url: artifact.url), timeout: timeout)
-    } catch {
-      throw AgentError.download(url: artifact.url, reason: "\(error)")
-    }
-    guard response.status == .ok else {
-      throw AgentError.download(
-        url: artifact.url, reason: "HTTP \(response.status.code) \(response.status.reasonPhrase)")
-    }
+    // What is already on disk counts, once re-read through the hash.
     let hasher = SHA256Hasher()
-    var received: Int64 = 0
-    do {
-      for try await buffer in response.body {
-        received += Int64(buffer.readableBytes)
-        // Never read past the declared size ("endless data" attack).
-        guard received <= artifact.size else {
-          throw AgentError.sizeMismatch(artifact: artifact.name, expected: artifact.size, received: received)
-        }
-        buffer.withUnsafeReadableBytes { hasher.update($0) }
-        try handle.write(contentsOf: Data(buffer.readableBytesView))
-        await progress(received)
+    var offset = try Int64(handle.seekToEnd())
+    if offset > artifact.size {
+      try handle.truncate(atOffset: 0)
+      offset = 0
+    }
+    if offset > 0 {
+      try handle.seek(toOffset: 0)
+      var read: Int64 = 0
+      while read < offset, let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
+        hasher.update(data)
+        read += Int64(data.count)
       }
-    } catch let error as AgentError {
-      throw error
-    } catch {
-      throw AgentError.download(url: artifact.url, reason: "\(error)")
+    }
+    try checkFreeSpace(needed: artifact.size - offset)
+
+    var received = offset
+    if offset < artifact.size {
+      var request = HTTPClientRequest(url: artifact.url)
+      if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
+      let response: HTTPClientResponse
+      do {
+        response = try await client.execute(request, timeout: timeout)
+      } catch {
+        if Task.isCancelled { throw CancellationError() }
+        throw AgentError.download(url: artifact.url, reason: "\(error)")
+      }
+      switch response.status {
+      case .partialContent where offset > 0:
+        try handle.seek(toOffset: UInt64(offset))
+        await progress(offset, offset)
+      case .ok:
+        // The server sent it whole: start over.
+        try handle.truncate(atOffset: 0)
+        hasher.reset()
+        received = 0
+        await progress(0, nil)
+      default:
+        throw AgentError.download(
+          url: artifact.url, reason: "HTTP \(response.status.code) \(response.status.reasonPhrase)",
+          retryable: response.status.code >= 500 || response.status.code == 408 || response.status.code == 429)
+      }
+      let started = ContinuousClock.now
+      let startedAt = received
+      do {
+        for try await buffer in response.body {
+          received += Int64(buffer.readableBytes)
+          // Never read past the declared size ("endless data" attack).
+          guard received <= artifact.size else {
+            throw AgentError.sizeMismatch(artifact: artifact.name, expected: artifact.size, received: received)
+          }
+          buffer.withUnsafeReadableBytes { hasher.update($0) }
+          try handle.write(contentsOf: Data(buffer.readableBytesView))
+          await progress(received, nil)
+          try await pace(bytes: received - startedAt, since: started)
+        }
+      } catch let error as AgentError {
+        try? handle.synchronize()
+        throw error
+      } catch {
+        try? handle.synchronize()
+        if Task.isCancelled { throw CancellationError() }
+        throw AgentError.download(url: artifact.url, reason: "connection lost after \(received) bytes: \(error)")
+      }
     }
     guard received == artifact.size else {
-      throw AgentError.sizeMismatch(artifact: artifact.name, expected: artifact.size, received: received)
+      try? handle.synchronize()
+      throw AgentError.download(
+        url: artifact.url, reason: "the transfer ended after \(received) of \(artifact.size) bytes")
     }
     let digest = hasher.finalizeHex()
     guard digest == artifact.sha256 else {
+      try? FileManager.default.removeItem(atPath: partial)
       throw AgentError.digestMismatch(artifact: artifact.name, expected: artifact.sha256, actual: digest)
     }
     try handle.synchronize()
     try FileManager.default.moveItem(atPath: partial, toPath: final)
     return final
+  }
+
+  /// Refuses to start a download the disk cannot hold.
+  private func checkFreeSpace(needed: Int64) throws {
+    guard needed > 0,
+      let free = (try? FileManager.default.attributesOfFileSystem(forPath: directory))?[.systemFreeSize] as? NSNumber
+    else { return }
+    guard free.int64Value >= needed else {
+      throw AgentError.notEnoughSpace(path: directory, needed: needed, free: free.int64Value)
+    }
+  }
+
+  /// Sleeps as long as the bandwidth limit asks.
+  private func pace(bytes: Int64, since start: ContinuousClock.Instant) async throws {
+    guard let limit = maxBytesPerSecond, limit > 0 else { return }
+    let due = Duration.seconds(Double(bytes) / Double(limit))
+    let elapsed = ContinuousClock.now - start
+    if due > elapsed { try await Task.sleep(for: due - elapsed) }
   }
 }

@@ -13,6 +13,7 @@ actor UpdateWorker {
   private let handlers: InstallHandlers
   private let config: AgentConfig
   private let outbox: Outbox
+  private let backoff: Backoff
   private let logger: Logger
   private let onInstalled: @Sendable () async -> Void
   private let queue: AsyncStream<DeploymentNotice>
@@ -28,6 +29,7 @@ actor UpdateWorker {
     self.handlers = handlers
     self.config = config
     self.outbox = outbox
+    backoff = Backoff(base: config.retryBaseDelay, maximum: config.retryMaxDelay, maxAttempts: config.maxAttempts)
     self.logger = logger
     self.onInstalled = onInstalled
     (queue, enqueue) = AsyncStream.makeStream()
@@ -87,56 +89,99 @@ actor UpdateWorker {
       return
     }
     let work = "\(config.dataDirectory)/work/\(notice.deployment)"
-    let downloads = "\(config.dataDirectory)/downloads"
-    defer {
-      try? FileManager.default.removeItem(atPath: work)
-      for artifact in notice.artifacts {
-        try? FileManager.default.removeItem(atPath: "\(downloads)/\(artifact.sha256)")
-      }
-    }
     do {
       let handler = try handlers.handler(named: notice.handler)
       let total = notice.artifacts.reduce(Int64(0)) { $0 + $1.size }
       report(notice, .downloading, bytes: 0, total: total, percent: 0)
       var files: [String: String] = [:]
       var done: Int64 = 0
+      let deadline = ContinuousClock.now + .seconds(notice.timeouts.download)
+      var attempt = 1
       for artifact in notice.artifacts {
-        files[artifact.name] = try await download(artifact, of: notice, before: done, total: total)
+        while true {
+          do {
+            files[artifact.name] = try await download(
+              artifact, of: notice, before: done, total: total, attempt: attempt, deadline: deadline)
+            break
+          } catch let error as AgentError where error.isRetryable && !Task.isCancelled {
+            attempt = try await prepareRetry(notice, after: attempt, error: error, deadline: deadline)
+          }
+        }
         done += artifact.size
       }
-      report(notice, .downloaded, bytes: total, total: total, percent: 100)
-      report(notice, .installing)
+      report(notice, .downloaded, bytes: total, total: total, percent: 100, attempt: attempt)
+      report(notice, .installing, attempt: attempt)
       try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
       try await handler.install(
         InstallContext(
           deviceID: deviceID, notice: notice, artifacts: files, workDirectory: work,
           installDirectory: config.installDirectory))
       try store.markInstalled(notice.release, deployment: notice.deployment)
-      report(notice, .successful, percent: 100)
+      report(notice, .successful, percent: 100, attempt: attempt)
       logger.info("installed \(notice.release)", metadata: ["deployment": .string(notice.deployment)])
+      cleanUp(notice, work: work)
       await onInstalled()
+    } catch is CancellationError {
+      // Stopped: keep the partial download for the next start.
+      return
     } catch {
       logger.error("deployment \(notice.deployment) failed: \(error)")
       report(notice, .failed, error: "\(error)")
+      cleanUp(notice, work: work)
     }
   }
 
-  private func download(_ artifact: ArtifactRef, of notice: DeploymentNotice, before: Int64, total: Int64)
-    async throws -> String
-  {
+  /// Reports `Retrying` with the attempt and the reason, waits the backoff,
+  /// and returns the next attempt number; throws when the retry budget or
+  /// the deployment's download time is spent.
+  private func prepareRetry(
+    _ notice: DeploymentNotice, after attempt: Int, error: AgentError, deadline: ContinuousClock.Instant
+  ) async throws -> Int {
+    guard backoff.allowsRetry(after: attempt) else {
+      throw AgentError.download(
+        url: notice.artifacts.first?.url ?? "", reason: "gave up after \(attempt) attempts: \(error)",
+        retryable: false)
+    }
+    let delay = backoff.delay(before: attempt + 1, random: Double.random(in: 0..<1))
+    guard ContinuousClock.now + .seconds(delay) < deadline else {
+      throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "\(error)")
+    }
+    let next = attempt + 1
+    logger.warning("attempt \(attempt) failed: \(error); retrying in \(String(format: "%.1f", delay)) s")
+    report(
+      notice, .retrying, stage: "retry \(next) of \(backoff.maxAttempts) in \(String(format: "%.1f", delay)) s",
+      attempt: next, error: "\(error)")
+    try await Task.sleep(for: .seconds(delay))
+    report(notice, .downloading, attempt: next)
+    return next
+  }
+
+  /// An update ended: its downloads and scratch files go.
+  private func cleanUp(_ notice: DeploymentNotice, work: String) {
+    try? FileManager.default.removeItem(atPath: work)
+    for artifact in notice.artifacts { downloader.cleanUp(artifact) }
+  }
+
+  private func download(
+    _ artifact: ArtifactRef, of notice: DeploymentNotice, before: Int64, total: Int64, attempt: Int,
+    deadline: ContinuousClock.Instant
+  ) async throws -> String {
     let clock = ContinuousClock()
     let start = clock.now
     let throttle = ThrottleBox(ProgressThrottle(interval: config.progressInterval))
     let topic = Topics.device(deviceID, .status)
+    let remaining = max(deadline - clock.now, .seconds(1))
     return try await downloader.download(
-      artifact, timeout: .seconds(Int64(notice.timeouts.download))
-    ) { [store, outbox] bytes in
+      artifact, timeout: .nanoseconds(Int64(remaining.components.seconds) * 1_000_000_000)
+    ) { [store, outbox] bytes, resumedFrom in
       let done = before + bytes
       let percent = ProgressThrottle.percent(done, of: total)
       let elapsed = (clock.now - start) / .seconds(1)
-      guard throttle.shouldReport(now: elapsed, percent: percent) else { return }
+      guard resumedFrom != nil || throttle.shouldReport(now: elapsed, percent: percent) else { return }
       let report = StatusReport(
-        deployment: notice.deployment, state: .downloading, bytes: done, total: total, percent: percent)
+        deployment: notice.deployment, state: .downloading,
+        stage: resumedFrom.map { "resumed at \($0) bytes" }, bytes: done, total: total, percent: percent,
+        attempt: attempt)
       try? store.enqueue(topic: topic, payload: Wire.encode(report))
       outbox.wake()
     }
@@ -145,11 +190,11 @@ actor UpdateWorker {
   /// Stores the state and queues its report, then wakes the publisher.
   private func report(
     _ notice: DeploymentNotice, _ state: DeviceState, stage: String? = nil, bytes: Int64? = nil,
-    total: Int64? = nil, percent: Int? = nil, error: String? = nil
+    total: Int64? = nil, percent: Int? = nil, attempt: Int = 1, error: String? = nil
   ) {
     let report = StatusReport(
       deployment: notice.deployment, state: state, stage: stage, bytes: bytes, total: total, percent: percent,
-      attempt: 1, error: error)
+      attempt: attempt, error: error)
     do {
       try store.transition(notice, to: state, report: report, topic: Topics.device(deviceID, .status))
     } catch {

@@ -274,7 +274,7 @@ extension ControllerStore {
       ).compactMap { row in
         guard let state = DeviceState(rawValue: row["state"]) else { return nil }
         return StatusReport(
-          deployment: row["deployment_id"], state: state, bytes: row["bytes"], total: row["total"],
+          deployment: row["deployment_id"], state: state, stage: row["stage"], bytes: row["bytes"], total: row["total"],
           percent: row["percent"], attempt: row["attempt"], error: row["error"],
           time: row["device_time"] ?? row["received_at"])
       }
@@ -344,12 +344,12 @@ extension ControllerStore {
   ) throws {
     try db.execute(
       sql: """
-        INSERT INTO status_event (deployment_id, device_id, state, bytes, total, percent, attempt, error,
-          device_time, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt, error,
+          device_time, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
       arguments: [
-        deployment, device, state.rawValue, report?.bytes, report?.total, report?.percent, report?.attempt,
-        report?.error ?? error, report?.time, now,
+        deployment, device, state.rawValue, report?.stage, report?.bytes, report?.total, report?.percent,
+        report?.attempt, report?.error ?? error, report?.time, now,
       ])
   }
 

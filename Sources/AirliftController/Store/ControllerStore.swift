@@ -116,6 +116,9 @@ public final class ControllerStore: Sendable {
           CREATE INDEX deployment_by_status ON deployment(status);
           """)
     }
+    migrator.registerMigration("v3-event-stage") { db in
+      try db.execute(sql: "ALTER TABLE status_event ADD COLUMN stage TEXT")
+    }
     return migrator
   }
 }

@@ -98,11 +98,20 @@ final class Fleet: @unchecked Sendable {
       logger: Self.quietLogger)
     self.controller = controller
     controllerTask = Task { try await controller.run() }
-    let client = try ControllerClient(
-      baseURL: controllerURL, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
-      key: "\(certs)/operator.key")
-    self.client = client
+    if client == nil {
+      client = try ControllerClient(
+        baseURL: controllerURL, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
+        key: "\(certs)/operator.key")
+    }
+    let client = self.client!
     try await eventually("the controller's HTTPS API and MQTT session", within: 30) { await client.isHealthy() }
+  }
+
+  /// Stops the in-process controller (its MQTT session stays on the broker).
+  func stopController() async {
+    controllerTask?.cancel()
+    _ = await controllerTask?.result
+    controllerTask = nil
   }
 
   /// Runs the real `airlift serve` binary (for kill -9 tests) instead of an

@@ -13,14 +13,20 @@ enum ReleaseBundle {
     printf '%s' "$AIRLIFT_VERSION" > "$AIRLIFT_INSTALL_DIR/version"
     """
 
-  static func make(in folder: String, name: String = "bundle.tar.gz", install: String = recordingInstall) throws
-    -> String
-  {
+  /// `payloadBytes` of random (incompressible) data make a large bundle.
+  static func make(
+    in folder: String, name: String = "bundle.tar.gz", install: String = recordingInstall, payloadBytes: Int = 0
+  ) throws -> String {
     let source = "\(folder)/bundle-src-\(UUID().uuidString.prefix(6))"
     try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
     try install.write(toFile: "\(source)/install", atomically: true, encoding: .utf8)
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(source)/install")
     try "payload of \(name)\n".write(toFile: "\(source)/README", atomically: true, encoding: .utf8)
+    if payloadBytes > 0 {
+      var generator = SystemRandomNumberGenerator()
+      let bytes = (0..<payloadBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
+      try Data(bytes).write(to: URL(fileURLWithPath: "\(source)/payload.bin"))
+    }
     let output = "\(folder)/\(name)"
     try Fleet.run("/usr/bin/env", ["tar", "-czf", output, "-C", source, "."])
     return output
