@@ -85,7 +85,7 @@ actor UpdateWorker {
     }
     if existing == nil, (try? store.installed())?[notice.release.package] == notice.release.version {
       logger.info("\(notice.release) is already installed")
-      report(notice, .successful, stage: "already installed", percent: 100)
+      report(notice, .successful, stage: "already-installed", percent: 100)
       return
     }
     let work = "\(config.dataDirectory)/work/\(notice.deployment)"
