@@ -41,15 +41,29 @@ public final class Agent: Service {
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
     let mqtt = try MQTTClient(options: mqttOptions(), logger: logger)
     let outbox = Outbox(store: store, mqtt: mqtt, logger: logger)
+    let events = EventHub()
     let worker = UpdateWorker(
       deviceID: deviceID, store: store,
       downloader: ArtifactDownloader(
         client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond),
-      handlers: handlers, config: config, outbox: outbox, logger: logger,
+      handlers: handlers, config: config, outbox: outbox, events: events, logger: logger,
       onInstalled: { [weak self] in await self?.checkIn(mqtt) })
     do {
       try await cancelWhenGracefulShutdown {
         try await withThrowingTaskGroup(of: Void.self) { group in
+          let socket = EventSocketServer(path: self.config.eventSocketPath, hub: events, logger: self.logger)
+          group.addTask {
+            do {
+              try await socket.run()
+            } catch {
+              self.logger.error("event socket \(socket.path): \(error); local programs cannot follow updates")
+            }
+          }
+          if let hooks = self.config.hooksDirectory {
+            let runner = HookRunner(
+              directory: hooks, timeout: self.config.hookTimeout, hub: events, logger: self.logger)
+            group.addTask { await runner.run() }
+          }
           group.addTask { await worker.run() }
           let notices = try await mqtt.subscribe(Topics.device(self.deviceID, .deployment), qos: 1)
           try await self.connectWithRetry(mqtt)

@@ -17,6 +17,9 @@ import Foundation
 /// - `connectTimeout` (seconds, 10): giving up on reaching the controller for one attempt.
 /// - `stallTimeout` (seconds, 30): a download that receives no byte for this long is cut and retried.
 /// - `maxBytesPerSecond` (int, none): bandwidth limit for downloads.
+/// - `eventSocket` (string, DATA/events.sock): Unix socket streaming `device:update` events as JSON lines.
+/// - `hooksDirectory` (string, none): executables run with each event as JSON on stdin.
+/// - `hookTimeout` (seconds, 10): a hook running longer is stopped.
 public struct AgentConfig: Codable, Sendable {
   public var deviceID: String
   public var brokerURL: String
@@ -35,13 +38,16 @@ public struct AgentConfig: Codable, Sendable {
   public var connectTimeout: Double
   public var stallTimeout: Double
   public var maxBytesPerSecond: Int?
+  public var eventSocket: String?
+  public var hooksDirectory: String?
+  public var hookTimeout: Double
 
   public init(
     deviceID: String, brokerURL: String, controllerURL: String, caFile: String, certificate: String, key: String,
     dataDirectory: String, installDirectory: String, attributes: [String: String] = [:],
     checkInInterval: Double = 300, progressInterval: Double = 0.5, maxAttempts: Int = 5,
     retryBaseDelay: Double = 1, retryMaxDelay: Double = 60, connectTimeout: Double = 10, stallTimeout: Double = 30,
-    maxBytesPerSecond: Int? = nil
+    maxBytesPerSecond: Int? = nil, eventSocket: String? = nil, hooksDirectory: String? = nil, hookTimeout: Double = 10
   ) {
     self.deviceID = deviceID
     self.brokerURL = brokerURL
@@ -60,7 +66,13 @@ public struct AgentConfig: Codable, Sendable {
     self.connectTimeout = connectTimeout
     self.stallTimeout = stallTimeout
     self.maxBytesPerSecond = maxBytesPerSecond
+    self.eventSocket = eventSocket
+    self.hooksDirectory = hooksDirectory
+    self.hookTimeout = hookTimeout
   }
+
+  /// Where the event socket lives.
+  public var eventSocketPath: String { eventSocket ?? "\(dataDirectory)/events.sock" }
 
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -81,6 +93,9 @@ public struct AgentConfig: Codable, Sendable {
     connectTimeout = try c.decodeIfPresent(Double.self, forKey: .connectTimeout) ?? 10
     stallTimeout = try c.decodeIfPresent(Double.self, forKey: .stallTimeout) ?? 30
     maxBytesPerSecond = try c.decodeIfPresent(Int.self, forKey: .maxBytesPerSecond)
+    eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
+    hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
+    hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? 10
   }
 
   /// Reads and checks a config file, with an error naming the file and key.

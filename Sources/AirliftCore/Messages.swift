@@ -179,3 +179,32 @@ public enum Wire {
     }
   }
 }
+
+/// The local `device:update` event the agent gives programs on the device
+/// (its Unix socket, one JSON line each, and its hooks, on stdin).
+public struct DeviceUpdateEvent: Codable, Sendable, Equatable {
+  public var v: Int = 1
+  public var event: String = "device:update"
+  public var deployment: String
+  public var package: String
+  public var version: String
+  public var state: DeviceState
+  public var stage: String?
+  /// Percent done, when known.
+  public var progress: Int?
+  public var attempt: Int?
+  public var error: String?
+  public var time: Date
+
+  public init(notice: DeploymentNotice, report: StatusReport) {
+    deployment = notice.deployment
+    package = notice.release.package
+    version = notice.release.version
+    state = report.state
+    stage = report.stage
+    progress = report.percent
+    attempt = report.attempt
+    error = report.error
+    time = report.time
+  }
+}

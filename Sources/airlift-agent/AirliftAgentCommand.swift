@@ -1,5 +1,7 @@
 import AirliftAgent
+import AirliftCore
 import ArgumentParser
+import Foundation
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -7,7 +9,8 @@ import UnixSignals
 @main
 struct AirliftAgentCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "airlift-agent", abstract: "The Airlift device agent.", subcommands: [Run.self, Check.self])
+    commandName: "airlift-agent", abstract: "The Airlift device agent.",
+    subcommands: [Run.self, Check.self, Watch.self])
 
   struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the agent until SIGTERM or SIGINT.")
@@ -37,6 +40,35 @@ struct AirliftAgentCommand: AsyncParsableCommand {
       } catch {
         print("error: \(error)")
         throw ExitCode(1)
+      }
+    }
+  }
+
+  struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Print the agent's device:update events as they happen (from its local socket).")
+    @Option(help: "Agent config (JSON); its eventSocket is read.") var config: String
+    @Flag(help: "Print the raw JSON lines.") var json = false
+
+    func run() async throws {
+      let settings = try AgentConfig.load(path: config)
+      let lines: AsyncThrowingStream<String, any Error>
+      do {
+        lines = try await EventSocketClient.lines(path: settings.eventSocketPath)
+      } catch {
+        throw ValidationError("cannot connect to \(settings.eventSocketPath): \(error) (is the agent running?)")
+      }
+      for try await line in lines {
+        guard !json, let event = try? Wire.decode(DeviceUpdateEvent.self, from: Array(line.utf8), topic: "events")
+        else {
+          print(line)
+          continue
+        }
+        let progress = event.progress.map { " \($0)%" } ?? ""
+        let detail = [event.stage, event.error].compactMap { $0 }.joined(separator: "; ")
+        print(
+          "\(event.time.formatted(.iso8601)) \(event.deployment) \(event.package)@\(event.version) \(event.state.rawValue)\(progress)\(detail.isEmpty ? "" : " (\(detail))")"
+        )
       }
     }
   }

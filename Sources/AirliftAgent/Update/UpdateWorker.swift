@@ -13,6 +13,7 @@ actor UpdateWorker {
   private let handlers: InstallHandlers
   private let config: AgentConfig
   private let outbox: Outbox
+  private let events: EventHub
   private let backoff: Backoff
   private let logger: Logger
   private let onInstalled: @Sendable () async -> Void
@@ -21,7 +22,8 @@ actor UpdateWorker {
 
   init(
     deviceID: DeviceID, store: AgentStore, downloader: ArtifactDownloader, handlers: InstallHandlers,
-    config: AgentConfig, outbox: Outbox, logger: Logger, onInstalled: @escaping @Sendable () async -> Void
+    config: AgentConfig, outbox: Outbox, events: EventHub, logger: Logger,
+    onInstalled: @escaping @Sendable () async -> Void
   ) {
     self.deviceID = deviceID
     self.store = store
@@ -29,6 +31,7 @@ actor UpdateWorker {
     self.handlers = handlers
     self.config = config
     self.outbox = outbox
+    self.events = events
     backoff = Backoff(base: config.retryBaseDelay, maximum: config.retryMaxDelay, maxAttempts: config.maxAttempts)
     self.logger = logger
     self.onInstalled = onInstalled
@@ -173,7 +176,7 @@ actor UpdateWorker {
     let remaining = max(deadline - clock.now, .seconds(1))
     return try await downloader.download(
       artifact, timeout: .nanoseconds(Int64(remaining.components.seconds) * 1_000_000_000)
-    ) { [store, outbox] bytes, resumedFrom in
+    ) { [store, outbox, events] bytes, resumedFrom in
       let done = before + bytes
       let percent = ProgressThrottle.percent(done, of: total)
       let elapsed = (clock.now - start) / .seconds(1)
@@ -184,6 +187,7 @@ actor UpdateWorker {
         attempt: attempt)
       try? store.enqueue(topic: topic, payload: Wire.encode(report))
       outbox.wake()
+      events.publish(DeviceUpdateEvent(notice: notice, report: report))
     }
   }
 
@@ -201,6 +205,7 @@ actor UpdateWorker {
       logger.critical("could not store state \(state.rawValue) of \(notice.deployment): \(error)")
     }
     outbox.wake()
+    events.publish(DeviceUpdateEvent(notice: notice, report: report))
   }
 }
 
