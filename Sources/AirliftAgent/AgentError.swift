@@ -9,7 +9,7 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case digestMismatch(artifact: String, expected: String, actual: String)
   case unknownHandler(String)
   case bundle(reason: String)
-  case installFailed(status: String, output: String)
+  case scriptFailed(script: String, status: String, output: String)
   case interrupted(state: String)
   case controller(reason: String)
 
@@ -42,8 +42,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
       return "no install handler named '\(name)' on this device (available: script)"
     case .bundle(let reason):
       return "release bundle is unusable: \(reason)"
-    case .installFailed(let status, let output):
-      return output.isEmpty ? "install script \(status)" : "install script \(status): \(output)"
+    case .scriptFailed(let script, let status, let output):
+      return output.isEmpty ? "\(script) script \(status)" : "\(script) script \(status): \(output)"
     case .interrupted(let state):
       return "the agent stopped while \(state); the install was interrupted and not retried"
     case .controller(let reason):

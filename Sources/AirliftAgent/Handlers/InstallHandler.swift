@@ -16,7 +16,10 @@ public struct InstallContext: Sendable {
 /// registers it in `InstallHandlers`; the update flow does not change.
 public protocol InstallHandler: Sendable {
   static var name: String { get }
+  /// Installs, and checks the result where the handler can; throws on failure.
   func install(_ context: InstallContext) async throws
+  /// Undoes a failed install; returns false when there was nothing to undo.
+  func rollback(_ context: InstallContext) async throws -> Bool
 }
 
 /// The handlers this agent knows, chosen by the deployment's `handler` name.

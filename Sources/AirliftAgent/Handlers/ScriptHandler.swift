@@ -3,9 +3,12 @@ import Foundation
 import Subprocess
 import SystemPackage
 
-/// The `script` handler: the artifact is a tar bundle carrying an `install`
-/// script; it is unpacked and run with the deployment's parameters in its
-/// environment (as `AIRLIFT_PARAM_<NAME>`), never through a shell string.
+/// The `script` handler: the artifact is a tar bundle (gzip allowed) with an
+/// `install` executable and optional `verify` and `rollback` executables.
+/// Entries with absolute paths, `..` or links that leave the bundle are
+/// refused before anything runs. Scripts run with the deployment's
+/// parameters in their environment (as `AIRLIFT_PARAM_<NAME>`), never
+/// through a shell string; a failing `install` or `verify` runs `rollback`.
 public struct ScriptHandler: InstallHandler {
   public static let name = "script"
 
@@ -15,21 +18,68 @@ public struct ScriptHandler: InstallHandler {
     guard let bundle = context.artifacts.values.first, context.artifacts.count == 1 else {
       throw AgentError.bundle(reason: "the script handler expects exactly one artifact, got \(context.artifacts.count)")
     }
+    let unpacked = try await unpack(bundle, into: context.workDirectory)
+    let script = "\(unpacked)/install"
+    guard FileManager.default.fileExists(atPath: script) else {
+      throw AgentError.bundle(reason: "it has no 'install' script at its top level")
+    }
+    try await runScript("install", in: unpacked, context: context)
+    if FileManager.default.fileExists(atPath: "\(unpacked)/verify") {
+      try await runScript("verify", in: unpacked, context: context)
+    }
+  }
+
+  public func rollback(_ context: InstallContext) async throws -> Bool {
     let unpacked = "\(context.workDirectory)/bundle"
+    guard FileManager.default.fileExists(atPath: "\(unpacked)/rollback") else { return false }
+    try await runScript("rollback", in: unpacked, context: context)
+    return true
+  }
+
+  /// Checks every entry's name, unpacks, then checks every link's target.
+  private func unpack(_ bundle: String, into workDirectory: String) async throws -> String {
+    let listing = try await run(
+      .name("tar"), arguments: ["-tf", bundle], output: .string(limit: 4 << 20), error: .string(limit: 4096))
+    let names = listing.standardOutput
+    guard listing.terminationStatus.isSuccess else {
+      throw AgentError.bundle(
+        reason: "not a tar archive (tar: \(Self.lastLine(listing.standardError) ?? "no message"))")
+    }
+    for name in names.split(separator: "\n") {
+      if name.hasPrefix("/") || name.split(separator: "/").contains("..") {
+        throw AgentError.bundle(reason: "entry '\(name)' points outside the bundle; refusing to unpack it")
+      }
+    }
+    let unpacked = "\(workDirectory)/bundle"
     try? FileManager.default.removeItem(atPath: unpacked)
     try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
     let tar = try await run(
       .name("tar"), arguments: ["-xf", bundle, "-C", unpacked, "--no-same-owner"],
       output: .discarded, error: .string(limit: 4096))
     guard tar.terminationStatus.isSuccess else {
-      throw AgentError.bundle(reason: "not a tar archive (tar: \(Self.lastLine(tar.standardError) ?? "no message"))")
+      throw AgentError.bundle(reason: "could not unpack it (tar: \(Self.lastLine(tar.standardError) ?? "no message"))")
     }
-    let script = "\(unpacked)/install"
-    guard FileManager.default.fileExists(atPath: script) else {
-      throw AgentError.bundle(reason: "it has no 'install' script at its top level")
+    let root = URL(fileURLWithPath: unpacked).standardizedFileURL.path
+    let walker = FileManager.default.enumerator(atPath: unpacked)
+    while let relative = walker?.nextObject() as? String {
+      let path = "\(unpacked)/\(relative)"
+      guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { continue }
+      let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+      let resolved =
+        target.hasPrefix("/")
+        ? URL(fileURLWithPath: target).standardizedFileURL.path
+        : base.appendingPathComponent(target).standardizedFileURL.path
+      guard resolved == root || resolved.hasPrefix(root + "/") else {
+        try? FileManager.default.removeItem(atPath: unpacked)
+        throw AgentError.bundle(reason: "link '\(relative)' points outside the bundle (to \(target)); refusing it")
+      }
     }
-    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+    return unpacked
+  }
 
+  private func runScript(_ name: String, in unpacked: String, context: InstallContext) async throws {
+    let script = "\(unpacked)/\(name)"
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
     var environment: [Environment.Key: String?] = [
       "AIRLIFT_DEVICE_ID": context.deviceID.rawValue,
       "AIRLIFT_DEPLOYMENT": context.notice.deployment,
@@ -44,10 +94,12 @@ public struct ScriptHandler: InstallHandler {
     }
     let result = try await run(
       .path(FilePath(script)), arguments: [], environment: .inherit.updating(environment),
-      workingDirectory: FilePath(unpacked), output: .string(limit: 65536), error: .string(limit: 65536))
+      workingDirectory: FilePath(unpacked), input: .none, output: .string(limit: 65536),
+      error: .string(limit: 65536))
     guard result.terminationStatus.isSuccess else {
       let output = Self.lastLine(result.standardError) ?? Self.lastLine(result.standardOutput) ?? ""
-      throw AgentError.installFailed(status: Self.describe(result.terminationStatus), output: output)
+      throw AgentError.scriptFailed(
+        script: name, status: Self.describe(result.terminationStatus), output: output)
     }
   }
 

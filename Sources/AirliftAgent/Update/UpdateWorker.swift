@@ -115,10 +115,16 @@ actor UpdateWorker {
       report(notice, .downloaded, bytes: total, total: total, percent: 100, attempt: attempt)
       report(notice, .installing, attempt: attempt)
       try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-      try await handler.install(
-        InstallContext(
-          deviceID: deviceID, notice: notice, artifacts: files, workDirectory: work,
-          installDirectory: config.installDirectory))
+      let context = InstallContext(
+        deviceID: deviceID, notice: notice, artifacts: files, workDirectory: work,
+        installDirectory: config.installDirectory)
+      do {
+        try await handler.install(context)
+      } catch {
+        try await undo(notice, handler: handler, context: context, after: error, attempt: attempt)
+        cleanUp(notice, work: work)
+        return
+      }
       try store.markInstalled(notice.release, deployment: notice.deployment)
       report(notice, .successful, percent: 100, attempt: attempt)
       logger.info("installed \(notice.release)", metadata: ["deployment": .string(notice.deployment)])
@@ -157,6 +163,23 @@ actor UpdateWorker {
     try await Task.sleep(for: .seconds(delay))
     report(notice, .downloading, attempt: next)
     return next
+  }
+
+  /// A failed install: report it, run the handler's rollback, and report
+  /// `RolledBack` when it undid something (or why it could not).
+  private func undo(
+    _ notice: DeploymentNotice, handler: any InstallHandler, context: InstallContext, after error: any Error,
+    attempt: Int
+  ) async throws {
+    logger.error("install of \(notice.release) failed: \(error); rolling back")
+    report(notice, .failed, attempt: attempt, error: "\(error)")
+    do {
+      if try await handler.rollback(context) {
+        report(notice, .rolledBack, attempt: attempt, error: "rolled back after: \(error)")
+      }
+    } catch let rollbackError {
+      report(notice, .failed, attempt: attempt, error: "\(error); the rollback failed too: \(rollbackError)")
+    }
   }
 
   /// An update ended: its downloads and scratch files go.
