@@ -105,7 +105,7 @@ final class ControllerMQTT: Service {
       } catch {
         logger.error("MQTT: \(error); retrying in \(delay)")
         try await Task.sleep(for: delay)
-        delay = min(delay * 2, .seconds(15))
+        delay = min(delay * 2, .seconds(5))
       }
     }
   }

@@ -37,9 +37,20 @@ final class Fleet: @unchecked Sendable {
     return logger
   }
 
+  /// One fleet PKI for the whole test run (made once with `Certs/init`,
+  /// which is idempotent):
+  /// certificates are not what most tests test, and sixty parallel
+  /// `Certs/init` runs would only compete for the two cores.
+  private static let sharedPKI: Result<String, any Error> = Result {
+    // Inside the git-ignored build folder: reused by later runs, never committed.
+    let folder = "\(repository)/.build/test-pki"
+    try Fleet.run("\(repository)/Certs/init", ["--out", folder])
+    return folder
+  }
+
   private init() throws {
     root = NSTemporaryDirectory() + "airlift-test-" + UUID().uuidString.prefix(8)
-    certs = "\(root)/certs"
+    certs = try Self.sharedPKI.get()
     brokerPort = try Loopback.freePort()
     httpsPort = try Loopback.freePort()
     try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -61,7 +72,6 @@ final class Fleet: @unchecked Sendable {
   }
 
   private func start(controller startController: Bool) async throws {
-    try Self.run("\(Self.repository)/Certs/init", ["--out", certs])
     try await startBroker()
     if startController { try await startControllerNow() }
   }
@@ -76,7 +86,7 @@ final class Fleet: @unchecked Sendable {
     broker.standardError = log
     try broker.run()
     self.broker = broker
-    try await eventually("the broker on port \(brokerPort)", within: 20) { Loopback.isListening(self.brokerPort) }
+    try await eventually("the broker on port \(brokerPort)", within: 60) { Loopback.isListening(self.brokerPort) }
   }
 
   /// Kills the broker as a crash or power cut would (its retained messages
@@ -104,7 +114,7 @@ final class Fleet: @unchecked Sendable {
         key: "\(certs)/operator.key")
     }
     let client = self.client!
-    try await eventually("the controller's HTTPS API and MQTT session", within: 30) { await client.isHealthy() }
+    try await eventually("the controller's HTTPS API and MQTT session", within: 90) { await client.isHealthy() }
   }
 
   /// Stops the in-process controller (its MQTT session stays on the broker).
@@ -138,7 +148,7 @@ final class Fleet: @unchecked Sendable {
         key: "\(certs)/operator.key")
     }
     let client = self.client!
-    try await eventually("the controller process", within: 30) { await client.isHealthy() }
+    try await eventually("the controller process", within: 90) { await client.isHealthy() }
   }
 
   /// Stops the controller process with `signal` (SIGKILL: no chance to
@@ -183,7 +193,7 @@ final class Fleet: @unchecked Sendable {
   func startAgent(_ config: AgentConfig) async throws -> Agent {
     let agent = try Agent(config: config, logger: Self.quietLogger)
     agentTasks[config.deviceID] = Task { try await agent.run() }
-    try await eventually("\(config.deviceID) to check in", within: 30) {
+    try await eventually("\(config.deviceID) to check in", within: 90) {
       try await self.client?.devices().contains { $0.id == config.deviceID && $0.online } ?? true
     }
     return agent

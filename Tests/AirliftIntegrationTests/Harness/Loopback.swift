@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -6,23 +7,35 @@ import Foundation
 
 /// Loopback helpers for tests: free ports and readiness checks.
 enum Loopback {
-  /// A TCP port on 127.0.0.1 that was free a moment ago.
+  private static let handedOut = Mutex<Set<Int>>([])
+
+  /// A TCP port on 127.0.0.1 that was free a moment ago. Chosen below the
+  /// kernel's ephemeral range (32768+), so that the many outgoing
+  /// connections of parallel tests cannot take it before its server binds.
+  /// Never the same port twice in one run: parallel tests would otherwise
+  /// pick the same free port before either binds it.
   static func freePort() throws -> Int {
+    for _ in 0..<200 {
+      let port = Int.random(in: 20_000..<32_000)
+      guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
+      if canBind(port) { return port }
+    }
+    throw HarnessError.setup("no free port in 20000-31999")
+  }
+
+  private static func canBind(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw HarnessError.setup("socket() failed") }
+    guard fd >= 0 else { return false }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-        bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+    address.sin_port = UInt16(port).bigEndian
+    return withUnsafePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
       }
     }
-    guard bound else { throw HarnessError.setup("bind() to a free port failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
   }
 
   /// Whether something accepts TCP connections on 127.0.0.1:port.
