@@ -39,7 +39,7 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
       return
         "artifact \(artifact): SHA-256 digest mismatch (expected \(expected), got \(actual)); the file was altered or corrupted, refusing to install it"
     case .unknownHandler(let name):
-      return "no install handler named '\(name)' on this device (available: script)"
+      return "no install handler named '\(name)' on this device (available: script, directory)"
     case .bundle(let reason):
       return "release bundle is unusable: \(reason)"
     case .scriptFailed(let script, let status, let output):

@@ -10,6 +10,17 @@ public struct InstallContext: Sendable {
   public var workDirectory: String
   /// The configured install folder.
   public var installDirectory: String
+
+  public init(
+    deviceID: DeviceID, notice: DeploymentNotice, artifacts: [String: String], workDirectory: String,
+    installDirectory: String
+  ) {
+    self.deviceID = deviceID
+    self.notice = notice
+    self.artifacts = artifacts
+    self.workDirectory = workDirectory
+    self.installDirectory = installDirectory
+  }
 }
 
 /// An install method (`script`, later `directory`, `ab-slot` …). Adding one
@@ -30,7 +41,7 @@ public struct InstallHandlers: Sendable {
     self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { (type(of: $0).name, $0) })
   }
 
-  public static let standard = InstallHandlers([ScriptHandler()])
+  public static let standard = InstallHandlers([ScriptHandler(), DirectoryHandler()])
 
   public func handler(named name: String) throws(AgentError) -> any InstallHandler {
     guard let handler = handlers[name] else { throw .unknownHandler(name) }

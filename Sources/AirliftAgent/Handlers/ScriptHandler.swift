@@ -18,7 +18,7 @@ public struct ScriptHandler: InstallHandler {
     guard let bundle = context.artifacts.values.first, context.artifacts.count == 1 else {
       throw AgentError.bundle(reason: "the script handler expects exactly one artifact, got \(context.artifacts.count)")
     }
-    let unpacked = try await unpack(bundle, into: context.workDirectory)
+    let unpacked = try await BundleArchive.unpack(bundle, into: "\(context.workDirectory)/bundle")
     let script = "\(unpacked)/install"
     guard FileManager.default.fileExists(atPath: script) else {
       throw AgentError.bundle(reason: "it has no 'install' script at its top level")
@@ -34,47 +34,6 @@ public struct ScriptHandler: InstallHandler {
     guard FileManager.default.fileExists(atPath: "\(unpacked)/rollback") else { return false }
     try await runScript("rollback", in: unpacked, context: context)
     return true
-  }
-
-  /// Checks every entry's name, unpacks, then checks every link's target.
-  private func unpack(_ bundle: String, into workDirectory: String) async throws -> String {
-    let listing = try await run(
-      .name("tar"), arguments: ["-tf", bundle], output: .string(limit: 4 << 20), error: .string(limit: 4096))
-    let names = listing.standardOutput
-    guard listing.terminationStatus.isSuccess else {
-      throw AgentError.bundle(
-        reason: "not a tar archive (tar: \(Self.lastLine(listing.standardError) ?? "no message"))")
-    }
-    for name in names.split(separator: "\n") {
-      if name.hasPrefix("/") || name.split(separator: "/").contains("..") {
-        throw AgentError.bundle(reason: "entry '\(name)' points outside the bundle; refusing to unpack it")
-      }
-    }
-    let unpacked = "\(workDirectory)/bundle"
-    try? FileManager.default.removeItem(atPath: unpacked)
-    try FileManager.default.createDirectory(atPath: unpacked, withIntermediateDirectories: true)
-    let tar = try await run(
-      .name("tar"), arguments: ["-xf", bundle, "-C", unpacked, "--no-same-owner"],
-      output: .discarded, error: .string(limit: 4096))
-    guard tar.terminationStatus.isSuccess else {
-      throw AgentError.bundle(reason: "could not unpack it (tar: \(Self.lastLine(tar.standardError) ?? "no message"))")
-    }
-    let root = URL(fileURLWithPath: unpacked).standardizedFileURL.path
-    let walker = FileManager.default.enumerator(atPath: unpacked)
-    while let relative = walker?.nextObject() as? String {
-      let path = "\(unpacked)/\(relative)"
-      guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { continue }
-      let base = URL(fileURLWithPath: path).deletingLastPathComponent()
-      let resolved =
-        target.hasPrefix("/")
-        ? URL(fileURLWithPath: target).standardizedFileURL.path
-        : base.appendingPathComponent(target).standardizedFileURL.path
-      guard resolved == root || resolved.hasPrefix(root + "/") else {
-        try? FileManager.default.removeItem(atPath: unpacked)
-        throw AgentError.bundle(reason: "link '\(relative)' points outside the bundle (to \(target)); refusing it")
-      }
-    }
-    return unpacked
   }
 
   private func runScript(_ name: String, in unpacked: String, context: InstallContext) async throws {

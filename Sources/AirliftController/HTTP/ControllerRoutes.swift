@@ -14,7 +14,7 @@ struct ControllerRoutes {
   let readers: Set<String>
 
   /// Install handlers agents know; a release must name one of them.
-  static let handlers: Set<String> = ["script"]
+  static let handlers: Set<String> = ["script", "directory"]
 
   func build() -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)

@@ -1,0 +1,90 @@
+import AirliftCore
+import Foundation
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// The `directory` handler: unpacks the bundle into
+/// `INSTALL/<package>/versions/<version>` and switches the
+/// `INSTALL/<package>/current` symlink to it atomically (rename), so a
+/// reader sees the old or the new version, never a mix. The previous
+/// version stays until the next success; rollback switches back to it.
+public struct DirectoryHandler: InstallHandler {
+  public static let name = "directory"
+
+  public init() {}
+
+  public func install(_ context: InstallContext) async throws {
+    guard let bundle = context.artifacts.values.first, context.artifacts.count == 1 else {
+      throw AgentError.bundle(
+        reason: "the directory handler expects exactly one artifact, got \(context.artifacts.count)")
+    }
+    let layout = Layout(context)
+    try FileManager.default.createDirectory(atPath: layout.versions, withIntermediateDirectories: true)
+    // Unpack next to the final place, then rename: a half-unpacked version never has its real name.
+    let staging = "\(layout.versions)/.staging-\(UUID().uuidString.prefix(8))"
+    defer { try? FileManager.default.removeItem(atPath: staging) }
+    _ = try await BundleArchive.unpack(bundle, into: staging)
+    try? FileManager.default.removeItem(atPath: layout.target)
+    try FileManager.default.moveItem(atPath: staging, toPath: layout.target)
+
+    let previous = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.current)
+    try switchLink(layout.current, to: "versions/\(context.notice.release.version)")
+    if let previous, previous != "versions/\(context.notice.release.version)" {
+      try switchLink(layout.previous, to: previous)
+    }
+    pruneVersions(layout)
+  }
+
+  /// Switches `current` back to the previous version, when this release
+  /// is the one `current` points at (an install that failed before its
+  /// switch left nothing to undo).
+  public func rollback(_ context: InstallContext) async throws -> Bool {
+    let layout = Layout(context)
+    guard let current = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.current),
+      current == "versions/\(context.notice.release.version)",
+      let previous = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.previous), previous != current
+    else { return false }
+    try switchLink(layout.current, to: previous)
+    return true
+  }
+
+  private struct Layout {
+    let root: String
+    let versions: String
+    let target: String
+    let current: String
+    let previous: String
+
+    init(_ context: InstallContext) {
+      root = "\(context.installDirectory)/\(context.notice.release.package)"
+      versions = "\(root)/versions"
+      target = "\(versions)/\(context.notice.release.version)"
+      current = "\(root)/current"
+      previous = "\(root)/previous"
+    }
+  }
+
+  /// Points `link` at `destination` with one rename(2): atomic.
+  private func switchLink(_ link: String, to destination: String) throws {
+    let temporary = "\(link).new-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: destination)
+    guard rename(temporary, link) == 0 else {
+      let reason = String(cString: strerror(errno))
+      try? FileManager.default.removeItem(atPath: temporary)
+      throw AgentError.bundle(reason: "could not switch \(link) to \(destination): \(reason)")
+    }
+  }
+
+  /// Keeps the current and the previous version, removes older ones.
+  private func pruneVersions(_ layout: Layout) {
+    let keep = Set(
+      [layout.current, layout.previous].compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: $0) }
+        .map { URL(fileURLWithPath: $0).lastPathComponent })
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: layout.versions)) ?? []
+    where !keep.contains(name) && !name.hasPrefix(".staging-") {
+      try? FileManager.default.removeItem(atPath: "\(layout.versions)/\(name)")
+    }
+  }
+}
