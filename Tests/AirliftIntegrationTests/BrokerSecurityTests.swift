@@ -27,9 +27,7 @@ struct BrokerSecurityTests {
       let one = try fleet.issueDevice("device-001")
       try fleet.issueDevice("device-002")
       let device = try fleet.mqttClient(certificate: one.certificate, key: one.key, clientID: "device-001")
-      let controller = try fleet.mqttClient(
-        certificate: "\(fleet.certs)/controller-client.crt", key: "\(fleet.certs)/controller-client.key",
-        clientID: "ctl")
+      let controller = try fleet.controllerMQTT()
       try await device.connect()
       try await controller.connect()
       defer {
@@ -61,9 +59,7 @@ struct BrokerSecurityTests {
       // Even claiming the other device's client id does not help: the ACL
       // keys on the certificate's CN.
       let device = try fleet.mqttClient(certificate: one.certificate, key: one.key, clientID: "device-002")
-      let controller = try fleet.mqttClient(
-        certificate: "\(fleet.certs)/controller-client.crt", key: "\(fleet.certs)/controller-client.key",
-        clientID: "ctl")
+      let controller = try fleet.controllerMQTT()
       try await device.connect()
       try await controller.connect()
       defer {

@@ -30,9 +30,7 @@ struct MQTTClientTests {
       try await fleet.startBroker()
       #expect(await reconnected.value)
 
-      let controller = try fleet.mqttClient(
-        certificate: "\(fleet.certs)/controller-client.crt", key: "\(fleet.certs)/controller-client.key",
-        clientID: "ctl")
+      let controller = try fleet.controllerMQTT()
       try await controller.connect()
       defer { Task { await controller.close() } }
       try await controller.publish(topic, payload: Array("after restart".utf8), qos: 1)
@@ -45,9 +43,7 @@ struct MQTTClientTests {
   @Test("a retained message reaches a client that subscribes later, once; an empty retained message clears it")
   func retainedMessages() async throws {
     try await Fleet.with(controller: false) { fleet in
-      let controller = try fleet.mqttClient(
-        certificate: "\(fleet.certs)/controller-client.crt", key: "\(fleet.certs)/controller-client.key",
-        clientID: "ctl")
+      let controller = try fleet.controllerMQTT()
       try await controller.connect()
       defer { Task { await controller.close() } }
       let topic = Topics.device(try DeviceID("device-031"), .deployment)

@@ -56,7 +56,7 @@ public struct ScriptHandler: InstallHandler {
       workingDirectory: FilePath(unpacked), input: .none, output: .string(limit: 65536),
       error: .string(limit: 65536))
     guard result.terminationStatus.isSuccess else {
-      let output = Self.lastLine(result.standardError) ?? Self.lastLine(result.standardOutput) ?? ""
+      let output = BundleArchive.lastLine(result.standardError) ?? BundleArchive.lastLine(result.standardOutput) ?? ""
       throw AgentError.scriptFailed(
         script: name, status: Self.describe(result.terminationStatus), output: output)
     }
@@ -67,9 +67,5 @@ public struct ScriptHandler: InstallHandler {
     case .exited(let code): return "exited with status \(code)"
     case .signaled(let signal): return "was killed by signal \(signal)"
     }
-  }
-
-  private static func lastLine(_ text: String?) -> String? {
-    text?.split(whereSeparator: \.isNewline).last.map(String.init)
   }
 }

@@ -105,10 +105,6 @@ public final class AgentStore: Sendable {
     try db.write { db in try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id]) }
   }
 
-  public func outboxCount() throws -> Int {
-    try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
-  }
-
   public func installed() throws -> [String: String] {
     try db.read { db in
       try Row.fetchAll(db, sql: "SELECT package, version FROM installed").reduce(into: [:]) {

@@ -216,6 +216,12 @@ final class Fleet: @unchecked Sendable {
     return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
   }
 
+  /// An MQTT client with the controller's own certificate.
+  func controllerMQTT(clientID: String = "ctl") throws -> MQTTClient {
+    try mqttClient(
+      certificate: "\(certs)/controller-client.crt", key: "\(certs)/controller-client.key", clientID: clientID)
+  }
+
   /// An MQTT client with a certificate from `certs` (device or controller).
   func mqttClient(certificate: String, key: String, clientID: String, ca: String? = nil) throws -> MQTTClient {
     try MQTTClient(

@@ -24,22 +24,18 @@ enum Loopback {
   }
 
   private static func canBind(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-      }
-    }
+    withLoopbackSocket(port) { fd, address, length in bind(fd, address, length) }
   }
 
   /// Whether something accepts TCP connections on 127.0.0.1:port.
   static func isListening(_ port: Int) -> Bool {
+    withLoopbackSocket(port) { fd, address, length in connect(fd, address, length) }
+  }
+
+  /// Runs `call` on a fresh TCP socket and 127.0.0.1:port; true when it returns 0.
+  private static func withLoopbackSocket(
+    _ port: Int, _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32
+  ) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
@@ -49,7 +45,7 @@ enum Loopback {
     address.sin_port = UInt16(port).bigEndian
     return withUnsafePointer(to: &address) {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        call(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
       }
     }
   }
