@@ -24,7 +24,7 @@ public enum DeviceState: String, Codable, Sendable, CaseIterable {
   public func canMove(to next: DeviceState) -> Bool {
     if next == self { return !isTerminal || next == self }
     switch (self, next) {
-    case (.pending, .downloading), (.pending, .failed), (.pending, .retrying):
+    case (.pending, .downloading), (.pending, .failed), (.pending, .retrying), (.pending, .successful):
       return true
     case (.downloading, .downloaded), (.downloading, .retrying), (.downloading, .failed):
       return true
@@ -40,6 +40,9 @@ public enum DeviceState: String, Codable, Sendable, CaseIterable {
     case (.retrying, .downloading), (.retrying, .failed):
       return true
     case (.failed, .rolledBack):
+      return true
+    case (.successful, .rolledBack):
+      // The operator rolled the device back to the version it had before.
       return true
     default:
       return false

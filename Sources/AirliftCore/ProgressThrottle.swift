@@ -1,19 +1,24 @@
-/// Decides when a download's progress is worth reporting: at most once per
-/// `interval` seconds, and never for the same whole percent twice, so a
-/// report is sent a few times a second at most, never per chunk.
+/// Decides when a download's progress is worth reporting: when `interval`
+/// seconds passed or the percent grew by `percentStep` since the last
+/// report, and never for the same whole percent twice — a few reports a
+/// second at most, never one per chunk.
 public struct ProgressThrottle: Sendable {
   public let interval: Double
+  public let percentStep: Int
   private var lastTime: Double?
   private var lastPercent: Int?
 
-  public init(interval: Double) {
+  /// `percentStep` 0 reports by time only.
+  public init(interval: Double, percentStep: Int = 0) {
     self.interval = interval
+    self.percentStep = percentStep
   }
 
   /// `now` in seconds on any monotonic clock. Completion (100%) always passes.
   public mutating func shouldReport(now: Double, percent: Int) -> Bool {
     if percent == lastPercent { return false }
-    if percent < 100, let lastTime, now - lastTime < interval { return false }
+    let stepped = percentStep > 0 && percent - (lastPercent ?? 0) >= percentStep
+    if percent < 100, !stepped, let lastTime, now - lastTime < interval { return false }
     lastTime = now
     lastPercent = percent
     return true

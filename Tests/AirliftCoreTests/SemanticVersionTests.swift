@@ -37,12 +37,12 @@ struct SemanticVersionTests {
 @Suite("Device states")
 struct DeviceStateTests {
   @Test(
-    "the happy path and the failure paths are allowed",
+    "the happy path, already-installed, the failure paths and an operator rollback are allowed",
     arguments: [
       (DeviceState.pending, DeviceState.downloading), (.downloading, .downloaded), (.downloaded, .installing),
       (.installing, .successful), (.installing, .rebooting), (.rebooting, .verifying), (.verifying, .successful),
       (.downloading, .retrying), (.retrying, .downloading), (.installing, .failed), (.failed, .rolledBack),
-      (.downloading, .downloading),
+      (.downloading, .downloading), (.pending, .successful), (.successful, .rolledBack),
     ])
   func allowed(from: DeviceState, to: DeviceState) {
     #expect(from.canMove(to: to))
@@ -52,7 +52,7 @@ struct DeviceStateTests {
     "finished devices never move back, and no stage is skipped into success",
     arguments: [
       (DeviceState.successful, DeviceState.downloading), (.failed, .installing), (.rolledBack, .failed),
-      (.pending, .successful), (.downloading, .successful), (.successful, .failed),
+      (.downloaded, .successful), (.downloading, .successful), (.successful, .failed),
     ])
   func refused(from: DeviceState, to: DeviceState) {
     #expect(!from.canMove(to: to))
@@ -91,6 +91,13 @@ struct RangeAndProgressTests {
     }
     #expect(decisions == [true, false, true, false, true])
     #expect(ProgressThrottle.percent(1, of: 3) == 33)
+
+    // With a percent step, a fast download reports every step even inside the interval.
+    var stepped = ProgressThrottle(interval: 10, percentStep: 25)
+    let steps = [(0.0, 0), (0.1, 10), (0.2, 25), (0.3, 49), (0.4, 50), (0.5, 51), (11.0, 60)].map {
+      stepped.shouldReport(now: $0.0, percent: $0.1)
+    }
+    #expect(steps == [true, false, true, false, true, false, true])
     #expect(ProgressThrottle.percent(5, of: 0) == 0)
   }
 }

@@ -1,0 +1,237 @@
+/// Where one update stands on the device, as stored in the agent's SQLite
+/// file. It is `DeviceState` plus one phase the operator does not see as a
+/// state of its own: `rollingBack` (reported as `Failed`), stored so that a
+/// rollback cut by a crash is finished on the next start.
+public enum UpdatePhase: String, Codable, Sendable, CaseIterable {
+  case pending
+  case downloading
+  case retrying
+  case downloaded
+  case installing
+  case rebooting
+  case verifying
+  case rollingBack
+  case successful
+  case failed
+  case rolledBack
+
+  /// The state reported to the controller and to local watchers.
+  public var reported: DeviceState {
+    switch self {
+    case .pending: return .pending
+    case .downloading: return .downloading
+    case .retrying: return .retrying
+    case .downloaded: return .downloaded
+    case .installing: return .installing
+    case .rebooting: return .rebooting
+    case .verifying: return .verifying
+    case .rollingBack, .failed: return .failed
+    case .successful: return .successful
+    case .rolledBack: return .rolledBack
+    }
+  }
+
+  /// Nothing more will happen for this update.
+  public var isFinished: Bool { self == .successful || self == .failed || self == .rolledBack }
+}
+
+/// The stored progress of one update: its phase and the counters that the
+/// transitions need.
+public struct UpdateProgress: Codable, Sendable, Equatable {
+  public var phase: UpdatePhase
+  /// Download attempt, 1-based.
+  public var attempt: Int
+  /// Agent starts seen since the reboot into the new version (boot counter).
+  public var boots: Int
+  /// Why the update failed or is being rolled back.
+  public var error: String?
+
+  public init(phase: UpdatePhase = .pending, attempt: Int = 1, boots: Int = 0, error: String? = nil) {
+    self.phase = phase
+    self.attempt = attempt
+    self.boots = boots
+    self.error = error
+  }
+}
+
+/// Something that happened to an update: the result of an effect, or the
+/// agent starting again with the update unfinished.
+public enum UpdateEvent: Sendable, Equatable {
+  /// A new deployment arrived; `alreadyInstalled` when the device runs its version.
+  case begin(alreadyInstalled: Bool)
+  /// The schedule window is open and the preconditions passed.
+  case downloadPermitted
+  case downloadSucceeded
+  case downloadFailed(reason: String, retryable: Bool)
+  case retryDue
+  /// Consent, apply window, update lock and preconditions all allow the install.
+  case installPermitted
+  case installSucceeded(needsReboot: Bool)
+  case installFailed(reason: String)
+  case verifySucceeded
+  case verifyFailed(reason: String)
+  case committed
+  case rollbackFinished(undone: Bool, needsReboot: Bool)
+  case rollbackFailed(reason: String)
+  /// The agent started (after a crash, a power cut or a reboot) and found the update unfinished.
+  case agentStarted
+  /// The deployment's time for the stage ran out, or a newer deployment replaced this one.
+  case abandoned(reason: String)
+}
+
+/// Work the agent does after storing a transition. Each effect ends in the
+/// next event (except `cleanUp` and `reboot`).
+public enum UpdateEffect: Sendable, Equatable {
+  case awaitDownloadPermission
+  case download(attempt: Int)
+  case waitBeforeRetry(attempt: Int)
+  case awaitInstallPermission
+  case install
+  case reboot
+  case verify
+  case commit
+  case rollBack
+  /// Removes downloads and scratch files: the update ended.
+  case cleanUp
+}
+
+/// The result of one transition: the progress to store, whether it is a
+/// new state to report, a note for the report, and the effects to run
+/// afterwards, in order.
+public struct UpdateStep: Sendable, Equatable {
+  public var progress: UpdateProgress
+  public var reports: Bool
+  public var stage: String?
+  public var effects: [UpdateEffect]
+
+  public init(_ progress: UpdateProgress, reports: Bool = true, stage: String? = nil, effects: [UpdateEffect]) {
+    self.progress = progress
+    self.reports = reports
+    self.stage = stage
+    self.effects = effects
+  }
+}
+
+/// Limits the transitions enforce.
+public struct UpdateLimits: Sendable, Equatable {
+  /// Download attempts in all, the first included.
+  public var maxAttempts: Int
+  /// Starts allowed after a reboot before the update counts as a boot loop.
+  public var maxBoots: Int
+
+  public init(maxAttempts: Int = 5, maxBoots: Int = 3) {
+    self.maxAttempts = maxAttempts
+    self.maxBoots = maxBoots
+  }
+}
+
+/// The device's update state machine (DESIGN.md, "Device states") as one
+/// pure function. The agent stores each step's progress before it runs the
+/// step's effects, so whatever stops it, the next start continues from a
+/// known phase: a download resumes, a reboot is verified, an interrupted
+/// install is rolled back.
+public enum UpdateMachine {
+  /// The step that `event` causes in `progress`, or nil when the event has
+  /// no meaning there (a late or duplicate result; the caller logs it).
+  public static func next(_ progress: UpdateProgress, on event: UpdateEvent, limits: UpdateLimits) -> UpdateStep? {
+    var p = progress
+    switch (progress.phase, event) {
+    case (.pending, .begin(alreadyInstalled: true)):
+      p.phase = .successful
+      return UpdateStep(p, stage: "already-installed", effects: [])
+    case (.pending, .begin(alreadyInstalled: false)), (.pending, .agentStarted):
+      return UpdateStep(p, reports: event == .agentStarted ? false : true, effects: [.awaitDownloadPermission])
+    case (.pending, .downloadPermitted):
+      p.phase = .downloading
+      return UpdateStep(p, effects: [.download(attempt: p.attempt)])
+
+    case (.downloading, .downloadSucceeded):
+      p.phase = .downloaded
+      p.error = nil
+      return UpdateStep(p, effects: [.awaitInstallPermission])
+    case (.downloading, .downloadFailed(let reason, let retryable)):
+      guard retryable else { return fail(p, reason) }
+      guard p.attempt < limits.maxAttempts else {
+        return fail(p, "gave up after \(p.attempt) attempts: \(reason)")
+      }
+      p.phase = .retrying
+      p.attempt += 1
+      p.error = reason
+      return UpdateStep(
+        p, stage: "retry \(p.attempt) of \(limits.maxAttempts)", effects: [.waitBeforeRetry(attempt: p.attempt)])
+    case (.downloading, .agentStarted), (.retrying, .agentStarted), (.retrying, .retryDue):
+      p.phase = .downloading
+      return UpdateStep(
+        p, stage: event == .agentStarted ? "resuming after the agent restarted" : nil,
+        effects: [.download(attempt: p.attempt)])
+    case (.pending, .abandoned(let reason)), (.downloading, .abandoned(let reason)),
+      (.retrying, .abandoned(let reason)), (.downloaded, .abandoned(let reason)):
+      return fail(p, reason)
+
+    case (.downloaded, .agentStarted):
+      return UpdateStep(p, reports: false, effects: [.awaitInstallPermission])
+    case (.downloaded, .installPermitted):
+      p.phase = .installing
+      return UpdateStep(p, effects: [.install])
+
+    case (.installing, .installSucceeded(needsReboot: true)):
+      p.phase = .rebooting
+      p.boots = 0
+      return UpdateStep(p, effects: [.reboot])
+    case (.installing, .installSucceeded(needsReboot: false)):
+      p.phase = .verifying
+      return UpdateStep(p, effects: [.verify])
+    case (.installing, .installFailed(let reason)), (.installing, .abandoned(let reason)),
+      (.verifying, .verifyFailed(let reason)), (.verifying, .abandoned(let reason)),
+      (.rebooting, .abandoned(let reason)):
+      return rollBack(p, reason)
+    case (.installing, .agentStarted):
+      return rollBack(p, "the agent stopped during the install, which is not safe to repeat")
+
+    case (.rebooting, .agentStarted), (.verifying, .agentStarted):
+      p.boots += 1
+      guard p.boots <= limits.maxBoots else {
+        return rollBack(p, "boot loop: started \(p.boots) times without passing the health check")
+      }
+      p.phase = .verifying
+      return UpdateStep(p, stage: "started again (\(p.boots) of \(limits.maxBoots)), verifying", effects: [.verify])
+    case (.verifying, .verifySucceeded):
+      return UpdateStep(p, reports: false, effects: [.commit])
+    case (.verifying, .committed):
+      p.phase = .successful
+      p.error = nil
+      return UpdateStep(p, effects: [.cleanUp])
+
+    case (.rollingBack, .rollbackFinished(let undone, let needsReboot)):
+      p.phase = undone ? .rolledBack : .failed
+      let reason = p.error ?? "unknown error"
+      if undone { p.error = "rolled back after: \(reason)" }
+      return UpdateStep(p, reports: undone, effects: needsReboot ? [.cleanUp, .reboot] : [.cleanUp])
+    case (.rollingBack, .rollbackFailed(let reason)):
+      p.phase = .failed
+      p.error = "\(p.error ?? "unknown error"); the rollback failed too: \(reason)"
+      return UpdateStep(p, effects: [.cleanUp])
+    case (.rollingBack, .agentStarted):
+      return UpdateStep(p, reports: false, stage: "finishing the rollback", effects: [.rollBack])
+
+    default:
+      return nil
+    }
+  }
+
+  private static func fail(_ progress: UpdateProgress, _ reason: String) -> UpdateStep {
+    var p = progress
+    p.phase = .failed
+    p.error = reason
+    return UpdateStep(p, effects: [.cleanUp])
+  }
+
+  /// Reports `Failed` with the reason and starts the handler's rollback;
+  /// `RolledBack` follows when it undid something.
+  private static func rollBack(_ progress: UpdateProgress, _ reason: String) -> UpdateStep {
+    var p = progress
+    p.phase = .rollingBack
+    p.error = reason
+    return UpdateStep(p, effects: [.rollBack])
+  }
+}
