@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
+import Synchronization
 
 /// The device agent: holds the device's MQTT session, follows its desired
 /// deployment (retained MQTT message, and over HTTPS on every connect and
@@ -18,8 +19,13 @@ public final class Agent: Service {
   public let store: AgentStore
   private let handlers: InstallHandlers
   private let logger: Logger
+  private let restart = Mutex(false)
 
-  public init(config: AgentConfig, handlers: InstallHandlers = .standard, logger: Logger? = nil) throws {
+  /// Whether the agent stopped because an update asked for a reboot (the
+  /// process should exit so the device, or its supervisor, restarts it).
+  public var restartRequested: Bool { restart.withLock { $0 } }
+
+  public init(config: AgentConfig, handlers: InstallHandlers? = nil, logger: Logger? = nil) throws {
     self.config = config
     do {
       deviceID = try DeviceID(config.deviceID)
@@ -29,7 +35,7 @@ public final class Agent: Service {
     var logger = logger ?? Logger(label: "airlift.agent")
     logger[metadataKey: "device"] = .string(config.deviceID)
     self.logger = logger
-    self.handlers = handlers
+    self.handlers = handlers ?? .standard(config)
     for directory in [config.dataDirectory, config.installDirectory] {
       try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
@@ -42,16 +48,23 @@ public final class Agent: Service {
     let mqtt = try MQTTClient(options: mqttOptions(), logger: logger)
     let outbox = Outbox(store: store, mqtt: mqtt, logger: logger)
     let events = EventHub()
+    let (reboots, reboot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     let worker = UpdateWorker(
       deviceID: deviceID, store: store,
       downloader: ArtifactDownloader(
         client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond),
       handlers: handlers, config: config, outbox: outbox, events: events, logger: logger,
-      onInstalled: { [weak self] in await self?.checkIn(mqtt) })
+      onChange: { [weak self] in await self?.checkIn(mqtt) },
+      onReboot: { [weak self] in
+        self?.restart.withLock { $0 = true }
+        reboot.yield()
+      })
     do {
       try await cancelWhenGracefulShutdown {
         try await withThrowingTaskGroup(of: Void.self) { group in
-          let socket = EventSocketServer(path: self.config.eventSocketPath, hub: events, logger: self.logger)
+          let socket = EventSocketServer(
+            path: self.config.eventSocketPath, hub: events, logger: self.logger,
+            handle: { request in Self.handle(request, consent: worker.consent) })
           group.addTask {
             do {
               try await socket.run()
@@ -65,11 +78,17 @@ public final class Agent: Service {
             group.addTask { await runner.run() }
           }
           group.addTask { await worker.run() }
+          // An update that asked for a reboot ends the agent: the restart verifies it.
+          group.addTask { for await _ in reboots { return } }
           let notices = try await mqtt.subscribe(Topics.device(self.deviceID, .deployment), qos: 1)
+          let commands = try await mqtt.subscribe(Topics.device(self.deviceID, .command), qos: 1)
           try await self.connectWithRetry(mqtt)
           group.addTask { await outbox.run() }
           group.addTask {
             for await message in notices { self.accept(message, worker: worker) }
+          }
+          group.addTask {
+            for await message in commands { self.acceptCommand(message, worker: worker) }
           }
           group.addTask {
             for await event in mqtt.events where event == .connected(reconnect: true) {
@@ -79,7 +98,11 @@ public final class Agent: Service {
           await self.announce(mqtt, http: http, worker: worker)
           group.addTask {
             while !Task.isCancelled {
-              try await Task.sleep(for: .seconds(self.config.checkInInterval))
+              try await Task.sleep(for: self.nextCheckInDelay())
+              // Outside the schedule window the agent stays connected but does not ask for work.
+              if let window = self.config.schedule, !window.contains(Date(), in: self.config.windowTimeZone) {
+                continue
+              }
               await self.announce(mqtt, http: http, worker: worker)
             }
           }
@@ -141,6 +164,36 @@ public final class Agent: Service {
         try await Task.sleep(for: delay)
         delay = min(delay * 2, .seconds(30))
       }
+    }
+  }
+
+  /// The period plus a random part of the jitter, so a fleet spreads its check-ins.
+  private func nextCheckInDelay() -> Duration {
+    let jitter = config.jitter.seconds > 0 ? Double.random(in: 0..<Double(config.jitter.seconds)) : 0
+    return .seconds(Double(max(config.period.seconds, 1)) + jitter)
+  }
+
+  /// Answers a request from a local program on the event socket.
+  static func handle(_ request: LocalRequest, consent: ConsentBox) -> LocalReply {
+    switch request.command {
+    case "apply":
+      guard let deployment = consent.grant() else {
+        return LocalReply(command: "apply", ok: false, message: "no downloaded update is waiting for consent")
+      }
+      return LocalReply(command: "apply", ok: true, message: "installing deployment \(deployment)")
+    default:
+      return LocalReply(
+        command: request.command, ok: false, message: "unknown command '\(request.command)' (known: apply)")
+    }
+  }
+
+  /// Decodes an operator command for this device.
+  private func acceptCommand(_ message: MQTTMessage, worker: UpdateWorker) {
+    guard !message.payload.isEmpty else { return }
+    do {
+      worker.submit(try Wire.decode(DeviceCommand.self, from: message.payload, topic: message.topic))
+    } catch {
+      logger.warning("ignored command message: \(error)")
     }
   }
 

@@ -1,53 +1,71 @@
+import AirliftCore
 import Foundation
 
-/// The agent's configuration, read from a JSON file (`--config FILE`).
-///
-/// Keys:
-/// - `deviceID` (string, required): must equal the CN of `certificate`.
-/// - `brokerURL` (string, required): `mqtts://HOST:PORT`.
-/// - `controllerURL` (string, required): `https://HOST:PORT`.
-/// - `caFile`, `certificate`, `key` (strings, required): fleet CA, device cert and key.
-/// - `dataDirectory` (string, required): agent SQLite state and downloads.
-/// - `installDirectory` (string, required): where handlers install software.
-/// - `attributes` (object of strings, {}): reported in every check-in (model, region …).
-/// - `checkInInterval` (seconds, 300): how often to check in and ask for the desired deployment.
-/// - `progressInterval` (seconds, 0.5): at most one `Downloading` event per interval.
-/// - `maxAttempts` (int, 5): download attempts per update, the first included.
-/// - `retryBaseDelay`, `retryMaxDelay` (seconds, 1 and 60): exponential backoff with jitter between attempts.
-/// - `connectTimeout` (seconds, 10): giving up on reaching the controller for one attempt.
-/// - `stallTimeout` (seconds, 30): a download that receives no byte for this long is cut and retried.
-/// - `maxBytesPerSecond` (int, none): bandwidth limit for downloads.
-/// - `eventSocket` (string, DATA/events.sock): Unix socket streaming `device:update` events as JSON lines.
-/// - `hooksDirectory` (string, none): executables run with each event as JSON on stdin.
-/// - `hookTimeout` (seconds, 10): a hook running longer is stopped.
+/// The agent's configuration, read from a JSON file (`--config FILE`). The
+/// README's agent section lists every key with its default.
 public struct AgentConfig: Codable, Sendable {
+  /// Must equal the CN of `certificate`.
   public var deviceID: String
+  /// `mqtts://HOST:PORT`.
   public var brokerURL: String
+  /// `https://HOST:PORT`.
   public var controllerURL: String
   public var caFile: String
   public var certificate: String
   public var key: String
+  /// The agent's SQLite state and downloads.
   public var dataDirectory: String
+  /// Where handlers install software.
   public var installDirectory: String
-  public var attributes: [String: String]
-  public var checkInInterval: Double
-  public var progressInterval: Double
-  public var maxAttempts: Int
-  public var retryBaseDelay: Double
-  public var retryMaxDelay: Double
-  public var connectTimeout: Double
-  public var stallTimeout: Double
+  /// Reported in every check-in (model, region …).
+  public var attributes: [String: String] = [:]
+  /// Minimum time between check-ins (`30s`, `15min`, `6hr`, `1day`).
+  public var period: Period = Period(seconds: 300)
+  /// A random extra delay up to this long before each periodic check-in.
+  public var jitter: Period = Period(seconds: 30)
+  /// When the agent checks in and downloads (nil: always).
+  public var schedule: UpdateWindow?
+  /// When downloaded updates are installed (nil: always).
+  public var apply: UpdateWindow?
+  /// The time zone the windows are read in (IANA name; nil: the system's).
+  public var timeZone: String?
+  /// After `Downloaded`, wait for `airlift-agent apply` (or the apply window) before installing.
+  public var consent: Bool = false
+  /// While this file exists the agent downloads but does not install or reboot.
+  public var updateLockFile: String?
+  /// Run before each download and each install; a non-zero exit defers the step.
+  public var preconditionCommand: [String]?
+  /// Seconds between checks of a deferred step (precondition, lock, window).
+  public var recheckInterval: Double = 30
+  /// At most one `Downloading` event per this many seconds …
+  public var progressInterval: Double = 0.5
+  /// … or per this many percent, whichever comes first.
+  public var progressPercent: Int = 10
+  /// Download attempts per update, the first included.
+  public var maxAttempts: Int = 5
+  /// Exponential backoff with jitter between download attempts, in seconds.
+  public var retryBaseDelay: Double = 1
+  public var retryMaxDelay: Double = 60
+  /// Giving up on reaching the controller for one attempt, in seconds.
+  public var connectTimeout: Double = 10
+  /// A download that receives no byte for this long is cut and retried.
+  public var stallTimeout: Double = 30
+  /// Bandwidth limit for downloads.
   public var maxBytesPerSecond: Int?
+  /// Starts after a reboot allowed before the update counts as a boot loop and rolls back.
+  public var maxBoots: Int = 3
+  /// The `ab-slot` handler's slots and commands (nil: no `ab-slot` handler).
+  public var abSlot: ABSlotConfig?
+  /// Unix socket streaming `device:update` events as JSON lines (default DATA/events.sock).
   public var eventSocket: String?
+  /// Executables run with each event as JSON on stdin.
   public var hooksDirectory: String?
-  public var hookTimeout: Double
+  /// A hook running longer is stopped, in seconds.
+  public var hookTimeout: Double = 10
 
   public init(
     deviceID: String, brokerURL: String, controllerURL: String, caFile: String, certificate: String, key: String,
-    dataDirectory: String, installDirectory: String, attributes: [String: String] = [:],
-    checkInInterval: Double = 300, progressInterval: Double = 0.5, maxAttempts: Int = 5,
-    retryBaseDelay: Double = 1, retryMaxDelay: Double = 60, connectTimeout: Double = 10, stallTimeout: Double = 30,
-    maxBytesPerSecond: Int? = nil, eventSocket: String? = nil, hooksDirectory: String? = nil, hookTimeout: Double = 10
+    dataDirectory: String, installDirectory: String, attributes: [String: String] = [:]
   ) {
     self.deviceID = deviceID
     self.brokerURL = brokerURL
@@ -58,21 +76,20 @@ public struct AgentConfig: Codable, Sendable {
     self.dataDirectory = dataDirectory
     self.installDirectory = installDirectory
     self.attributes = attributes
-    self.checkInInterval = checkInInterval
-    self.progressInterval = progressInterval
-    self.maxAttempts = maxAttempts
-    self.retryBaseDelay = retryBaseDelay
-    self.retryMaxDelay = retryMaxDelay
-    self.connectTimeout = connectTimeout
-    self.stallTimeout = stallTimeout
-    self.maxBytesPerSecond = maxBytesPerSecond
-    self.eventSocket = eventSocket
-    self.hooksDirectory = hooksDirectory
-    self.hookTimeout = hookTimeout
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case deviceID, brokerURL, controllerURL, caFile, certificate, key, dataDirectory, installDirectory, attributes
+    case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
+    case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
+    case maxBytesPerSecond, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
   }
 
   /// Where the event socket lives.
   public var eventSocketPath: String { eventSocket ?? "\(dataDirectory)/events.sock" }
+
+  /// The zone the `schedule` and `apply` windows are read in.
+  public var windowTimeZone: TimeZone { timeZone.flatMap(TimeZone.init(identifier:)) ?? .current }
 
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -84,18 +101,94 @@ public struct AgentConfig: Codable, Sendable {
     key = try c.decode(String.self, forKey: .key)
     dataDirectory = try c.decode(String.self, forKey: .dataDirectory)
     installDirectory = try c.decode(String.self, forKey: .installDirectory)
-    attributes = try c.decodeIfPresent([String: String].self, forKey: .attributes) ?? [:]
-    checkInInterval = try c.decodeIfPresent(Double.self, forKey: .checkInInterval) ?? 300
-    progressInterval = try c.decodeIfPresent(Double.self, forKey: .progressInterval) ?? 0.5
-    maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? 5
-    retryBaseDelay = try c.decodeIfPresent(Double.self, forKey: .retryBaseDelay) ?? 1
-    retryMaxDelay = try c.decodeIfPresent(Double.self, forKey: .retryMaxDelay) ?? 60
-    connectTimeout = try c.decodeIfPresent(Double.self, forKey: .connectTimeout) ?? 10
-    stallTimeout = try c.decodeIfPresent(Double.self, forKey: .stallTimeout) ?? 30
+    attributes = try c.decodeIfPresent([String: String].self, forKey: .attributes) ?? attributes
+    period = try Self.period(c, .period) ?? period
+    jitter = try Self.period(c, .jitter) ?? jitter
+    schedule = try Self.window(c, .schedule)
+    apply = try Self.window(c, .apply)
+    timeZone = try c.decodeIfPresent(String.self, forKey: .timeZone)
+    if let timeZone, TimeZone(identifier: timeZone) == nil {
+      throw DecodingError.dataCorruptedError(
+        forKey: .timeZone, in: c,
+        debugDescription: "unknown time zone '\(timeZone)' (use an IANA name like Europe/Berlin)")
+    }
+    consent = try c.decodeIfPresent(Bool.self, forKey: .consent) ?? consent
+    updateLockFile = try c.decodeIfPresent(String.self, forKey: .updateLockFile)
+    preconditionCommand = try c.decodeIfPresent([String].self, forKey: .preconditionCommand)
+    recheckInterval = try c.decodeIfPresent(Double.self, forKey: .recheckInterval) ?? recheckInterval
+    progressInterval = try c.decodeIfPresent(Double.self, forKey: .progressInterval) ?? progressInterval
+    progressPercent = try c.decodeIfPresent(Int.self, forKey: .progressPercent) ?? progressPercent
+    maxAttempts = try c.decodeIfPresent(Int.self, forKey: .maxAttempts) ?? maxAttempts
+    retryBaseDelay = try c.decodeIfPresent(Double.self, forKey: .retryBaseDelay) ?? retryBaseDelay
+    retryMaxDelay = try c.decodeIfPresent(Double.self, forKey: .retryMaxDelay) ?? retryMaxDelay
+    connectTimeout = try c.decodeIfPresent(Double.self, forKey: .connectTimeout) ?? connectTimeout
+    stallTimeout = try c.decodeIfPresent(Double.self, forKey: .stallTimeout) ?? stallTimeout
     maxBytesPerSecond = try c.decodeIfPresent(Int.self, forKey: .maxBytesPerSecond)
+    maxBoots = try c.decodeIfPresent(Int.self, forKey: .maxBoots) ?? maxBoots
+    abSlot = try c.decodeIfPresent(ABSlotConfig.self, forKey: .abSlot)
     eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
     hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
-    hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? 10
+    hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? hookTimeout
+    if maxAttempts < 1 || maxBoots < 1 {
+      throw DecodingError.dataCorruptedError(
+        forKey: maxAttempts < 1 ? .maxAttempts : .maxBoots, in: c, debugDescription: "must be at least 1")
+    }
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(deviceID, forKey: .deviceID)
+    try c.encode(brokerURL, forKey: .brokerURL)
+    try c.encode(controllerURL, forKey: .controllerURL)
+    try c.encode(caFile, forKey: .caFile)
+    try c.encode(certificate, forKey: .certificate)
+    try c.encode(key, forKey: .key)
+    try c.encode(dataDirectory, forKey: .dataDirectory)
+    try c.encode(installDirectory, forKey: .installDirectory)
+    try c.encode(attributes, forKey: .attributes)
+    try c.encode(period.description, forKey: .period)
+    try c.encode(jitter.description, forKey: .jitter)
+    try c.encodeIfPresent(schedule?.expression, forKey: .schedule)
+    try c.encodeIfPresent(apply?.expression, forKey: .apply)
+    try c.encodeIfPresent(timeZone, forKey: .timeZone)
+    try c.encode(consent, forKey: .consent)
+    try c.encodeIfPresent(updateLockFile, forKey: .updateLockFile)
+    try c.encodeIfPresent(preconditionCommand, forKey: .preconditionCommand)
+    try c.encode(recheckInterval, forKey: .recheckInterval)
+    try c.encode(progressInterval, forKey: .progressInterval)
+    try c.encode(progressPercent, forKey: .progressPercent)
+    try c.encode(maxAttempts, forKey: .maxAttempts)
+    try c.encode(retryBaseDelay, forKey: .retryBaseDelay)
+    try c.encode(retryMaxDelay, forKey: .retryMaxDelay)
+    try c.encode(connectTimeout, forKey: .connectTimeout)
+    try c.encode(stallTimeout, forKey: .stallTimeout)
+    try c.encodeIfPresent(maxBytesPerSecond, forKey: .maxBytesPerSecond)
+    try c.encode(maxBoots, forKey: .maxBoots)
+    try c.encodeIfPresent(abSlot, forKey: .abSlot)
+    try c.encodeIfPresent(eventSocket, forKey: .eventSocket)
+    try c.encodeIfPresent(hooksDirectory, forKey: .hooksDirectory)
+    try c.encode(hookTimeout, forKey: .hookTimeout)
+  }
+
+  /// A period given as text (`15min`) or as a number of seconds.
+  private static func period(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Period? {
+    if let seconds = try? c.decodeIfPresent(Int.self, forKey: key) { return Period(seconds: seconds) }
+    guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
+    do throws(PeriodError) {
+      return try Period(text)
+    } catch {
+      throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: error.description)
+    }
+  }
+
+  private static func window(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> UpdateWindow? {
+    guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
+    do throws(UpdateWindowError) {
+      return try UpdateWindow(text)
+    } catch {
+      throw DecodingError.dataCorruptedError(
+        forKey: key, in: c, debugDescription: "\(error.description)\n\(error.pointer)")
+    }
   }
 
   /// Reads and checks a config file, with an error naming the file and key.
@@ -103,15 +196,25 @@ public struct AgentConfig: Codable, Sendable {
     guard let data = FileManager.default.contents(atPath: path) else {
       throw .config(path: path, reason: "cannot read the file")
     }
+    return try decode(data, path: path)
+  }
+
+  /// Decodes a config, with an error naming `path` and the key.
+  public static func decode(_ data: Data, path: String) throws(AgentError) -> AgentConfig {
     do {
       return try JSONDecoder().decode(AgentConfig.self, from: data)
     } catch DecodingError.keyNotFound(let key, _) {
       throw .config(path: path, reason: "missing key '\(key.stringValue)'")
     } catch DecodingError.typeMismatch(_, let context) {
-      throw .config(
-        path: path, reason: "wrong type for '\(context.codingPath.map(\.stringValue).joined(separator: "."))'")
+      throw .config(path: path, reason: "wrong type for '\(Self.keyPath(context))'")
+    } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+      throw .config(path: path, reason: "'\(Self.keyPath(context))': \(context.debugDescription)")
     } catch {
       throw .config(path: path, reason: "not valid JSON")
     }
+  }
+
+  private static func keyPath(_ context: DecodingError.Context) -> String {
+    context.codingPath.map(\.stringValue).joined(separator: ".")
   }
 }

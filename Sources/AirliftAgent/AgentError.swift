@@ -7,7 +7,11 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case timedOut(stage: String, seconds: Int, last: String)
   case sizeMismatch(artifact: String, expected: Int64, received: Int64)
   case digestMismatch(artifact: String, expected: String, actual: String)
-  case unknownHandler(String)
+  case unknownHandler(String, available: [String])
+  case rollbackUnsupported(handler: String)
+  case nothingToRollBack(package: String, reason: String)
+  case command(role: String, reason: String)
+  case slot(reason: String)
   case bundle(reason: String)
   case scriptFailed(script: String, status: String, output: String)
   case interrupted(state: String)
@@ -38,8 +42,17 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
     case .digestMismatch(let artifact, let expected, let actual):
       return
         "artifact \(artifact): SHA-256 digest mismatch (expected \(expected), got \(actual)); the file was altered or corrupted, refusing to install it"
-    case .unknownHandler(let name):
-      return "no install handler named '\(name)' on this device (available: script, directory)"
+    case .unknownHandler(let name, let available):
+      return
+        "no install handler named '\(name)' on this device (available: \(available.joined(separator: ", "))\(name == "ab-slot" ? "; ab-slot needs the abSlot config key" : ""))"
+    case .rollbackUnsupported(let handler):
+      return "the \(handler) handler cannot switch back to a previous version on request; deploy that version instead"
+    case .nothingToRollBack(let package, let reason):
+      return "cannot roll \(package) back: \(reason)"
+    case .command(let role, let reason):
+      return "\(role): \(reason)"
+    case .slot(let reason):
+      return "ab-slot: \(reason)"
     case .bundle(let reason):
       return "release bundle is unusable: \(reason)"
     case .scriptFailed(let script, let status, let output):

@@ -136,6 +136,17 @@ public final class ControllerClient: Sendable {
     try await get("/api/v1/devices/\(Self.escape(id))", as: API.DeviceDetail.self)
   }
 
+  /// Asks the device to switch `package` back to its previous version.
+  public func rollBack(device: String, package: String, reason: String? = nil) async throws -> API.DeviceCommand {
+    try await send(
+      json: API.RollbackRequest(package: package, reason: reason), method: .POST,
+      path: "/api/v1/devices/\(Self.escape(device))/rollback", as: API.DeviceCommand.self)
+  }
+
+  public func command(device: String, id: String) async throws -> API.DeviceCommand {
+    try await get("/api/v1/devices/\(Self.escape(device))/commands/\(Self.escape(id))", as: API.DeviceCommand.self)
+  }
+
   public func groups() async throws -> [API.Group] {
     try await get("/api/v1/groups", as: [API.Group].self)
   }

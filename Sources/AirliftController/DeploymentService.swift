@@ -77,6 +77,19 @@ public final class DeploymentService: Sendable {
     return deployment
   }
 
+  /// Asks a device to switch `package` back to the version it ran before
+  /// (no download); the device answers on its `command-result` topic and
+  /// reports the deployment that installed the current version `RolledBack`.
+  public func rollBack(_ device: DeviceID, _ request: API.RollbackRequest) async throws -> API.DeviceCommand {
+    try Names.validatePackage(request.package)
+    let command = try store.createRollbackCommand(device: device, package: request.package, reason: request.reason)
+    let message = DeviceCommand(id: command.id, action: .rollback, package: request.package, reason: request.reason)
+    // QoS 1 to the device's persistent session: an offline device gets it when it reconnects.
+    try await mqtt.publish(Topics.device(device, .command), payload: Wire.encode(message), qos: 1)
+    logger.info("rollback of \(request.package) sent to \(device)", metadata: ["command": .string(command.id)])
+    return command
+  }
+
   public func pause(_ id: String, reason: String?) throws -> API.Deployment {
     let (deployment, pending) = try store.changeStatus(id, to: .paused, reason: reason)
     for device in pending { withdraw(device) }

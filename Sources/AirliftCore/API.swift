@@ -343,6 +343,52 @@ public enum API {
   }
 
   /// The error body every failing API call returns.
+  /// `POST /api/v1/devices/{id}/rollback`: switch a package back to its previous version.
+  public struct RollbackRequest: Codable, Sendable, Equatable {
+    public var package: String
+    public var reason: String?
+
+    public init(package: String, reason: String? = nil) {
+      self.package = package
+      self.reason = reason
+    }
+  }
+
+  /// An operator command sent to one device, and what the device answered.
+  public struct DeviceCommand: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+      /// Published; the device has not answered yet (it may be offline: the broker keeps it).
+      case sent
+      case succeeded
+      case failed
+    }
+
+    public var id: String
+    public var device: String
+    public var action: String
+    public var package: String
+    public var reason: String?
+    public var status: Status
+    public var message: String?
+    public var createdAt: Date
+    public var finishedAt: Date?
+
+    public init(
+      id: String, device: String, action: String, package: String, reason: String?, status: Status,
+      message: String?, createdAt: Date, finishedAt: Date?
+    ) {
+      self.id = id
+      self.device = device
+      self.action = action
+      self.package = package
+      self.reason = reason
+      self.status = status
+      self.message = message
+      self.createdAt = createdAt
+      self.finishedAt = finishedAt
+    }
+  }
+
   public struct ErrorBody: Codable, Sendable, Equatable {
     public struct Detail: Codable, Sendable, Equatable {
       /// Stable, machine-readable: `release_exists`, `not_found`, `invalid_request` …

@@ -196,7 +196,10 @@ public struct DeviceUpdateEvent: Codable, Sendable, Equatable {
   public var error: String?
   public var time: Date
 
-  public init(notice: DeploymentNotice, report: StatusReport) {
+  /// `event` is `device:update` for state changes and progress, `ready`
+  /// when a downloaded update waits for consent (`airlift-agent apply`).
+  public init(notice: DeploymentNotice, report: StatusReport, event: String = "device:update") {
+    self.event = event
     deployment = notice.deployment
     package = notice.release.package
     version = notice.release.version
@@ -206,5 +209,45 @@ public struct DeviceUpdateEvent: Codable, Sendable, Equatable {
     attempt = report.attempt
     error = report.error
     time = report.time
+  }
+}
+
+/// `airlift/v1/devices/{id}/command` (QoS 1, not retained): an operator's
+/// request to one device.
+public struct DeviceCommand: Codable, Sendable, Equatable {
+  public enum Action: String, Codable, Sendable {
+    /// Switch `package` back to the version it ran before, without a download.
+    case rollback
+  }
+
+  public var v: Int = 1
+  public var id: String
+  public var action: Action
+  public var package: String
+  public var reason: String?
+  public var time: Date
+
+  public init(id: String, action: Action, package: String, reason: String? = nil, time: Date = Date()) {
+    self.id = id
+    self.action = action
+    self.package = package
+    self.reason = reason
+    self.time = time
+  }
+}
+
+/// `airlift/v1/devices/{id}/command-result`: what the device did with a command.
+public struct CommandResult: Codable, Sendable, Equatable {
+  public var v: Int = 1
+  public var command: String
+  public var ok: Bool
+  public var message: String
+  public var time: Date
+
+  public init(command: String, ok: Bool, message: String, time: Date = Date()) {
+    self.command = command
+    self.ok = ok
+    self.message = message
+    self.time = time
   }
 }

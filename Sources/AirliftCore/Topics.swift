@@ -5,6 +5,10 @@ public enum Topics {
   /// The per-device channels of DESIGN.md's topic table.
   public enum Channel: String, Sendable, CaseIterable {
     case deployment, checkin, status, presence
+    /// Controller → device: an operator's command (QoS 1, not retained).
+    case command
+    /// Device → controller: the answer to a command.
+    case commandResult = "command-result"
   }
 
   public static func device(_ id: DeviceID, _ channel: Channel) -> String {

@@ -10,7 +10,7 @@ import UnixSignals
 struct AirliftAgentCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "airlift-agent", abstract: "The Airlift device agent.",
-    subcommands: [Run.self, Check.self, Watch.self])
+    subcommands: [Run.self, Check.self, Watch.self, Apply.self])
 
   struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the agent until SIGTERM or SIGINT.")
@@ -21,9 +21,31 @@ struct AirliftAgentCommand: AsyncParsableCommand {
       let agent = try Agent(config: try AgentConfig.load(path: config))
       let group = ServiceGroup(
         configuration: .init(
-          services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint],
-          logger: Logger(label: "airlift.agent")))
+          services: [.init(service: agent, successTerminationBehavior: .gracefullyShutdownGroup)],
+          gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "airlift.agent")))
       try await group.run()
+      if agent.restartRequested {
+        // Without a rebootCommand this exit is the "reboot": the supervisor starts the agent again.
+        print("airlift-agent: exiting for the restart an update asked for")
+      }
+    }
+  }
+
+  struct Apply: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Give consent: install the downloaded update that waits for it (consent mode).")
+    @Option(help: "Agent config (JSON); its eventSocket is used.") var config: String
+
+    func run() async throws {
+      let settings = try AgentConfig.load(path: config)
+      let reply: LocalReply
+      do {
+        reply = try await EventSocketClient.send(LocalRequest(command: "apply"), path: settings.eventSocketPath)
+      } catch {
+        throw ValidationError("cannot reach the agent at \(settings.eventSocketPath): \(error) (is it running?)")
+      }
+      print(reply.ok ? reply.message : "error: \(reply.message)")
+      if !reply.ok { throw ExitCode(1) }
     }
   }
 

@@ -4,7 +4,7 @@ import Foundation
 
 struct Device: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "See the fleet: what runs where.", subcommands: [List.self, Show.self])
+    abstract: "See the fleet: what runs where.", subcommands: [List.self, Show.self, Rollback.self])
 
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -72,6 +72,57 @@ struct Device: AsyncParsableCommand {
               $0.error ?? "",
             ]
           }))
+    }
+  }
+}
+
+extension Device {
+  struct Rollback: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Switch a device's package back to the version it ran before (directory and ab-slot handlers).",
+      discussion: """
+        No download: the device switches back to the version it kept, reports the deployment that installed \
+        the current one as RolledBack, and answers. Waits for the answer unless --no-wait; an offline device \
+        gets the command when it reconnects.
+        """)
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Device id.") var id: String
+    @Option(help: "The package to roll back (default: the device's only installed package).") var package: String?
+    @Option(help: "Why, recorded with the rollback.") var reason: String?
+    @Flag(help: "Return once the command is sent.") var noWait = false
+    @Option(help: "Seconds to wait for the device's answer.") var timeout: Double = 120
+
+    func run() async throws {
+      let command = try await connection.withClient { client in
+        var package = self.package
+        if package == nil {
+          let installed = try await client.device(id).device.installed
+          guard installed.count == 1, let only = installed.keys.first else {
+            throw ValidationError(
+              "device \(id) runs \(installed.isEmpty ? "no package" : installed.keys.sorted().joined(separator: ", ")); name one with --package"
+            )
+          }
+          package = only
+        }
+        var command = try await client.rollBack(device: id, package: package!, reason: reason)
+        if noWait { return command }
+        let deadline = Date().addingTimeInterval(timeout)
+        while command.status == .sent, Date() < deadline {
+          try await Task.sleep(for: .milliseconds(500))
+          command = try await client.command(device: id, id: command.id)
+        }
+        return command
+      }
+      if connection.json { return print(Output.json(command)) }
+      switch command.status {
+      case .sent:
+        print("sent \(command.id): \(id) has not answered yet (`airlift device show \(id)` shows when it did)")
+        if !noWait { throw ExitCode(2) }
+      case .succeeded: print("\(id): \(command.message ?? "rolled back")")
+      case .failed:
+        print("error: \(id) refused the rollback: \(command.message ?? "no reason given")")
+        throw ExitCode(1)
+      }
     }
   }
 }

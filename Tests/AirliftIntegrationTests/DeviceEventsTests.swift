@@ -53,7 +53,7 @@ struct DeviceEventsTests {
       }
       let events = seen.withLock { $0 }
       let stages = events.map(\.state).reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
-      #expect(stages == [.downloading, .downloaded, .installing, .successful])
+      #expect(stages == [.pending, .downloading, .downloaded, .installing, .verifying, .successful])
       #expect(
         events.allSatisfy { $0.event == "device:update" && $0.deployment == deployment.id && $0.version == "4.0.0" })
 

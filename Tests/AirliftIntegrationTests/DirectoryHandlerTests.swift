@@ -73,12 +73,12 @@ struct DirectoryHandlerTests {
     let one = try context("1.0.0")
     let two = try context("2.0.0")
     try await handler.install(one)
-    #expect(try await handler.rollback(one) == false)
+    #expect(try await handler.rollback(one) == .nothingToUndo)
     try await handler.install(two)
     let current = "\(root)/install/app/current/VERSION"
     #expect(try String(contentsOfFile: current, encoding: .utf8) == "2.0.0")
-    #expect(try await handler.rollback(two) == true)
+    #expect(try await handler.rollback(two) == .undone)
     #expect(try String(contentsOfFile: current, encoding: .utf8) == "1.0.0")
-    #expect(try await handler.rollback(two) == false)
+    #expect(try await handler.rollback(two) == .nothingToUndo)
   }
 }

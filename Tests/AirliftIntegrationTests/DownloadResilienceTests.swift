@@ -97,7 +97,7 @@ struct DownloadResilienceTests {
       defer { agentTask.cancel() }
       let agentStore = agent.store
       try await eventually("the agent to give up") { try agentStore.update(deployment.id)?.state == .failed }
-      let error = try #require(try agentStore.update(deployment.id)?.error)
+      let error = try #require(try agentStore.update(deployment.id)?.progress.error)
       #expect(error.contains("gave up after 3 attempts"))
 
       try await fleet.startControllerNow()

@@ -41,7 +41,7 @@ struct EndToEndTests {
       let store = try #require(fleet.controller?.store)
       let states = try store.statusEvents(deployment: deployment.id, device: DeviceID("device-001")).map(\.state)
       let stages = states.reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
-      #expect(stages == [.downloading, .downloaded, .installing, .successful])
+      #expect(stages == [.pending, .downloading, .downloaded, .installing, .verifying, .successful])
     }
   }
 

@@ -4,13 +4,40 @@ import Logging
 import NIOCore
 import NIOPosix
 
+/// A request a local program sends on the event socket, one JSON line:
+/// `{"command":"apply"}`.
+public struct LocalRequest: Codable, Sendable, Equatable {
+  public var command: String
+
+  public init(command: String) {
+    self.command = command
+  }
+}
+
+/// The agent's answer to a `LocalRequest`, one JSON line among the events:
+/// `{"event":"reply","command":"apply","ok":true,"message":"..."}`.
+public struct LocalReply: Codable, Sendable, Equatable {
+  public var event = "reply"
+  public var command: String
+  public var ok: Bool
+  public var message: String
+
+  public init(command: String, ok: Bool, message: String) {
+    self.command = command
+    self.ok = ok
+    self.message = message
+  }
+}
+
 /// The agent's local Unix socket: every client gets each `device:update`
-/// event as one JSON line. Mode 0660, so a group of local programs may
-/// follow updates without MQTT.
+/// event as one JSON line, and may send requests (`apply`) as JSON lines.
+/// Mode 0660, so the programs of one group may follow and steer updates
+/// without MQTT.
 struct EventSocketServer: Sendable {
   let path: String
   let hub: EventHub
   let logger: Logger
+  let handle: @Sendable (LocalRequest) async -> LocalReply
 
   func run() async throws {
     let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -28,9 +55,28 @@ struct EventSocketServer: Sendable {
         for try await client in clients {
           let events = hub.subscribe()
           group.addTask {
-            try? await client.executeThenClose { _, outbound in
-              for await event in events {
-                try await outbound.write(ByteBuffer(bytes: Wire.encode(event) + [UInt8(ascii: "\n")]))
+            try? await client.executeThenClose { inbound, outbound in
+              try await withThrowingTaskGroup(of: Void.self) { connection in
+                connection.addTask {
+                  for await event in events {
+                    try await outbound.write(ByteBuffer(bytes: Wire.encode(event) + [UInt8(ascii: "\n")]))
+                  }
+                }
+                connection.addTask {
+                  for try await line in JSONLines(inbound) {
+                    let reply: LocalReply
+                    if let request = try? JSONDecoder().decode(LocalRequest.self, from: Data(line.utf8)) {
+                      reply = await handle(request)
+                    } else {
+                      reply = LocalReply(
+                        command: "", ok: false, message: "not a request; send {\"command\":\"apply\"} as one line")
+                    }
+                    try await outbound.write(ByteBuffer(bytes: Wire.encode(reply) + [UInt8(ascii: "\n")]))
+                  }
+                }
+                // The client hung up: stop both halves.
+                try await connection.next()
+                connection.cancelAll()
               }
             }
           }
@@ -40,28 +86,42 @@ struct EventSocketServer: Sendable {
   }
 }
 
-/// Reads the event socket: for `airlift-agent watch` and tests.
+/// Splits a byte stream into lines.
+struct JSONLines<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
+  typealias Element = String
+  let base: Base
+
+  init(_ base: Base) { self.base = base }
+
+  struct AsyncIterator: AsyncIteratorProtocol {
+    var base: Base.AsyncIterator
+    var pending: [UInt8] = []
+
+    mutating func next() async throws -> String? {
+      while true {
+        if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+          defer { pending.removeSubrange(...newline) }
+          return String(decoding: pending[..<newline], as: UTF8.self)
+        }
+        guard let buffer = try await base.next() else { return nil }
+        pending += buffer.readableBytesView
+      }
+    }
+  }
+
+  func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: base.makeAsyncIterator()) }
+}
+
+/// Talks to the event socket: for `airlift-agent watch` and `apply`, and tests.
 public enum EventSocketClient {
   /// The JSON lines the agent sends, until it closes the socket.
   public static func lines(path: String) async throws -> AsyncThrowingStream<String, any Error> {
-    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-      .connect(unixDomainSocketPath: path) { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-        }
-      }
+    let channel = try await connect(path)
     return AsyncThrowingStream { continuation in
       let task = Task {
         do {
           try await channel.executeThenClose { inbound, _ in
-            var pending: [UInt8] = []
-            for try await buffer in inbound {
-              pending += buffer.readableBytesView
-              while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                continuation.yield(String(decoding: pending[..<newline], as: UTF8.self))
-                pending.removeSubrange(...newline)
-              }
-            }
+            for try await line in JSONLines(inbound) { continuation.yield(line) }
           }
           continuation.finish()
         } catch {
@@ -70,5 +130,28 @@ public enum EventSocketClient {
       }
       continuation.onTermination = { _ in task.cancel() }
     }
+  }
+
+  /// Sends one request and returns the agent's reply (events in between are skipped).
+  public static func send(_ request: LocalRequest, path: String) async throws -> LocalReply {
+    let channel = try await connect(path)
+    return try await channel.executeThenClose { inbound, outbound in
+      try await outbound.write(ByteBuffer(bytes: Array(try JSONEncoder().encode(request)) + [UInt8(ascii: "\n")]))
+      for try await line in JSONLines(inbound) {
+        if let reply = try? JSONDecoder().decode(LocalReply.self, from: Data(line.utf8)), reply.event == "reply" {
+          return reply
+        }
+      }
+      throw AgentError.config(path: path, reason: "the agent closed the socket without answering")
+    }
+  }
+
+  private static func connect(_ path: String) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+      .connect(unixDomainSocketPath: path) { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+        }
+      }
   }
 }

@@ -16,10 +16,7 @@ public struct DirectoryHandler: InstallHandler {
   public init() {}
 
   public func install(_ context: InstallContext) async throws {
-    guard let bundle = context.artifacts.values.first, context.artifacts.count == 1 else {
-      throw AgentError.bundle(
-        reason: "the directory handler expects exactly one artifact, got \(context.artifacts.count)")
-    }
+    let bundle = try context.singleArtifact(for: Self.name)
     let layout = Layout(context)
     try FileManager.default.createDirectory(atPath: layout.versions, withIntermediateDirectories: true)
     // Unpack next to the final place, then rename: a half-unpacked version never has its real name.
@@ -40,14 +37,28 @@ public struct DirectoryHandler: InstallHandler {
   /// Switches `current` back to the previous version, when this release
   /// is the one `current` points at (an install that failed before its
   /// switch left nothing to undo).
-  public func rollback(_ context: InstallContext) async throws -> Bool {
+  public func rollback(_ context: InstallContext) async throws -> RollbackOutcome {
     let layout = Layout(context)
     guard let current = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.current),
       current == "versions/\(context.notice.release.version)",
       let previous = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.previous), previous != current
-    else { return false }
+    else { return .nothingToUndo }
     try switchLink(layout.current, to: previous)
-    return true
+    return .undone
+  }
+
+  /// Swaps `current` and `previous`: the operator's rollback, no download.
+  public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
+    let layout = Layout(root: "\(installDirectory)/\(package)", version: nil)
+    guard let current = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.current),
+      let previous = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.previous), previous != current,
+      FileManager.default.fileExists(atPath: "\(layout.root)/\(previous)")
+    else {
+      throw AgentError.nothingToRollBack(package: package, reason: "no previous version is kept in \(layout.root)")
+    }
+    try switchLink(layout.current, to: previous)
+    try switchLink(layout.previous, to: current)
+    return .undone
   }
 
   private struct Layout {
@@ -58,9 +69,14 @@ public struct DirectoryHandler: InstallHandler {
     let previous: String
 
     init(_ context: InstallContext) {
-      root = "\(context.installDirectory)/\(context.notice.release.package)"
+      self.init(
+        root: "\(context.installDirectory)/\(context.notice.release.package)", version: context.notice.release.version)
+    }
+
+    init(root: String, version: String?) {
+      self.root = root
       versions = "\(root)/versions"
-      target = "\(versions)/\(context.notice.release.version)"
+      target = "\(versions)/\(version ?? "")"
       current = "\(root)/current"
       previous = "\(root)/previous"
     }

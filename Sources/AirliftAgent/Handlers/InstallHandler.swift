@@ -6,7 +6,8 @@ public struct InstallContext: Sendable {
   public var notice: DeploymentNotice
   /// Verified artifact files by asset name.
   public var artifacts: [String: String]
-  /// A fresh folder for this deployment's scratch files.
+  /// A folder for this deployment's scratch files; it survives agent
+  /// restarts and is removed when the update ends.
   public var workDirectory: String
   /// The configured install folder.
   public var installDirectory: String
@@ -21,16 +22,56 @@ public struct InstallContext: Sendable {
     self.workDirectory = workDirectory
     self.installDirectory = installDirectory
   }
+
+  /// The one artifact of a single-bundle handler, or why there is not exactly one.
+  func singleArtifact(for handler: String) throws -> String {
+    guard let file = artifacts.values.first, artifacts.count == 1 else {
+      throw AgentError.bundle(reason: "the \(handler) handler expects exactly one artifact, got \(artifacts.count)")
+    }
+    return file
+  }
 }
 
-/// An install method (`script`, later `directory`, `ab-slot` …). Adding one
-/// registers it in `InstallHandlers`; the update flow does not change.
+/// What a rollback did.
+public enum RollbackOutcome: Sendable, Equatable {
+  /// The install had changed nothing that needed undoing.
+  case nothingToUndo
+  /// The previous version is active again.
+  case undone
+  /// The previous version becomes active with the next reboot.
+  case undoneNeedsReboot
+}
+
+/// An install method (`script`, `directory`, `ab-slot` …). The update state
+/// machine calls these in order — install, (reboot), verify, commit, or
+/// rollback — so adding a handler never touches the state machine.
 public protocol InstallHandler: Sendable {
   static var name: String { get }
-  /// Installs, and checks the result where the handler can; throws on failure.
+  /// Whether a successful install needs a reboot before `verify`.
+  var needsReboot: Bool { get }
+  /// Installs the release; throws on failure (the update then rolls back).
   func install(_ context: InstallContext) async throws
-  /// Undoes a failed install; returns false when there was nothing to undo.
-  func rollback(_ context: InstallContext) async throws -> Bool
+  /// Checks that the installed release works (after the reboot, if any).
+  func verify(_ context: InstallContext) async throws
+  /// Makes the verified release permanent. Must be safe to repeat.
+  func commit(_ context: InstallContext) async throws
+  /// Undoes this release's install, also after a crash in the middle of it.
+  func rollback(_ context: InstallContext) async throws -> RollbackOutcome
+  /// Switches `package` back to the version before the installed one, with
+  /// no deployment (the operator's `airlift device rollback`).
+  func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome
+  /// Restarts the device into the new version (the agent exits afterwards).
+  func reboot() async throws
+}
+
+extension InstallHandler {
+  public var needsReboot: Bool { false }
+  public func verify(_ context: InstallContext) async throws {}
+  public func commit(_ context: InstallContext) async throws {}
+  public func reboot() async throws {}
+  public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
+    throw AgentError.rollbackUnsupported(handler: Self.name)
+  }
 }
 
 /// The handlers this agent knows, chosen by the deployment's `handler` name.
@@ -41,10 +82,17 @@ public struct InstallHandlers: Sendable {
     self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { (type(of: $0).name, $0) })
   }
 
-  public static let standard = InstallHandlers([ScriptHandler(), DirectoryHandler()])
+  /// `script` and `directory`, and `ab-slot` when the config describes the slots.
+  public static func standard(_ config: AgentConfig) -> InstallHandlers {
+    var list: [any InstallHandler] = [ScriptHandler(), DirectoryHandler()]
+    if let slots = config.abSlot { list.append(ABSlotHandler(config: slots)) }
+    return InstallHandlers(list)
+  }
+
+  public var names: [String] { handlers.keys.sorted() }
 
   public func handler(named name: String) throws(AgentError) -> any InstallHandler {
-    guard let handler = handlers[name] else { throw .unknownHandler(name) }
+    guard let handler = handlers[name] else { throw .unknownHandler(name, available: names) }
     return handler
   }
 }

@@ -15,26 +15,29 @@ public struct ScriptHandler: InstallHandler {
   public init() {}
 
   public func install(_ context: InstallContext) async throws {
-    guard let bundle = context.artifacts.values.first, context.artifacts.count == 1 else {
-      throw AgentError.bundle(reason: "the script handler expects exactly one artifact, got \(context.artifacts.count)")
-    }
-    let unpacked = try await BundleArchive.unpack(bundle, into: "\(context.workDirectory)/bundle")
-    let script = "\(unpacked)/install"
-    guard FileManager.default.fileExists(atPath: script) else {
+    let bundle = try context.singleArtifact(for: Self.name)
+    let unpacked = try await BundleArchive.unpack(bundle, into: bundleDirectory(context))
+    guard FileManager.default.fileExists(atPath: "\(unpacked)/install") else {
       throw AgentError.bundle(reason: "it has no 'install' script at its top level")
     }
     try await runScript("install", in: unpacked, context: context)
+  }
+
+  public func verify(_ context: InstallContext) async throws {
+    let unpacked = bundleDirectory(context)
     if FileManager.default.fileExists(atPath: "\(unpacked)/verify") {
       try await runScript("verify", in: unpacked, context: context)
     }
   }
 
-  public func rollback(_ context: InstallContext) async throws -> Bool {
-    let unpacked = "\(context.workDirectory)/bundle"
-    guard FileManager.default.fileExists(atPath: "\(unpacked)/rollback") else { return false }
+  public func rollback(_ context: InstallContext) async throws -> RollbackOutcome {
+    let unpacked = bundleDirectory(context)
+    guard FileManager.default.fileExists(atPath: "\(unpacked)/rollback") else { return .nothingToUndo }
     try await runScript("rollback", in: unpacked, context: context)
-    return true
+    return .undone
   }
+
+  private func bundleDirectory(_ context: InstallContext) -> String { "\(context.workDirectory)/bundle" }
 
   private func runScript(_ name: String, in unpacked: String, context: InstallContext) async throws {
     let script = "\(unpacked)/\(name)"

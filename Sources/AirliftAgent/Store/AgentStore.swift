@@ -5,8 +5,15 @@ import GRDB
 /// One deployment as the device saw it.
 public struct UpdateRecord: Sendable, Equatable {
   public var notice: DeploymentNotice
-  public var state: DeviceState
-  public var error: String?
+  public var progress: UpdateProgress
+  public var state: DeviceState { progress.phase.reported }
+}
+
+/// A package's installed version and the one it replaced.
+public struct InstalledPackage: Sendable, Equatable {
+  public var version: String
+  public var previousVersion: String?
+  public var deployment: String
 }
 
 /// A message waiting to be published (status reports survive restarts and
@@ -51,6 +58,14 @@ public final class AgentStore: Sendable {
           );
           """)
     }
+    migrator.registerMigration("v2-update-progress") { db in
+      // The full machine state (phase, attempt, boot counter) and the version each install replaced.
+      try db.execute(
+        sql: """
+          ALTER TABLE update_record ADD COLUMN progress TEXT;
+          ALTER TABLE installed ADD COLUMN previous_version TEXT;
+          """)
+    }
     try migrator.migrate(db)
   }
 
@@ -61,29 +76,66 @@ public final class AgentStore: Sendable {
     }
   }
 
-  /// Updates that were under way when the agent stopped.
+  /// Updates that were under way when the agent stopped, oldest first.
   public func unfinishedUpdates() throws -> [UpdateRecord] {
     try db.read { db in
       try Row.fetchAll(db, sql: "SELECT * FROM update_record ORDER BY updated_at").compactMap(Self.record(from:))
-        .filter { !$0.state.isTerminal }
+        .filter { !$0.progress.phase.isFinished }
     }
   }
 
-  /// Stores a transition and queues its status report in one transaction,
-  /// so a report is never lost and never describes an unstored state.
-  public func transition(
-    _ notice: DeploymentNotice, to state: DeviceState, report: StatusReport, topic: String, now: Date = Date()
+  /// The most recent update of `package` that ended `Successful`.
+  public func lastSuccessfulUpdate(of package: String) throws -> UpdateRecord? {
+    try db.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM update_record ORDER BY updated_at DESC").lazy
+        .compactMap(Self.record(from:))
+        .first { $0.notice.release.package == package && $0.progress.phase == .successful }
+    }
+  }
+
+  /// Stores a transition, queues its status report (when there is one)
+  /// and, for a success, records the installed version — in one
+  /// transaction, so a report is never lost and never describes an
+  /// unstored state, and the inventory always matches the last success.
+  public func save(
+    _ notice: DeploymentNotice, progress: UpdateProgress, report: StatusReport?, topic: String, now: Date = Date()
   ) throws {
     try db.write { db in
       try db.execute(
         sql: """
-          INSERT INTO update_record (deployment_id, notice, state, error, updated_at) VALUES (?, ?, ?, ?, ?)
+          INSERT INTO update_record (deployment_id, notice, state, error, progress, updated_at) VALUES (?, ?, ?, ?, ?, ?)
           ON CONFLICT(deployment_id) DO UPDATE SET state = excluded.state, error = excluded.error,
-            updated_at = excluded.updated_at
+            progress = excluded.progress, updated_at = excluded.updated_at
           """,
         arguments: [
-          notice.deployment, String(decoding: Wire.encode(notice), as: UTF8.self), state.rawValue, report.error, now,
+          notice.deployment, String(decoding: Wire.encode(notice), as: UTF8.self), progress.phase.reported.rawValue,
+          progress.error, Self.text(progress), now,
         ])
+      if let report { try Self.enqueue(db, topic: topic, payload: Wire.encode(report), now: now) }
+      if progress.phase == .successful {
+        try Self.markInstalled(db, notice.release, deployment: notice.deployment, now: now)
+      }
+    }
+  }
+
+  /// Records an operator rollback: the package runs `previous` again, the
+  /// update that had installed it is `RolledBack`, and the report is queued.
+  func recordRollback(
+    _ record: UpdateRecord, to previous: String, report: StatusReport, topic: String, now: Date = Date()
+  ) throws {
+    var progress = record.progress
+    progress.phase = .rolledBack
+    progress.error = report.error
+    try db.write { db in
+      try db.execute(
+        sql: "UPDATE update_record SET state = ?, error = ?, progress = ?, updated_at = ? WHERE deployment_id = ?",
+        arguments: [
+          progress.phase.reported.rawValue, progress.error, Self.text(progress), now,
+          record.notice.deployment,
+        ])
+      try db.execute(
+        sql: "UPDATE installed SET version = ?, previous_version = version, installed_at = ? WHERE package = ?",
+        arguments: [previous, now, record.notice.release.package])
       try Self.enqueue(db, topic: topic, payload: Wire.encode(report), now: now)
     }
   }
@@ -113,15 +165,24 @@ public final class AgentStore: Sendable {
     }
   }
 
-  public func markInstalled(_ release: ReleaseRef, deployment: String, now: Date = Date()) throws {
-    try db.write { db in
-      try db.execute(
-        sql: """
-          INSERT INTO installed (package, version, deployment_id, installed_at) VALUES (?, ?, ?, ?)
-          ON CONFLICT(package) DO UPDATE SET version = excluded.version, deployment_id = excluded.deployment_id,
-            installed_at = excluded.installed_at
-          """, arguments: [release.package, release.version, deployment, now])
+  public func installedPackage(_ package: String) throws -> InstalledPackage? {
+    try db.read { db in
+      try Row.fetchOne(db, sql: "SELECT * FROM installed WHERE package = ?", arguments: [package]).map {
+        InstalledPackage(
+          version: $0["version"], previousVersion: $0["previous_version"], deployment: $0["deployment_id"])
+      }
     }
+  }
+
+  private static func markInstalled(_ db: Database, _ release: ReleaseRef, deployment: String, now: Date) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO installed (package, version, deployment_id, installed_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT(package) DO UPDATE SET
+          previous_version = CASE WHEN installed.version = excluded.version THEN installed.previous_version
+            ELSE installed.version END,
+          version = excluded.version, deployment_id = excluded.deployment_id, installed_at = excluded.installed_at
+        """, arguments: [release.package, release.version, deployment, now])
   }
 
   private static func enqueue(_ db: Database, topic: String, payload: [UInt8], now: Date) throws {
@@ -130,11 +191,23 @@ public final class AgentStore: Sendable {
       arguments: [topic, Data(payload), now])
   }
 
+  private static func text(_ progress: UpdateProgress) -> String {
+    String(decoding: (try? JSONEncoder().encode(progress)) ?? Data(), as: UTF8.self)
+  }
+
   private static func record(from row: Row) -> UpdateRecord? {
     let text: String = row["notice"]
-    guard let state = DeviceState(rawValue: row["state"]),
-      let notice = try? Wire.decode(DeploymentNotice.self, from: Array(text.utf8), topic: "agent store")
-    else { return nil }
-    return UpdateRecord(notice: notice, state: state, error: row["error"])
+    guard let notice = try? Wire.decode(DeploymentNotice.self, from: Array(text.utf8), topic: "agent store") else {
+      return nil
+    }
+    if let stored: String = row["progress"],
+      let progress = try? JSONDecoder().decode(UpdateProgress.self, from: Data(stored.utf8))
+    {
+      return UpdateRecord(notice: notice, progress: progress)
+    }
+    // Written before the progress column: the state is all there is.
+    let state = DeviceState(rawValue: row["state"]) ?? .failed
+    let phase = UpdatePhase.allCases.first { $0.reported == state } ?? .failed
+    return UpdateRecord(notice: notice, progress: UpdateProgress(phase: phase, error: row["error"]))
   }
 }

@@ -2,10 +2,20 @@ import AirliftCore
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 
-/// Carries out deployments one at a time: download, verify, install,
-/// report. Every state is stored (with its report queued) before the work it
-/// starts, so a restart knows where it stopped.
+/// Work for the update worker, in arrival order.
+enum UpdateJob: Sendable {
+  case deploy(DeploymentNotice)
+  /// The operator asked to switch a package back to its previous version.
+  case rollBack(DeviceCommand)
+}
+
+/// Drives updates through `UpdateMachine`, one at a time: it stores each
+/// step (and queues its report) before it runs the step's effects — the
+/// download, the waits, the handler's install, reboot, verify, commit or
+/// rollback — and feeds each effect's outcome back in as the next event.
+/// On start it first settles what a previous run left unfinished.
 actor UpdateWorker {
   private let deviceID: DeviceID
   private let store: AgentStore
@@ -15,15 +25,22 @@ actor UpdateWorker {
   private let outbox: Outbox
   private let events: EventHub
   private let backoff: Backoff
+  private let limits: UpdateLimits
+  private let gates: UpdateGates
   private let logger: Logger
-  private let onInstalled: @Sendable () async -> Void
-  private let queue: AsyncStream<DeploymentNotice>
-  private let enqueue: AsyncStream<DeploymentNotice>.Continuation
+  private let onChange: @Sendable () async -> Void
+  private let onReboot: @Sendable () -> Void
+  private let queue: AsyncStream<UpdateJob>
+  private let enqueue: AsyncStream<UpdateJob>.Continuation
+  /// The deployment the device was last told to run: a waiting update that is not it gives way.
+  private let desired = Mutex<String?>(nil)
+  let consent = ConsentBox()
+  private var downloadDeadline: [String: ContinuousClock.Instant] = [:]
 
   init(
     deviceID: DeviceID, store: AgentStore, downloader: ArtifactDownloader, handlers: InstallHandlers,
     config: AgentConfig, outbox: Outbox, events: EventHub, logger: Logger,
-    onInstalled: @escaping @Sendable () async -> Void
+    onChange: @escaping @Sendable () async -> Void, onReboot: @escaping @Sendable () -> Void
   ) {
     self.deviceID = deviceID
     self.store = store
@@ -33,172 +50,305 @@ actor UpdateWorker {
     self.outbox = outbox
     self.events = events
     backoff = Backoff(base: config.retryBaseDelay, maximum: config.retryMaxDelay, maxAttempts: config.maxAttempts)
+    limits = UpdateLimits(maxAttempts: config.maxAttempts, maxBoots: config.maxBoots)
+    gates = UpdateGates(config: config, consent: consent)
     self.logger = logger
-    self.onInstalled = onInstalled
+    self.onChange = onChange
+    self.onReboot = onReboot
     (queue, enqueue) = AsyncStream.makeStream()
   }
 
   /// Queues a notice; duplicates and finished deployments are skipped when
   /// their turn comes (QoS 1 may deliver twice; HTTPS and MQTT both deliver).
   nonisolated func submit(_ notice: DeploymentNotice) {
-    enqueue.yield(notice)
+    desired.withLock { $0 = notice.deployment }
+    enqueue.yield(.deploy(notice))
   }
 
-  /// Processes queued notices until cancelled; first settles what a previous
-  /// run left unfinished.
+  nonisolated func submit(_ command: DeviceCommand) {
+    enqueue.yield(.rollBack(command))
+  }
+
+  /// Processes queued work until cancelled; first settles what a previous
+  /// run left unfinished (a download resumes, a reboot is verified, an
+  /// interrupted install is rolled back).
   func run() async {
-    resumeUnfinished()
-    for await notice in queue {
-      if Task.isCancelled { return }
-      await process(notice)
-    }
-  }
-
-  /// One case per stored state: before the install started, it is safe to
-  /// start again from the download (only verified bytes are ever used); once
-  /// the install had started, the script's outcome is unknown, so it is
-  /// reported as failed rather than run twice.
-  private func resumeUnfinished() {
     let unfinished: [UpdateRecord]
     do {
       unfinished = try store.unfinishedUpdates()
     } catch {
-      logger.error("could not read the agent state: \(error)")
+      logger.critical("could not read the agent state: \(error)")
       return
     }
     for record in unfinished {
-      switch record.state {
-      case .pending, .downloading, .downloaded, .retrying:
-        logger.info("resuming deployment \(record.notice.deployment) from \(record.state.rawValue)")
-        submit(record.notice)
-      case .installing, .rebooting, .verifying:
-        report(
-          record.notice, .failed, error: AgentError.interrupted(state: record.state.rawValue.lowercased()).description)
-      case .successful, .failed, .rolledBack:
-        break
+      logger.info("deployment \(record.notice.deployment) was \(record.progress.phase.rawValue) when the agent stopped")
+      await drive(record.notice, from: record.progress, on: .agentStarted)
+      if Task.isCancelled { return }
+    }
+    for await job in queue {
+      if Task.isCancelled { return }
+      switch job {
+      case .deploy(let notice): await process(notice)
+      case .rollBack(let command): await rollBack(command)
       }
     }
   }
 
   private func process(_ notice: DeploymentNotice) async {
-    let existing = try? store.update(notice.deployment)
-    if let existing, existing.state.isTerminal {
-      logger.debug("deployment \(notice.deployment) already \(existing.state.rawValue); ignoring")
-      return
-    }
-    if existing == nil, (try? store.installed())?[notice.release.package] == notice.release.version {
-      logger.info("\(notice.release) is already installed")
-      report(notice, .successful, stage: "already-installed", percent: 100)
-      return
-    }
-    let work = "\(config.dataDirectory)/work/\(notice.deployment)"
-    do {
-      let handler = try handlers.handler(named: notice.handler)
-      let total = notice.artifacts.reduce(Int64(0)) { $0 + $1.size }
-      report(notice, .downloading, bytes: 0, total: total, percent: 0)
-      var files: [String: String] = [:]
-      var done: Int64 = 0
-      let deadline = ContinuousClock.now + .seconds(notice.timeouts.download)
-      var attempt = 1
-      for artifact in notice.artifacts {
-        while true {
-          do {
-            files[artifact.name] = try await download(
-              artifact, of: notice, before: done, total: total, attempt: attempt, deadline: deadline)
-            break
-          } catch let error as AgentError where error.isRetryable && !Task.isCancelled {
-            attempt = try await prepareRetry(notice, after: attempt, error: error, deadline: deadline)
-          }
-        }
-        done += artifact.size
+    if let existing = try? store.update(notice.deployment) {
+      if !existing.progress.phase.isFinished {
+        await drive(notice, from: existing.progress, on: .agentStarted)
       }
-      report(notice, .downloaded, bytes: total, total: total, percent: 100, attempt: attempt)
-      report(notice, .installing, attempt: attempt)
-      try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-      let context = InstallContext(
-        deviceID: deviceID, notice: notice, artifacts: files, workDirectory: work,
-        installDirectory: config.installDirectory)
-      do {
-        try await handler.install(context)
-      } catch {
-        try await undo(notice, handler: handler, context: context, after: error, attempt: attempt)
-        cleanUp(notice, work: work)
+      return
+    }
+    let installed = (try? store.installed())?[notice.release.package]
+    await drive(notice, from: UpdateProgress(), on: .begin(alreadyInstalled: installed == notice.release.version))
+  }
+
+  /// Runs the machine from `progress` until the update ends, waits for a
+  /// restart (reboot), or the agent stops.
+  private func drive(_ notice: DeploymentNotice, from progress: UpdateProgress, on event: UpdateEvent) async {
+    var progress = progress
+    var event = event
+    while true {
+      guard let step = UpdateMachine.next(progress, on: event, limits: limits) else {
+        logger.warning("deployment \(notice.deployment): \(event) does not apply in \(progress.phase.rawValue)")
         return
       }
-      try store.markInstalled(notice.release, deployment: notice.deployment)
-      report(notice, .successful, percent: 100, attempt: attempt)
-      logger.info("installed \(notice.release)", metadata: ["deployment": .string(notice.deployment)])
-      cleanUp(notice, work: work)
-      await onInstalled()
-    } catch is CancellationError {
-      // Stopped: keep the partial download for the next start.
-      return
-    } catch {
-      logger.error("deployment \(notice.deployment) failed: \(error)")
-      report(notice, .failed, error: "\(error)")
-      cleanUp(notice, work: work)
-    }
-  }
-
-  /// Reports `Retrying` with the attempt and the reason, waits the backoff,
-  /// and returns the next attempt number; throws when the retry budget or
-  /// the deployment's download time is spent.
-  private func prepareRetry(
-    _ notice: DeploymentNotice, after attempt: Int, error: AgentError, deadline: ContinuousClock.Instant
-  ) async throws -> Int {
-    guard backoff.allowsRetry(after: attempt) else {
-      throw AgentError.download(
-        url: notice.artifacts.first?.url ?? "", reason: "gave up after \(attempt) attempts: \(error)",
-        retryable: false)
-    }
-    let delay = backoff.delay(before: attempt + 1, random: Double.random(in: 0..<1))
-    guard ContinuousClock.now + .seconds(delay) < deadline else {
-      throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "\(error)")
-    }
-    let next = attempt + 1
-    logger.warning("attempt \(attempt) failed: \(error); retrying in \(String(format: "%.1f", delay)) s")
-    report(
-      notice, .retrying, stage: "retry \(next) of \(backoff.maxAttempts) in \(String(format: "%.1f", delay)) s",
-      attempt: next, error: "\(error)")
-    try await Task.sleep(for: .seconds(delay))
-    report(notice, .downloading, attempt: next)
-    return next
-  }
-
-  /// A failed install: report it, run the handler's rollback, and report
-  /// `RolledBack` when it undid something (or why it could not).
-  private func undo(
-    _ notice: DeploymentNotice, handler: any InstallHandler, context: InstallContext, after error: any Error,
-    attempt: Int
-  ) async throws {
-    logger.error("install of \(notice.release) failed: \(error); rolling back")
-    report(notice, .failed, attempt: attempt, error: "\(error)")
-    do {
-      if try await handler.rollback(context) {
-        report(notice, .rolledBack, attempt: attempt, error: "rolled back after: \(error)")
+      save(notice, step)
+      progress = step.progress
+      var next: UpdateEvent?
+      for effect in step.effects {
+        if Task.isCancelled { return }
+        if let outcome = await perform(effect, notice: notice, progress: progress) { next = outcome }
       }
-    } catch let rollbackError {
-      report(notice, .failed, attempt: attempt, error: "\(error); the rollback failed too: \(rollbackError)")
+      // Stopped mid-effect: the stored phase is where the next start picks up.
+      guard let next, !Task.isCancelled else { return }
+      event = next
     }
   }
 
-  /// An update ended: its downloads and scratch files go.
-  private func cleanUp(_ notice: DeploymentNotice, work: String) {
-    try? FileManager.default.removeItem(atPath: work)
-    for artifact in notice.artifacts { downloader.cleanUp(artifact) }
+  private func perform(_ effect: UpdateEffect, notice: DeploymentNotice, progress: UpdateProgress) async
+    -> UpdateEvent?
+  {
+    switch effect {
+    case .awaitDownloadPermission:
+      return await waitUntilAllowed(.download, notice: notice, progress: progress, permitted: .downloadPermitted)
+    case .download(let attempt):
+      return await download(notice, attempt: attempt)
+    case .waitBeforeRetry(let attempt):
+      let delay = backoff.delay(before: attempt, random: Double.random(in: 0..<1))
+      if let deadline = downloadDeadline[notice.deployment], ContinuousClock.now + .seconds(delay) > deadline {
+        return .abandoned(
+          reason: AgentError.timedOut(
+            stage: "the download", seconds: notice.timeouts.download, last: progress.error ?? "none"
+          ).description)
+      }
+      logger.warning("attempt \(attempt - 1) failed: \(progress.error ?? "?"); retrying in \(delay) s")
+      do {
+        try await Task.sleep(for: .seconds(delay))
+      } catch {
+        return nil
+      }
+      return .retryDue
+    case .awaitInstallPermission:
+      return await waitUntilAllowed(.install, notice: notice, progress: progress, permitted: .installPermitted)
+    case .install:
+      return await install(notice)
+    case .reboot:
+      if await waitUntilAllowed(.reboot, notice: notice, progress: progress, permitted: .retryDue) == nil { return nil }
+      do {
+        try await handler(notice).reboot()
+      } catch {
+        logger.error("reboot of the device failed: \(error); the agent exits so its supervisor restarts it")
+      }
+      logger.notice("restarting for deployment \(notice.deployment)")
+      onReboot()
+      return nil
+    case .verify:
+      do {
+        try await handler(notice).verify(context(notice))
+        return .verifySucceeded
+      } catch {
+        return .verifyFailed(reason: "\(error)")
+      }
+    case .commit:
+      do {
+        try await handler(notice).commit(context(notice))
+        return .committed
+      } catch {
+        return .verifyFailed(reason: "commit failed: \(error)")
+      }
+    case .rollBack:
+      do {
+        logger.error("rolling back \(notice.release): \(progress.error ?? "")")
+        switch try await handler(notice).rollback(context(notice)) {
+        case .nothingToUndo: return .rollbackFinished(undone: false, needsReboot: false)
+        case .undone: return .rollbackFinished(undone: true, needsReboot: false)
+        case .undoneNeedsReboot: return .rollbackFinished(undone: true, needsReboot: true)
+        }
+      } catch {
+        return .rollbackFailed(reason: "\(error)")
+      }
+    case .cleanUp:
+      try? FileManager.default.removeItem(atPath: workDirectory(notice))
+      for artifact in notice.artifacts { downloader.cleanUp(artifact) }
+      downloadDeadline[notice.deployment] = nil
+      consent.wait(for: nil)
+      logger.info("deployment \(notice.deployment) ended \(progress.phase.reported.rawValue)")
+      await onChange()
+      return nil
+    }
   }
 
-  private func download(
+  /// Waits until nothing blocks `step`, reporting each new reason once; a
+  /// newer deployment ends the wait. A failed precondition is run again
+  /// only after `recheckInterval`.
+  private func waitUntilAllowed(
+    _ step: UpdateGates.Step, notice: DeploymentNotice, progress: UpdateProgress, permitted: UpdateEvent
+  ) async -> UpdateEvent? {
+    var reported: String?
+    var failedPrecondition: (checked: ContinuousClock.Instant, reason: String)?
+    let poll = min(config.recheckInterval, 1)
+    while !Task.isCancelled {
+      if step != .reboot, let newer = desired.withLock({ $0 }), newer != notice.deployment {
+        return .abandoned(reason: "replaced by deployment \(newer) before it was installed")
+      }
+      var reason = gates.blocker(step, deployment: notice.deployment)
+      if reason == nil, step != .reboot {
+        if let last = failedPrecondition, ContinuousClock.now - last.checked < .seconds(config.recheckInterval) {
+          reason = last.reason
+        } else if let failure = await gates.precondition(step, notice: notice) {
+          failedPrecondition = (ContinuousClock.now, failure)
+          reason = failure
+        }
+      }
+      guard let reason else {
+        consent.wait(for: nil)
+        return permitted
+      }
+      if step == .install && config.consent { consent.wait(for: notice.deployment) }
+      if reason != reported {
+        reported = reason
+        logger.info("deployment \(notice.deployment): \(reason)")
+        note(notice, progress, stage: reason, event: reason.hasPrefix("ready:") ? "ready" : "device:update")
+      }
+      try? await Task.sleep(for: .seconds(poll))
+    }
+    return nil
+  }
+
+  private func download(_ notice: DeploymentNotice, attempt: Int) async -> UpdateEvent? {
+    let deadline =
+      downloadDeadline[notice.deployment] ?? (ContinuousClock.now + .seconds(notice.timeouts.download))
+    downloadDeadline[notice.deployment] = deadline
+    let total = notice.artifacts.reduce(Int64(0)) { $0 + $1.size }
+    var before: Int64 = 0
+    do {
+      for artifact in notice.artifacts {
+        _ = try await fetch(artifact, of: notice, before: before, total: total, attempt: attempt, deadline: deadline)
+        before += artifact.size
+      }
+      return .downloadSucceeded
+    } catch is CancellationError {
+      return nil
+    } catch let error as AgentError {
+      if Task.isCancelled { return nil }
+      return .downloadFailed(reason: error.description, retryable: error.isRetryable)
+    } catch {
+      if Task.isCancelled { return nil }
+      return .downloadFailed(reason: "\(error)", retryable: false)
+    }
+  }
+
+  private func install(_ notice: DeploymentNotice) async -> UpdateEvent? {
+    do {
+      let handler = try handler(notice)
+      let context = try context(notice)
+      try FileManager.default.createDirectory(atPath: context.workDirectory, withIntermediateDirectories: true)
+      try await withTimeout(.seconds(notice.timeouts.install)) { try await handler.install(context) }
+      return .installSucceeded(needsReboot: handler.needsReboot)
+    } catch is CancellationError {
+      if Task.isCancelled { return nil }
+      return .abandoned(reason: "the install did not finish within the deployment's \(notice.timeouts.install) s")
+    } catch {
+      return .installFailed(reason: "\(error)")
+    }
+  }
+
+  /// The operator's rollback: the handler switches back, then the update
+  /// that had installed the current version is reported `RolledBack`.
+  private func rollBack(_ command: DeviceCommand) async {
+    let topic = Topics.device(deviceID, .status)
+    do {
+      guard let installed = try store.installedPackage(command.package),
+        let record = try store.lastSuccessfulUpdate(of: command.package)
+      else {
+        throw AgentError.nothingToRollBack(package: command.package, reason: "it was never installed by an update")
+      }
+      guard let previous = installed.previousVersion else {
+        throw AgentError.nothingToRollBack(
+          package: command.package, reason: "\(installed.version) is the only version it has had")
+      }
+      let handler = try handlers.handler(named: record.notice.handler)
+      let outcome = try await handler.rollBackToPrevious(
+        package: command.package, installDirectory: config.installDirectory)
+      let report = StatusReport(
+        deployment: record.notice.deployment, state: .rolledBack, stage: "rolled back on request to \(previous)",
+        error: command.reason.map { "operator rollback: \($0)" } ?? "operator rollback")
+      try store.recordRollback(record, to: previous, report: report, topic: topic)
+      outbox.wake()
+      events.publish(DeviceUpdateEvent(notice: record.notice, report: report))
+      answer(command, ok: true, message: "rolled \(command.package) back from \(installed.version) to \(previous)")
+      logger.notice("rolled \(command.package) back from \(installed.version) to \(previous)")
+      await onChange()
+      if outcome == .undoneNeedsReboot {
+        try await handler.reboot()
+        onReboot()
+      }
+    } catch {
+      logger.error("rollback of \(command.package) refused: \(error)")
+      answer(command, ok: false, message: "\(error)")
+    }
+  }
+
+  /// Queues the answer to an operator command.
+  private func answer(_ command: DeviceCommand, ok: Bool, message: String) {
+    let result = CommandResult(command: command.id, ok: ok, message: message)
+    try? store.enqueue(topic: Topics.device(deviceID, .commandResult), payload: Wire.encode(result))
+    outbox.wake()
+  }
+
+  private func handler(_ notice: DeploymentNotice) throws -> any InstallHandler {
+    try handlers.handler(named: notice.handler)
+  }
+
+  private func workDirectory(_ notice: DeploymentNotice) -> String {
+    "\(config.dataDirectory)/work/\(notice.deployment)"
+  }
+
+  private func context(_ notice: DeploymentNotice) throws -> InstallContext {
+    var files: [String: String] = [:]
+    for artifact in notice.artifacts { files[artifact.name] = downloader.finalPath(artifact) }
+    return InstallContext(
+      deviceID: deviceID, notice: notice, artifacts: files, workDirectory: workDirectory(notice),
+      installDirectory: config.installDirectory)
+  }
+
+  private func fetch(
     _ artifact: ArtifactRef, of notice: DeploymentNotice, before: Int64, total: Int64, attempt: Int,
     deadline: ContinuousClock.Instant
   ) async throws -> String {
     let clock = ContinuousClock()
     let start = clock.now
-    let throttle = ThrottleBox(ProgressThrottle(interval: config.progressInterval))
+    let throttle = ThrottleBox(ProgressThrottle(interval: config.progressInterval, percentStep: config.progressPercent))
     let topic = Topics.device(deviceID, .status)
-    let remaining = max(deadline - clock.now, .seconds(1))
+    let remaining = deadline - clock.now
+    guard remaining > .zero else {
+      throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "none")
+    }
     return try await downloader.download(
-      artifact, timeout: .nanoseconds(Int64(remaining.components.seconds) * 1_000_000_000)
+      artifact, timeout: .nanoseconds(Int64(remaining.components.seconds) * 1_000_000_000 + 1)
     ) { [store, outbox, events] bytes, resumedFrom in
       let done = before + bytes
       let percent = ProgressThrottle.percent(done, of: total)
@@ -214,21 +364,40 @@ actor UpdateWorker {
     }
   }
 
-  /// Stores the state and queues its report, then wakes the publisher.
-  private func report(
-    _ notice: DeploymentNotice, _ state: DeviceState, stage: String? = nil, bytes: Int64? = nil,
-    total: Int64? = nil, percent: Int? = nil, attempt: Int = 1, error: String? = nil
-  ) {
-    let report = StatusReport(
-      deployment: notice.deployment, state: state, stage: stage, bytes: bytes, total: total, percent: percent,
-      attempt: attempt, error: error)
+  /// Stores a step (queuing its report when it is a new state) and tells local watchers.
+  private func save(_ notice: DeploymentNotice, _ step: UpdateStep) {
+    let report = makeReport(notice, step.progress, stage: step.stage)
     do {
-      try store.transition(notice, to: state, report: report, topic: Topics.device(deviceID, .status))
+      try store.save(
+        notice, progress: step.progress, report: step.reports ? report : nil, topic: Topics.device(deviceID, .status))
     } catch {
-      logger.critical("could not store state \(state.rawValue) of \(notice.deployment): \(error)")
+      logger.critical("could not store \(step.progress.phase.rawValue) of \(notice.deployment): \(error)")
     }
+    if step.reports {
+      outbox.wake()
+      events.publish(DeviceUpdateEvent(notice: notice, report: report))
+    }
+  }
+
+  /// Reports why the update waits, without changing its state.
+  private func note(_ notice: DeploymentNotice, _ progress: UpdateProgress, stage: String, event: String) {
+    let report = makeReport(notice, progress, stage: stage)
+    try? store.enqueue(topic: Topics.device(deviceID, .status), payload: Wire.encode(report))
     outbox.wake()
-    events.publish(DeviceUpdateEvent(notice: notice, report: report))
+    events.publish(DeviceUpdateEvent(notice: notice, report: report, event: event))
+  }
+
+  private func makeReport(_ notice: DeploymentNotice, _ progress: UpdateProgress, stage: String?) -> StatusReport {
+    let total = notice.artifacts.reduce(Int64(0)) { $0 + $1.size }
+    let state = progress.phase.reported
+    let complete = state == .downloaded || state == .successful
+    return StatusReport(
+      deployment: notice.deployment, state: state, stage: stage,
+      bytes: complete ? total : (state == .downloading ? 0 : nil), total: total,
+      percent: complete ? 100 : (state == .downloading && progress.attempt == 1 ? 0 : nil),
+      attempt: progress.attempt,
+      error: state == .failed || state == .retrying || state == .rolledBack
+        ? progress.error : nil)
   }
 }
 

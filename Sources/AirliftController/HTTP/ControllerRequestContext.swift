@@ -106,8 +106,10 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       let status: HTTPResponse.Status
       switch error {
       case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition: status = .conflict
-      case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound: status = .notFound
+      case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound:
+        status = .notFound
       case .blobNotFound, .noTargetDevices: status = .badRequest
+      case .packageNotInstalled: status = .conflict
       }
       throw APIError(status: status, code: error.code, message: error.description)
     } catch let error as DeploymentError {

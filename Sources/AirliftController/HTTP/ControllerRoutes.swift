@@ -34,6 +34,8 @@ struct ControllerRoutes {
     api.put("packages/:package/tags/:tag", use: setTag)
     api.get("devices", use: listDevices)
     api.get("devices/:id", use: showDevice)
+    api.post("devices/:id/rollback", use: rollBackDevice)
+    api.get("devices/:id/commands/:command", use: showCommand)
     api.get("groups", use: listGroups)
     api.post("groups", use: createGroup)
     api.get("groups/:name", use: showGroup)
@@ -163,6 +165,17 @@ struct ControllerRoutes {
       throw APIError(status: .notFound, code: "device_not_found", message: "device '\(id)' has never checked in")
     }
     return try Self.json(detail, context: context)
+  }
+
+  @Sendable func rollBackDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let id = try DeviceID(try context.parameters.require("id"))
+    let body = try await request.decode(as: API.RollbackRequest.self, context: context)
+    return try Self.json(try await deployments.rollBack(id, body), status: .accepted, context: context)
+  }
+
+  @Sendable func showCommand(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let id = try DeviceID(try context.parameters.require("id"))
+    return try Self.json(try store.command(try context.parameters.require("command"), device: id), context: context)
   }
 
   @Sendable func listGroups(_ request: Request, context: ControllerRequestContext) async throws -> Response {

@@ -48,7 +48,7 @@ final class ControllerMQTT: Service {
       // Subscribe first: a resumed session delivers what was queued while
       // the controller was away right after it connects.
       var streams: [AsyncStream<MQTTMessage>] = []
-      for channel in [Topics.Channel.checkin, .status, .presence] {
+      for channel in [Topics.Channel.checkin, .status, .presence, .commandResult] {
         streams.append(
           try await self.client.subscribe(Topics.sharedAllDevices(channel, group: self.shareGroup), qos: 1))
       }
@@ -133,7 +133,10 @@ final class ControllerMQTT: Service {
         guard !message.payload.isEmpty else { return }
         let presence = try Wire.decode(Presence.self, from: message.payload, topic: message.topic)
         try store.recordPresence(device, online: presence.status == .online)
-      case .deployment:
+      case .commandResult:
+        let result = try Wire.decode(CommandResult.self, from: message.payload, topic: message.topic)
+        try store.recordCommandResult(result, from: device)
+      case .deployment, .command:
         return
       }
     } catch {

@@ -119,6 +119,23 @@ public final class ControllerStore: Sendable {
     migrator.registerMigration("v3-event-stage") { db in
       try db.execute(sql: "ALTER TABLE status_event ADD COLUMN stage TEXT")
     }
+    migrator.registerMigration("v4-device-commands") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE device_command (
+            id TEXT PRIMARY KEY NOT NULL,
+            device_id TEXT NOT NULL REFERENCES device(id),
+            action TEXT NOT NULL,
+            package TEXT NOT NULL,
+            reason TEXT,
+            status TEXT NOT NULL,
+            message TEXT,
+            created_at DATETIME NOT NULL,
+            finished_at DATETIME
+          );
+          CREATE INDEX device_command_by_device ON device_command(device_id, created_at);
+          """)
+    }
     return migrator
   }
 }

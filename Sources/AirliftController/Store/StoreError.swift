@@ -13,6 +13,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case noTargetDevices
   case devicesBusy([String: String])
   case invalidTransition(deployment: String, from: DeploymentStatus, action: String)
+  case deviceNotFound(String)
+  case packageNotInstalled(device: String, package: String, installed: [String: String])
+  case commandNotFound(String)
 
   public var code: String {
     switch self {
@@ -27,6 +30,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .noTargetDevices: return "no_target_devices"
     case .devicesBusy: return "devices_busy"
     case .invalidTransition: return "invalid_transition"
+    case .deviceNotFound: return "device_not_found"
+    case .packageNotInstalled: return "package_not_installed"
+    case .commandNotFound: return "command_not_found"
     }
   }
 
@@ -57,6 +63,17 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         "\(busy.count) device(s) are still in another deployment: \(list); wait for it, abort it, or create this one with --supersede (waiting devices move over, devices in progress finish first)"
     case .invalidTransition(let id, let from, let action):
       return "cannot \(action) deployment \(id): it is \(from.rawValue)"
+    case .deviceNotFound(let id):
+      return "device '\(id)' has never checked in; `airlift device list` shows the fleet"
+    case .packageNotInstalled(let device, let package, let installed):
+      let list =
+        installed.isEmpty
+        ? "nothing"
+        : installed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }
+          .joined(separator: ", ")
+      return "device '\(device)' does not report package '\(package)' as installed (it runs \(list))"
+    case .commandNotFound(let id):
+      return "command '\(id)' not found for this device"
     }
   }
 }

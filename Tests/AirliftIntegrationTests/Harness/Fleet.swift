@@ -182,10 +182,14 @@ final class Fleet: @unchecked Sendable {
 
   func agentConfig(_ id: String, attributes: [String: String] = ["model": "gw-100"]) throws -> AgentConfig {
     let (certificate, key) = try issueDevice(id)
-    return AgentConfig(
+    var config = AgentConfig(
       deviceID: id, brokerURL: brokerURL, controllerURL: controllerURL, caFile: "\(certs)/ca.crt",
       certificate: certificate, key: key, dataDirectory: "\(root)/agents/\(id)/data",
-      installDirectory: "\(root)/agents/\(id)/install", attributes: attributes, progressInterval: 0.2)
+      installDirectory: "\(root)/agents/\(id)/install", attributes: attributes)
+    config.progressInterval = 0.2
+    config.jitter = Period(seconds: 0)
+    config.recheckInterval = 1
+    return config
   }
 
   /// Starts an agent in-process and waits until the controller has its check-in.
