@@ -14,7 +14,7 @@ struct ControllerRoutes {
   let readers: Set<String>
 
   /// Install handlers agents know; a release must name one of them.
-  static let handlers: Set<String> = ["script", "directory"]
+  static let handlers: Set<String> = ["script", "directory", "ab-slot"]
 
   func build() -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)

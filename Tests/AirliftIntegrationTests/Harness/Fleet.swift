@@ -26,6 +26,7 @@ final class Fleet: @unchecked Sendable {
   private var controllerProcess: Process?
   private(set) var controller: Controller?
   private var agentTasks: [String: Task<Void, any Error>] = [:]
+  private var agentProcesses: [String: Process] = [:]
   private(set) var client: ControllerClient?
 
   var brokerURL: String { "mqtts://127.0.0.1:\(brokerPort)" }
@@ -203,6 +204,46 @@ final class Fleet: @unchecked Sendable {
     return agent
   }
 
+  /// Runs the real `airlift-agent` binary with `config` written to a file
+  /// (for kill -9 and reboot tests); does not wait for its check-in.
+  func startAgentProcess(_ config: AgentConfig) throws {
+    let binary = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
+      .appendingPathComponent("airlift-agent").path
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+      throw HarnessError.setup("\(binary) is missing; run `swift build --build-tests` first")
+    }
+    let folder = "\(root)/agents/\(config.deviceID)"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(config).write(to: URL(fileURLWithPath: "\(folder)/agent.json"))
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = ["run", "--config", "\(folder)/agent.json"]
+    let log = FileHandle(forWritingAtPath: createFile("\(folder)/agent-\(UUID().uuidString.prefix(4)).log"))
+    process.standardOutput = log
+    process.standardError = log
+    try process.run()
+    agentProcesses[config.deviceID] = process
+  }
+
+  /// The config file `startAgentProcess` wrote (for `airlift-agent apply`).
+  func agentConfigPath(_ id: String) -> String { "\(root)/agents/\(id)/agent.json" }
+
+  /// Sends `signal` to the agent process and waits until it has exited.
+  func killAgentProcess(_ id: String, _ signal: Int32 = SIGKILL) async {
+    guard let process = agentProcesses[id] else { return }
+    if process.isRunning { kill(process.processIdentifier, signal) }
+    process.waitUntilExit()
+  }
+
+  /// Waits until the agent process ends by itself (a "reboot"); returns its exit status.
+  func waitForAgentExit(_ id: String, within seconds: Double = 60) async throws -> Int32 {
+    guard let process = agentProcesses[id] else { throw HarnessError.setup("no agent process \(id)") }
+    try await eventually("agent \(id) to exit for its reboot", within: seconds) { !process.isRunning }
+    return process.terminationStatus
+  }
+
   func stopAgent(_ id: String) async {
     guard let task = agentTasks.removeValue(forKey: id) else { return }
     task.cancel()
@@ -237,6 +278,7 @@ final class Fleet: @unchecked Sendable {
 
   func stop() async {
     for id in Array(agentTasks.keys) { await stopAgent(id) }
+    for id in Array(agentProcesses.keys) { await killAgentProcess(id) }
     await client?.shutdown()
     await killControllerProcess()
     controllerTask?.cancel()
