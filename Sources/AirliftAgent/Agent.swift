@@ -52,7 +52,8 @@ public final class Agent: Service {
     let worker = UpdateWorker(
       deviceID: deviceID, store: store,
       downloader: ArtifactDownloader(
-        client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond),
+        client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond,
+        reservedSpace: config.reservedDiskSpace),
       handlers: handlers, config: config, outbox: outbox, events: events, logger: logger,
       onChange: { [weak self] in await self?.checkIn(mqtt) },
       onReboot: { [weak self] in

@@ -52,6 +52,8 @@ public struct AgentConfig: Codable, Sendable {
   public var stallTimeout: Double = 30
   /// Bandwidth limit for downloads.
   public var maxBytesPerSecond: Int?
+  /// Bytes a download must leave free on the data directory's filesystem.
+  public var reservedDiskSpace: Int64 = 16 << 20
   /// Starts after a reboot allowed before the update counts as a boot loop and rolls back.
   public var maxBoots: Int = 3
   /// The `ab-slot` handler's slots and commands (nil: no `ab-slot` handler).
@@ -82,7 +84,7 @@ public struct AgentConfig: Codable, Sendable {
     case deviceID, brokerURL, controllerURL, caFile, certificate, key, dataDirectory, installDirectory, attributes
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
-    case maxBytesPerSecond, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
+    case maxBytesPerSecond, reservedDiskSpace, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
   }
 
   /// Where the event socket lives.
@@ -124,6 +126,7 @@ public struct AgentConfig: Codable, Sendable {
     connectTimeout = try c.decodeIfPresent(Double.self, forKey: .connectTimeout) ?? connectTimeout
     stallTimeout = try c.decodeIfPresent(Double.self, forKey: .stallTimeout) ?? stallTimeout
     maxBytesPerSecond = try c.decodeIfPresent(Int.self, forKey: .maxBytesPerSecond)
+    reservedDiskSpace = try c.decodeIfPresent(Int64.self, forKey: .reservedDiskSpace) ?? reservedDiskSpace
     maxBoots = try c.decodeIfPresent(Int.self, forKey: .maxBoots) ?? maxBoots
     abSlot = try c.decodeIfPresent(ABSlotConfig.self, forKey: .abSlot)
     eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
@@ -163,6 +166,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encode(connectTimeout, forKey: .connectTimeout)
     try c.encode(stallTimeout, forKey: .stallTimeout)
     try c.encodeIfPresent(maxBytesPerSecond, forKey: .maxBytesPerSecond)
+    try c.encode(reservedDiskSpace, forKey: .reservedDiskSpace)
     try c.encode(maxBoots, forKey: .maxBoots)
     try c.encodeIfPresent(abSlot, forKey: .abSlot)
     try c.encodeIfPresent(eventSocket, forKey: .eventSocket)

@@ -3,7 +3,8 @@
 public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case config(path: String, reason: String)
   case download(url: String, reason: String, retryable: Bool = true)
-  case notEnoughSpace(path: String, needed: Int64, free: Int64)
+  case notEnoughSpace(path: String, needed: Int64, free: Int64, reserved: Int64)
+  case storage(path: String, reason: String)
   case timedOut(stage: String, seconds: Int, last: String)
   case sizeMismatch(artifact: String, expected: Int64, received: Int64)
   case digestMismatch(artifact: String, expected: String, actual: String)
@@ -33,8 +34,11 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
       return "agent config \(path): \(reason)"
     case .download(let url, let reason, _):
       return "download of \(url) failed: \(reason)"
-    case .notEnoughSpace(let path, let needed, let free):
-      return "not enough space in \(path): the download needs \(needed) bytes, \(free) are free"
+    case .notEnoughSpace(let path, let needed, let free, let reserved):
+      return
+        "not enough space in \(path): the download needs \(needed) bytes, \(free) are free and \(reserved) must stay free (reservedDiskSpace)"
+    case .storage(let path, let reason):
+      return "cannot write \(path): \(reason); the partial download was removed"
     case .timedOut(let stage, let seconds, let last):
       return "\(stage) did not finish within the deployment's \(seconds) s; last error: \(last)"
     case .sizeMismatch(let artifact, let expected, let received):

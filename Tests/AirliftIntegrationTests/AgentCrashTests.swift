@@ -253,7 +253,7 @@ struct AgentCrashTests {
         .reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
       #expect(states.suffix(4) == [.installing, .rebooting, .verifying, .successful])
       // Let the stand-in reboot command that the kill orphaned finish.
-      FileManager.default.createFile(atPath: "\(marker).release", contents: nil)
+      _ = FileManager.default.createFile(atPath: "\(marker).release", contents: nil)
     }
   }
 

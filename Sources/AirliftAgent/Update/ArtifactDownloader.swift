@@ -14,6 +14,8 @@ struct ArtifactDownloader: Sendable {
   let directory: String
   /// Optional bandwidth limit, so an update does not starve the device's traffic.
   var maxBytesPerSecond: Int?
+  /// Bytes a download must leave free, so an update never fills the disk the device needs.
+  var reservedSpace: Int64 = 0
 
   func finalPath(_ artifact: ArtifactRef) -> String { "\(directory)/\(artifact.sha256)" }
   func partialPath(_ artifact: ArtifactRef) -> String { finalPath(artifact) + ".part" }
@@ -93,7 +95,15 @@ struct ArtifactDownloader: Sendable {
             throw AgentError.sizeMismatch(artifact: artifact.name, expected: artifact.size, received: received)
           }
           buffer.withUnsafeReadableBytes { hasher.update($0) }
-          try handle.write(contentsOf: Data(buffer.readableBytesView))
+          do {
+            try handle.write(contentsOf: Data(buffer.readableBytesView))
+          } catch {
+            // A full or failing disk: the partial file goes at once, so the
+            // agent's state and reports still have room to be written.
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: partial)
+            throw AgentError.storage(path: partial, reason: Self.describe(error))
+          }
           await progress(received, nil)
           try await pace(bytes: received - startedAt, since: started)
         }
@@ -121,13 +131,25 @@ struct ArtifactDownloader: Sendable {
     return final
   }
 
+  private static func describe(_ error: any Error) -> String {
+    let error = error as NSError
+    if let posix = error.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+      return String(cString: strerror(Int32(posix.code)))
+    }
+    if error.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(error.code))) }
+    if error.domain == NSCocoaErrorDomain, error.code == CocoaError.fileWriteOutOfSpace.rawValue {
+      return "No space left on device"
+    }
+    return error.localizedDescription
+  }
+
   /// Refuses to start a download the disk cannot hold.
   private func checkFreeSpace(needed: Int64) throws {
     guard needed > 0,
       let free = (try? FileManager.default.attributesOfFileSystem(forPath: directory))?[.systemFreeSize] as? NSNumber
     else { return }
-    guard free.int64Value >= needed else {
-      throw AgentError.notEnoughSpace(path: directory, needed: needed, free: free.int64Value)
+    guard free.int64Value - reservedSpace >= needed else {
+      throw AgentError.notEnoughSpace(path: directory, needed: needed, free: free.int64Value, reserved: reservedSpace)
     }
   }
 
