@@ -12,6 +12,7 @@ import UnixSignals
 public struct Controller: Sendable {
   public let config: ControllerConfig
   public let store: ControllerStore
+  public let metrics = ControllerMetrics()
   private let logger: Logger
 
   public init(config: ControllerConfig, logger: Logger = Logger(label: "airlift.controller")) throws {
@@ -36,8 +37,8 @@ public struct Controller: Sendable {
       client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments,
       health: health, logger: logger)
     let router = ControllerRoutes(
-      store: store, blobs: blobs, deployments: deployments, health: health, operators: Set(config.operators),
-      readers: Set(config.readers)
+      store: store, blobs: blobs, deployments: deployments, health: health, metrics: metrics,
+      operators: Set(config.operators), readers: Set(config.readers)
     ).build()
     let app = Application(
       router: router,

@@ -10,6 +10,7 @@ struct ControllerRoutes {
   let blobs: BlobStore
   let deployments: DeploymentService
   let health: ControllerHealth
+  let metrics: ControllerMetrics
   let operators: Set<String>
   let readers: Set<String>
 
@@ -24,6 +25,12 @@ struct ControllerRoutes {
 
     router.get("artifacts/:sha256", use: artifact)
     router.get("api/v1/device/deployment", use: ownDeployment)
+
+    router.group("metrics").add(middleware: OperatorOnlyMiddleware()).get { _, _ in
+      Response(
+        status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+        body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+    }
 
     let api = router.group("api/v1").add(middleware: OperatorOnlyMiddleware())
     api.post("blobs", use: uploadBlob)
@@ -285,11 +292,21 @@ struct ControllerRoutes {
       headers[.contentLength] = "\(range.count)"
       let body = try await FileIO().loadFile(
         path: path, range: Int(range.lowerBound)...Int(range.upperBound), context: context)
-      return Response(status: .partialContent, headers: headers, body: body)
+      metrics.artifactRequest(range: true)
+      return Response(status: .partialContent, headers: headers, body: counted(body))
     }
     headers[.contentLength] = "\(size)"
     let body = try await FileIO().loadFile(path: path, context: context)
-    return Response(status: .ok, headers: headers, body: body)
+    metrics.artifactRequest(range: false)
+    return Response(status: .ok, headers: headers, body: counted(body))
+  }
+
+  /// Counts the bytes of `body` as they are handed to the connection.
+  private func counted(_ body: ResponseBody) -> ResponseBody {
+    body.map { [metrics] buffer in
+      metrics.sent(buffer.readableBytes)
+      return buffer
+    }
   }
 
   static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, context: ControllerRequestContext)
