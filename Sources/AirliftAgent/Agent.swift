@@ -20,6 +20,9 @@ public final class Agent: Service {
   private let handlers: InstallHandlers
   private let logger: Logger
   private let restart = Mutex(false)
+  /// Set on every (re)connect: once the outbox is empty, ask the controller
+  /// which reports it has and send again over HTTPS what it lacks.
+  private let needsReconcile = Mutex(true)
 
   /// Whether the agent stopped because an update asked for a reboot (the
   /// process should exit so the device, or its supervisor, restarts it).
@@ -55,7 +58,12 @@ public final class Agent: Service {
         client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond,
         reservedSpace: config.reservedDiskSpace),
       handlers: handlers, config: config, outbox: outbox, events: events, logger: logger,
-      onChange: { [weak self] in await self?.checkIn(mqtt) },
+      onChange: { [weak self] in
+        // An update ended: make sure the controller has its whole history, then report the new inventory.
+        self?.needsReconcile.withLock { $0 = true }
+        outbox.wake()
+        await self?.checkIn(mqtt)
+      },
       onReboot: { [weak self] in
         self?.restart.withLock { $0 = true }
         reboot.yield()
@@ -86,6 +94,17 @@ public final class Agent: Service {
           try await self.connectWithRetry(mqtt)
           group.addTask { await outbox.run() }
           group.addTask {
+            for await _ in outbox.drained where self.needsReconcile.withLock({ $0 }) {
+              // Give the reports just published a moment to reach the controller first.
+              try await Task.sleep(for: .seconds(1))
+              var delay = 5.0
+              while await !self.reconcile(http) {
+                try await Task.sleep(for: .seconds(delay))
+                delay = min(delay * 2, 300)
+              }
+            }
+          }
+          group.addTask {
             for await message in notices { self.accept(message, worker: worker) }
           }
           group.addTask {
@@ -93,6 +112,8 @@ public final class Agent: Service {
           }
           group.addTask {
             for await event in mqtt.events where event == .connected(reconnect: true) {
+              self.needsReconcile.withLock { $0 = true }
+              outbox.wake()
               await self.announce(mqtt, http: http, worker: worker)
             }
           }
@@ -210,6 +231,52 @@ public final class Agent: Service {
 
   /// Presence, check-in and the desired deployment over HTTPS: done on
   /// connect, reconnect and every check-in period.
+  /// Sends again, over HTTPS, the reports the controller does not have (a
+  /// broker that crashed after acknowledging them, a controller that was
+  /// not subscribed yet). The controller stores each report number once.
+  /// Returns false when the controller could not be asked (try again later).
+  private func reconcile(_ http: HTTPClient) async -> Bool {
+    needsReconcile.withLock { $0 = false }
+    let url = "\(config.controllerURL)/api/v1/device/status"
+    do {
+      var resent = 0
+      while true {
+        let sent = try store.unconfirmedReports()
+        guard let first = sent.first?.seq, let last = sent.last?.seq else { break }
+        let stored = try await exchange(
+          http, HTTPClientRequest(url: "\(url)?after=\(first - 1)&through=\(last)"), as: StoredSeqs.self)
+        let missing = sent.filter { !Set(stored.seqs).contains($0.seq ?? -1) }
+        if !missing.isEmpty {
+          var request = HTTPClientRequest(url: url)
+          request.method = .POST
+          request.headers.add(name: "Content-Type", value: "application/json")
+          request.body = .bytes(Wire.encode(StatusBatch(reports: missing)))
+          _ = try await exchange(http, request, as: StoredSeqs.self)
+          resent += missing.count
+        }
+        try store.confirmReports(through: last)
+        if sent.count < 500 { break }
+      }
+      if resent > 0 { logger.notice("sent \(resent) status report(s) again that the controller did not have") }
+      return true
+    } catch {
+      logger.warning("could not compare reports with the controller: \(error); trying again later")
+      return false
+    }
+  }
+
+  private func exchange<T: Decodable>(_ http: HTTPClient, _ request: HTTPClientRequest, as type: T.Type) async throws
+    -> T
+  {
+    let response = try await http.execute(request, timeout: .seconds(30))
+    let body = try await response.body.collect(upTo: 1 << 20)
+    guard response.status == .ok else {
+      throw AgentError.controller(
+        reason: "\(request.method) \(request.url): HTTP \(response.status.code) \(String(buffer: body).prefix(200))")
+    }
+    return try Wire.decode(T.self, from: Array(buffer: body), topic: request.url)
+  }
+
   private func announce(_ mqtt: MQTTClient, http: HTTPClient, worker: UpdateWorker) async {
     do {
       try await mqtt.publish(

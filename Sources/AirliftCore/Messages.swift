@@ -90,12 +90,16 @@ public struct StatusReport: Codable, Sendable, Equatable {
   public var attempt: Int?
   public var error: String?
   public var time: Date
+  /// The agent's sequence number for its reports (increasing, never reused):
+  /// the controller stores each number once and asks for the ones it lacks.
+  public var seq: Int64?
 
   public init(
     deployment: String, state: DeviceState, stage: String? = nil, bytes: Int64? = nil,
     total: Int64? = nil, percent: Int? = nil, attempt: Int? = nil, error: String? = nil,
-    time: Date = Date()
+    time: Date = Date(), seq: Int64? = nil
   ) {
+    self.seq = seq
     self.deployment = deployment
     self.state = state
     self.stage = stage
@@ -249,5 +253,27 @@ public struct CommandResult: Codable, Sendable, Equatable {
     self.ok = ok
     self.message = message
     self.time = time
+  }
+}
+
+/// `GET /api/v1/device/status?after=A&through=B`: the report sequence
+/// numbers in (A, B] the controller has stored for the calling device, so
+/// the device can send again exactly the ones that never arrived.
+public struct StoredSeqs: Codable, Sendable, Equatable {
+  public var v: Int = 1
+  public var seqs: [Int64]
+
+  public init(seqs: [Int64]) {
+    self.seqs = seqs
+  }
+}
+
+/// `POST /api/v1/device/status`: reports the controller may have missed.
+public struct StatusBatch: Codable, Sendable, Equatable {
+  public var v: Int = 1
+  public var reports: [StatusReport]
+
+  public init(reports: [StatusReport]) {
+    self.reports = reports
   }
 }

@@ -106,4 +106,149 @@ struct DownloadResilienceTests {
       }
     }
   }
+
+  /// A fleet whose artifact URLs go through a proxy the test can cut or stall.
+  private func throughProxy(_ body: (Fleet, LoopbackProxy) async throws -> Void) async throws {
+    try await Fleet.with(controller: false) { fleet in
+      let proxy = try await LoopbackProxy.start(to: fleet.httpsPort)
+      defer { proxy.stop() }
+      try await fleet.startControllerNow(publicURL: "https://127.0.0.1:\(proxy.port)")
+      try await body(fleet, proxy)
+    }
+  }
+
+  @Test("a connection dropped mid-transfer is retried and continues from the bytes on disk (Range)")
+  func resumesAfterADroppedConnection() async throws {
+    try await throughProxy { fleet, proxy in
+      let client = try #require(fleet.client)
+      let bundle = try ReleaseBundle.make(in: fleet.root, payloadBytes: 3_000_000)
+      _ = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
+      var config = try fleet.agentConfig("device-093")
+      config.retryBaseDelay = 0.2
+      config.retryMaxDelay = 0.5
+      try await fleet.startAgent(config)
+      let deployment = try await client.createDeployment(
+        .init(package: "big", version: "1.0.0", target: .init(devices: ["device-093"])))
+      try await eventually("a third of the download") {
+        (try await client.deployment(deployment.id).devices.first?.percent ?? 0) >= 30
+      }
+      proxy.cutAll()
+      try await eventually("the deployment to complete") {
+        try await client.deployment(deployment.id).status == .completed
+      }
+      let events = try #require(fleet.controller?.store).statusEvents(
+        deployment: deployment.id, device: DeviceID("device-093"))
+      let retry = try #require(events.first { $0.state == .retrying })
+      #expect(retry.attempt == 2 && retry.error?.contains("connection lost after") == true)
+      let lost = try #require(
+        retry.error.flatMap { $0.split(separator: " ").drop { $0 != "after" }.dropFirst().first }.flatMap { Int64($0) })
+      let resumed = try #require(events.compactMap(\.stage).first { $0.hasPrefix("resumed at ") })
+      #expect(try #require(Int64(resumed.split(separator: " ")[2])) >= lost)
+      #expect(events.last?.state == .successful)
+      #expect(proxy.connections >= 2)
+    }
+  }
+
+  @Test("a transfer that stalls is cut after stallTimeout and retried")
+  func stallTimeout() async throws {
+    try await throughProxy { fleet, proxy in
+      let client = try #require(fleet.client)
+      let bundle = try ReleaseBundle.make(in: fleet.root, payloadBytes: 2_000_000)
+      _ = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
+      var config = try fleet.agentConfig("device-094")
+      config.stallTimeout = 1
+      config.retryBaseDelay = 0.2
+      config.retryMaxDelay = 0.5
+      try await fleet.startAgent(config)
+      let deployment = try await client.createDeployment(
+        .init(package: "big", version: "1.0.0", target: .init(devices: ["device-094"])))
+      try await eventually("a quarter of the download") {
+        (try await client.deployment(deployment.id).devices.first?.percent ?? 0) >= 25
+      }
+      proxy.stall(true)
+      try await eventually("the stall to be noticed") {
+        try await client.deployment(deployment.id).devices.first?.state == .retrying
+      }
+      proxy.stall(false)
+      try await eventually("the deployment to complete") {
+        try await client.deployment(deployment.id).status == .completed
+      }
+      let events = try #require(fleet.controller?.store).statusEvents(
+        deployment: deployment.id, device: DeviceID("device-094"))
+      let retry = try #require(events.first { $0.state == .retrying })
+      #expect(retry.error?.contains("readTimeout") == true)
+      #expect(events.last?.state == .successful)
+    }
+  }
+
+  @Test("while the broker is down the update goes on; every report arrives afterwards, in order")
+  func reportsQueuedWhileTheBrokerIsDown() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let bundle = try ReleaseBundle.make(in: fleet.root, payloadBytes: 2_000_000)
+      _ = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
+      var config = try fleet.agentConfig("device-095")
+      config.maxBytesPerSecond = 1_000_000
+      let agent = try await fleet.startAgent(config)
+      let deployment = try await client.createDeployment(
+        .init(package: "big", version: "1.0.0", target: .init(devices: ["device-095"])))
+      try await eventually("the download to start") {
+        (try await client.deployment(deployment.id).devices.first?.percent ?? 0) >= 10
+      }
+      fleet.killBroker()
+      try await eventually("the update to finish on the device") {
+        try agent.store.update(deployment.id)?.state == .successful
+      }
+      // The controller has not heard of it yet.
+      #expect(try await client.deployment(deployment.id).devices.first?.state == .downloading)
+
+      try await fleet.startBroker()
+      try await eventually("the queued reports to arrive") {
+        try await client.deployment(deployment.id).devices.first?.state == .successful
+      }
+      let events = try #require(fleet.controller?.store).statusEvents(
+        deployment: deployment.id, device: DeviceID("device-095"))
+      let states = events.map(\.state).reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
+      #expect(states == [.pending, .downloading, .downloaded, .installing, .verifying, .successful])
+      #expect(events.map(\.time) == events.map(\.time).sorted())
+      let percents = events.filter { $0.state == .downloading }.compactMap(\.percent)
+      #expect(percents == percents.sorted() && percents.last ?? 0 > 10)
+    }
+  }
+
+  @Test("reports a broker lost (it crashed before saving; nobody was subscribed) reach the controller over HTTPS")
+  func lostReportsAreSentAgain() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let bundle = try ReleaseBundle.make(in: fleet.root, payloadBytes: 2_000_000)
+      _ = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
+      var config = try fleet.agentConfig("device-096")
+      config.maxBytesPerSecond = 1_000_000
+      let agent = try await fleet.startAgent(config)
+      let deployment = try await client.createDeployment(
+        .init(package: "big", version: "1.0.0", target: .init(devices: ["device-096"])))
+      try await eventually("the download to start") {
+        (try await client.deployment(deployment.id).devices.first?.percent ?? 0) >= 10
+      }
+      // The controller goes away, the broker crashes and comes back with no saved state:
+      // no session of the controller, so what the agent publishes now reaches nobody.
+      await fleet.stopController()
+      fleet.killBroker()
+      try? FileManager.default.removeItem(atPath: "\(fleet.root)/broker/mosquitto.db")
+      try await fleet.startBroker()
+      try await eventually("the update to finish and every report to be published (into the void)") {
+        try agent.store.update(deployment.id)?.state == .successful && agent.store.outboxCount() == 0
+      }
+      try await fleet.startControllerNow()
+      try await eventually("the lost reports to arrive", within: 60) {
+        try await client.deployment(deployment.id).devices.first?.state == .successful
+      }
+      let events = try #require(fleet.controller?.store).statusEvents(
+        deployment: deployment.id, device: DeviceID("device-096"))
+      let states = events.map(\.state).reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
+      #expect(states == [.pending, .downloading, .downloaded, .installing, .verifying, .successful])
+      let seqs = events.compactMap(\.seq)
+      #expect(seqs.count == events.count && Set(seqs).count == seqs.count && seqs == seqs.sorted())
+    }
+  }
 }

@@ -66,6 +66,16 @@ public final class AgentStore: Sendable {
           ALTER TABLE installed ADD COLUMN previous_version TEXT;
           """)
     }
+    migrator.registerMigration("v3-sent-status") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE sent_status (
+            seq INTEGER PRIMARY KEY NOT NULL,
+            payload BLOB NOT NULL,
+            sent_at DATETIME NOT NULL
+          );
+          """)
+    }
     try migrator.migrate(db)
   }
 
@@ -111,7 +121,7 @@ public final class AgentStore: Sendable {
           notice.deployment, String(decoding: Wire.encode(notice), as: UTF8.self), progress.phase.reported.rawValue,
           progress.error, Self.text(progress), now,
         ])
-      if let report { try Self.enqueue(db, topic: topic, payload: Wire.encode(report), now: now) }
+      if let report { try Self.enqueue(db, report: report, topic: topic, now: now) }
       if progress.phase == .successful {
         try Self.markInstalled(db, notice.release, deployment: notice.deployment, now: now)
       }
@@ -136,13 +146,37 @@ public final class AgentStore: Sendable {
       try db.execute(
         sql: "UPDATE installed SET version = ?, previous_version = version, installed_at = ? WHERE package = ?",
         arguments: [previous, now, record.notice.release.package])
-      try Self.enqueue(db, topic: topic, payload: Wire.encode(report), now: now)
+      try Self.enqueue(db, report: report, topic: topic, now: now)
     }
   }
 
-  /// Queues a progress report without changing the stored state.
+  /// Queues a message (a command result) for the broker.
   func enqueue(topic: String, payload: [UInt8], now: Date = Date()) throws {
     try db.write { db in try Self.enqueue(db, topic: topic, payload: payload, now: now) }
+  }
+
+  /// Queues a status report without changing the stored state (progress, a wait).
+  func enqueue(report: StatusReport, topic: String, now: Date = Date()) throws {
+    try db.write { db in try Self.enqueue(db, report: report, topic: topic, now: now) }
+  }
+
+  /// Reports the broker acknowledged but the controller has not yet been
+  /// seen to store, oldest first.
+  func unconfirmedReports(limit: Int = 500) throws -> [StatusReport] {
+    try db.read { db in
+      try Row.fetchAll(db, sql: "SELECT payload FROM sent_status ORDER BY seq LIMIT ?", arguments: [limit])
+        .compactMap { try? Wire.decode(StatusReport.self, from: [UInt8]($0["payload"] as Data), topic: "agent store") }
+    }
+  }
+
+  /// The controller has every report up to `seq`.
+  func confirmReports(through seq: Int64) throws {
+    try db.write { db in try db.execute(sql: "DELETE FROM sent_status WHERE seq <= ?", arguments: [seq]) }
+  }
+
+  /// Messages waiting for the broker.
+  public func outboxCount() throws -> Int {
+    try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }
   }
 
   func nextOutboxMessage() throws -> OutboxMessage? {
@@ -153,8 +187,20 @@ public final class AgentStore: Sendable {
     }
   }
 
-  func removeOutboxMessage(_ id: Int64) throws {
-    try db.write { db in try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id]) }
+  /// The broker has the message. Status reports move to `sent_status`
+  /// until the controller is seen to have them (at most the last 2,000 are
+  /// kept), so they can be sent again over HTTPS if it never got them.
+  func removeOutboxMessage(_ id: Int64, now: Date = Date()) throws {
+    try db.write { db in
+      try db.execute(
+        sql: """
+          INSERT OR IGNORE INTO sent_status (seq, payload, sent_at)
+          SELECT id, payload, ? FROM outbox WHERE id = ? AND topic LIKE '%/status'
+          """, arguments: [now, id])
+      try db.execute(sql: "DELETE FROM outbox WHERE id = ?", arguments: [id])
+      try db.execute(
+        sql: "DELETE FROM sent_status WHERE seq <= (SELECT MAX(seq) FROM sent_status) - 2000")
+    }
   }
 
   public func installed() throws -> [String: String] {
@@ -189,6 +235,15 @@ public final class AgentStore: Sendable {
     try db.execute(
       sql: "INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)",
       arguments: [topic, Data(payload), now])
+  }
+
+  /// Queues a report numbered with its outbox id: increasing and never reused, across restarts.
+  private static func enqueue(_ db: Database, report: StatusReport, topic: String, now: Date) throws {
+    try enqueue(db, topic: topic, payload: [], now: now)
+    var numbered = report
+    numbered.seq = db.lastInsertedRowID
+    try db.execute(
+      sql: "UPDATE outbox SET payload = ? WHERE id = ?", arguments: [Data(Wire.encode(numbered)), numbered.seq])
   }
 
   private static func text(_ progress: UpdateProgress) -> String {

@@ -10,12 +10,16 @@ final class Outbox: Sendable {
   private let logger: Logger
   private let signals: AsyncStream<Void>
   private let signal: AsyncStream<Void>.Continuation
+  /// Yields each time the outbox has been emptied.
+  let drained: AsyncStream<Void>
+  private let drainedSignal: AsyncStream<Void>.Continuation
 
   init(store: AgentStore, mqtt: MQTTClient, logger: Logger) {
     self.store = store
     self.mqtt = mqtt
     self.logger = logger
     (signals, signal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    (drained, drainedSignal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
 
   func wake() { signal.yield() }
@@ -37,7 +41,10 @@ final class Outbox: Sendable {
         logger.error("could not read the outbox: \(error)")
         return
       }
-      guard let message = next else { return }
+      guard let message = next else {
+        drainedSignal.yield()
+        return
+      }
       do {
         try await mqtt.publish(message.topic, payload: message.payload, qos: 1)
         try store.removeOutboxMessage(message.id)

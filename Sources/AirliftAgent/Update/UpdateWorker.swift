@@ -358,7 +358,7 @@ actor UpdateWorker {
         deployment: notice.deployment, state: .downloading,
         stage: resumedFrom.map { "resumed at \($0) bytes" }, bytes: done, total: total, percent: percent,
         attempt: attempt)
-      try? store.enqueue(topic: topic, payload: Wire.encode(report))
+      try? store.enqueue(report: report, topic: topic)
       outbox.wake()
       events.publish(DeviceUpdateEvent(notice: notice, report: report))
     }
@@ -382,7 +382,7 @@ actor UpdateWorker {
   /// Reports why the update waits, without changing its state.
   private func note(_ notice: DeploymentNotice, _ progress: UpdateProgress, stage: String, event: String) {
     let report = makeReport(notice, progress, stage: stage)
-    try? store.enqueue(topic: Topics.device(deviceID, .status), payload: Wire.encode(report))
+    try? store.enqueue(report: report, topic: Topics.device(deviceID, .status))
     outbox.wake()
     events.publish(DeviceUpdateEvent(notice: notice, report: report, event: event))
   }

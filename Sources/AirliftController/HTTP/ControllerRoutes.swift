@@ -25,6 +25,8 @@ struct ControllerRoutes {
 
     router.get("artifacts/:sha256", use: artifact)
     router.get("api/v1/device/deployment", use: ownDeployment)
+    router.get("api/v1/device/status", use: ownStatusCursor)
+    router.post("api/v1/device/status", use: ownStatusReports)
 
     router.group("metrics").add(middleware: OperatorOnlyMiddleware()).get { _, _ in
       Response(
@@ -255,6 +257,49 @@ struct ControllerRoutes {
 
   /// `GET /api/v1/device/deployment`: the calling device's desired
   /// deployment (identity from its certificate), or 204 when it has none.
+  /// Which of the calling device's report numbers in (after, through] are
+  /// stored, so it can send again what never arrived (a broker that lost a
+  /// message, a controller that was not subscribed yet).
+  @Sendable func ownStatusCursor(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let device = try Self.device(context)
+    let query = request.uri.queryParameters
+    guard let after = query.get("after").flatMap({ Int64($0) }),
+      let through = query.get("through").flatMap({ Int64($0) }),
+      after >= 0, through >= after, through - after <= 10000
+    else {
+      throw APIError(
+        status: .badRequest, code: "invalid_request",
+        message: "give after=A&through=B, whole numbers with 0 <= A <= B <= A + 10000")
+    }
+    return try Self.json(
+      StoredSeqs(seqs: try store.storedStatusSeqs(device: device, after: after, through: through)), context: context)
+  }
+
+  /// Reports a device sends again over HTTPS; each is stored once, by its number.
+  @Sendable func ownStatusReports(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let device = try Self.device(context)
+    let buffer = try await request.body.collect(upTo: 4 << 20)
+    let batch = try Wire.decode(StatusBatch.self, from: Array(buffer: buffer), topic: "POST /api/v1/device/status")
+    let seqs = batch.reports.compactMap(\.seq)
+    guard seqs.count == batch.reports.count, let low = seqs.min(), let high = seqs.max() else {
+      throw APIError(
+        status: .badRequest, code: "invalid_request", message: "send at least one report, each with its seq")
+    }
+    let unknown = try store.recordStatuses(batch.reports.map { (device, $0) })
+    for (_, report) in unknown {
+      context.logger.warning("status for unknown deployment '\(report.deployment)' from \(device); kept")
+    }
+    return try Self.json(
+      StoredSeqs(seqs: try store.storedStatusSeqs(device: device, after: low - 1, through: high)), context: context)
+  }
+
+  private static func device(_ context: ControllerRequestContext) throws -> DeviceID {
+    guard case .device(let device) = context.identity else {
+      throw APIError(status: .forbidden, code: "forbidden", message: "only a device certificate can use /api/v1/device")
+    }
+    return device
+  }
+
   @Sendable func ownDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     guard case .device(let device) = context.identity else {
       throw APIError(

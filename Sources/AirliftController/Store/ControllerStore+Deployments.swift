@@ -234,8 +234,11 @@ extension ControllerStore {
       var unknown: [(DeviceID, StatusReport)] = []
       var touched: Set<String> = []
       for (device, report) in batch {
-        try Self.insertEvent(
-          db, deployment: report.deployment, device: device.rawValue, state: report.state, report: report, now: now)
+        // A report the controller already has (a QoS 1 repeat, or one the device sent again) changes nothing.
+        guard
+          try Self.insertEvent(
+            db, deployment: report.deployment, device: device.rawValue, state: report.state, report: report, now: now)
+        else { continue }
         guard
           let current = try String.fetchOne(
             db, sql: "SELECT state FROM device_deployment WHERE deployment_id = ? AND device_id = ?",
@@ -269,14 +272,18 @@ extension ControllerStore {
     try db.read { db in
       try Row.fetchAll(
         db,
-        sql: "SELECT * FROM status_event WHERE deployment_id = ? AND device_id = ? ORDER BY id",
+        // In the order things happened: a report that arrived late (sent again after a loss) sits where it belongs.
+        sql: """
+          SELECT * FROM status_event WHERE deployment_id = ? AND device_id = ?
+          ORDER BY COALESCE(device_time, received_at), seq, id
+          """,
         arguments: [deployment, device.rawValue]
       ).compactMap { row in
         guard let state = DeviceState(rawValue: row["state"]) else { return nil }
         return StatusReport(
           deployment: row["deployment_id"], state: state, stage: row["stage"], bytes: row["bytes"], total: row["total"],
           percent: row["percent"], attempt: row["attempt"], error: row["error"],
-          time: row["device_time"] ?? row["received_at"])
+          time: row["device_time"] ?? row["received_at"], seq: row["seq"])
       }
     }
   }
@@ -338,19 +345,31 @@ extension ControllerStore {
       arguments: [DeploymentStatus.completed.rawValue, Date(), id])
   }
 
+  /// Stores an event; false when the device's report with this sequence number is already stored.
+  @discardableResult
   static func insertEvent(
     _ db: Database, deployment: String, device: String, state: DeviceState, report: StatusReport? = nil,
     error: String? = nil, now: Date
-  ) throws {
+  ) throws -> Bool {
     try db.execute(
       sql: """
-        INSERT INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt, error,
-          device_time, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT OR IGNORE INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
+          error, device_time, received_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """,
       arguments: [
         deployment, device, state.rawValue, report?.stage, report?.bytes, report?.total, report?.percent,
-        report?.attempt, report?.error ?? error, report?.time, now,
+        report?.attempt, report?.error ?? error, report?.time, now, report?.seq,
       ])
+    return db.changesCount > 0
+  }
+
+  /// The report sequence numbers in (`after`, `through`] stored for `device`.
+  public func storedStatusSeqs(device: DeviceID, after: Int64, through: Int64) throws -> [Int64] {
+    try db.read { db in
+      try Int64.fetchAll(
+        db, sql: "SELECT seq FROM status_event WHERE device_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT 10000",
+        arguments: [device.rawValue, after, through])
+    }
   }
 
   static func deployment(id: String, db: Database) throws -> API.Deployment? {

@@ -136,6 +136,14 @@ public final class ControllerStore: Sendable {
           CREATE INDEX device_command_by_device ON device_command(device_id, created_at);
           """)
     }
+    migrator.registerMigration("v5-status-seq") { db in
+      // Each report of a device is stored once, by its sequence number.
+      try db.execute(
+        sql: """
+          ALTER TABLE status_event ADD COLUMN seq INTEGER;
+          CREATE UNIQUE INDEX status_event_by_seq ON status_event(device_id, seq) WHERE seq IS NOT NULL;
+          """)
+    }
     return migrator
   }
 }

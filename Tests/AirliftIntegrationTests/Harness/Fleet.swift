@@ -100,11 +100,12 @@ final class Fleet: @unchecked Sendable {
     broker.waitUntilExit()
   }
 
-  func startControllerNow(readers: [String] = []) async throws {
+  /// `publicURL` is where devices are told to fetch artifacts (a proxy in some tests).
+  func startControllerNow(readers: [String] = [], publicURL: String? = nil) async throws {
     let controller = try Controller(
       config: ControllerConfig(
         port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
-        readers: readers,
+        publicURL: publicURL, readers: readers,
         mqttClientID: "airlift-controller-test"),
       logger: Self.quietLogger)
     self.controller = controller
