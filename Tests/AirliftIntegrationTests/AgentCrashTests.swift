@@ -39,17 +39,9 @@ struct AgentCrashTests {
     _ fleet: Fleet, install: String, extra: [String: String] = [:], device: String, payloadBytes: Int = 0
   ) async throws -> API.Deployment {
     let client = try #require(fleet.client)
-    let source = "\(fleet.root)/src-\(device)"
-    try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-    _ = try TestScript.write("\(source)/install", install)
-    for (name, body) in extra { _ = try TestScript.write("\(source)/\(name)", body) }
-    if payloadBytes > 0 {
-      var generator = SystemRandomNumberGenerator()
-      let bytes = (0..<payloadBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
-      try Data(bytes).write(to: URL(fileURLWithPath: "\(source)/payload.bin"))
-    }
-    let file = "\(fleet.root)/\(device).tar.gz"
-    try Fleet.run("/usr/bin/env", ["tar", "-czf", file, "-C", source, "."])
+    let file = try ReleaseBundle.make(
+      in: fleet.root, name: "\(device).tar.gz", install: "#!/bin/sh\n\(install)\n",
+      scripts: extra.mapValues { "#!/bin/sh\n\($0)\n" }, payloadBytes: payloadBytes)
     _ = try await client.uploadRelease(package: "app-\(device)", version: "1.0.0", file: file)
     return try await client.createDeployment(
       .init(package: "app-\(device)", version: "1.0.0", target: .init(devices: [device])))
@@ -293,16 +285,5 @@ struct AgentCrashTests {
 
 /// Runs the real `airlift-agent` binary and returns its exit status and output.
 func runAgentCommand(_ arguments: [String]) throws -> (status: Int32, output: String) {
-  let binary = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-    .appendingPathComponent("airlift-agent")
-  let process = Process()
-  process.executableURL = binary
-  process.arguments = arguments
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  process.standardError = pipe
-  try process.run()
-  let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-  process.waitUntilExit()
-  return (process.terminationStatus, output)
+  try Fleet.execute(try Fleet.builtBinary("airlift-agent"), arguments)
 }

@@ -129,11 +129,7 @@ final class Fleet: @unchecked Sendable {
   /// Runs the real `airlift serve` binary (for kill -9 tests) instead of an
   /// in-process controller, and waits until it is ready.
   func startControllerProcess() async throws {
-    let binary = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-      .appendingPathComponent("airlift").path
-    guard FileManager.default.isExecutableFile(atPath: binary) else {
-      throw HarnessError.setup("\(binary) is missing; run `swift build --build-tests` first")
-    }
+    let binary = try Self.builtBinary("airlift")
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = [
@@ -208,11 +204,7 @@ final class Fleet: @unchecked Sendable {
   /// Runs the real `airlift-agent` binary with `config` written to a file
   /// (for kill -9 and reboot tests); does not wait for its check-in.
   func startAgentProcess(_ config: AgentConfig) throws {
-    let binary = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
-      .appendingPathComponent("airlift-agent").path
-    guard FileManager.default.isExecutableFile(atPath: binary) else {
-      throw HarnessError.setup("\(binary) is missing; run `swift build --build-tests` first")
-    }
+    let binary = try Self.builtBinary("airlift-agent")
     let folder = "\(root)/agents/\(config.deviceID)"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let encoder = JSONEncoder()
@@ -295,8 +287,16 @@ final class Fleet: @unchecked Sendable {
     return path
   }
 
-  /// Runs a repository script with an argument list (no shell).
+  /// Runs a repository script with an argument list (no shell); throws unless it succeeds.
   static func run(_ executable: String, _ arguments: [String]) throws {
+    let (status, text) = try execute(executable, arguments)
+    guard status == 0 else {
+      throw HarnessError.setup("\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
+    }
+  }
+
+  /// Runs a program with an argument list (no shell); returns its exit status and output.
+  static func execute(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -306,8 +306,16 @@ final class Fleet: @unchecked Sendable {
     try process.run()
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-      throw HarnessError.setup("\(executable) \(arguments.joined(separator: " ")) failed: \(text)")
+    return (process.terminationStatus, text)
+  }
+
+  /// A binary this package built (`airlift`, `airlift-agent`), next to the test bundle.
+  static func builtBinary(_ name: String) throws -> String {
+    let binary = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent()
+      .appendingPathComponent(name).path
+    guard FileManager.default.isExecutableFile(atPath: binary) else {
+      throw HarnessError.setup("\(binary) is missing; run `swift build --build-tests` first")
     }
+    return binary
   }
 }

@@ -13,14 +13,18 @@ enum ReleaseBundle {
     printf '%s' "$AIRLIFT_VERSION" > "$AIRLIFT_INSTALL_DIR/version"
     """
 
+  /// `scripts` are more executables by name (`verify`, `rollback`);
   /// `payloadBytes` of random (incompressible) data make a large bundle.
   static func make(
-    in folder: String, name: String = "bundle.tar.gz", install: String = recordingInstall, payloadBytes: Int = 0
+    in folder: String, name: String = "bundle.tar.gz", install: String = recordingInstall,
+    scripts: [String: String] = [:], payloadBytes: Int = 0
   ) throws -> String {
     let source = "\(folder)/bundle-src-\(UUID().uuidString.prefix(6))"
     try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-    try install.write(toFile: "\(source)/install", atomically: true, encoding: .utf8)
-    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(source)/install")
+    for (script, body) in scripts.merging(["install": install], uniquingKeysWith: { $1 }) {
+      try body.write(toFile: "\(source)/\(script)", atomically: true, encoding: .utf8)
+      try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(source)/\(script)")
+    }
     try "payload of \(name)\n".write(toFile: "\(source)/README", atomically: true, encoding: .utf8)
     if payloadBytes > 0 {
       var generator = SystemRandomNumberGenerator()
