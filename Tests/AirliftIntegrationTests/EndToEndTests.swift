@@ -141,4 +141,35 @@ struct EndToEndTests {
       }
     }
   }
+
+  @Test("a deployment of the version the device runs ends Successful at once: already-installed, no download")
+  func alreadyInstalled() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let config = try fleet.agentConfig("device-008")
+      try await fleet.startAgent(config)
+      let bundle = try ReleaseBundle.make(in: fleet.root)
+      _ = try await client.uploadRelease(package: "hello", version: "1.0.0", file: bundle)
+      for round in 1...2 {
+        let deployment = try await client.createDeployment(
+          .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-008"])))
+        try await eventually("round \(round) to complete") {
+          try await client.deployment(deployment.id).status == .completed
+        }
+        let events = try #require(fleet.controller?.store).statusEvents(
+          deployment: deployment.id, device: DeviceID("device-008"))
+        if round == 2 {
+          #expect(events.map(\.state) == [.successful])
+          #expect(events.first?.stage == "already-installed")
+        }
+      }
+      // The install script ran once.
+      let runs = try String(contentsOfFile: "\(config.installDirectory)/runs.log", encoding: .utf8)
+      #expect(runs.split(separator: "\n").count == 1)
+      #expect(metricsRequests(fleet) == 1)
+    }
+  }
 }
+
+/// Artifact requests the in-process controller has answered.
+private func metricsRequests(_ fleet: Fleet) -> Int64 { fleet.controller?.metrics.artifactRequestCount ?? -1 }
