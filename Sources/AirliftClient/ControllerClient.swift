@@ -190,7 +190,7 @@ public final class ControllerClient: Sendable {
     try await get("/api/v1/deployments", as: [API.Deployment].self)
   }
 
-  /// `action` is `pause`, `resume` or `abort`.
+  /// `action` is `pause`, `resume`, `promote` or `abort`.
   public func changeDeployment(_ id: String, action: String, reason: String? = nil) async throws -> API.Deployment {
     struct Body: Encodable { var reason: String? }
     return try await send(

@@ -58,6 +58,7 @@ public final class DeploymentService: Sendable {
     if let timeout = request.deviceTimeout, timeout < 1 {
       throw DeploymentError.invalidRequest("deviceTimeout must be at least 1 second")
     }
+    if let plan = request.rollout { try Self.validate(plan) }
     let ref = ReleaseRef(package: request.package, version: version)
     guard let release = try store.release(ref) else { throw StoreError.releaseNotFound(ref) }
     let id = "dep-" + UUID().uuidString.lowercased().prefix(8)
@@ -66,7 +67,7 @@ public final class DeploymentService: Sendable {
         id: String(id), name: request.name, release: ref, tag: request.tag, target: request.target,
         parameters: release.parameters.merging(request.parameters) { _, given in given },
         maxDevices: request.maxDevices, deviceTimeout: request.deviceTimeout, startAt: request.startAt,
-        supersede: request.supersede), now: now)
+        supersede: request.supersede, rollout: request.rollout), now: now)
     logger.info(
       "deployment created",
       metadata: [
@@ -74,7 +75,42 @@ public final class DeploymentService: Sendable {
         "status": .string(deployment.status.rawValue),
       ])
     if deployment.status == .active { notifyAll(deployment) }
-    return deployment
+    if request.rollout != nil { tick(now: now) }
+    return try store.deployment(id: deployment.id) ?? deployment
+  }
+
+  /// Refuses a plan that could never finish, with the field to fix.
+  static func validate(_ plan: RolloutPlan) throws(DeploymentError) {
+    guard !plan.phases.isEmpty, plan.phases.last == .percent(100) else {
+      throw .invalidRequest("rollout.phases must end with 100% (to update only some devices use maxDevices)")
+    }
+    for phase in plan.phases {
+      switch phase {
+      case .count(let count) where count < 1: throw .invalidRequest("a rollout phase needs at least 1 device")
+      case .percent(let percent) where percent <= 0 || percent > 100:
+        throw .invalidRequest("a rollout phase percent must be in (0, 100]")
+      default: break
+      }
+    }
+    guard (0...100).contains(plan.successThreshold) else {
+      throw .invalidRequest("rollout.successThreshold is a percent, 0 to 100")
+    }
+    guard plan.soakSeconds >= 0, (plan.ratePerMinute ?? 1) >= 1 else {
+      throw .invalidRequest("rollout.soakSeconds must be >= 0 and rollout.ratePerMinute >= 1")
+    }
+    if let failure = plan.failure {
+      guard (failure.maxFailures ?? 0) >= 0, (0...100).contains(failure.maxFailurePercent ?? 0), failure.minEnded >= 1
+      else {
+        throw .invalidRequest("rollout.failure: maxFailures >= 0, maxFailurePercent 0 to 100, minEnded >= 1")
+      }
+    }
+  }
+
+  /// Lets a phased deployment go on to its next phase now.
+  public func promote(_ id: String) throws -> API.Deployment {
+    _ = try store.promote(id)
+    tick()
+    return try store.deployment(id: id)!
   }
 
   /// Asks a device to switch `package` back to the version it ran before
@@ -131,7 +167,8 @@ public final class DeploymentService: Sendable {
     }
   }
 
-  /// Starts due scheduled deployments and fails devices past their timeout.
+  /// Starts due scheduled deployments, fails devices past their timeout,
+  /// and moves phased rollouts on.
   func tick(now: Date = Date()) {
     do {
       for id in try store.activateDue(now: now) {
@@ -141,13 +178,23 @@ public final class DeploymentService: Sendable {
       }
       let timedOut = try store.failTimedOutDevices(now: now)
       if timedOut > 0 { logger.warning("\(timedOut) device(s) timed out") }
+      for outcome in try store.stepRollouts(now: now) {
+        for device in outcome.started { notify(device) }
+        for device in outcome.withdrawn { withdraw(device) }
+        if let phase = outcome.advancedTo {
+          logger.info("rollout phase \(phase + 1) started", metadata: ["id": .string(outcome.deployment)])
+        }
+        if let reason = outcome.aborted {
+          logger.warning("deployment aborted: \(reason)", metadata: ["id": .string(outcome.deployment)])
+        }
+      }
     } catch {
       logger.error("deployment scheduler: \(error)")
     }
   }
 
   private func notifyAll(_ deployment: API.Deployment) {
-    for progress in deployment.devices where progress.state == .pending {
+    for progress in deployment.devices where progress.state == .pending && progress.started {
       if let device = try? DeviceID(progress.device) { notify(device) }
     }
   }

@@ -207,12 +207,15 @@ public enum API {
     public var startAt: Date?
     /// Move devices waiting in another deployment into this one instead of refusing.
     public var supersede: Bool
+    /// Phases, thresholds, rate and failure policy; nil starts every device at once.
+    public var rollout: RolloutPlan?
 
     public init(
       package: String, version: String? = nil, tag: String? = nil, target: Target,
       parameters: [String: String] = [:], name: String? = nil, maxDevices: Int? = nil, deviceTimeout: Int? = nil,
-      startAt: Date? = nil, supersede: Bool = false
+      startAt: Date? = nil, supersede: Bool = false, rollout: RolloutPlan? = nil
     ) {
+      self.rollout = rollout
       self.package = package
       self.version = version
       self.tag = tag
@@ -237,6 +240,22 @@ public enum API {
       deviceTimeout = try c.decodeIfPresent(Int.self, forKey: .deviceTimeout)
       startAt = try c.decodeIfPresent(Date.self, forKey: .startAt)
       supersede = try c.decodeIfPresent(Bool.self, forKey: .supersede) ?? false
+      rollout = try c.decodeIfPresent(RolloutPlan.self, forKey: .rollout)
+    }
+  }
+
+  /// Where a phased rollout stands.
+  public struct RolloutState: Codable, Sendable, Equatable {
+    public var plan: RolloutPlan
+    /// The phase now running, 1-based.
+    public var phase: Int
+    /// Why it is not moving on, when it is not (waiting for promotion, soaking, below the threshold).
+    public var note: String?
+
+    public init(plan: RolloutPlan, phase: Int, note: String?) {
+      self.plan = plan
+      self.phase = phase
+      self.note = note
     }
   }
 
@@ -247,10 +266,14 @@ public enum API {
     public var error: String?
     public var attempts: Int
     public var updatedAt: Date
+    /// False while the device waits for its phase of a rollout.
+    public var started: Bool
 
     public init(
-      device: String, state: DeviceState, percent: Int?, error: String?, attempts: Int = 0, updatedAt: Date
+      device: String, state: DeviceState, percent: Int?, error: String?, attempts: Int = 0, updatedAt: Date,
+      started: Bool = true
     ) {
+      self.started = started
       self.device = device
       self.state = state
       self.percent = percent
@@ -276,12 +299,15 @@ public enum API {
     public var reason: String?
     public var createdAt: Date
     public var devices: [DeviceProgress]
+    public var rollout: RolloutState?
 
     public init(
       id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,
       target: Target, parameters: [String: String], maxDevices: Int? = nil, deviceTimeout: Int? = nil,
-      startAt: Date? = nil, reason: String? = nil, createdAt: Date, devices: [DeviceProgress]
+      startAt: Date? = nil, reason: String? = nil, createdAt: Date, devices: [DeviceProgress],
+      rollout: RolloutState? = nil
     ) {
+      self.rollout = rollout
       self.id = id
       self.name = name
       self.release = release

@@ -10,6 +10,7 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
   case invalidDigest(String)
   case invalidParameterName(String)
   case invalidName(String)
+  case invalidRollout(String)
 
   public var description: String {
     switch self {
@@ -34,6 +35,8 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
         "invalid parameter name '\(name)': use letters, digits and '_', not starting with a digit (it becomes an environment variable)"
     case .invalidName(let name):
       return "invalid name '\(name)': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    case .invalidRollout(let reason):
+      return "invalid rollout plan: \(reason)"
     case .invalidDigest(let value):
       return "invalid SHA-256 digest '\(value)': expected 64 lower-case hex characters"
     }

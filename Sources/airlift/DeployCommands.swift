@@ -7,7 +7,7 @@ struct Deploy: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Create, follow and steer deployments.",
     subcommands: [
-      Create.self, List.self, Show.self, Watch.self, Pause.self, Resume.self, Abort.self,
+      Create.self, List.self, Show.self, Watch.self, Pause.self, Resume.self, Promote.self, Abort.self,
     ])
 
   struct Create: AsyncParsableCommand {
@@ -27,6 +27,41 @@ struct Deploy: AsyncParsableCommand {
     @Option(help: "Start later: an ISO 8601 time (2026-11-24T02:00:00Z) or +SECONDS.") var startAt: String?
     @Flag(help: "Move devices waiting in another deployment to this one (in-progress ones finish first).")
     var supersede = false
+    @Option(
+      help: "Phased rollout: cumulative device counts or percents of the target, ending at 100% (10,10%,50%,100%).")
+    var phases: String?
+    @Option(help: "With --phases: percent of ended devices that must be Successful before the next phase.")
+    var successThreshold: Double = 100
+    @Option(help: "With --phases: seconds to wait after a phase ended before the next one starts.")
+    var soak: Int = 0
+    @Flag(help: "With --phases: start each next phase only on `airlift deploy promote`.") var manual = false
+    @Option(help: "Start at most this many devices per minute.") var rate: Int?
+    @Option(help: "Abort when more devices than N fail, or more than P% of those that ended (N or P%).")
+    var maxFailures: String?
+    @Option(help: "With a percent --max-failures: judge only once this many devices ended.") var minEnded: Int = 1
+    @Flag(help: "Count --max-failures per phase instead of overall.") var perPhase = false
+
+    /// The rollout plan the options describe, or nil for "every device at once".
+    func rolloutPlan() throws -> RolloutPlan? {
+      guard phases != nil || rate != nil || maxFailures != nil else { return nil }
+      var plan = RolloutPlan(
+        successThreshold: successThreshold, soakSeconds: soak, manualPromotion: manual, ratePerMinute: rate)
+      if let phases {
+        do { plan.phases = try PhaseSize.parseList(phases) } catch { throw ValidationError(error.description) }
+      }
+      if let maxFailures {
+        var policy = FailurePolicy(minEnded: minEnded, perPhase: perPhase)
+        if maxFailures.hasSuffix("%"), let percent = Double(maxFailures.dropLast()) {
+          policy.maxFailurePercent = percent
+        } else if let count = Int(maxFailures) {
+          policy.maxFailures = count
+        } else {
+          throw ValidationError("--max-failures takes a count (3) or a percent (5%), got '\(maxFailures)'")
+        }
+        plan.failure = policy
+      }
+      return plan
+    }
 
     func validate() throws {
       guard all || group != nil || !devices.isEmpty else {
@@ -35,6 +70,7 @@ struct Deploy: AsyncParsableCommand {
       _ = try KeyValues.parse(parameters)
       _ = try startDate()
       _ = try parsedRelease()
+      _ = try rolloutPlan()
     }
 
     func parsedRelease() throws -> (package: String, version: String?, tag: String?) {
@@ -64,7 +100,7 @@ struct Deploy: AsyncParsableCommand {
         package: package, version: version, tag: tag,
         target: .init(devices: devices.isEmpty ? nil : devices, group: group, allDevices: all),
         parameters: try KeyValues.parse(parameters), name: name, maxDevices: maxDevices, deviceTimeout: deviceTimeout,
-        startAt: try startDate(), supersede: supersede)
+        startAt: try startDate(), supersede: supersede, rollout: try rolloutPlan())
       let deployment = try await connection.withClient { try await $0.createDeployment(request) }
       if connection.json { return print(Output.json(deployment)) }
       let via = deployment.tag.map { " (tag \($0))" } ?? ""
@@ -120,11 +156,24 @@ struct Deploy: AsyncParsableCommand {
       if let tag = deployment.tag { header += " (tag \(tag))" }
       header += "  \(deployment.status.rawValue)  [\(counts)]"
       if let reason = deployment.reason { header += "\nreason: \(reason)" }
+      if let rollout = deployment.rollout {
+        let started = deployment.devices.filter(\.started).count
+        header +=
+          "\nrollout: phase \(rollout.phase) of \(rollout.plan.phases.count) ("
+          + rollout.plan.phases.map(\.description).joined(separator: ",") + "), \(started) of "
+          + "\(deployment.devices.count) devices started"
+        if let note = rollout.note { header += "\n  \(note)" }
+      }
       // Failures first: they are what an operator acts on.
       let rows = deployment.devices.sorted {
         rank($0.state) < rank($1.state) || (rank($0.state) == rank($1.state) && $0.device < $1.device)
       }
-      .map { [$0.device, $0.state.rawValue, $0.percent.map { "\($0)%" } ?? "-", "\($0.attempts)", $0.error ?? ""] }
+      .map {
+        [
+          $0.device, $0.started ? $0.state.rawValue : "Waiting (phase)", $0.percent.map { "\($0)%" } ?? "-",
+          "\($0.attempts)", $0.error ?? "",
+        ]
+      }
       return header + "\n" + Output.table(["DEVICE", "STATE", "PROGRESS", "ATTEMPTS", "ERROR"], rows)
     }
 
@@ -203,6 +252,20 @@ struct Deploy: AsyncParsableCommand {
         try await $0.changeDeployment(id, action: "pause", reason: reason)
       }
       print(connection.json ? Output.json(deployment) : "\(deployment.id) \(deployment.status.rawValue)")
+    }
+  }
+
+  struct Promote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Start the next phase of a phased rollout now (past its threshold, soak time or manual gate).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Deployment id.") var id: String
+
+    func run() async throws {
+      let deployment = try await connection.withClient { try await $0.changeDeployment(id, action: "promote") }
+      if connection.json { return print(Output.json(deployment)) }
+      let phase = deployment.rollout.map { " phase \($0.phase) of \($0.plan.phases.count)" } ?? ""
+      print("\(deployment.id) \(deployment.status.rawValue)\(phase)")
     }
   }
 

@@ -203,13 +203,18 @@ struct DownloadResilienceTests {
       #expect(try await client.deployment(deployment.id).devices.first?.state == .downloading)
 
       try await fleet.startBroker()
-      try await eventually("the queued reports to arrive") {
-        try await client.deployment(deployment.id).devices.first?.state == .successful
+      // Through the broker, or sent again over HTTPS if the broker lost some.
+      let store = try #require(fleet.controller?.store)
+      let complete: [DeviceState] = [.pending, .downloading, .downloaded, .installing, .verifying, .successful]
+      var states: [DeviceState] = []
+      try await eventually("every queued report to arrive") {
+        states = try store.statusEvents(deployment: deployment.id, device: DeviceID("device-095")).map(\.state)
+          .reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
+        return states == complete
       }
-      let events = try #require(fleet.controller?.store).statusEvents(
-        deployment: deployment.id, device: DeviceID("device-095"))
-      let states = events.map(\.state).reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
-      #expect(states == [.pending, .downloading, .downloaded, .installing, .verifying, .successful])
+      #expect(states == complete)
+      #expect(try await client.deployment(deployment.id).devices.first?.state == .successful)
+      let events = try store.statusEvents(deployment: deployment.id, device: DeviceID("device-095"))
       #expect(events.map(\.time) == events.map(\.time).sorted())
       let percents = events.filter { $0.state == .downloading }.compactMap(\.percent)
       #expect(percents == percents.sorted() && percents.last ?? 0 > 10)

@@ -57,6 +57,7 @@ struct ControllerRoutes {
     api.post("deployments/:id/pause", use: pauseDeployment)
     api.post("deployments/:id/resume", use: resumeDeployment)
     api.post("deployments/:id/abort", use: abortDeployment)
+    api.post("deployments/:id/promote", use: promoteDeployment)
     return router
   }
 
@@ -248,6 +249,10 @@ struct ControllerRoutes {
 
   @Sendable func resumeDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     try Self.json(try deployments.resume(try context.parameters.require("id")), context: context)
+  }
+
+  @Sendable func promoteDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try deployments.promote(try context.parameters.require("id")), context: context)
   }
 
   @Sendable func abortDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {

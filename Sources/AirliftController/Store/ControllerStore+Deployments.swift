@@ -21,6 +21,7 @@ public struct NewDeployment: Sendable {
   public var deviceTimeout: Int?
   public var startAt: Date?
   public var supersede: Bool
+  public var rollout: RolloutPlan?
 }
 
 /// Deployments that can still move devices.
@@ -56,18 +57,26 @@ extension ControllerStore {
       try db.execute(
         sql: """
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
-            max_devices, device_timeout, start_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            max_devices, device_timeout, start_at, updated_at, rollout)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           spec.id, spec.name, releaseID, (scheduled ? DeploymentStatus.scheduled : .active).rawValue,
           JSONColumn.encode(spec.parameters), spec.target.allDevices, now, spec.tag, spec.target.group,
           spec.maxDevices, spec.deviceTimeout, spec.startAt, now,
+          spec.rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
         ])
-      for device in targets {
+      // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
+      let ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
+      for (position, device) in ordered.enumerated() {
         try db.execute(
-          sql: "INSERT INTO device_deployment (deployment_id, device_id, state, updated_at) VALUES (?, ?, ?, ?)",
-          arguments: [spec.id, device, DeviceState.pending.rawValue, now])
+          sql: """
+            INSERT INTO device_deployment (deployment_id, device_id, state, updated_at, position, released_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """,
+          arguments: [
+            spec.id, device, DeviceState.pending.rawValue, now, position, spec.rollout == nil ? now : nil,
+          ])
       }
       return try Self.deployment(id: spec.id, db: db)!
     }
@@ -106,7 +115,9 @@ extension ControllerStore {
       try db.execute(
         sql: "UPDATE deployment SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
         arguments: [status.rawValue, reason, now, id])
-      let pending = deployment.devices.filter { $0.state == .pending }.compactMap { try? DeviceID($0.device) }
+      let pending = deployment.devices.filter { $0.state == .pending && $0.started }.compactMap {
+        try? DeviceID($0.device)
+      }
       return (try Self.deployment(id: id, db: db)!, pending)
     }
   }
@@ -135,14 +146,16 @@ extension ControllerStore {
         db,
         sql: """
           SELECT device_deployment.deployment_id, device_deployment.device_id, device_deployment.state,
-            device_deployment.started_at, deployment.device_timeout FROM device_deployment
+            COALESCE(device_deployment.started_at, device_deployment.released_at) AS started_at,
+            device_deployment.started_at IS NULL AS unreachable, deployment.device_timeout FROM device_deployment
           JOIN deployment ON deployment.id = device_deployment.deployment_id
-          WHERE deployment.device_timeout IS NOT NULL AND device_deployment.started_at IS NOT NULL
-            AND device_deployment.state NOT IN (?, ?, ?, ?)
+          WHERE deployment.device_timeout IS NOT NULL AND deployment.status IN (?, ?)
+            AND COALESCE(device_deployment.started_at, device_deployment.released_at) IS NOT NULL
+            AND device_deployment.state NOT IN (?, ?, ?)
           """,
         arguments: [
-          DeviceState.pending.rawValue, DeviceState.successful.rawValue, DeviceState.failed.rawValue,
-          DeviceState.rolledBack.rawValue,
+          DeploymentStatus.active.rawValue, DeploymentStatus.paused.rawValue, DeviceState.successful.rawValue,
+          DeviceState.failed.rawValue, DeviceState.rolledBack.rawValue,
         ])
       var failed = 0
       for row in rows {
@@ -152,7 +165,11 @@ extension ControllerStore {
         let deployment: String = row["deployment_id"]
         let device: String = row["device_id"]
         let state: String = row["state"]
-        let error = "timed out: not finished \(timeout) s after it started (last state \(state))"
+        let unreachable: Bool = row["unreachable"]
+        let error =
+          unreachable
+          ? "timed out: the device did not start within \(timeout) s (unreachable?)"
+          : "timed out: not finished \(timeout) s after it started (last state \(state))"
         try db.execute(
           sql: """
             UPDATE device_deployment SET state = ?, error = ?, updated_at = ? WHERE deployment_id = ? AND device_id = ?
@@ -175,7 +192,7 @@ extension ControllerStore {
       let candidates = try Row.fetchAll(
         db,
         sql: """
-          SELECT id, max_devices FROM deployment WHERE status = ?
+          SELECT id, max_devices, rollout FROM deployment WHERE status = ?
           AND (all_devices = 1 OR target_group IN (SELECT group_name FROM group_member WHERE device_id = ?))
           AND id NOT IN (SELECT deployment_id FROM device_deployment WHERE device_id = ?)
           ORDER BY created_at DESC, rowid DESC
@@ -188,9 +205,18 @@ extension ControllerStore {
               db, sql: "SELECT COUNT(*) FROM device_deployment WHERE deployment_id = ?", arguments: [id]) ?? 0
           if count >= max { continue }
         }
+        let phased = (row["rollout"] as String?) != nil
+        let position =
+          try Int.fetchOne(
+            db, sql: "SELECT COALESCE(MAX(position), -1) + 1 FROM device_deployment WHERE deployment_id = ?",
+            arguments: [id]) ?? 0
+        // A rollout starts a late device when its turn comes; otherwise it starts now.
         try db.execute(
-          sql: "INSERT INTO device_deployment (deployment_id, device_id, state, updated_at) VALUES (?, ?, ?, ?)",
-          arguments: [id, device.rawValue, DeviceState.pending.rawValue, now])
+          sql: """
+            INSERT INTO device_deployment (deployment_id, device_id, state, updated_at, position, released_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """,
+          arguments: [id, device.rawValue, DeviceState.pending.rawValue, now, position, phased ? nil : now])
         // One live deployment per device: the newest open one wins.
         return [id]
       }
@@ -208,7 +234,8 @@ extension ControllerStore {
           sql: """
             SELECT deployment.id, deployment.parameters, deployment.release_id FROM deployment
             JOIN device_deployment ON device_deployment.deployment_id = deployment.id
-            WHERE device_deployment.device_id = ? AND (deployment.status IN (?, ?) OR device_deployment.state != ?)
+            WHERE device_deployment.device_id = ? AND device_deployment.released_at IS NOT NULL
+              AND (deployment.status IN (?, ?) OR device_deployment.state != ?)
             ORDER BY deployment.created_at DESC, deployment.rowid DESC LIMIT 1
             """,
           arguments: [
@@ -386,7 +413,11 @@ extension ControllerStore {
     ).map { row in
       API.DeviceProgress(
         device: row["device_id"], state: DeviceState(rawValue: row["state"]) ?? .pending, percent: row["percent"],
-        error: row["error"], attempts: row["attempts"], updatedAt: row["updated_at"])
+        error: row["error"], attempts: row["attempts"], updatedAt: row["updated_at"],
+        started: (row["released_at"] as Date?) != nil)
+    }
+    let plan = (row["rollout"] as String?).flatMap {
+      try? JSONDecoder().decode(RolloutPlan.self, from: Data($0.utf8))
     }
     return API.Deployment(
       id: row["id"], name: row["name"], release: ReleaseRef(package: row["package"], version: row["version"]),
@@ -394,6 +425,7 @@ extension ControllerStore {
       target: API.Target(devices: nil, group: row["target_group"], allDevices: row["all_devices"]),
       parameters: JSONColumn.decode(row["parameters"]), maxDevices: row["max_devices"],
       deviceTimeout: row["device_timeout"], startAt: row["start_at"], reason: row["reason"],
-      createdAt: row["created_at"], devices: devices)
+      createdAt: row["created_at"], devices: devices,
+      rollout: plan.map { API.RolloutState(plan: $0, phase: (row["phase"] as Int) + 1, note: row["rollout_note"]) })
   }
 }

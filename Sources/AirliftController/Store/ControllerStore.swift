@@ -144,6 +144,20 @@ public final class ControllerStore: Sendable {
           CREATE UNIQUE INDEX status_event_by_seq ON status_event(device_id, seq) WHERE seq IS NOT NULL;
           """)
     }
+    migrator.registerMigration("v6-rollouts") { db in
+      // A plan per deployment, the phase it is in; per device its place in the order and when it was started.
+      try db.execute(
+        sql: """
+          ALTER TABLE deployment ADD COLUMN rollout TEXT;
+          ALTER TABLE deployment ADD COLUMN phase INTEGER NOT NULL DEFAULT 0;
+          ALTER TABLE deployment ADD COLUMN phase_ended_at DOUBLE;
+          ALTER TABLE deployment ADD COLUMN promoted BOOLEAN NOT NULL DEFAULT 0;
+          ALTER TABLE deployment ADD COLUMN rollout_note TEXT;
+          ALTER TABLE device_deployment ADD COLUMN position INTEGER;
+          ALTER TABLE device_deployment ADD COLUMN released_at DATETIME;
+          UPDATE device_deployment SET released_at = updated_at;
+          """)
+    }
     return migrator
   }
 }

@@ -1,0 +1,128 @@
+import AirliftCore
+import Foundation
+import GRDB
+
+/// What a rollout step did, for the service to act on.
+public struct RolloutOutcome: Sendable, Equatable {
+  public var deployment: String
+  /// Devices to notify now.
+  public var started: [DeviceID] = []
+  /// Devices that had not started, to withdraw their notice from (an abort).
+  public var withdrawn: [DeviceID] = []
+  public var advancedTo: Int?
+  public var aborted: String?
+}
+
+extension ControllerStore {
+  /// A device's place in every rollout's order: a hash of its id (FNV-1a),
+  /// so the same devices come first in every deployment — the same
+  /// canaries each release — and new devices fall in between.
+  static func rolloutKey(_ device: String) -> (UInt64, String) {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in device.utf8 {
+      hash ^= UInt64(byte)
+      hash = hash &* 0x100_0000_01b3
+    }
+    return (hash, device)
+  }
+
+  /// Runs one decision for every active phased deployment and applies it.
+  public func stepRollouts(now: Date = Date()) throws -> [RolloutOutcome] {
+    let ids = try db.read { db in
+      try String.fetchAll(
+        db, sql: "SELECT id FROM deployment WHERE status = ? AND rollout IS NOT NULL",
+        arguments: [DeploymentStatus.active.rawValue])
+    }
+    return try ids.compactMap { try stepRollout($0, now: now) }
+  }
+
+  private func stepRollout(_ id: String, now: Date) throws -> RolloutOutcome? {
+    try db.write { db in
+      guard
+        let row = try Row.fetchOne(
+          db, sql: "SELECT * FROM deployment WHERE id = ? AND status = ?",
+          arguments: [id, DeploymentStatus.active.rawValue]),
+        let text: String = row["rollout"],
+        let plan = try? JSONDecoder().decode(RolloutPlan.self, from: Data(text.utf8))
+      else { return nil }
+      let devices = try Row.fetchAll(
+        db, sql: "SELECT device_id, position, state, released_at FROM device_deployment WHERE deployment_id = ?",
+        arguments: [id])
+      let byPosition = Dictionary(devices.map { ($0["position"] as Int, $0["device_id"] as String) }) { $1 }
+      let snapshot = RolloutSnapshot(
+        phase: row["phase"], phaseEndedAt: row["phase_ended_at"], promoted: row["promoted"],
+        startedLastMinute: devices.filter {
+          ($0["released_at"] as Date?).map { now.timeIntervalSince($0) < 60 } ?? false
+        }
+        .count,
+        devices: devices.map {
+          RolloutDevice(
+            position: $0["position"], started: ($0["released_at"] as Date?) != nil,
+            state: DeviceState(rawValue: $0["state"]) ?? .pending)
+        })
+      var outcome = RolloutOutcome(deployment: id)
+      var note: String? = row["rollout_note"]
+      for action in Rollout.decide(plan, snapshot, now: now.timeIntervalSince1970) {
+        switch action {
+        case .start(let positions):
+          for position in positions {
+            guard let device = byPosition[position] else { continue }
+            try db.execute(
+              sql: "UPDATE device_deployment SET released_at = ? WHERE deployment_id = ? AND device_id = ?",
+              arguments: [now, id, device])
+            if let device = try? DeviceID(device) { outcome.started.append(device) }
+          }
+          note = nil
+        case .phaseEnded:
+          try db.execute(
+            sql: "UPDATE deployment SET phase_ended_at = ? WHERE id = ?", arguments: [now.timeIntervalSince1970, id])
+        case .advance(let phase, let reason):
+          try db.execute(
+            sql: """
+              UPDATE deployment SET phase = ?, phase_ended_at = NULL, promoted = 0, updated_at = ? WHERE id = ?
+              """, arguments: [phase, now, id])
+          try Self.insertDeploymentNote(db, id, "phase \(phase + 1) started: \(reason)", now: now)
+          outcome.advancedTo = phase
+          note = nil
+        case .hold(let reason):
+          note = reason
+        case .abort(let reason):
+          let message = "stopped by its failure policy: \(reason)"
+          try db.execute(
+            sql: "UPDATE deployment SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+            arguments: [DeploymentStatus.aborted.rawValue, message, now, id])
+          outcome.withdrawn = devices.filter { ($0["state"] as String) == DeviceState.pending.rawValue }
+            .compactMap { try? DeviceID($0["device_id"] as String) }
+          outcome.aborted = message
+          note = message
+        }
+      }
+      if note != row["rollout_note"] {
+        try db.execute(sql: "UPDATE deployment SET rollout_note = ? WHERE id = ?", arguments: [note, id])
+      }
+      return outcome.started.isEmpty && outcome.advancedTo == nil && outcome.aborted == nil ? nil : outcome
+    }
+  }
+
+  /// Lets a phased deployment go on to its next phase (past a threshold, a
+  /// soak time, or a plan that waits for promotion).
+  public func promote(_ id: String, now: Date = Date()) throws -> API.Deployment {
+    try db.write { db in
+      guard let deployment = try Self.deployment(id: id, db: db) else { throw StoreError.deploymentNotFound(id) }
+      guard deployment.status == .active, deployment.rollout != nil else {
+        throw StoreError.invalidTransition(deployment: id, from: deployment.status, action: "promote")
+      }
+      try db.execute(sql: "UPDATE deployment SET promoted = 1, updated_at = ? WHERE id = ?", arguments: [now, id])
+      return try Self.deployment(id: id, db: db)!
+    }
+  }
+
+  /// Records a deployment-level event (phase changes) in the event log of no device.
+  static func insertDeploymentNote(_ db: Database, _ id: String, _ text: String, now: Date) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO status_event (deployment_id, device_id, state, stage, received_at)
+        VALUES (?, '', 'Pending', ?, ?)
+        """, arguments: [id, text, now])
+  }
+}
