@@ -24,19 +24,41 @@ public enum PhaseSize: Codable, Sendable, Equatable, CustomStringConvertible {
     }
   }
 
+  /// One phase as written: `10` or `25%`.
+  public init?(_ text: String) {
+    let word = text.trimmingCharacters(in: .whitespaces)
+    if word.hasSuffix("%"), let percent = Double(word.dropLast()), percent > 0, percent <= 100 {
+      self = .percent(percent)
+    } else if let count = Int(word), count > 0 {
+      self = .count(count)
+    } else {
+      return nil
+    }
+  }
+
+  /// Encoded as written (`"10"`, `"25%"`), so the REST API reads like the CLI.
+  public init(from decoder: any Decoder) throws {
+    let text = try decoder.singleValueContainer().decode(String.self)
+    guard let phase = PhaseSize(text) else {
+      throw DecodingError.dataCorrupted(
+        .init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not a count (10) or a percent (25%)"))
+    }
+    self = phase
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.singleValueContainer()
+    try container.encode(description)
+  }
+
   /// Parses `10,10%,50%,100%`; the last phase must reach every device.
   public static func parseList(_ text: String) throws(AirliftCoreError) -> [PhaseSize] {
     var phases: [PhaseSize] = []
     for (index, item) in text.split(separator: ",", omittingEmptySubsequences: false).enumerated() {
-      let word = item.trimmingCharacters(in: .whitespaces)
-      let phase: PhaseSize
-      if word.hasSuffix("%"), let percent = Double(word.dropLast()), percent > 0, percent <= 100 {
-        phase = .percent(percent)
-      } else if let count = Int(word), count > 0 {
-        phase = .count(count)
-      } else {
+      guard let phase = PhaseSize(String(item)) else {
         throw .invalidRollout(
-          "phase \(index + 1) '\(word)' is not a device count (10) or a percent of the target (25%)")
+          "phase \(index + 1) '\(item.trimmingCharacters(in: .whitespaces))' is not a device count (10) or a percent of the target (25%)"
+        )
       }
       phases.append(phase)
     }
@@ -63,6 +85,14 @@ public struct FailurePolicy: Codable, Sendable, Equatable {
     self.maxFailurePercent = maxFailurePercent
     self.minEnded = minEnded
     self.perPhase = perPhase
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    maxFailures = try c.decodeIfPresent(Int.self, forKey: .maxFailures)
+    maxFailurePercent = try c.decodeIfPresent(Double.self, forKey: .maxFailurePercent)
+    minEnded = try c.decodeIfPresent(Int.self, forKey: .minEnded) ?? 1
+    perPhase = try c.decodeIfPresent(Bool.self, forKey: .perPhase) ?? false
   }
 }
 
@@ -91,6 +121,17 @@ public struct RolloutPlan: Codable, Sendable, Equatable {
     self.manualPromotion = manualPromotion
     self.ratePerMinute = ratePerMinute
     self.failure = failure
+  }
+
+  /// Every field but `phases` may be left out (the defaults above).
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    phases = try c.decode([PhaseSize].self, forKey: .phases)
+    successThreshold = try c.decodeIfPresent(Double.self, forKey: .successThreshold) ?? 100
+    soakSeconds = try c.decodeIfPresent(Int.self, forKey: .soakSeconds) ?? 0
+    manualPromotion = try c.decodeIfPresent(Bool.self, forKey: .manualPromotion) ?? false
+    ratePerMinute = try c.decodeIfPresent(Int.self, forKey: .ratePerMinute)
+    failure = try c.decodeIfPresent(FailurePolicy.self, forKey: .failure)
   }
 }
 

@@ -1,4 +1,5 @@
 import AirliftCore
+import Foundation
 import Testing
 
 @Suite("Rollout decisions")
@@ -124,5 +125,25 @@ struct RolloutTests {
     let plan = RolloutPlan(phases: [.count(1), .percent(100)])
     let done = Array(repeating: DeviceState.successful, count: 3)
     #expect(Rollout.decide(plan, Self.snapshot(done, started: 3, phase: 1), now: 0) == [])
+  }
+}
+
+@Suite("Rollout plan encoding")
+struct RolloutPlanEncodingTests {
+  @Test("phases travel as written: \"10\" and \"25%\"")
+  func phasesAsText() throws {
+    let plan = RolloutPlan(phases: [.count(10), .percent(25), .percent(100)])
+    let json = String(decoding: Wire.encode(plan), as: UTF8.self)
+    #expect(json.contains(#""phases":["10","25%","100%"]"#))
+    let decoded = try JSONDecoder().decode(RolloutPlan.self, from: Data(json.utf8))
+    #expect(decoded == plan)
+    let minimal = try JSONDecoder().decode(
+      RolloutPlan.self, from: Data(#"{"phases":["1","100%"],"failure":{"maxFailures":2}}"#.utf8))
+    #expect(minimal == RolloutPlan(phases: [.count(1), .percent(100)], failure: FailurePolicy(maxFailures: 2)))
+    #expect(throws: DecodingError.self) {
+      try JSONDecoder().decode(
+        RolloutPlan.self,
+        from: Data(#"{"phases":["ten"],"successThreshold":1,"soakSeconds":0,"manualPromotion":false}"#.utf8))
+    }
   }
 }
