@@ -190,7 +190,18 @@ public final class ControllerClient: Sendable {
     try await get("/api/v1/deployments", as: [API.Deployment].self)
   }
 
-  /// `action` is `pause`, `resume`, `promote` or `abort`.
+  public func fleet() async throws -> API.FleetState {
+    try await get("/api/v1/fleet", as: API.FleetState.self)
+  }
+
+  /// `action` is `freeze` (with a reason) or `thaw`.
+  public func changeFleet(_ action: String, reason: String? = nil) async throws -> API.FleetState {
+    struct Body: Encodable { var reason: String? }
+    return try await send(
+      json: Body(reason: reason), method: .POST, path: "/api/v1/fleet/\(action)", as: API.FleetState.self)
+  }
+
+  /// `action` is `pause`, `resume`, `promote`, `approve` or `abort`.
   public func changeDeployment(_ id: String, action: String, reason: String? = nil) async throws -> API.Deployment {
     struct Body: Encodable { var reason: String? }
     return try await send(

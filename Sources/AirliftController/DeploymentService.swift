@@ -31,7 +31,9 @@ public final class DeploymentService: Sendable {
     self.logger = logger
   }
 
-  public func create(_ request: API.CreateDeployment, now: Date = Date()) async throws -> API.Deployment {
+  public func create(_ request: API.CreateDeployment, by creator: String? = nil, now: Date = Date()) async throws
+    -> API.Deployment
+  {
     let version: String
     do {
       try Names.validatePackage(request.package)
@@ -67,7 +69,8 @@ public final class DeploymentService: Sendable {
         id: String(id), name: request.name, release: ref, tag: request.tag, target: request.target,
         parameters: release.parameters.merging(request.parameters) { _, given in given },
         maxDevices: request.maxDevices, deviceTimeout: request.deviceTimeout, startAt: request.startAt,
-        supersede: request.supersede, rollout: request.rollout), now: now)
+        supersede: request.supersede, rollout: request.rollout, needsApproval: request.needsApproval,
+        createdBy: creator), now: now)
     logger.info(
       "deployment created",
       metadata: [
@@ -104,6 +107,30 @@ public final class DeploymentService: Sendable {
         throw .invalidRequest("rollout.failure: maxFailures >= 0, maxFailurePercent 0 to 100, minEnded >= 1")
       }
     }
+  }
+
+  /// A second operator approves; it starts now unless its start time is later or the fleet is frozen.
+  public func approve(_ id: String, by approver: String) throws -> API.Deployment {
+    _ = try store.approve(id, by: approver)
+    tick()
+    return try store.deployment(id: id)!
+  }
+
+  /// The emergency stop for the whole fleet.
+  public func freeze(reason: String) throws -> API.FleetState {
+    let (state, pending) = try store.freeze(reason: reason)
+    for device in pending { withdraw(device) }
+    logger.warning("fleet frozen: \(reason)")
+    return state
+  }
+
+  public func thaw() throws -> API.FleetState {
+    for id in try store.thaw() {
+      if let deployment = try store.deployment(id: id) { notifyAll(deployment) }
+    }
+    tick()
+    logger.notice("fleet thawed")
+    return try store.fleetState()
   }
 
   /// Lets a phased deployment go on to its next phase now.

@@ -209,13 +209,16 @@ public enum API {
     public var supersede: Bool
     /// Phases, thresholds, rate and failure policy; nil starts every device at once.
     public var rollout: RolloutPlan?
+    /// Wait in `Scheduled` until a second operator approves it.
+    public var needsApproval: Bool
 
     public init(
       package: String, version: String? = nil, tag: String? = nil, target: Target,
       parameters: [String: String] = [:], name: String? = nil, maxDevices: Int? = nil, deviceTimeout: Int? = nil,
-      startAt: Date? = nil, supersede: Bool = false, rollout: RolloutPlan? = nil
+      startAt: Date? = nil, supersede: Bool = false, rollout: RolloutPlan? = nil, needsApproval: Bool = false
     ) {
       self.rollout = rollout
+      self.needsApproval = needsApproval
       self.package = package
       self.version = version
       self.tag = tag
@@ -241,6 +244,7 @@ public enum API {
       startAt = try c.decodeIfPresent(Date.self, forKey: .startAt)
       supersede = try c.decodeIfPresent(Bool.self, forKey: .supersede) ?? false
       rollout = try c.decodeIfPresent(RolloutPlan.self, forKey: .rollout)
+      needsApproval = try c.decodeIfPresent(Bool.self, forKey: .needsApproval) ?? false
     }
   }
 
@@ -300,6 +304,10 @@ public enum API {
     public var createdAt: Date
     public var devices: [DeviceProgress]
     public var rollout: RolloutState?
+    /// The operator who created it, and (when it needed approval) who approved it.
+    public var createdBy: String?
+    public var needsApproval: Bool = false
+    public var approvedBy: String?
 
     public init(
       id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,
@@ -369,6 +377,19 @@ public enum API {
   }
 
   /// The error body every failing API call returns.
+  /// `GET /api/v1/fleet`: whether an emergency stop holds every deployment.
+  public struct FleetState: Codable, Sendable, Equatable {
+    public var frozen: Bool
+    public var reason: String?
+    public var since: Date?
+
+    public init(frozen: Bool, reason: String? = nil, since: Date? = nil) {
+      self.frozen = frozen
+      self.reason = reason
+      self.since = since
+    }
+  }
+
   /// `POST /api/v1/devices/{id}/rollback`: switch a package back to its previous version.
   public struct RollbackRequest: Codable, Sendable, Equatable {
     public var package: String

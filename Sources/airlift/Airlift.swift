@@ -7,7 +7,7 @@ struct Airlift: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "airlift",
     abstract: "Over-the-air updates for fleets of Linux devices.",
-    subcommands: [Serve.self, Status.self, Release.self, Tag.self, Device.self, Group.self, Deploy.self])
+    subcommands: [Serve.self, Status.self, Release.self, Tag.self, Device.self, Group.self, Deploy.self, Fleet.self])
 }
 
 /// Where the controller is and which operator certificate to use.

@@ -7,7 +7,7 @@ struct Deploy: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Create, follow and steer deployments.",
     subcommands: [
-      Create.self, List.self, Show.self, Watch.self, Pause.self, Resume.self, Promote.self, Abort.self,
+      Create.self, List.self, Show.self, Watch.self, Approve.self, Pause.self, Resume.self, Promote.self, Abort.self,
     ])
 
   struct Create: AsyncParsableCommand {
@@ -40,6 +40,7 @@ struct Deploy: AsyncParsableCommand {
     var maxFailures: String?
     @Option(help: "With a percent --max-failures: judge only once this many devices ended.") var minEnded: Int = 1
     @Flag(help: "Count --max-failures per phase instead of overall.") var perPhase = false
+    @Flag(help: "Wait in Scheduled until a second operator runs `airlift deploy approve`.") var needsApproval = false
 
     /// The rollout plan the options describe, or nil for "every device at once".
     func rolloutPlan() throws -> RolloutPlan? {
@@ -100,7 +101,7 @@ struct Deploy: AsyncParsableCommand {
         package: package, version: version, tag: tag,
         target: .init(devices: devices.isEmpty ? nil : devices, group: group, allDevices: all),
         parameters: try KeyValues.parse(parameters), name: name, maxDevices: maxDevices, deviceTimeout: deviceTimeout,
-        startAt: try startDate(), supersede: supersede, rollout: try rolloutPlan())
+        startAt: try startDate(), supersede: supersede, rollout: try rolloutPlan(), needsApproval: needsApproval)
       let deployment = try await connection.withClient { try await $0.createDeployment(request) }
       if connection.json { return print(Output.json(deployment)) }
       let via = deployment.tag.map { " (tag \($0))" } ?? ""
@@ -156,6 +157,11 @@ struct Deploy: AsyncParsableCommand {
       if let tag = deployment.tag { header += " (tag \(tag))" }
       header += "  \(deployment.status.rawValue)  [\(counts)]"
       if let reason = deployment.reason { header += "\nreason: \(reason)" }
+      if deployment.needsApproval {
+        header +=
+          deployment.approvedBy.map { "\napproved by \($0)" }
+          ?? "\nwaiting for approval by an operator other than \(deployment.createdBy ?? "its creator")"
+      }
       if let rollout = deployment.rollout {
         let started = deployment.devices.filter(\.started).count
         header +=
@@ -252,6 +258,19 @@ struct Deploy: AsyncParsableCommand {
         try await $0.changeDeployment(id, action: "pause", reason: reason)
       }
       print(connection.json ? Output.json(deployment) : "\(deployment.id) \(deployment.status.rawValue)")
+    }
+  }
+
+  struct Approve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Approve a deployment created with --needs-approval (by another operator than its creator).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Deployment id.") var id: String
+
+    func run() async throws {
+      let deployment = try await connection.withClient { try await $0.changeDeployment(id, action: "approve") }
+      if connection.json { return print(Output.json(deployment)) }
+      print("\(deployment.id) approved by \(deployment.approvedBy ?? "?"): \(deployment.status.rawValue)")
     }
   }
 

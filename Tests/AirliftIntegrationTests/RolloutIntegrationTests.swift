@@ -120,3 +120,85 @@ struct RolloutIntegrationTests {
     }
   }
 }
+
+@Suite("Emergency stop and approval")
+struct FreezeAndApprovalTests {
+  @Test("freeze pauses what runs and holds what is new; resume is refused while frozen; thaw lets both go")
+  func freezeAndThaw() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let ids = ["fz-1", "fz-2", "fz-3"]
+      for id in ids { try await fleet.startAgent(try fleet.agentConfig(id)) }
+      for version in ["1.0.0", "1.1.0"] {
+        let bundle = try ReleaseBundle.make(in: fleet.root, name: "app-\(version).tar.gz")
+        _ = try await client.uploadRelease(package: "app", version: version, file: bundle)
+      }
+      // A rollout that stays active: its second phase waits for promotion.
+      let running = try await client.createDeployment(
+        .init(
+          package: "app", version: "1.0.0", target: .init(devices: ["fz-1", "fz-3"]),
+          rollout: RolloutPlan(phases: [.count(1), .percent(100)], manualPromotion: true)))
+      try await eventually("the first phase to end") {
+        try await client.deployment(running.id).rollout?.note?.contains("waiting for `airlift deploy promote`") == true
+      }
+
+      let frozen = try await client.changeFleet("freeze", reason: "bad batch reported by support")
+      #expect(frozen.frozen && frozen.reason == "bad batch reported by support")
+      let paused = try await client.deployment(running.id)
+      #expect(paused.status == .paused && paused.reason == "fleet frozen: bad batch reported by support")
+      await #expect {
+        _ = try await client.changeDeployment(running.id, action: "promote")
+      } throws: { "\($0)".contains("invalid_transition") }
+      let held = try await client.createDeployment(
+        .init(package: "app", version: "1.1.0", target: .init(devices: ["fz-2"])))
+      #expect(held.status == .paused)
+      #expect(held.reason == "fleet frozen: bad batch reported by support")
+      await #expect {
+        _ = try await client.changeDeployment(held.id, action: "resume")
+      } throws: { "\($0)".contains("fleet_frozen") }
+      try await Task.sleep(for: .seconds(1.5))
+      #expect(try await client.deployment(held.id).devices.first?.state == .pending)
+
+      let thawed = try await client.changeFleet("thaw")
+      #expect(!thawed.frozen)
+      try await eventually("the held deployment to run") {
+        try await client.deployment(held.id).status == .completed
+      }
+      #expect(try await client.deployment(held.id).devices.first?.state == .successful)
+      #expect(try await client.deployment(running.id).status == .active)
+      _ = try await client.changeDeployment(running.id, action: "promote")
+      try await eventually("the resumed rollout to complete") {
+        try await client.deployment(running.id).status == .completed
+      }
+    }
+  }
+
+  @Test("a deployment that needs approval waits until a second operator approves; its creator cannot")
+  func twoOperatorApproval() async throws {
+    try await Fleet.with(controller: false) { fleet in
+      try Fleet.run("\(Fleet.repository)/Certs/new-operator", ["airlift-second", "--out", fleet.certs])
+      try await fleet.startControllerNow(operators: ["airlift-operator", "airlift-second"])
+      let client = try #require(fleet.client)
+      let second = try ControllerClient(
+        baseURL: fleet.controllerURL, caFile: "\(fleet.certs)/ca.crt",
+        certificate: "\(fleet.certs)/operators/airlift-second.crt", key: "\(fleet.certs)/operators/airlift-second.key")
+      defer { Task { await second.shutdown() } }
+      try await fleet.startAgent(try fleet.agentConfig("ap-1"))
+      _ = try await client.uploadRelease(package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root))
+      let created = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["ap-1"]), needsApproval: true))
+      #expect(created.status == .scheduled && created.createdBy == "airlift-operator")
+      await #expect {
+        _ = try await client.changeDeployment(created.id, action: "approve")
+      } throws: { "\($0)".contains("approval_refused") && "\($0)".contains("a second operator must approve it") }
+      try await Task.sleep(for: .seconds(1.5))
+      #expect(try await client.deployment(created.id).status == .scheduled)
+
+      let approved = try await second.changeDeployment(created.id, action: "approve")
+      #expect(approved.approvedBy == "airlift-second")
+      try await eventually("the approved deployment to complete") {
+        try await client.deployment(created.id).status == .completed
+      }
+    }
+  }
+}

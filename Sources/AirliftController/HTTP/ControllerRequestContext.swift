@@ -105,7 +105,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
     } catch let error as StoreError {
       let status: HTTPResponse.Status
       switch error {
-      case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition: status = .conflict
+      case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition, .fleetFrozen, .approvalRefused:
+        status = .conflict
       case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound:
         status = .notFound
       case .blobNotFound, .noTargetDevices: status = .badRequest

@@ -58,6 +58,10 @@ struct ControllerRoutes {
     api.post("deployments/:id/resume", use: resumeDeployment)
     api.post("deployments/:id/abort", use: abortDeployment)
     api.post("deployments/:id/promote", use: promoteDeployment)
+    api.post("deployments/:id/approve", use: approveDeployment)
+    api.get("fleet", use: fleetState)
+    api.post("fleet/freeze", use: freezeFleet)
+    api.post("fleet/thaw", use: thawFleet)
     return router
   }
 
@@ -227,7 +231,8 @@ struct ControllerRoutes {
 
   @Sendable func createDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.CreateDeployment.self, context: context)
-    return try Self.json(try await deployments.create(body), status: .created, context: context)
+    return try Self.json(
+      try await deployments.create(body, by: Self.operatorName(context)), status: .created, context: context)
   }
 
   @Sendable func listDeployments(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -249,6 +254,30 @@ struct ControllerRoutes {
 
   @Sendable func resumeDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     try Self.json(try deployments.resume(try context.parameters.require("id")), context: context)
+  }
+
+  @Sendable func approveDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let approver = try Self.operatorName(context) ?? ""
+    return try Self.json(try deployments.approve(try context.parameters.require("id"), by: approver), context: context)
+  }
+
+  @Sendable func fleetState(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.fleetState(), context: context)
+  }
+
+  @Sendable func freezeFleet(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let reason = (try? await request.decode(as: ReasonBody.self, context: context).reason) ?? nil
+    let who = try Self.operatorName(context) ?? "an operator"
+    return try Self.json(try deployments.freeze(reason: reason ?? "frozen by \(who)"), context: context)
+  }
+
+  @Sendable func thawFleet(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try deployments.thaw(), context: context)
+  }
+
+  private static func operatorName(_ context: ControllerRequestContext) throws -> String? {
+    guard case .operator(let name, _) = context.identity else { return nil }
+    return name
   }
 
   @Sendable func promoteDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {

@@ -22,6 +22,9 @@ public struct NewDeployment: Sendable {
   public var startAt: Date?
   public var supersede: Bool
   public var rollout: RolloutPlan?
+  public var needsApproval = false
+  /// The operator who asked for it (a second one must approve it).
+  public var createdBy: String?
 }
 
 /// Deployments that can still move devices.
@@ -53,18 +56,23 @@ extension ControllerStore {
           try Self.completeIfFinished(entry.deployment, db: db)
         }
       }
-      let scheduled = spec.startAt.map { $0 > now } ?? false
+      let scheduled = spec.startAt.map { $0 > now } ?? false || spec.needsApproval
+      let frozen = try Self.fleetState(db)
+      let status: DeploymentStatus = scheduled ? .scheduled : (frozen.frozen ? .paused : .active)
       try db.execute(
         sql: """
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
-            max_devices, device_timeout, start_at, updated_at, rollout)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            max_devices, device_timeout, start_at, updated_at, rollout, paused_by_freeze, reason, created_by,
+            needs_approval)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
-          spec.id, spec.name, releaseID, (scheduled ? DeploymentStatus.scheduled : .active).rawValue,
+          spec.id, spec.name, releaseID, status.rawValue,
           JSONColumn.encode(spec.parameters), spec.target.allDevices, now, spec.tag, spec.target.group,
           spec.maxDevices, spec.deviceTimeout, spec.startAt, now,
           spec.rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
+          status == .paused, status == .paused ? "fleet frozen: \(frozen.reason ?? "")" : nil, spec.createdBy,
+          spec.needsApproval,
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       let ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
@@ -112,6 +120,9 @@ extension ControllerStore {
       guard allowed.contains(deployment.status) else {
         throw StoreError.invalidTransition(deployment: id, from: deployment.status, action: action)
       }
+      if status == .active, try Self.fleetState(db).frozen {
+        throw StoreError.fleetFrozen
+      }
       try db.execute(
         sql: "UPDATE deployment SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
         arguments: [status.rawValue, reason, now, id])
@@ -122,11 +133,34 @@ extension ControllerStore {
     }
   }
 
+  /// A second operator approves a deployment created with `needsApproval`.
+  public func approve(_ id: String, by approver: String, now: Date = Date()) throws -> API.Deployment {
+    try db.write { db in
+      guard let deployment = try Self.deployment(id: id, db: db) else { throw StoreError.deploymentNotFound(id) }
+      guard deployment.needsApproval, deployment.approvedBy == nil, deployment.status == .scheduled else {
+        throw StoreError.approvalRefused(
+          "deployment \(id) does not wait for approval (it is \(deployment.status.rawValue))")
+      }
+      guard approver != deployment.createdBy else {
+        throw StoreError.approvalRefused(
+          "\(approver) created deployment \(id); a second operator must approve it")
+      }
+      try db.execute(
+        sql: "UPDATE deployment SET approved_by = ?, updated_at = ? WHERE id = ?", arguments: [approver, now, id])
+      return try Self.deployment(id: id, db: db)!
+    }
+  }
+
   /// Starts scheduled deployments whose time has come; returns their ids.
   public func activateDue(now: Date = Date()) throws -> [String] {
     try db.write { db in
+      guard try !Self.fleetState(db).frozen else { return [] }
       let due = try String.fetchAll(
-        db, sql: "SELECT id FROM deployment WHERE status = ? AND start_at <= ?",
+        db,
+        sql: """
+          SELECT id FROM deployment WHERE status = ? AND COALESCE(start_at, 0) <= ?
+            AND (needs_approval = 0 OR approved_by IS NOT NULL)
+          """,
         arguments: [DeploymentStatus.scheduled.rawValue, now])
       for id in due {
         try db.execute(
@@ -419,7 +453,7 @@ extension ControllerStore {
     let plan = (row["rollout"] as String?).flatMap {
       try? JSONDecoder().decode(RolloutPlan.self, from: Data($0.utf8))
     }
-    return API.Deployment(
+    var deployment = API.Deployment(
       id: row["id"], name: row["name"], release: ReleaseRef(package: row["package"], version: row["version"]),
       tag: row["tag"], status: DeploymentStatus(rawValue: row["status"]) ?? .active,
       target: API.Target(devices: nil, group: row["target_group"], allDevices: row["all_devices"]),
@@ -427,5 +461,9 @@ extension ControllerStore {
       deviceTimeout: row["device_timeout"], startAt: row["start_at"], reason: row["reason"],
       createdAt: row["created_at"], devices: devices,
       rollout: plan.map { API.RolloutState(plan: $0, phase: (row["phase"] as Int) + 1, note: row["rollout_note"]) })
+    deployment.createdBy = row["created_by"]
+    deployment.needsApproval = row["needs_approval"]
+    deployment.approvedBy = row["approved_by"]
+    return deployment
   }
 }

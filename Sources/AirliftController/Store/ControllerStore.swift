@@ -158,6 +158,16 @@ public final class ControllerStore: Sendable {
           UPDATE device_deployment SET released_at = updated_at;
           """)
     }
+    migrator.registerMigration("v7-freeze-approval") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE fleet_setting (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL, updated_at DATETIME NOT NULL);
+          ALTER TABLE deployment ADD COLUMN paused_by_freeze BOOLEAN NOT NULL DEFAULT 0;
+          ALTER TABLE deployment ADD COLUMN created_by TEXT;
+          ALTER TABLE deployment ADD COLUMN needs_approval BOOLEAN NOT NULL DEFAULT 0;
+          ALTER TABLE deployment ADD COLUMN approved_by TEXT;
+          """)
+    }
     return migrator
   }
 }

@@ -16,6 +16,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case deviceNotFound(String)
   case packageNotInstalled(device: String, package: String, installed: [String: String])
   case commandNotFound(String)
+  case fleetFrozen
+  case approvalRefused(String)
 
   public var code: String {
     switch self {
@@ -33,6 +35,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .deviceNotFound: return "device_not_found"
     case .packageNotInstalled: return "package_not_installed"
     case .commandNotFound: return "command_not_found"
+    case .fleetFrozen: return "fleet_frozen"
+    case .approvalRefused: return "approval_refused"
     }
   }
 
@@ -74,6 +78,10 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
       return "device '\(device)' does not report package '\(package)' as installed (it runs \(list))"
     case .commandNotFound(let id):
       return "command '\(id)' not found for this device"
+    case .fleetFrozen:
+      return "the fleet is frozen: nothing starts until `airlift fleet thaw`"
+    case .approvalRefused(let reason):
+      return reason
     }
   }
 }

@@ -101,11 +101,13 @@ final class Fleet: @unchecked Sendable {
   }
 
   /// `publicURL` is where devices are told to fetch artifacts (a proxy in some tests).
-  func startControllerNow(readers: [String] = [], publicURL: String? = nil) async throws {
+  func startControllerNow(
+    readers: [String] = [], operators: [String] = ["airlift-operator"], publicURL: String? = nil
+  ) async throws {
     let controller = try Controller(
       config: ControllerConfig(
         port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
-        publicURL: publicURL, readers: readers,
+        publicURL: publicURL, operators: operators, readers: readers,
         mqttClientID: "airlift-controller-test"),
       logger: Self.quietLogger)
     self.controller = controller
