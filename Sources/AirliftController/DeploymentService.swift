@@ -61,6 +61,9 @@ public final class DeploymentService: Sendable {
       throw DeploymentError.invalidRequest("deviceTimeout must be at least 1 second")
     }
     if let plan = request.rollout { try Self.validate(plan) }
+    for (name, value) in [("downloadTimeout", request.downloadTimeout), ("installTimeout", request.installTimeout)] {
+      if let value, value < 1 { throw DeploymentError.invalidRequest("\(name) must be at least 1 second") }
+    }
     let ref = ReleaseRef(package: request.package, version: version)
     guard let release = try store.release(ref) else { throw StoreError.releaseNotFound(ref) }
     let id = "dep-" + UUID().uuidString.lowercased().prefix(8)
@@ -70,7 +73,8 @@ public final class DeploymentService: Sendable {
         parameters: release.parameters.merging(request.parameters) { _, given in given },
         maxDevices: request.maxDevices, deviceTimeout: request.deviceTimeout, startAt: request.startAt,
         supersede: request.supersede, rollout: request.rollout, needsApproval: request.needsApproval,
-        createdBy: creator), now: now)
+        createdBy: creator, downloadTimeout: request.downloadTimeout, installTimeout: request.installTimeout),
+      now: now)
     logger.info(
       "deployment created",
       metadata: [
@@ -182,7 +186,7 @@ public final class DeploymentService: Sendable {
       artifacts: desired.release.assets.map {
         ArtifactRef(name: $0.name, url: "\(baseURL)/artifacts/\($0.sha256)", size: $0.size, sha256: $0.sha256)
       },
-      parameters: desired.parameters)
+      parameters: desired.parameters, timeouts: desired.timeouts)
   }
 
   /// A device checked in, or joined a group: add it to open deployments it missed.

@@ -211,6 +211,9 @@ public enum API {
     public var rollout: RolloutPlan?
     /// Wait in `Scheduled` until a second operator approves it.
     public var needsApproval: Bool
+    /// Seconds the device may spend downloading, and installing (stage timeouts; 600 each by default).
+    public var downloadTimeout: Int?
+    public var installTimeout: Int?
 
     public init(
       package: String, version: String? = nil, tag: String? = nil, target: Target,
@@ -245,6 +248,8 @@ public enum API {
       supersede = try c.decodeIfPresent(Bool.self, forKey: .supersede) ?? false
       rollout = try c.decodeIfPresent(RolloutPlan.self, forKey: .rollout)
       needsApproval = try c.decodeIfPresent(Bool.self, forKey: .needsApproval) ?? false
+      downloadTimeout = try c.decodeIfPresent(Int.self, forKey: .downloadTimeout)
+      installTimeout = try c.decodeIfPresent(Int.self, forKey: .installTimeout)
     }
   }
 
@@ -308,6 +313,8 @@ public enum API {
     public var createdBy: String?
     public var needsApproval: Bool = false
     public var approvedBy: String?
+    public var downloadTimeout: Int?
+    public var installTimeout: Int?
 
     public init(
       id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,

@@ -41,6 +41,8 @@ struct Deploy: AsyncParsableCommand {
     @Option(help: "With a percent --max-failures: judge only once this many devices ended.") var minEnded: Int = 1
     @Flag(help: "Count --max-failures per phase instead of overall.") var perPhase = false
     @Flag(help: "Wait in Scheduled until a second operator runs `airlift deploy approve`.") var needsApproval = false
+    @Option(help: "Seconds a device may spend downloading (stage timeout) [600].") var downloadTimeout: Int?
+    @Option(help: "Seconds a device may spend installing (stage timeout) [600].") var installTimeout: Int?
 
     /// The rollout plan the options describe, or nil for "every device at once".
     func rolloutPlan() throws -> RolloutPlan? {
@@ -97,11 +99,13 @@ struct Deploy: AsyncParsableCommand {
 
     func run() async throws {
       let (package, version, tag) = try parsedRelease()
-      let request = API.CreateDeployment(
+      var request = API.CreateDeployment(
         package: package, version: version, tag: tag,
         target: .init(devices: devices.isEmpty ? nil : devices, group: group, allDevices: all),
         parameters: try KeyValues.parse(parameters), name: name, maxDevices: maxDevices, deviceTimeout: deviceTimeout,
         startAt: try startDate(), supersede: supersede, rollout: try rolloutPlan(), needsApproval: needsApproval)
+      request.downloadTimeout = downloadTimeout
+      request.installTimeout = installTimeout
       let deployment = try await connection.withClient { try await $0.createDeployment(request) }
       if connection.json { return print(Output.json(deployment)) }
       let via = deployment.tag.map { " (tag \($0))" } ?? ""

@@ -104,6 +104,26 @@ struct RolloutIntegrationTests {
     }
   }
 
+  @Test("a stage timeout ends an install that hangs: Failed with the stage and the limit")
+  func installStageTimeout() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await fleet.startAgent(try fleet.agentConfig("ro-slow"))
+      let hanging = ReleaseBundle.recordingInstall + "\nsleep 30\n"
+      _ = try await client.uploadRelease(
+        package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root, install: hanging))
+      var request = API.CreateDeployment(package: "app", version: "1.0.0", target: .init(devices: ["ro-slow"]))
+      request.installTimeout = 1
+      let created = try await client.createDeployment(request)
+      #expect(created.installTimeout == 1)
+      try await eventually("the install to time out") {
+        try await client.deployment(created.id).devices.first?.state == .failed
+      }
+      let device = try #require(try await client.deployment(created.id).devices.first)
+      #expect(device.error == "the install did not finish within the deployment's 1 s")
+    }
+  }
+
   @Test("a device that never comes online fails at the device timeout, with the reason")
   func unreachableDeviceTimesOut() async throws {
     try await Fleet.with { fleet in

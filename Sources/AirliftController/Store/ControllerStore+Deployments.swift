@@ -7,6 +7,7 @@ public struct DesiredDeployment: Sendable, Equatable {
   public var deploymentID: String
   public var release: API.Release
   public var parameters: [String: String]
+  public var timeouts: UpdateTimeouts
 }
 
 /// Everything a new deployment is made of, resolved by the caller.
@@ -25,6 +26,8 @@ public struct NewDeployment: Sendable {
   public var needsApproval = false
   /// The operator who asked for it (a second one must approve it).
   public var createdBy: String?
+  public var downloadTimeout: Int?
+  public var installTimeout: Int?
 }
 
 /// Deployments that can still move devices.
@@ -63,8 +66,8 @@ extension ControllerStore {
         sql: """
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
             max_devices, device_timeout, start_at, updated_at, rollout, paused_by_freeze, reason, created_by,
-            needs_approval)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            needs_approval, download_timeout, install_timeout)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           spec.id, spec.name, releaseID, status.rawValue,
@@ -72,7 +75,7 @@ extension ControllerStore {
           spec.maxDevices, spec.deviceTimeout, spec.startAt, now,
           spec.rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
           status == .paused, status == .paused ? "fleet frozen: \(frozen.reason ?? "")" : nil, spec.createdBy,
-          spec.needsApproval,
+          spec.needsApproval, spec.downloadTimeout, spec.installTimeout,
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       let ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
@@ -266,7 +269,8 @@ extension ControllerStore {
         let row = try Row.fetchOne(
           db,
           sql: """
-            SELECT deployment.id, deployment.parameters, deployment.release_id FROM deployment
+            SELECT deployment.id, deployment.parameters, deployment.release_id, deployment.download_timeout,
+              deployment.install_timeout FROM deployment
             JOIN device_deployment ON device_deployment.deployment_id = deployment.id
             WHERE device_deployment.device_id = ? AND device_deployment.released_at IS NOT NULL
               AND (deployment.status IN (?, ?) OR device_deployment.state != ?)
@@ -277,9 +281,12 @@ extension ControllerStore {
             DeviceState.pending.rawValue,
           ])
       else { return nil }
+      let defaults = UpdateTimeouts()
       return DesiredDeployment(
         deploymentID: row["id"], release: try Self.release(id: row["release_id"], db: db),
-        parameters: JSONColumn.decode(row["parameters"]))
+        parameters: JSONColumn.decode(row["parameters"]),
+        timeouts: UpdateTimeouts(
+          download: row["download_timeout"] ?? defaults.download, install: row["install_timeout"] ?? defaults.install))
     }
   }
 
@@ -464,6 +471,8 @@ extension ControllerStore {
     deployment.createdBy = row["created_by"]
     deployment.needsApproval = row["needs_approval"]
     deployment.approvedBy = row["approved_by"]
+    deployment.downloadTimeout = row["download_timeout"]
+    deployment.installTimeout = row["install_timeout"]
     return deployment
   }
 }

@@ -166,6 +166,8 @@ public final class ControllerStore: Sendable {
           ALTER TABLE deployment ADD COLUMN created_by TEXT;
           ALTER TABLE deployment ADD COLUMN needs_approval BOOLEAN NOT NULL DEFAULT 0;
           ALTER TABLE deployment ADD COLUMN approved_by TEXT;
+          ALTER TABLE deployment ADD COLUMN download_timeout INTEGER;
+          ALTER TABLE deployment ADD COLUMN install_timeout INTEGER;
           """)
     }
     return migrator
