@@ -121,10 +121,11 @@ public final class ControllerClient: Sendable {
 
   /// Devices matching every given filter.
   public func devices(
-    group: String? = nil, app: String? = nil, version: String? = nil, attributes: [String] = [], online: Bool? = nil
+    group: String? = nil, app: String? = nil, version: String? = nil, attributes: [String] = [], online: Bool? = nil,
+    matching expression: String? = nil
   ) async throws -> [API.Device] {
     var query: [(String, String)] = []
-    for (key, value) in [("group", group), ("app", app), ("version", version)] {
+    for (key, value) in [("group", group), ("app", app), ("version", version), ("where", expression)] {
       if let value { query.append((key, value)) }
     }
     query += attributes.map { ("attr", $0) }
@@ -155,9 +156,14 @@ public final class ControllerClient: Sendable {
     try await get("/api/v1/groups/\(Self.escape(name))", as: API.Group.self)
   }
 
-  public func createGroup(_ name: String) async throws -> API.Group {
-    struct Body: Encodable { var name: String }
-    return try await send(json: Body(name: name), method: .POST, path: "/api/v1/groups", as: API.Group.self)
+  /// A static group, or with `expression` a dynamic one (members: the devices that match).
+  public func createGroup(_ name: String, expression: String? = nil) async throws -> API.Group {
+    struct Body: Encodable {
+      var name: String
+      var expression: String?
+    }
+    return try await send(
+      json: Body(name: name, expression: expression), method: .POST, path: "/api/v1/groups", as: API.Group.self)
   }
 
   public func addToGroup(_ name: String, devices: [String]) async throws -> API.Group {

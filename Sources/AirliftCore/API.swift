@@ -128,11 +128,14 @@ public enum API {
     public var name: String
     public var devices: [String]
     public var createdAt: Date
+    /// A dynamic group's policy expression: its members are the devices that match it, updated at each check-in.
+    public var expression: String?
 
-    public init(name: String, devices: [String], createdAt: Date) {
+    public init(name: String, devices: [String], createdAt: Date, expression: String? = nil) {
       self.name = name
       self.devices = devices
       self.createdAt = createdAt
+      self.expression = expression
     }
   }
 

@@ -14,6 +14,8 @@ struct Device: AsyncParsableCommand {
     @Option(help: "Only devices with this app (package) installed.") var app: String?
     @Option(help: "With --app: a version filter such as '<2.0.0' or '>=1.2.0 <2.0.0'.") var version: String?
     @Option(name: .customLong("attr"), help: "An attribute KEY=VALUE (repeatable).") var attributes: [String] = []
+    @Option(name: .customLong("where"), help: "A policy expression the devices must match (see the README).")
+    var expression: String?
     @Flag(help: "Only online devices.") var online = false
     @Flag(help: "Only offline devices.") var offline = false
 
@@ -30,7 +32,7 @@ struct Device: AsyncParsableCommand {
       let devices = try await connection.withClient {
         try await $0.devices(
           group: group, app: app, version: version, attributes: attributes,
-          online: online ? true : (offline ? false : nil))
+          online: online ? true : (offline ? false : nil), matching: expression)
       }
       if connection.json { return print(Output.json(devices)) }
       print(
@@ -132,14 +134,27 @@ struct Group: AsyncParsableCommand {
     abstract: "Static groups of devices.", subcommands: [Create.self, Add.self, Remove.self, List.self, Delete.self])
 
   struct Create: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create an empty group.")
+    static let configuration = CommandConfiguration(
+      abstract: "Create a group: empty (add devices by hand), or dynamic with --where.")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Group name.") var name: String
+    @Option(
+      name: .customLong("where"),
+      help: "A policy expression; members are the devices that match, re-checked at every check-in.")
+    var expression: String?
+
+    func validate() throws {
+      if let expression {
+        do { _ = try PolicyExpression(expression) } catch { throw ValidationError("\(error)\n\(error.pointer)") }
+      }
+    }
 
     func run() async throws {
-      let group = try await connection.withClient { try await $0.createGroup(name) }
+      let group = try await connection.withClient { try await $0.createGroup(name, expression: expression) }
       if connection.json { return print(Output.json(group)) }
-      print("created group \(group.name)")
+      print(
+        "created group \(group.name)"
+          + (group.expression.map { " (dynamic: \($0)), \(group.devices.count) device(s) match now" } ?? ""))
     }
   }
 
@@ -183,8 +198,10 @@ struct Group: AsyncParsableCommand {
       if connection.json { return print(Output.json(groups)) }
       print(
         Output.table(
-          ["GROUP", "DEVICES", "MEMBERS"],
-          groups.map { [$0.name, "\($0.devices.count)", $0.devices.prefix(8).joined(separator: ",")] }))
+          ["GROUP", "DEVICES", "MEMBERS", "WHERE"],
+          groups.map {
+            [$0.name, "\($0.devices.count)", $0.devices.prefix(8).joined(separator: ","), $0.expression ?? "(static)"]
+          }))
     }
   }
 

@@ -222,3 +222,42 @@ struct FreezeAndApprovalTests {
     }
   }
 }
+
+@Suite("Targeting by policy expression")
+struct PolicyTargetingTests {
+  @Test("a dynamic group follows the devices' attributes; a deployment to it reaches a device that starts matching")
+  func dynamicGroup() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await fleet.startAgent(try fleet.agentConfig("dg-1", attributes: ["model": "gw-200", "region": "eu"]))
+      try await fleet.startAgent(try fleet.agentConfig("dg-2", attributes: ["model": "gw-200", "region": "us"]))
+      try await fleet.startAgent(try fleet.agentConfig("dg-3", attributes: ["model": "gw-100", "region": "eu"]))
+      let group = try await client.createGroup(
+        "eu-200", expression: #"model == "gw-200" && region in ["eu", "uk"] && !installed("app")"#)
+      #expect(group.devices == ["dg-1"])
+      #expect(try await client.devices(matching: #"region == "eu""#).map(\.id) == ["dg-1", "dg-3"])
+      await #expect {
+        _ = try await client.addToGroup("eu-200", devices: ["dg-2"])
+      } throws: { "\($0)".contains("dynamic_group") }
+      await #expect {
+        _ = try await client.createGroup("bad", expression: #"model = "gw-200""#)
+      } throws: { "\($0)".contains("invalid_expression") && "\($0)".contains("at position 7") }
+
+      _ = try await client.uploadRelease(package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root))
+      let deployment = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(group: "eu-200")))
+      #expect(deployment.devices.map(\.device) == ["dg-1"])
+      // dg-2 moves to the UK: at its next check-in it joins the group and the deployment.
+      await fleet.stopAgent("dg-2")
+      try await fleet.startAgent(try fleet.agentConfig("dg-2", attributes: ["model": "gw-200", "region": "uk"]))
+      try await eventually("dg-2 to join and finish") {
+        let devices = try await client.deployment(deployment.id).devices
+        return devices.count == 2 && devices.allSatisfy { $0.state == .successful }
+      }
+      // Having installed the app, both now fall out of the group.
+      try await eventually("the group to empty as the devices report the app") {
+        try await client.group("eu-200").devices.isEmpty
+      }
+    }
+  }
+}

@@ -105,7 +105,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
     } catch let error as StoreError {
       let status: HTTPResponse.Status
       switch error {
-      case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition, .fleetFrozen, .approvalRefused:
+      case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition, .fleetFrozen, .approvalRefused,
+        .dynamicGroup:
         status = .conflict
       case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound:
         status = .notFound
@@ -115,6 +116,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       throw APIError(status: status, code: error.code, message: error.description)
     } catch let error as DeploymentError {
       throw APIError(status: .badRequest, code: "invalid_request", message: error.description)
+    } catch let error as PolicyExpressionError {
+      throw APIError(status: .badRequest, code: "invalid_expression", message: error.description + "\n" + error.pointer)
     } catch let error as AirliftCoreError {
       throw APIError(status: .badRequest, code: "invalid_request", message: error.description)
     } catch let error as CertificateError {

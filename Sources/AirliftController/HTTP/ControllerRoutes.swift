@@ -164,6 +164,7 @@ struct ControllerRoutes {
       }
       filter.attributes[parts[0]] = parts[1]
     }
+    if let text = query.get("where") { filter.expression = try PolicyExpression(text) }
     if let online = query.get("online") {
       guard let value = Bool(online) else {
         throw APIError(status: .badRequest, code: "invalid_request", message: "online must be true or false")
@@ -197,10 +198,15 @@ struct ControllerRoutes {
   }
 
   @Sendable func createGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    struct Body: Decodable { var name: String }
+    struct Body: Decodable {
+      var name: String
+      var expression: String?
+    }
     let body = try await request.decode(as: Body.self, context: context)
     try Names.validateTag(body.name)
-    return try Self.json(try store.createGroup(body.name), status: .created, context: context)
+    let expression = try body.expression.map { text throws(PolicyExpressionError) in try PolicyExpression(text) }
+    return try Self.json(
+      try store.createGroup(body.name, expression: expression), status: .created, context: context)
   }
 
   @Sendable func showGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {

@@ -10,6 +10,8 @@ public struct DeviceFilter: Sendable, Equatable {
   public var version: VersionRequirement?
   public var attributes: [String: String]
   public var online: Bool?
+  /// A policy expression the device must match.
+  public var expression: PolicyExpression?
 
   public init(
     group: String? = nil, app: String? = nil, version: VersionRequirement? = nil, attributes: [String: String] = [:],
@@ -24,6 +26,7 @@ public struct DeviceFilter: Sendable, Equatable {
 
   func matches(_ device: API.Device) -> Bool {
     if let online, device.online != online { return false }
+    if let expression, !expression.matches(Self.subject(device)) { return false }
     for (key, value) in attributes where device.attributes[key] != value { return false }
     if let app {
       guard let installed = device.installed[app] else { return false }
@@ -32,6 +35,11 @@ public struct DeviceFilter: Sendable, Equatable {
       }
     }
     return true
+  }
+
+  /// What a policy expression sees of a device.
+  static func subject(_ device: API.Device) -> PolicySubject {
+    PolicySubject(attributes: device.attributes, installed: device.installed)
   }
 }
 
@@ -53,6 +61,10 @@ extension ControllerStore {
           checkIn.device.rawValue, JSONColumn.encode(checkIn.attributes), JSONColumn.encode(checkIn.installed),
           checkIn.agentVersion, now, now,
         ])
+      try Self.updateDynamicGroups(
+        for: PolicySubject(attributes: checkIn.attributes, installed: checkIn.installed),
+        device: checkIn.device.rawValue,
+        db: db)
       return !known
     }
   }
@@ -117,13 +129,41 @@ extension ControllerStore {
 
   // MARK: Groups
 
-  public func createGroup(_ name: String, now: Date = Date()) throws -> API.Group {
+  /// Creates a static group, or with `expression` a dynamic one whose
+  /// members are the devices matching it now and at each check-in.
+  public func createGroup(_ name: String, expression: PolicyExpression? = nil, now: Date = Date()) throws -> API.Group {
     try db.write { db in
       if try Row.fetchOne(db, sql: "SELECT 1 FROM device_group WHERE name = ?", arguments: [name]) != nil {
         throw StoreError.groupExists(name)
       }
-      try db.execute(sql: "INSERT INTO device_group (name, created_at) VALUES (?, ?)", arguments: [name, now])
-      return API.Group(name: name, devices: [], createdAt: now)
+      try db.execute(
+        sql: "INSERT INTO device_group (name, created_at, expression) VALUES (?, ?, ?)",
+        arguments: [name, now, expression?.text])
+      if let expression {
+        for row in try Row.fetchAll(db, sql: "SELECT * FROM device") {
+          let device = Self.device(from: row)
+          if expression.matches(DeviceFilter.subject(device)) {
+            try db.execute(
+              sql: "INSERT INTO group_member (group_name, device_id) VALUES (?, ?)", arguments: [name, device.id])
+          }
+        }
+      }
+      return try Self.group(name, db: db)
+    }
+  }
+
+  /// Re-evaluates every dynamic group for one device (at its check-in).
+  static func updateDynamicGroups(for subject: PolicySubject, device: String, db: Database) throws {
+    for row in try Row.fetchAll(db, sql: "SELECT name, expression FROM device_group WHERE expression IS NOT NULL") {
+      let name: String = row["name"]
+      guard let expression = try? PolicyExpression(row["expression"] as String) else { continue }
+      if expression.matches(subject) {
+        try db.execute(
+          sql: "INSERT OR IGNORE INTO group_member (group_name, device_id) VALUES (?, ?)", arguments: [name, device])
+      } else {
+        try db.execute(
+          sql: "DELETE FROM group_member WHERE group_name = ? AND device_id = ?", arguments: [name, device])
+      }
     }
   }
 
@@ -137,10 +177,10 @@ extension ControllerStore {
     try db.read { db in try Self.group(name, db: db) }
   }
 
-  /// Adds devices (known or not yet seen) to a group.
+  /// Adds devices (known or not yet seen) to a static group.
   public func addToGroup(_ name: String, devices: [DeviceID]) throws -> API.Group {
     try db.write { db in
-      _ = try Self.group(name, db: db)
+      try Self.requireStatic(try Self.group(name, db: db))
       for device in devices {
         try db.execute(
           sql: "INSERT OR IGNORE INTO group_member (group_name, device_id) VALUES (?, ?)",
@@ -152,7 +192,7 @@ extension ControllerStore {
 
   public func removeFromGroup(_ name: String, devices: [DeviceID]) throws -> API.Group {
     try db.write { db in
-      _ = try Self.group(name, db: db)
+      try Self.requireStatic(try Self.group(name, db: db))
       for device in devices {
         try db.execute(
           sql: "DELETE FROM group_member WHERE group_name = ? AND device_id = ?", arguments: [name, device.rawValue])
@@ -170,11 +210,16 @@ extension ControllerStore {
 
   static func group(_ name: String, db: Database) throws -> API.Group {
     guard
-      let created = try Date.fetchOne(db, sql: "SELECT created_at FROM device_group WHERE name = ?", arguments: [name])
+      let row = try Row.fetchOne(
+        db, sql: "SELECT created_at, expression FROM device_group WHERE name = ?", arguments: [name])
     else { throw StoreError.groupNotFound(name) }
     let devices = try String.fetchAll(
       db, sql: "SELECT device_id FROM group_member WHERE group_name = ? ORDER BY device_id", arguments: [name])
-    return API.Group(name: name, devices: devices, createdAt: created)
+    return API.Group(name: name, devices: devices, createdAt: row["created_at"], expression: row["expression"])
+  }
+
+  private static func requireStatic(_ group: API.Group) throws {
+    if let expression = group.expression { throw StoreError.dynamicGroup(group.name, expression: expression) }
   }
 
   static func device(from row: Row) -> API.Device {

@@ -168,6 +168,7 @@ public final class ControllerStore: Sendable {
           ALTER TABLE deployment ADD COLUMN approved_by TEXT;
           ALTER TABLE deployment ADD COLUMN download_timeout INTEGER;
           ALTER TABLE deployment ADD COLUMN install_timeout INTEGER;
+          ALTER TABLE device_group ADD COLUMN expression TEXT;
           """)
     }
     return migrator

@@ -17,6 +17,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case packageNotInstalled(device: String, package: String, installed: [String: String])
   case commandNotFound(String)
   case fleetFrozen
+  case dynamicGroup(String, expression: String)
   case approvalRefused(String)
 
   public var code: String {
@@ -36,6 +37,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .packageNotInstalled: return "package_not_installed"
     case .commandNotFound: return "command_not_found"
     case .fleetFrozen: return "fleet_frozen"
+    case .dynamicGroup: return "dynamic_group"
     case .approvalRefused: return "approval_refused"
     }
   }
@@ -78,6 +80,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
       return "device '\(device)' does not report package '\(package)' as installed (it runs \(list))"
     case .commandNotFound(let id):
       return "command '\(id)' not found for this device"
+    case .dynamicGroup(let name, let expression):
+      return
+        "group '\(name)' is dynamic (\(expression)): its members are the devices that match; change their attributes"
     case .fleetFrozen:
       return "the fleet is frozen: nothing starts until `airlift fleet thaw`"
     case .approvalRefused(let reason):
