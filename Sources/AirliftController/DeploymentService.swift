@@ -86,6 +86,33 @@ public final class DeploymentService: Sendable {
     return try store.deployment(id: deployment.id) ?? deployment
   }
 
+  /// For aborted rollouts that asked for it, once they settled: deploy to the
+  /// devices that had updated the version each ran before, linked to the abort.
+  private func startRollbacks(now: Date) throws {
+    for (id, package, devices) in try store.settledRollbacks() {
+      var created: [String] = []
+      for (version, targets) in devices.sorted(by: { $0.key < $1.key }) {
+        let ref = ReleaseRef(package: package, version: version)
+        guard let release = try store.release(ref) else {
+          logger.warning(
+            "cannot roll \(targets.count) device(s) back to \(ref): no such release", metadata: ["id": .string(id)])
+          continue
+        }
+        let rollbackID = "dep-" + UUID().uuidString.lowercased().prefix(8)
+        let deployment = try store.createDeployment(
+          NewDeployment(
+            id: String(rollbackID), name: "rollback of \(id)", release: ref, tag: nil,
+            target: API.Target(devices: targets.sorted()), parameters: release.parameters, maxDevices: nil,
+            deviceTimeout: nil,
+            startAt: nil, supersede: false, createdBy: "airlift-controller", linkedTo: id), now: now)
+        notifyAll(deployment)
+        created.append(deployment.id)
+        logger.warning("rolling \(targets.count) device(s) back to \(ref)", metadata: ["id": .string(deployment.id)])
+      }
+      try store.markRolledBack(id, by: created)
+    }
+  }
+
   /// Refuses a plan that could never finish, with the field to fix.
   static func validate(_ plan: RolloutPlan) throws(DeploymentError) {
     guard !plan.phases.isEmpty, plan.phases.last == .percent(100) else {
@@ -219,6 +246,7 @@ public final class DeploymentService: Sendable {
           logger.warning("deployment aborted: \(reason)", metadata: ["id": .string(outcome.deployment)])
         }
       }
+      try startRollbacks(now: now)
     } catch {
       logger.error("deployment scheduler: \(error)")
     }

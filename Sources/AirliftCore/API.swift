@@ -280,12 +280,15 @@ public enum API {
     public var updatedAt: Date
     /// False while the device waits for its phase of a rollout.
     public var started: Bool
+    /// The version of the package it ran when it was started.
+    public var fromVersion: String?
 
     public init(
       device: String, state: DeviceState, percent: Int?, error: String?, attempts: Int = 0, updatedAt: Date,
-      started: Bool = true
+      started: Bool = true, fromVersion: String? = nil
     ) {
       self.started = started
+      self.fromVersion = fromVersion
       self.device = device
       self.state = state
       self.percent = percent
@@ -318,6 +321,9 @@ public enum API {
     public var approvedBy: String?
     public var downloadTimeout: Int?
     public var installTimeout: Int?
+    /// A rollback deployment names the aborted one it undoes; the aborted one names its rollbacks.
+    public var linkedTo: String?
+    public var rolledBackBy: [String] = []
 
     public init(
       id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,

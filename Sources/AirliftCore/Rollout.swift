@@ -79,12 +79,18 @@ public struct FailurePolicy: Codable, Sendable, Equatable {
   public var minEnded: Int
   /// Count per phase (the current one) instead of over the whole deployment.
   public var perPhase: Bool
+  /// After an abort, deploy to the devices that had updated the version each had before (a linked deployment).
+  public var rollBackOnAbort: Bool
 
-  public init(maxFailures: Int? = nil, maxFailurePercent: Double? = nil, minEnded: Int = 1, perPhase: Bool = false) {
+  public init(
+    maxFailures: Int? = nil, maxFailurePercent: Double? = nil, minEnded: Int = 1, perPhase: Bool = false,
+    rollBackOnAbort: Bool = false
+  ) {
     self.maxFailures = maxFailures
     self.maxFailurePercent = maxFailurePercent
     self.minEnded = minEnded
     self.perPhase = perPhase
+    self.rollBackOnAbort = rollBackOnAbort
   }
 
   public init(from decoder: any Decoder) throws {
@@ -93,6 +99,7 @@ public struct FailurePolicy: Codable, Sendable, Equatable {
     maxFailurePercent = try c.decodeIfPresent(Double.self, forKey: .maxFailurePercent)
     minEnded = try c.decodeIfPresent(Int.self, forKey: .minEnded) ?? 1
     perPhase = try c.decodeIfPresent(Bool.self, forKey: .perPhase) ?? false
+    rollBackOnAbort = try c.decodeIfPresent(Bool.self, forKey: .rollBackOnAbort) ?? false
   }
 }
 
@@ -235,6 +242,14 @@ public enum Rollout {
     return [.advance(to: next, reason: snapshot.promoted ? "\(summary); promoted" : summary)]
   }
 
+  /// Whether the ended devices of a finished deployment broke its failure policy (counted overall), and why.
+  public static func policyViolation(_ plan: RolloutPlan, states: [DeviceState]) -> String? {
+    guard var policy = plan.failure else { return nil }
+    policy.perPhase = false
+    let devices = states.enumerated().map { RolloutDevice(position: $0.offset, started: true, state: $0.element) }
+    return failureReason(policy, devices, 0..<devices.count, phase: 0)
+  }
+
   private static func failureReason(
     _ policy: FailurePolicy, _ devices: [RolloutDevice], _ phaseRange: Range<Int>, phase: Int
   ) -> String? {
@@ -243,7 +258,7 @@ public enum Rollout {
     let failed = ended.filter { $0.state != .successful }.count
     let scope = policy.perPhase ? "in phase \(phase + 1)" : "overall"
     if let limit = policy.maxFailures, failed > limit {
-      return "\(failed) devices failed \(scope), more than the \(limit) allowed"
+      return "\(failed) device\(failed == 1 ? "" : "s") failed \(scope), more than the \(limit) allowed"
     }
     if let limit = policy.maxFailurePercent, ended.count >= max(policy.minEnded, 1) {
       let percent = Double(failed) * 100 / Double(ended.count)

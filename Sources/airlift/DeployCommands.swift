@@ -40,12 +40,15 @@ struct Deploy: AsyncParsableCommand {
     var maxFailures: String?
     @Option(help: "With a percent --max-failures: judge only once this many devices ended.") var minEnded: Int = 1
     @Flag(help: "Count --max-failures per phase instead of overall.") var perPhase = false
+    @Flag(help: "After an abort by --max-failures, deploy to the devices that updated the version each had before.")
+    var rollBackOnAbort = false
     @Flag(help: "Wait in Scheduled until a second operator runs `airlift deploy approve`.") var needsApproval = false
     @Option(help: "Seconds a device may spend downloading (stage timeout) [600].") var downloadTimeout: Int?
     @Option(help: "Seconds a device may spend installing (stage timeout) [600].") var installTimeout: Int?
 
     /// The rollout plan the options describe, or nil for "every device at once".
     func rolloutPlan() throws -> RolloutPlan? {
+      if rollBackOnAbort && maxFailures == nil { throw ValidationError("--roll-back-on-abort needs --max-failures") }
       guard phases != nil || rate != nil || maxFailures != nil else { return nil }
       var plan = RolloutPlan(
         successThreshold: successThreshold, soakSeconds: soak, manualPromotion: manual, ratePerMinute: rate)
@@ -53,7 +56,7 @@ struct Deploy: AsyncParsableCommand {
         do { plan.phases = try PhaseSize.parseList(phases) } catch { throw ValidationError(error.description) }
       }
       if let maxFailures {
-        var policy = FailurePolicy(minEnded: minEnded, perPhase: perPhase)
+        var policy = FailurePolicy(minEnded: minEnded, perPhase: perPhase, rollBackOnAbort: rollBackOnAbort)
         if maxFailures.hasSuffix("%"), let percent = Double(maxFailures.dropLast()) {
           policy.maxFailurePercent = percent
         } else if let count = Int(maxFailures) {
@@ -161,6 +164,10 @@ struct Deploy: AsyncParsableCommand {
       if let tag = deployment.tag { header += " (tag \(tag))" }
       header += "  \(deployment.status.rawValue)  [\(counts)]"
       if let reason = deployment.reason { header += "\nreason: \(reason)" }
+      if let parent = deployment.linkedTo { header += "\nrollback of \(parent)" }
+      if !deployment.rolledBackBy.isEmpty {
+        header += "\nrolled back by \(deployment.rolledBackBy.joined(separator: ", "))"
+      }
       if deployment.needsApproval {
         header +=
           deployment.approvedBy.map { "\napproved by \($0)" }

@@ -120,6 +120,16 @@ struct RolloutTests {
       ])
   }
 
+  @Test("a finished deployment that broke its failure policy counts as aborted")
+  func finishedWithTooManyFailures() {
+    let plan = RolloutPlan(phases: [.percent(100)], failure: FailurePolicy(maxFailures: 0))
+    #expect(
+      Rollout.policyViolation(plan, states: [.successful, .failed])
+        == "1 device failed overall, more than the 0 allowed")
+    #expect(Rollout.policyViolation(plan, states: [.successful, .successful]) == nil)
+    #expect(Rollout.policyViolation(RolloutPlan(), states: [.failed]) == nil)
+  }
+
   @Test("the last phase finishes: nothing more to decide")
   func lastPhase() {
     let plan = RolloutPlan(phases: [.count(1), .percent(100)])

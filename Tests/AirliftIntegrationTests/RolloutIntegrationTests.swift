@@ -261,3 +261,49 @@ struct PolicyTargetingTests {
     }
   }
 }
+
+@Suite("Rollback after an abort")
+struct RollbackOnAbortTests {
+  @Test("an aborted rollout puts the devices that had updated back on the version each ran before")
+  func rollsBackUpdatedDevices() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let ids = ["rb-1", "rb-2", "rb-3", "rb-4"]
+      for id in ids { try await fleet.startAgent(try fleet.agentConfig(id)) }
+      _ = try await client.uploadRelease(
+        package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root, name: "v1.tar.gz"))
+      let first = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ids)))
+      try await eventually("1.0.0 everywhere") { try await client.deployment(first.id).status == .completed }
+      try await eventually("the inventory to show 1.0.0") {
+        try await client.devices().filter { $0.installed["app"] == "1.0.0" }.count == 4
+      }
+
+      // 2.0.0 fails on rb-4 only.
+      let install = ReleaseBundle.recordingInstall + "\ncase \"$AIRLIFT_DEVICE_ID\" in *-4) exit 5 ;; esac\n"
+      _ = try await client.uploadRelease(
+        package: "app", version: "2.0.0",
+        file: try ReleaseBundle.make(in: fleet.root, name: "v2.tar.gz", install: install))
+      let second = try await client.createDeployment(
+        .init(
+          package: "app", version: "2.0.0", target: .init(devices: ids),
+          rollout: RolloutPlan(phases: [.percent(100)], failure: FailurePolicy(maxFailures: 0, rollBackOnAbort: true))))
+      try await eventually("the abort and its rollback") {
+        try await !client.deployment(second.id).rolledBackBy.isEmpty
+      }
+      let aborted = try await client.deployment(second.id)
+      #expect(aborted.status == .aborted)
+      let updated = aborted.devices.filter { $0.state == .successful }
+      #expect(updated.allSatisfy { $0.fromVersion == "1.0.0" })
+      let rollback = try await client.deployment(aborted.rolledBackBy[0])
+      #expect(rollback.linkedTo == second.id && rollback.release.version == "1.0.0")
+      #expect(Set(rollback.devices.map(\.device)) == Set(updated.map(\.device)))
+      try await eventually("the rollback to complete") {
+        try await client.deployment(rollback.id).status == .completed
+      }
+      try await eventually("every device to run 1.0.0 again") {
+        try await client.devices().allSatisfy { $0.installed["app"] == "1.0.0" }
+      }
+    }
+  }
+}

@@ -28,6 +28,7 @@ public struct NewDeployment: Sendable {
   public var createdBy: String?
   public var downloadTimeout: Int?
   public var installTimeout: Int?
+  public var linkedTo: String?
 }
 
 /// Deployments that can still move devices.
@@ -66,8 +67,8 @@ extension ControllerStore {
         sql: """
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
             max_devices, device_timeout, start_at, updated_at, rollout, paused_by_freeze, reason, created_by,
-            needs_approval, download_timeout, install_timeout)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            needs_approval, download_timeout, install_timeout, linked_to)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           spec.id, spec.name, releaseID, status.rawValue,
@@ -75,7 +76,7 @@ extension ControllerStore {
           spec.maxDevices, spec.deviceTimeout, spec.startAt, now,
           spec.rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
           status == .paused, status == .paused ? "fleet frozen: \(frozen.reason ?? "")" : nil, spec.createdBy,
-          spec.needsApproval, spec.downloadTimeout, spec.installTimeout,
+          spec.needsApproval, spec.downloadTimeout, spec.installTimeout, spec.linkedTo,
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       let ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
@@ -88,6 +89,7 @@ extension ControllerStore {
           arguments: [
             spec.id, device, DeviceState.pending.rawValue, now, position, spec.rollout == nil ? now : nil,
           ])
+        if spec.rollout == nil { try Self.recordFromVersion(db, deployment: spec.id, device: device) }
       }
       return try Self.deployment(id: spec.id, db: db)!
     }
@@ -254,6 +256,7 @@ extension ControllerStore {
             VALUES (?, ?, ?, ?, ?, ?)
             """,
           arguments: [id, device.rawValue, DeviceState.pending.rawValue, now, position, phased ? nil : now])
+        if !phased { try Self.recordFromVersion(db, deployment: id, device: device.rawValue) }
         // One live deployment per device: the newest open one wins.
         return [id]
       }
@@ -396,7 +399,8 @@ extension ControllerStore {
   static func completeIfFinished(_ id: String, db: Database) throws {
     guard
       let row = try Row.fetchOne(
-        db, sql: "SELECT status, all_devices, target_group, max_devices FROM deployment WHERE id = ?", arguments: [id])
+        db, sql: "SELECT status, all_devices, target_group, max_devices, rollout FROM deployment WHERE id = ?",
+        arguments: [id])
     else { return }
     let status: String = row["status"]
     guard status == DeploymentStatus.active.rawValue || status == DeploymentStatus.paused.rawValue else { return }
@@ -407,6 +411,15 @@ extension ControllerStore {
     let open = (row["all_devices"] as Bool) || (row["target_group"] as String?) != nil
     if open {
       guard let max: Int = row["max_devices"], states.count >= max else { return }
+    }
+    // Finished with more failures than its policy allows: that is an abort (and may call for a rollback).
+    if let text: String = row["rollout"], let plan = try? JSONDecoder().decode(RolloutPlan.self, from: Data(text.utf8)),
+      let reason = Rollout.policyViolation(plan, states: states)
+    {
+      try db.execute(
+        sql: "UPDATE deployment SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+        arguments: [DeploymentStatus.aborted.rawValue, "stopped by its failure policy: \(reason)", Date(), id])
+      return
     }
     try db.execute(
       sql: "UPDATE deployment SET status = ?, updated_at = ? WHERE id = ?",
@@ -455,7 +468,7 @@ extension ControllerStore {
       API.DeviceProgress(
         device: row["device_id"], state: DeviceState(rawValue: row["state"]) ?? .pending, percent: row["percent"],
         error: row["error"], attempts: row["attempts"], updatedAt: row["updated_at"],
-        started: (row["released_at"] as Date?) != nil)
+        started: (row["released_at"] as Date?) != nil, fromVersion: row["from_version"])
     }
     let plan = (row["rollout"] as String?).flatMap {
       try? JSONDecoder().decode(RolloutPlan.self, from: Data($0.utf8))
@@ -471,6 +484,8 @@ extension ControllerStore {
     deployment.createdBy = row["created_by"]
     deployment.needsApproval = row["needs_approval"]
     deployment.approvedBy = row["approved_by"]
+    deployment.linkedTo = row["linked_to"]
+    deployment.rolledBackBy = (row["rolled_back_by"] as String?)?.split(separator: ",").map(String.init) ?? []
     deployment.downloadTimeout = row["download_timeout"]
     deployment.installTimeout = row["install_timeout"]
     return deployment

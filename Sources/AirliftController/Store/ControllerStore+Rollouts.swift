@@ -70,6 +70,7 @@ extension ControllerStore {
             try db.execute(
               sql: "UPDATE device_deployment SET released_at = ? WHERE deployment_id = ? AND device_id = ?",
               arguments: [now, id, device])
+            try Self.recordFromVersion(db, deployment: id, device: device)
             if let device = try? DeviceID(device) { outcome.started.append(device) }
           }
           note = nil
@@ -114,6 +115,65 @@ extension ControllerStore {
       }
       try db.execute(sql: "UPDATE deployment SET promoted = 1, updated_at = ? WHERE id = ?", arguments: [now, id])
       return try Self.deployment(id: id, db: db)!
+    }
+  }
+
+  /// Notes the version of the deployment's package the device runs as it is started.
+  static func recordFromVersion(_ db: Database, deployment: String, device: String) throws {
+    try db.execute(
+      sql: """
+        UPDATE device_deployment SET from_version = (
+          SELECT json_extract(device.installed, '$."' || release.package || '"') FROM device, deployment, release
+          WHERE device.id = ? AND deployment.id = ? AND release.id = deployment.release_id)
+        WHERE deployment_id = ? AND device_id = ?
+        """, arguments: [device, deployment, deployment, device])
+  }
+
+  /// Aborted deployments whose policy asks for a rollback, once no started
+  /// device is still working: per earlier version, the devices that had
+  /// updated. Devices whose earlier version is unknown are left out.
+  public func settledRollbacks() throws -> [(deployment: String, package: String, devices: [String: [String]])] {
+    try db.read { db in
+      let rows = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT deployment.id, deployment.rollout, release.package FROM deployment
+          JOIN release ON release.id = deployment.release_id
+          WHERE deployment.status = ? AND deployment.rollout IS NOT NULL AND deployment.rolled_back_by IS NULL
+          """, arguments: [DeploymentStatus.aborted.rawValue])
+      var result: [(deployment: String, package: String, devices: [String: [String]])] = []
+      for row in rows {
+        guard let text: String = row["rollout"],
+          let plan = try? JSONDecoder().decode(RolloutPlan.self, from: Data(text.utf8)),
+          plan.failure?.rollBackOnAbort == true
+        else { continue }
+        let id: String = row["id"]
+        let devices = try Row.fetchAll(
+          db, sql: "SELECT device_id, state, from_version, released_at FROM device_deployment WHERE deployment_id = ?",
+          arguments: [id])
+        let working = devices.contains {
+          ($0["released_at"] as Date?) != nil
+            && ![DeviceState.pending, .successful, .failed, .rolledBack].contains(
+              DeviceState(rawValue: $0["state"]) ?? .pending)
+        }
+        guard !working else { continue }
+        var byVersion: [String: [String]] = [:]
+        for device in devices where (device["state"] as String) == DeviceState.successful.rawValue {
+          if let version: String = device["from_version"] {
+            byVersion[version, default: []].append(device["device_id"])
+          }
+        }
+        result.append((id, row["package"], byVersion))
+      }
+      return result
+    }
+  }
+
+  /// Records the rollback deployments made for an aborted one (empty: none were possible).
+  public func markRolledBack(_ id: String, by rollbacks: [String]) throws {
+    try db.write { db in
+      try db.execute(
+        sql: "UPDATE deployment SET rolled_back_by = ? WHERE id = ?", arguments: [rollbacks.joined(separator: ","), id])
     }
   }
 

@@ -171,6 +171,15 @@ public final class ControllerStore: Sendable {
           ALTER TABLE device_group ADD COLUMN expression TEXT;
           """)
     }
+    migrator.registerMigration("v8-rollback-on-abort") { db in
+      // The version each device ran when it was started, so an abort can put it back.
+      try db.execute(
+        sql: """
+          ALTER TABLE device_deployment ADD COLUMN from_version TEXT;
+          ALTER TABLE deployment ADD COLUMN linked_to TEXT;
+          ALTER TABLE deployment ADD COLUMN rolled_back_by TEXT;
+          """)
+    }
     return migrator
   }
 }
