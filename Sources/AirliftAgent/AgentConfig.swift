@@ -19,6 +19,8 @@ public struct AgentConfig: Codable, Sendable {
   public var installDirectory: String
   /// Reported in every check-in (model, region …).
   public var attributes: [String: String] = [:]
+  /// Update channels to follow: package → floating tag (`{"gw-fw": "stable"}`).
+  public var channels: [String: String] = [:]
   /// Minimum time between check-ins (`30s`, `15min`, `6hr`, `1day`).
   public var period: Period = Period(seconds: 300)
   /// A random extra delay up to this long before each periodic check-in.
@@ -82,6 +84,7 @@ public struct AgentConfig: Codable, Sendable {
 
   enum CodingKeys: String, CodingKey {
     case deviceID, brokerURL, controllerURL, caFile, certificate, key, dataDirectory, installDirectory, attributes
+    case channels
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
     case maxBytesPerSecond, reservedDiskSpace, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
@@ -104,6 +107,7 @@ public struct AgentConfig: Codable, Sendable {
     dataDirectory = try c.decode(String.self, forKey: .dataDirectory)
     installDirectory = try c.decode(String.self, forKey: .installDirectory)
     attributes = try c.decodeIfPresent([String: String].self, forKey: .attributes) ?? attributes
+    channels = try c.decodeIfPresent([String: String].self, forKey: .channels) ?? channels
     period = try Self.period(c, .period) ?? period
     jitter = try Self.period(c, .jitter) ?? jitter
     schedule = try Self.window(c, .schedule)
@@ -149,6 +153,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encode(dataDirectory, forKey: .dataDirectory)
     try c.encode(installDirectory, forKey: .installDirectory)
     try c.encode(attributes, forKey: .attributes)
+    try c.encode(channels, forKey: .channels)
     try c.encode(period.description, forKey: .period)
     try c.encode(jitter.description, forKey: .jitter)
     try c.encodeIfPresent(schedule?.expression, forKey: .schedule)

@@ -196,6 +196,18 @@ public final class ControllerClient: Sendable {
     try await get("/api/v1/deployments", as: [API.Deployment].self)
   }
 
+  public func channels() async throws -> [API.Channel] {
+    try await get("/api/v1/channels", as: [API.Channel].self)
+  }
+
+  /// Sets the rollout plan new versions of `package:tag` reach its followers with.
+  public func setChannel(package: String, tag: String, rollout: RolloutPlan?) async throws -> API.Channel {
+    struct Body: Encodable { var rollout: RolloutPlan? }
+    return try await send(
+      json: Body(rollout: rollout), method: .PUT,
+      path: "/api/v1/channels/\(Self.escape(package))/\(Self.escape(tag))", as: API.Channel.self)
+  }
+
   public func fleet() async throws -> API.FleetState {
     try await get("/api/v1/fleet", as: API.FleetState.self)
   }

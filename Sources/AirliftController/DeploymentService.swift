@@ -164,6 +164,24 @@ public final class DeploymentService: Sendable {
     return try store.fleetState()
   }
 
+  /// A tag moved: the devices that follow `package:tag` get the new version,
+  /// with the channel's rollout plan. An earlier channel deployment stops
+  /// (devices in progress finish) and its waiting devices move over.
+  public func channelMoved(package: String, tag: String, to version: String) async throws -> API.Deployment? {
+    let name = "\(package):\(tag)"
+    guard let channel = try store.channel(package: package, tag: tag) else { return nil }
+    for id in try store.channelDeployments(name) {
+      _ = try? abort(id, reason: "channel \(name) moved to \(version)")
+    }
+    let request = API.CreateDeployment(
+      package: package, version: version, target: API.Target(channel: name), name: "channel \(name) → \(version)",
+      supersede: true, rollout: channel.rollout)
+    let deployment = try await create(request, by: "airlift-controller")
+    logger.info(
+      "channel moved", metadata: ["channel": .string(name), "version": .string(version), "id": .string(deployment.id)])
+    return deployment
+  }
+
   /// Lets a phased deployment go on to its next phase now.
   public func promote(_ id: String) throws -> API.Deployment {
     _ = try store.promote(id)

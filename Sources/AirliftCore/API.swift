@@ -175,11 +175,14 @@ public enum API {
     public var devices: [String]?
     public var group: String?
     public var allDevices: Bool
+    /// The devices that follow an update channel, `PACKAGE:TAG` (set by the controller when a tag moves).
+    public var channel: String?
 
-    public init(devices: [String]? = nil, group: String? = nil, allDevices: Bool = false) {
+    public init(devices: [String]? = nil, group: String? = nil, allDevices: Bool = false, channel: String? = nil) {
       self.devices = devices
       self.group = group
       self.allDevices = allDevices
+      self.channel = channel
     }
 
     public init(from decoder: any Decoder) throws {
@@ -187,10 +190,11 @@ public enum API {
       devices = try c.decodeIfPresent([String].self, forKey: .devices)
       group = try c.decodeIfPresent(String.self, forKey: .group)
       allDevices = try c.decodeIfPresent(Bool.self, forKey: .allDevices) ?? false
+      channel = try c.decodeIfPresent(String.self, forKey: .channel)
     }
 
-    /// A group or all-devices target also takes devices that join later.
-    public var isOpen: Bool { allDevices || group != nil }
+    /// A group, channel or all-devices target also takes devices that join later.
+    public var isOpen: Bool { allDevices || group != nil || channel != nil }
   }
 
   /// `POST /api/v1/deployments`: a release (a version, or a tag resolved
@@ -403,6 +407,23 @@ public enum API {
       self.frozen = frozen
       self.reason = reason
       self.since = since
+    }
+  }
+
+  /// An update channel: devices that follow `package:tag` get each version the tag moves to,
+  /// with the channel's rollout plan.
+  public struct Channel: Codable, Sendable, Equatable {
+    public var package: String
+    public var tag: String
+    public var rollout: RolloutPlan?
+    /// Devices that follow it now.
+    public var followers: [String]
+
+    public init(package: String, tag: String, rollout: RolloutPlan?, followers: [String] = []) {
+      self.package = package
+      self.tag = tag
+      self.rollout = rollout
+      self.followers = followers
     }
   }
 

@@ -69,12 +69,18 @@ public struct CheckIn: Codable, Sendable, Equatable {
   public var attributes: [String: String]
   public var installed: [String: String]
   public var agentVersion: String
+  /// Update channels the device follows: package → floating tag (`stable`, `beta`).
+  public var follows: [String: String]?
 
-  public init(device: DeviceID, attributes: [String: String], installed: [String: String], agentVersion: String) {
+  public init(
+    device: DeviceID, attributes: [String: String], installed: [String: String], agentVersion: String,
+    follows: [String: String]? = nil
+  ) {
     self.device = device
     self.attributes = attributes
     self.installed = installed
     self.agentVersion = agentVersion
+    self.follows = follows
   }
 }
 

@@ -7,7 +7,9 @@ struct Airlift: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "airlift",
     abstract: "Over-the-air updates for fleets of Linux devices.",
-    subcommands: [Serve.self, Status.self, Release.self, Tag.self, Device.self, Group.self, Deploy.self, Fleet.self])
+    subcommands: [
+      Serve.self, Status.self, Release.self, Tag.self, Device.self, Group.self, Deploy.self, Channel.self, Fleet.self,
+    ])
 }
 
 /// Where the controller is and which operator certificate to use.

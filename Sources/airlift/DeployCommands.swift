@@ -27,47 +27,10 @@ struct Deploy: AsyncParsableCommand {
     @Option(help: "Start later: an ISO 8601 time (2026-11-24T02:00:00Z) or +SECONDS.") var startAt: String?
     @Flag(help: "Move devices waiting in another deployment to this one (in-progress ones finish first).")
     var supersede = false
-    @Option(
-      help: "Phased rollout: cumulative device counts or percents of the target, ending at 100% (10,10%,50%,100%).")
-    var phases: String?
-    @Option(help: "With --phases: percent of ended devices that must be Successful before the next phase.")
-    var successThreshold: Double = 100
-    @Option(help: "With --phases: seconds to wait after a phase ended before the next one starts.")
-    var soak: Int = 0
-    @Flag(help: "With --phases: start each next phase only on `airlift deploy promote`.") var manual = false
-    @Option(help: "Start at most this many devices per minute.") var rate: Int?
-    @Option(help: "Abort when more devices than N fail, or more than P% of those that ended (N or P%).")
-    var maxFailures: String?
-    @Option(help: "With a percent --max-failures: judge only once this many devices ended.") var minEnded: Int = 1
-    @Flag(help: "Count --max-failures per phase instead of overall.") var perPhase = false
-    @Flag(help: "After an abort by --max-failures, deploy to the devices that updated the version each had before.")
-    var rollBackOnAbort = false
-    @Flag(help: "Wait in Scheduled until a second operator runs `airlift deploy approve`.") var needsApproval = false
+    @OptionGroup var rolloutOptions: RolloutOptions
     @Option(help: "Seconds a device may spend downloading (stage timeout) [600].") var downloadTimeout: Int?
     @Option(help: "Seconds a device may spend installing (stage timeout) [600].") var installTimeout: Int?
-
-    /// The rollout plan the options describe, or nil for "every device at once".
-    func rolloutPlan() throws -> RolloutPlan? {
-      if rollBackOnAbort && maxFailures == nil { throw ValidationError("--roll-back-on-abort needs --max-failures") }
-      guard phases != nil || rate != nil || maxFailures != nil else { return nil }
-      var plan = RolloutPlan(
-        successThreshold: successThreshold, soakSeconds: soak, manualPromotion: manual, ratePerMinute: rate)
-      if let phases {
-        do { plan.phases = try PhaseSize.parseList(phases) } catch { throw ValidationError(error.description) }
-      }
-      if let maxFailures {
-        var policy = FailurePolicy(minEnded: minEnded, perPhase: perPhase, rollBackOnAbort: rollBackOnAbort)
-        if maxFailures.hasSuffix("%"), let percent = Double(maxFailures.dropLast()) {
-          policy.maxFailurePercent = percent
-        } else if let count = Int(maxFailures) {
-          policy.maxFailures = count
-        } else {
-          throw ValidationError("--max-failures takes a count (3) or a percent (5%), got '\(maxFailures)'")
-        }
-        plan.failure = policy
-      }
-      return plan
-    }
+    @Flag(help: "Wait in Scheduled until a second operator runs `airlift deploy approve`.") var needsApproval = false
 
     func validate() throws {
       guard all || group != nil || !devices.isEmpty else {
@@ -76,7 +39,7 @@ struct Deploy: AsyncParsableCommand {
       _ = try KeyValues.parse(parameters)
       _ = try startDate()
       _ = try parsedRelease()
-      _ = try rolloutPlan()
+      _ = try rolloutOptions.plan()
     }
 
     func parsedRelease() throws -> (package: String, version: String?, tag: String?) {
@@ -106,7 +69,8 @@ struct Deploy: AsyncParsableCommand {
         package: package, version: version, tag: tag,
         target: .init(devices: devices.isEmpty ? nil : devices, group: group, allDevices: all),
         parameters: try KeyValues.parse(parameters), name: name, maxDevices: maxDevices, deviceTimeout: deviceTimeout,
-        startAt: try startDate(), supersede: supersede, rollout: try rolloutPlan(), needsApproval: needsApproval)
+        startAt: try startDate(), supersede: supersede, rollout: try rolloutOptions.plan(), needsApproval: needsApproval
+      )
       request.downloadTimeout = downloadTimeout
       request.installTimeout = installTimeout
       let deployment = try await connection.withClient { try await $0.createDeployment(request) }

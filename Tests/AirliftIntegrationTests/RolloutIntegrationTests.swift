@@ -307,3 +307,40 @@ struct RollbackOnAbortTests {
     }
   }
 }
+
+@Suite("Update channels")
+struct ChannelTests {
+  @Test("moving a tag updates the devices that follow it, with the channel's rollout; others stay")
+  func followers() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      for id in ["ch-1", "ch-2"] {
+        var config = try fleet.agentConfig(id)
+        config.channels = ["app": "stable"]
+        try await fleet.startAgent(config)
+      }
+      try await fleet.startAgent(try fleet.agentConfig("ch-other"))
+      for version in ["1.0.0", "1.1.0"] {
+        _ = try await client.uploadRelease(
+          package: "app", version: version, file: try ReleaseBundle.make(in: fleet.root, name: "\(version).tar.gz"))
+      }
+      let channel = try await client.setChannel(
+        package: "app", tag: "stable", rollout: RolloutPlan(phases: [.count(1), .percent(100)]))
+      #expect(channel.followers == ["ch-1", "ch-2"])
+
+      for version in ["1.0.0", "1.1.0"] {
+        _ = try await client.setTag(package: "app", tag: "stable", version: version, locked: false)
+        try await eventually("the followers to run \(version)") {
+          let devices = try await client.devices()
+          return devices.filter { $0.id.hasPrefix("ch-") && $0.id != "ch-other" }
+            .allSatisfy { $0.installed["app"] == version }
+        }
+      }
+      let deployments = try await client.deployments().filter { $0.target.channel == "app:stable" }
+      #expect(deployments.count == 2)
+      #expect(deployments.allSatisfy { $0.rollout?.plan.phases == [.count(1), .percent(100)] })
+      #expect(Set(deployments.flatMap { $0.devices.map(\.device) }) == ["ch-1", "ch-2"])
+      #expect(try await client.devices().first { $0.id == "ch-other" }?.installed["app"] == nil)
+    }
+  }
+}

@@ -59,6 +59,8 @@ struct ControllerRoutes {
     api.post("deployments/:id/abort", use: abortDeployment)
     api.post("deployments/:id/promote", use: promoteDeployment)
     api.post("deployments/:id/approve", use: approveDeployment)
+    api.get("channels", use: listChannels)
+    api.put("channels/:package/:tag", use: setChannel)
     api.get("fleet", use: fleetState)
     api.post("fleet/freeze", use: freezeFleet)
     api.post("fleet/thaw", use: thawFleet)
@@ -141,8 +143,10 @@ struct ControllerRoutes {
     try Names.validateTag(name)
     let body = try await request.decode(as: API.SetTag.self, context: context)
     let version = try SemanticVersion(body.version).description
-    return try Self.json(
-      try store.setTag(package: package, name: name, version: version, locked: body.locked), context: context)
+    let tag = try store.setTag(package: package, name: name, version: version, locked: body.locked)
+    // Devices that follow this tag as an update channel get the new version.
+    _ = try await deployments.channelMoved(package: package, tag: name, to: version)
+    return try Self.json(tag, context: context)
   }
 
   // MARK: Devices and groups
@@ -265,6 +269,21 @@ struct ControllerRoutes {
   @Sendable func approveDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let approver = try Self.operatorName(context) ?? ""
     return try Self.json(try deployments.approve(try context.parameters.require("id"), by: approver), context: context)
+  }
+
+  @Sendable func listChannels(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.channels(), context: context)
+  }
+
+  @Sendable func setChannel(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    struct Body: Decodable { var rollout: RolloutPlan? }
+    let package = try context.parameters.require("package")
+    let tag = try context.parameters.require("tag")
+    try Names.validatePackage(package)
+    try Names.validateTag(tag)
+    let body = try await request.decode(as: Body.self, context: context)
+    if let plan = body.rollout { try DeploymentService.validate(plan) }
+    return try Self.json(try store.setChannel(package: package, tag: tag, rollout: body.rollout), context: context)
   }
 
   @Sendable func fleetState(_ request: Request, context: ControllerRequestContext) async throws -> Response {

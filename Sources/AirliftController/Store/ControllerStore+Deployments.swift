@@ -67,8 +67,8 @@ extension ControllerStore {
         sql: """
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
             max_devices, device_timeout, start_at, updated_at, rollout, paused_by_freeze, reason, created_by,
-            needs_approval, download_timeout, install_timeout, linked_to)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            needs_approval, download_timeout, install_timeout, linked_to, target_channel)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           spec.id, spec.name, releaseID, status.rawValue,
@@ -76,7 +76,7 @@ extension ControllerStore {
           spec.maxDevices, spec.deviceTimeout, spec.startAt, now,
           spec.rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
           status == .paused, status == .paused ? "fleet frozen: \(frozen.reason ?? "")" : nil, spec.createdBy,
-          spec.needsApproval, spec.downloadTimeout, spec.installTimeout, spec.linkedTo,
+          spec.needsApproval, spec.downloadTimeout, spec.installTimeout, spec.linkedTo, spec.target.channel,
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       let ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
@@ -232,10 +232,12 @@ extension ControllerStore {
         db,
         sql: """
           SELECT id, max_devices, rollout FROM deployment WHERE status = ?
-          AND (all_devices = 1 OR target_group IN (SELECT group_name FROM group_member WHERE device_id = ?))
+          AND (all_devices = 1 OR target_group IN (SELECT group_name FROM group_member WHERE device_id = ?)
+            OR target_channel IN (SELECT j.key || ':' || j.value FROM device, json_each(device.follows) AS j
+              WHERE device.id = ?))
           AND id NOT IN (SELECT deployment_id FROM device_deployment WHERE device_id = ?)
           ORDER BY created_at DESC, rowid DESC
-          """, arguments: [DeploymentStatus.active.rawValue, device.rawValue, device.rawValue])
+          """, arguments: [DeploymentStatus.active.rawValue, device.rawValue, device.rawValue, device.rawValue])
       for row in candidates {
         let id: String = row["id"]
         if let max: Int = row["max_devices"] {
@@ -366,6 +368,7 @@ extension ControllerStore {
     var ids = Set(target.devices ?? [])
     if let name = target.group { ids.formUnion(try Self.group(name, db: db).devices) }
     if target.allDevices { ids.formUnion(try String.fetchAll(db, sql: "SELECT id FROM device")) }
+    if let channel = target.channel { ids.formUnion(try Self.followers(channel, db: db)) }
     return ids.sorted()
   }
 
@@ -476,7 +479,8 @@ extension ControllerStore {
     var deployment = API.Deployment(
       id: row["id"], name: row["name"], release: ReleaseRef(package: row["package"], version: row["version"]),
       tag: row["tag"], status: DeploymentStatus(rawValue: row["status"]) ?? .active,
-      target: API.Target(devices: nil, group: row["target_group"], allDevices: row["all_devices"]),
+      target: API.Target(
+        devices: nil, group: row["target_group"], allDevices: row["all_devices"], channel: row["target_channel"]),
       parameters: JSONColumn.decode(row["parameters"]), maxDevices: row["max_devices"],
       deviceTimeout: row["device_timeout"], startAt: row["start_at"], reason: row["reason"],
       createdAt: row["created_at"], devices: devices,

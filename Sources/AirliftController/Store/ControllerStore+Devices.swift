@@ -52,14 +52,15 @@ extension ControllerStore {
         try Row.fetchOne(db, sql: "SELECT 1 FROM device WHERE id = ?", arguments: [checkIn.device.rawValue]) != nil
       try db.execute(
         sql: """
-          INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen)
-          VALUES (?, 1, ?, ?, ?, ?, ?)
+          INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows)
+          VALUES (?, 1, ?, ?, ?, ?, ?, ?)
           ON CONFLICT(id) DO UPDATE SET online = 1, attributes = excluded.attributes,
-            installed = excluded.installed, agent_version = excluded.agent_version, last_seen = excluded.last_seen
+            installed = excluded.installed, agent_version = excluded.agent_version, last_seen = excluded.last_seen,
+            follows = excluded.follows
           """,
         arguments: [
           checkIn.device.rawValue, JSONColumn.encode(checkIn.attributes), JSONColumn.encode(checkIn.installed),
-          checkIn.agentVersion, now, now,
+          checkIn.agentVersion, now, now, JSONColumn.encode(checkIn.follows ?? [:]),
         ])
       try Self.updateDynamicGroups(
         for: PolicySubject(attributes: checkIn.attributes, installed: checkIn.installed),

@@ -180,6 +180,20 @@ public final class ControllerStore: Sendable {
           ALTER TABLE deployment ADD COLUMN rolled_back_by TEXT;
           """)
     }
+    migrator.registerMigration("v9-channels") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE device ADD COLUMN follows TEXT;
+          ALTER TABLE deployment ADD COLUMN target_channel TEXT;
+          CREATE TABLE channel (
+            package TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            rollout TEXT,
+            updated_at DATETIME NOT NULL,
+            PRIMARY KEY (package, tag)
+          );
+          """)
+    }
     return migrator
   }
 }

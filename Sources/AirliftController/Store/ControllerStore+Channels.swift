@@ -1,0 +1,74 @@
+import AirliftCore
+import Foundation
+import GRDB
+
+extension ControllerStore {
+  /// Devices that follow `PACKAGE:TAG`.
+  static func followers(_ channel: String, db: Database) throws -> [String] {
+    let parts = channel.split(separator: ":", maxSplits: 1).map(String.init)
+    guard parts.count == 2 else { return [] }
+    return try String.fetchAll(
+      db,
+      sql: """
+        SELECT device.id FROM device, json_each(device.follows) AS j
+        WHERE j.key = ? AND j.value = ? ORDER BY device.id
+        """, arguments: [parts[0], parts[1]])
+  }
+
+  /// Sets an update channel's default rollout plan (nil: every follower at once).
+  public func setChannel(package: String, tag: String, rollout: RolloutPlan?, now: Date = Date()) throws -> API.Channel
+  {
+    try db.write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO channel (package, tag, rollout, updated_at) VALUES (?, ?, ?, ?)
+          ON CONFLICT(package, tag) DO UPDATE SET rollout = excluded.rollout, updated_at = excluded.updated_at
+          """,
+        arguments: [
+          package, tag, rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
+          now,
+        ])
+      return try Self.channel(package: package, tag: tag, db: db)!
+    }
+  }
+
+  /// Channels: those configured and those devices follow.
+  public func channels() throws -> [API.Channel] {
+    try db.read { db in
+      let configured = try Row.fetchAll(db, sql: "SELECT package, tag FROM channel").map {
+        "\($0["package"] as String):\($0["tag"] as String)"
+      }
+      let followed = try String.fetchAll(
+        db, sql: "SELECT DISTINCT j.key || ':' || j.value FROM device, json_each(device.follows) AS j")
+      return try Set(configured + followed).sorted().compactMap { name in
+        let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
+        return try Self.channel(package: parts[0], tag: parts[1], db: db)
+      }
+    }
+  }
+
+  public func channel(package: String, tag: String) throws -> API.Channel? {
+    try db.read { db in try Self.channel(package: package, tag: tag, db: db) }
+  }
+
+  static func channel(package: String, tag: String, db: Database) throws -> API.Channel? {
+    let row = try Row.fetchOne(
+      db, sql: "SELECT rollout FROM channel WHERE package = ? AND tag = ?", arguments: [package, tag])
+    let followers = try followers("\(package):\(tag)", db: db)
+    guard row != nil || !followers.isEmpty else { return nil }
+    let plan = (row?["rollout"] as String?).flatMap { try? JSONDecoder().decode(RolloutPlan.self, from: Data($0.utf8)) }
+    return API.Channel(package: package, tag: tag, rollout: plan, followers: followers)
+  }
+
+  /// The live deployments of a channel (a tag move replaces them).
+  public func channelDeployments(_ channel: String) throws -> [String] {
+    try db.read { db in
+      try String.fetchAll(
+        db, sql: "SELECT id FROM deployment WHERE target_channel = ? AND status IN (?, ?, ?)",
+        arguments: [
+          channel, DeploymentStatus.active.rawValue, DeploymentStatus.paused.rawValue,
+          DeploymentStatus.scheduled.rawValue,
+        ])
+    }
+  }
+}
