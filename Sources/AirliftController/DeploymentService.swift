@@ -61,6 +61,15 @@ public final class DeploymentService: Sendable {
       throw DeploymentError.invalidRequest("deviceTimeout must be at least 1 second")
     }
     if let plan = request.rollout { try Self.validate(plan) }
+    if let earlier = request.canariesFrom {
+      guard request.rollout != nil else {
+        throw DeploymentError.invalidRequest("canariesFrom orders a phased rollout: give rollout phases too")
+      }
+      guard let deployment = try store.deployment(id: earlier) else { throw StoreError.deploymentNotFound(earlier) }
+      guard deployment.rollout != nil else {
+        throw DeploymentError.invalidRequest("deployment \(earlier) had no phases, so it had no canaries to reuse")
+      }
+    }
     for (name, value) in [("downloadTimeout", request.downloadTimeout), ("installTimeout", request.installTimeout)] {
       if let value, value < 1 { throw DeploymentError.invalidRequest("\(name) must be at least 1 second") }
     }
@@ -73,7 +82,8 @@ public final class DeploymentService: Sendable {
         parameters: release.parameters.merging(request.parameters) { _, given in given },
         maxDevices: request.maxDevices, deviceTimeout: request.deviceTimeout, startAt: request.startAt,
         supersede: request.supersede, rollout: request.rollout, needsApproval: request.needsApproval,
-        createdBy: creator, downloadTimeout: request.downloadTimeout, installTimeout: request.installTimeout),
+        createdBy: creator, downloadTimeout: request.downloadTimeout, installTimeout: request.installTimeout,
+        canariesFrom: request.canariesFrom),
       now: now)
     logger.info(
       "deployment created",

@@ -221,6 +221,8 @@ public enum API {
     /// Seconds the device may spend downloading, and installing (stage timeouts; 600 each by default).
     public var downloadTimeout: Int?
     public var installTimeout: Int?
+    /// Start with the devices that were the first phase (the canaries) of this earlier deployment.
+    public var canariesFrom: String?
 
     public init(
       package: String, version: String? = nil, tag: String? = nil, target: Target,
@@ -257,6 +259,7 @@ public enum API {
       needsApproval = try c.decodeIfPresent(Bool.self, forKey: .needsApproval) ?? false
       downloadTimeout = try c.decodeIfPresent(Int.self, forKey: .downloadTimeout)
       installTimeout = try c.decodeIfPresent(Int.self, forKey: .installTimeout)
+      canariesFrom = try c.decodeIfPresent(String.self, forKey: .canariesFrom)
     }
   }
 

@@ -344,3 +344,45 @@ struct ChannelTests {
     }
   }
 }
+
+@Suite("Canaries from an earlier rollout")
+struct CanariesFromTests {
+  /// The controller's stable order (FNV-1a of the id), to pick a device that would naturally go first.
+  static func key(_ id: String) -> UInt64 {
+    id.utf8.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+  }
+
+  @Test("--canaries-from starts with the devices that were the canaries of the earlier rollout")
+  func sameCanaries() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let ids = ["cf-1", "cf-2", "cf-3", "cf-4"]
+      for id in ids { try await fleet.startAgent(try fleet.agentConfig(id)) }
+      for version in ["1.0.0", "1.1.0"] {
+        _ = try await client.uploadRelease(
+          package: "app", version: version, file: try ReleaseBundle.make(in: fleet.root, name: "\(version).tar.gz"))
+      }
+      // The device that would lead any rollout is left out of the first one.
+      let leader = try #require(ids.min { Self.key($0) < Self.key($1) })
+      let plan = RolloutPlan(phases: [.count(1), .percent(100)])
+      let first = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ids.filter { $0 != leader }), rollout: plan))
+      let canary = try #require(first.devices.first(where: \.started)?.device)
+      #expect(canary != leader)
+      try await eventually("the first rollout to complete") {
+        try await client.deployment(first.id).status == .completed
+      }
+
+      var request = API.CreateDeployment(package: "app", version: "1.1.0", target: .init(devices: ids), rollout: plan)
+      request.canariesFrom = first.id
+      let second = try await client.createDeployment(request)
+      #expect(second.devices.filter(\.started).map(\.device) == [canary])
+      request.canariesFrom = nil
+      request.rollout = nil
+      request.canariesFrom = first.id
+      await #expect {
+        _ = try await client.createDeployment(request)
+      } throws: { "\($0)".contains("canariesFrom orders a phased rollout") }
+    }
+  }
+}

@@ -29,6 +29,7 @@ public struct NewDeployment: Sendable {
   public var downloadTimeout: Int?
   public var installTimeout: Int?
   public var linkedTo: String?
+  public var canariesFrom: String?
 }
 
 /// Deployments that can still move devices.
@@ -79,7 +80,11 @@ extension ControllerStore {
           spec.needsApproval, spec.downloadTimeout, spec.installTimeout, spec.linkedTo, spec.target.channel,
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
-      let ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
+      var ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
+      if let earlier = spec.canariesFrom {
+        let canaries = try Self.canaries(of: earlier, db: db)
+        ordered = ordered.filter(canaries.contains) + ordered.filter { !canaries.contains($0) }
+      }
       for (position, device) in ordered.enumerated() {
         try db.execute(
           sql: """
@@ -136,6 +141,16 @@ extension ControllerStore {
       }
       return (try Self.deployment(id: id, db: db)!, pending)
     }
+  }
+
+  /// The devices of an earlier phased deployment's first phase, in their order.
+  static func canaries(of id: String, db: Database) throws -> [String] {
+    guard let deployment = try Self.deployment(id: id, db: db) else { throw StoreError.deploymentNotFound(id) }
+    guard let first = deployment.rollout?.plan.phases.first else { return [] }
+    let count = first.devices(of: deployment.devices.count)
+    return try String.fetchAll(
+      db, sql: "SELECT device_id FROM device_deployment WHERE deployment_id = ? ORDER BY position LIMIT ?",
+      arguments: [id, count])
   }
 
   /// A second operator approves a deployment created with `needsApproval`.
