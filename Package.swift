@@ -12,6 +12,7 @@ let package = Package(
   products: [
     .executable(name: "airlift", targets: ["airlift"]),
     .executable(name: "airlift-agent", targets: ["airlift-agent"]),
+    .executable(name: "airlift-sim", targets: ["airlift-sim"]),
   ],
   dependencies: [
     .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
@@ -82,6 +83,14 @@ let package = Package(
       name: "airlift",
       dependencies: [
         "AirliftController", "AirliftClient", "AirliftCore",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: strict),
+    .executableTarget(
+      name: "airlift-sim",
+      dependencies: [
+        "AirliftMQTT", "AirliftCore",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],

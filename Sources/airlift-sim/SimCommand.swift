@@ -1,0 +1,81 @@
+import AirliftCore
+import ArgumentParser
+import Foundation
+import Logging
+
+@main
+struct SimCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "airlift-sim", abstract: "Simulated devices for load tests and benchmarks.",
+    subcommands: [Run.self])
+
+  struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Run N simulated devices (real MQTT clients, one certificate each) until SIGINT/SIGTERM.",
+      discussion: "Certificates come from CERTS/devices/ID.crt (make them with Certs/new-device).")
+    @Option(help: "How many devices.") var devices: Int = 100
+    @Option(help: "Device id prefix; ids are PREFIX-00001 …") var prefix = "sim"
+    @Option(help: "mqtts://HOST:PORT") var broker: String
+    @Option(help: "PKI folder with ca.crt and devices/.") var certs: String
+    @Option(help: "Attributes KEY=VALUE,KEY=VALUE reported in check-ins.") var attrs: String = "model=sim"
+    @Option(help: "Seconds each install takes.") var installTime: Double = 1
+    @Option(help: "Fraction of installs that fail (0 to 1).") var failRate: Double = 0
+    @Option(help: "Devices connecting at the same time.") var concurrency: Int = 50
+    @Option(help: "Stop after this many seconds.") var duration: Double = 3600
+
+    func run() async throws {
+      LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = .error
+        return handler
+      }
+      let logger = Logger(label: "airlift.sim")
+      var attributes: [String: String] = [:]
+      for pair in attrs.split(separator: ",") {
+        let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { throw ValidationError("--attrs takes KEY=VALUE,KEY=VALUE, got '\(pair)'") }
+        attributes[parts[0]] = parts[1]
+      }
+      let fleet = try (1...devices).map { index in
+        try SimulatedDevice(
+          id: try DeviceID(String(format: "%@-%05d", prefix, index)), broker: broker, certs: certs,
+          attributes: attributes, installTime: .seconds(installTime), failRate: failRate, logger: logger)
+      }
+      let started = ContinuousClock.now
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        // Connect a window of devices at a time; each then runs on its own.
+        let gate = AsyncStream.makeStream(of: Void.self)
+        for _ in 0..<max(1, concurrency) { gate.continuation.yield() }
+        var permits = gate.stream.makeAsyncIterator()
+        group.addTask {
+          while true {
+            try await Task.sleep(for: .seconds(2))
+            var counts: [String: Int] = [:]
+            for device in fleet { counts[(await device.state)?.rawValue ?? "idle", default: 0] += 1 }
+            let line = counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print("[\(Int((ContinuousClock.now - started) / .seconds(1))) s] \(line)")
+          }
+        }
+        for device in fleet {
+          _ = await permits.next()
+          group.addTask {
+            do {
+              let connected = Task { try await device.run() }
+              // Give the permit back once this device is subscribed and connected (or failed to).
+              try await Task.sleep(for: .milliseconds(200))
+              gate.continuation.yield()
+              try await connected.value
+            } catch {
+              gate.continuation.yield()
+              print("\(device.id): \(error)")
+            }
+          }
+        }
+        // Devices run until the time is up (or the process is stopped).
+        try await Task.sleep(for: .seconds(duration) - (ContinuousClock.now - started))
+        group.cancelAll()
+      }
+      for device in fleet { await device.close() }
+    }
+  }
+}

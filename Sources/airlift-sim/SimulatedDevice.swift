@@ -1,0 +1,90 @@
+import AirliftCore
+import AirliftMQTT
+import Foundation
+import Logging
+
+/// One simulated device: a real MQTT client with its own certificate,
+/// through the real broker and its ACL. It checks in, follows its retained
+/// `deployment` topic and reports the same status events an agent sends;
+/// the install is a pause that fails at the configured rate.
+actor SimulatedDevice {
+  let id: DeviceID
+  private let client: MQTTClient
+  private let attributes: [String: String]
+  private let installTime: Duration
+  private let failRate: Double
+  private var installed: [String: String] = [:]
+  private var done: Set<String> = []
+  private(set) var state: DeviceState?
+
+  init(
+    id: DeviceID, broker: String, certs: String, attributes: [String: String], installTime: Duration,
+    failRate: Double, logger: Logger
+  ) throws {
+    self.id = id
+    self.attributes = attributes
+    self.installTime = installTime
+    self.failRate = failRate
+    client = try MQTTClient(
+      options: MQTTClientOptions(
+        brokerURL: broker, clientID: id.rawValue,
+        tls: .init(
+          caFile: "\(certs)/ca.crt", certificateFile: "\(certs)/devices/\(id).crt",
+          keyFile: "\(certs)/devices/\(id).key"),
+        will: .init(topic: Topics.device(id, .presence), payload: Wire.encode(Presence(.offline))),
+        cleanStart: false, connectTimeout: 30),
+      logger: logger)
+  }
+
+  /// Connects, says it is online, checks in, and handles notices until cancelled.
+  func run() async throws {
+    let notices = try await client.subscribe(Topics.device(id, .deployment), qos: 1)
+    try await client.connect()
+    try await client.publish(
+      Topics.device(id, .presence), payload: Wire.encode(Presence(.online)), qos: 1, retain: true)
+    try await checkIn()
+    for await message in notices where !message.payload.isEmpty {
+      guard let notice = try? Wire.decode(DeploymentNotice.self, from: message.payload, topic: message.topic),
+        !done.contains(notice.deployment)
+      else { continue }
+      done.insert(notice.deployment)
+      try await update(notice)
+    }
+  }
+
+  func close() async { await client.close() }
+
+  private func update(_ notice: DeploymentNotice) async throws {
+    let total = notice.artifacts.reduce(Int64(0)) { $0 + $1.size }
+    if installed[notice.release.package] == notice.release.version {
+      return try await report(notice, .successful, stage: "already-installed", percent: 100)
+    }
+    try await report(notice, .downloading, bytes: 0, total: total, percent: 0)
+    try await report(notice, .downloaded, bytes: total, total: total, percent: 100)
+    try await report(notice, .installing)
+    try await Task.sleep(for: installTime)
+    if Double.random(in: 0..<1) < failRate {
+      try await report(notice, .failed, error: "simulated install failure")
+      return
+    }
+    try await report(notice, .successful, percent: 100)
+    installed[notice.release.package] = notice.release.version
+    try await checkIn()
+  }
+
+  private func report(
+    _ notice: DeploymentNotice, _ state: DeviceState, stage: String? = nil, bytes: Int64? = nil, total: Int64? = nil,
+    percent: Int? = nil, error: String? = nil
+  ) async throws {
+    self.state = state
+    let report = StatusReport(
+      deployment: notice.deployment, state: state, stage: stage, bytes: bytes, total: total, percent: percent,
+      attempt: 1, error: error)
+    try await client.publish(Topics.device(id, .status), payload: Wire.encode(report), qos: 1)
+  }
+
+  private func checkIn() async throws {
+    let checkIn = CheckIn(device: id, attributes: attributes, installed: installed, agentVersion: "sim-0.1.0")
+    try await client.publish(Topics.device(id, .checkin), payload: Wire.encode(checkIn), qos: 1)
+  }
+}
