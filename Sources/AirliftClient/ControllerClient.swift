@@ -148,6 +148,17 @@ public final class ControllerClient: Sendable {
     try await get("/api/v1/devices/\(Self.escape(device))/commands/\(Self.escape(id))", as: API.DeviceCommand.self)
   }
 
+  /// Sets (nil: clears) a group's maintenance window.
+  public func setGroupWindow(_ name: String, window: String?, timeZone: String? = nil) async throws -> API.Group {
+    struct Body: Encodable {
+      var window: String?
+      var timeZone: String?
+    }
+    return try await send(
+      json: Body(window: window, timeZone: timeZone), method: .PUT, path: "/api/v1/groups/\(Self.escape(name))/window",
+      as: API.Group.self)
+  }
+
   public func groups() async throws -> [API.Group] {
     try await get("/api/v1/groups", as: [API.Group].self)
   }

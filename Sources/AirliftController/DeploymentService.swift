@@ -275,6 +275,7 @@ public final class DeploymentService: Sendable {
         }
       }
       try startRollbacks(now: now)
+      for device in try store.startWaitingDevices(now: now) { notify(device) }
     } catch {
       logger.error("deployment scheduler: \(error)")
     }

@@ -130,12 +130,21 @@ public enum API {
     public var createdAt: Date
     /// A dynamic group's policy expression: its members are the devices that match it, updated at each check-in.
     public var expression: String?
+    /// A maintenance window (cron-like, as the agent's): outside it the group's devices are not started.
+    public var window: String?
+    /// The IANA time zone the window is read in (UTC when nil).
+    public var timeZone: String?
 
-    public init(name: String, devices: [String], createdAt: Date, expression: String? = nil) {
+    public init(
+      name: String, devices: [String], createdAt: Date, expression: String? = nil, window: String? = nil,
+      timeZone: String? = nil
+    ) {
       self.name = name
       self.devices = devices
       self.createdAt = createdAt
       self.expression = expression
+      self.window = window
+      self.timeZone = timeZone
     }
   }
 

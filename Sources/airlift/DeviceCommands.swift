@@ -131,7 +131,8 @@ extension Device {
 
 struct Group: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Static groups of devices.", subcommands: [Create.self, Add.self, Remove.self, List.self, Delete.self])
+    abstract: "Groups of devices: static, or dynamic by expression; with maintenance windows.",
+    subcommands: [Create.self, Add.self, Remove.self, List.self, Window.self, Delete.self])
 
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -202,6 +203,33 @@ struct Group: AsyncParsableCommand {
           groups.map {
             [$0.name, "\($0.devices.count)", $0.devices.prefix(8).joined(separator: ","), $0.expression ?? "(static)"]
           }))
+    }
+  }
+
+  struct Window: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Set a group's maintenance window: outside it, its devices are not started (those updating finish).",
+      discussion: "The window uses the agent's cron subset (README), e.g. '* 1-4 * * *' for 01:00-04:59.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Group name.") var name: String
+    @Argument(help: "The window, e.g. '* 1-4 * * mon-fri'.") var window: String?
+    @Option(help: "IANA time zone the window is read in [UTC].") var timeZone: String?
+    @Flag(help: "Remove the window.") var clear = false
+
+    func validate() throws {
+      guard clear != (window != nil) else { throw ValidationError("give a window, or --clear") }
+      if let window {
+        do { _ = try UpdateWindow(window) } catch { throw ValidationError("\(error)\n\(error.pointer)") }
+      }
+    }
+
+    func run() async throws {
+      let group = try await connection.withClient {
+        try await $0.setGroupWindow(name, window: clear ? nil : window, timeZone: timeZone)
+      }
+      if connection.json { return print(Output.json(group)) }
+      print(
+        "group \(group.name): " + (group.window.map { "window '\($0)' (\(group.timeZone ?? "UTC"))" } ?? "no window"))
     }
   }
 

@@ -386,3 +386,39 @@ struct CanariesFromTests {
     }
   }
 }
+
+@Suite("Group maintenance windows")
+struct MaintenanceWindowTests {
+  @Test("outside its group's window a device is not started; when the window opens it is")
+  func waitsForTheWindow() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      for id in ["mw-1", "mw-2"] { try await fleet.startAgent(try fleet.agentConfig(id)) }
+      _ = try await client.createGroup("night-only")
+      _ = try await client.addToGroup("night-only", devices: ["mw-1"])
+      var calendar = Calendar(identifier: .gregorian)
+      calendar.timeZone = TimeZone(identifier: "UTC")!
+      let closed = "* \((calendar.component(.hour, from: Date()) + 12) % 24) * * *"
+      let group = try await client.setGroupWindow("night-only", window: closed)
+      #expect(group.window == closed)
+      await #expect {
+        _ = try await client.setGroupWindow("night-only", window: "* 25 * * *")
+      } throws: { "\($0)".contains("invalid_window") && "\($0)".contains("at position 3") }
+
+      _ = try await client.uploadRelease(package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root))
+      let deployment = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["mw-1", "mw-2"])))
+      try await eventually("mw-2 to finish") {
+        try await client.deployment(deployment.id).devices.first { $0.device == "mw-2" }?.state == .successful
+      }
+      try await Task.sleep(for: .seconds(1.5))
+      let waiting = try #require(try await client.deployment(deployment.id).devices.first { $0.device == "mw-1" })
+      #expect(waiting.state == .pending && !waiting.started)
+
+      _ = try await client.setGroupWindow("night-only", window: "@always")
+      try await eventually("mw-1 to be started in its window and finish") {
+        try await client.deployment(deployment.id).status == .completed
+      }
+    }
+  }
+}

@@ -49,6 +49,7 @@ struct ControllerRoutes {
     api.post("groups", use: createGroup)
     api.get("groups/:name", use: showGroup)
     api.delete("groups/:name", use: deleteGroup)
+    api.put("groups/:name/window", use: setGroupWindow)
     api.post("groups/:name/devices", use: addGroupDevices)
     api.delete("groups/:name/devices/:id", use: removeGroupDevice)
     api.post("deployments", use: createDeployment)
@@ -215,6 +216,26 @@ struct ControllerRoutes {
 
   @Sendable func showGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     try Self.json(try store.group(try context.parameters.require("name")), context: context)
+  }
+
+  @Sendable func setGroupWindow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    struct Body: Decodable {
+      var window: String?
+      var timeZone: String?
+    }
+    let body = try await request.decode(as: Body.self, context: context)
+    let window: UpdateWindow?
+    do throws(UpdateWindowError) {
+      window = try body.window.map { text throws(UpdateWindowError) in try UpdateWindow(text) }
+    } catch {
+      throw APIError(status: .badRequest, code: "invalid_window", message: error.description + "\n" + error.pointer)
+    }
+    if let zone = body.timeZone, TimeZone(identifier: zone) == nil {
+      throw APIError(status: .badRequest, code: "invalid_request", message: "unknown time zone '\(zone)'")
+    }
+    return try Self.json(
+      try store.setGroupWindow(try context.parameters.require("name"), window: window, timeZone: body.timeZone),
+      context: context)
   }
 
   @Sendable func deleteGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {

@@ -85,16 +85,16 @@ extension ControllerStore {
         let canaries = try Self.canaries(of: earlier, db: db)
         ordered = ordered.filter(canaries.contains) + ordered.filter { !canaries.contains($0) }
       }
+      let closed = try Self.outsideWindow(now: now, db: db)
       for (position, device) in ordered.enumerated() {
+        let startNow = spec.rollout == nil && !closed.contains(device)
         try db.execute(
           sql: """
             INSERT INTO device_deployment (deployment_id, device_id, state, updated_at, position, released_at)
             VALUES (?, ?, ?, ?, ?, ?)
             """,
-          arguments: [
-            spec.id, device, DeviceState.pending.rawValue, now, position, spec.rollout == nil ? now : nil,
-          ])
-        if spec.rollout == nil { try Self.recordFromVersion(db, deployment: spec.id, device: device) }
+          arguments: [spec.id, device, DeviceState.pending.rawValue, now, position, startNow ? now : nil])
+        if startNow { try Self.recordFromVersion(db, deployment: spec.id, device: device) }
       }
       return try Self.deployment(id: spec.id, db: db)!
     }
@@ -140,6 +140,33 @@ extension ControllerStore {
         try? DeviceID($0.device)
       }
       return (try Self.deployment(id: id, db: db)!, pending)
+    }
+  }
+
+  /// Starts the devices of plain (unphased) active deployments that waited
+  /// for their group's maintenance window, now that it is open; returns them.
+  public func startWaitingDevices(now: Date = Date()) throws -> [DeviceID] {
+    try db.write { db in
+      let closed = try Self.outsideWindow(now: now, db: db)
+      let rows = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT device_deployment.deployment_id, device_deployment.device_id FROM device_deployment
+          JOIN deployment ON deployment.id = device_deployment.deployment_id
+          WHERE deployment.status = ? AND deployment.rollout IS NULL AND device_deployment.released_at IS NULL
+          """, arguments: [DeploymentStatus.active.rawValue])
+      var started: [DeviceID] = []
+      for row in rows {
+        let device: String = row["device_id"]
+        guard !closed.contains(device) else { continue }
+        let deployment: String = row["deployment_id"]
+        try db.execute(
+          sql: "UPDATE device_deployment SET released_at = ? WHERE deployment_id = ? AND device_id = ?",
+          arguments: [now, deployment, device])
+        try Self.recordFromVersion(db, deployment: deployment, device: device)
+        if let id = try? DeviceID(device) { started.append(id) }
+      }
+      return started
     }
   }
 
@@ -261,7 +288,8 @@ extension ControllerStore {
               db, sql: "SELECT COUNT(*) FROM device_deployment WHERE deployment_id = ?", arguments: [id]) ?? 0
           if count >= max { continue }
         }
-        let phased = (row["rollout"] as String?) != nil
+        let waits = try Self.outsideWindow(now: now, db: db).contains(device.rawValue)
+        let phased = (row["rollout"] as String?) != nil || waits
         let position =
           try Int.fetchOne(
             db, sql: "SELECT COALESCE(MAX(position), -1) + 1 FROM device_deployment WHERE deployment_id = ?",

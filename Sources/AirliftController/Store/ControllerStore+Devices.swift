@@ -212,11 +212,38 @@ extension ControllerStore {
   static func group(_ name: String, db: Database) throws -> API.Group {
     guard
       let row = try Row.fetchOne(
-        db, sql: "SELECT created_at, expression FROM device_group WHERE name = ?", arguments: [name])
+        db, sql: "SELECT created_at, expression, window, time_zone FROM device_group WHERE name = ?", arguments: [name])
     else { throw StoreError.groupNotFound(name) }
     let devices = try String.fetchAll(
       db, sql: "SELECT device_id FROM group_member WHERE group_name = ? ORDER BY device_id", arguments: [name])
-    return API.Group(name: name, devices: devices, createdAt: row["created_at"], expression: row["expression"])
+    return API.Group(
+      name: name, devices: devices, createdAt: row["created_at"], expression: row["expression"],
+      window: row["window"], timeZone: row["time_zone"])
+  }
+
+  /// Sets (or with nil clears) a group's maintenance window.
+  public func setGroupWindow(_ name: String, window: UpdateWindow?, timeZone: String?) throws -> API.Group {
+    try db.write { db in
+      _ = try Self.group(name, db: db)
+      try db.execute(
+        sql: "UPDATE device_group SET window = ?, time_zone = ? WHERE name = ?",
+        arguments: [window?.expression, window == nil ? nil : timeZone, name])
+      return try Self.group(name, db: db)
+    }
+  }
+
+  /// Devices in a group whose maintenance window is closed at `now`: they are not started.
+  static func outsideWindow(now: Date, db: Database) throws -> Set<String> {
+    var closed: Set<String> = []
+    for row in try Row.fetchAll(db, sql: "SELECT name, window, time_zone FROM device_group WHERE window IS NOT NULL") {
+      guard let window = try? UpdateWindow(row["window"] as String) else { continue }
+      let zone = (row["time_zone"] as String?).flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
+      guard !window.contains(now, in: zone) else { continue }
+      closed.formUnion(
+        try String.fetchAll(
+          db, sql: "SELECT device_id FROM group_member WHERE group_name = ?", arguments: [row["name"] as String]))
+    }
+    return closed
   }
 
   private static func requireStatic(_ group: API.Group) throws {

@@ -65,8 +65,10 @@ extension ControllerStore {
       for action in Rollout.decide(plan, snapshot, now: now.timeIntervalSince1970) {
         switch action {
         case .start(let positions):
+          let closed = try Self.outsideWindow(now: now, db: db)
           for position in positions {
-            guard let device = byPosition[position] else { continue }
+            // A device outside its group's maintenance window waits (and so does the phase).
+            guard let device = byPosition[position], !closed.contains(device) else { continue }
             try db.execute(
               sql: "UPDATE device_deployment SET released_at = ? WHERE deployment_id = ? AND device_id = ?",
               arguments: [now, id, device])

@@ -194,6 +194,13 @@ public final class ControllerStore: Sendable {
           );
           """)
     }
+    migrator.registerMigration("v10-group-windows") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE device_group ADD COLUMN window TEXT;
+          ALTER TABLE device_group ADD COLUMN time_zone TEXT;
+          """)
+    }
     return migrator
   }
 }
