@@ -207,6 +207,14 @@ public final class ControllerClient: Sendable {
     try await get("/api/v1/deployments", as: [API.Deployment].self)
   }
 
+  /// Sets (nil: removes) a release's distribution policy.
+  public func setReleasePolicy(package: String, version: String, policy: String?) async throws -> API.Release {
+    struct Body: Encodable { var policy: String? }
+    return try await send(
+      json: Body(policy: policy), method: .PUT,
+      path: "/api/v1/releases/\(Self.escape(package))/\(Self.escape(version))/policy", as: API.Release.self)
+  }
+
   public func channels() async throws -> [API.Channel] {
     try await get("/api/v1/channels", as: [API.Channel].self)
   }

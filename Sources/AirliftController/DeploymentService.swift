@@ -192,6 +192,28 @@ public final class DeploymentService: Sendable {
     return deployment
   }
 
+  /// Sets (nil: removes) a release's distribution policy. Devices that run
+  /// an older version, match it and have nothing else to do are offered the
+  /// newest matching release — now, and at each later check-in.
+  public func setPolicy(_ ref: ReleaseRef, policy: PolicyExpression?, by creator: String?) throws -> API.Release {
+    let release = try store.setReleasePolicy(ref, policy: policy)
+    let existing = try store.policyDeployment(ref)
+    guard policy != nil else {
+      if let existing { _ = try abort(existing, reason: "the release's distribution policy was removed") }
+      return release
+    }
+    if existing == nil {
+      let id = "dep-" + UUID().uuidString.lowercased().prefix(8)
+      _ = try store.createDeployment(
+        NewDeployment(
+          id: String(id), name: "policy \(ref)", release: ref, tag: nil, target: API.Target(releasePolicy: true),
+          parameters: release.parameters, maxDevices: nil, deviceTimeout: nil, startAt: nil, supersede: false,
+          createdBy: creator))
+    }
+    for device in try store.idleDevices(running: ref.package) { deviceMayJoin(device) }
+    return release
+  }
+
   /// Lets a phased deployment go on to its next phase now.
   public func promote(_ id: String) throws -> API.Deployment {
     _ = try store.promote(id)

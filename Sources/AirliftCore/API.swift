@@ -25,11 +25,15 @@ public enum API {
     public var assets: [Asset]
     public var tags: [String]
     public var createdAt: Date
+    /// A distribution policy: devices that run an older version of the package and match it are offered this
+    /// release (the newest matching one) when they have nothing else to do.
+    public var policy: String?
 
     public init(
       package: String, version: String, handler: String, parameters: [String: String] = [:], assets: [Asset],
-      tags: [String] = [], createdAt: Date
+      tags: [String] = [], createdAt: Date, policy: String? = nil
     ) {
+      self.policy = policy
       self.package = package
       self.version = version
       self.handler = handler
@@ -186,12 +190,18 @@ public enum API {
     public var allDevices: Bool
     /// The devices that follow an update channel, `PACKAGE:TAG` (set by the controller when a tag moves).
     public var channel: String?
+    /// The devices the release's distribution policy offers it to (set by the controller).
+    public var releasePolicy: Bool = false
 
-    public init(devices: [String]? = nil, group: String? = nil, allDevices: Bool = false, channel: String? = nil) {
+    public init(
+      devices: [String]? = nil, group: String? = nil, allDevices: Bool = false, channel: String? = nil,
+      releasePolicy: Bool = false
+    ) {
       self.devices = devices
       self.group = group
       self.allDevices = allDevices
       self.channel = channel
+      self.releasePolicy = releasePolicy
     }
 
     public init(from decoder: any Decoder) throws {
@@ -200,10 +210,11 @@ public enum API {
       group = try c.decodeIfPresent(String.self, forKey: .group)
       allDevices = try c.decodeIfPresent(Bool.self, forKey: .allDevices) ?? false
       channel = try c.decodeIfPresent(String.self, forKey: .channel)
+      releasePolicy = try c.decodeIfPresent(Bool.self, forKey: .releasePolicy) ?? false
     }
 
-    /// A group, channel or all-devices target also takes devices that join later.
-    public var isOpen: Bool { allDevices || group != nil || channel != nil }
+    /// A group, channel, policy or all-devices target also takes devices that join later.
+    public var isOpen: Bool { allDevices || group != nil || channel != nil || releasePolicy }
   }
 
   /// `POST /api/v1/deployments`: a release (a version, or a tag resolved

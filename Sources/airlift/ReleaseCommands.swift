@@ -5,7 +5,8 @@ import Foundation
 
 struct Release: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Publish and inspect releases.", subcommands: [Create.self, Upload.self, List.self, Show.self])
+    abstract: "Publish and inspect releases.",
+    subcommands: [Create.self, Upload.self, List.self, Show.self, Policy.self])
 
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -191,5 +192,37 @@ enum KeyValues {
       values[parts[0]] = parts[1]
     }
     return values
+  }
+}
+
+extension Release {
+  struct Policy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Set a release's distribution policy: idle devices on an older version that match are offered it.",
+      discussion: """
+        When a device that runs the package has nothing to do, the controller offers it the newest release with a \
+        policy it matches that is newer than what it runs — now, and at each check-in.
+        """)
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "PACKAGE@VERSION") var release: String
+    @Argument(help: "A policy expression (see the README), e.g. 'region == \"eu\"'.") var policy: String?
+    @Flag(help: "Remove the policy.") var clear = false
+
+    func validate() throws {
+      _ = try ReleaseName.parse(release)
+      guard clear != (policy != nil) else { throw ValidationError("give a policy expression, or --clear") }
+      if let policy {
+        do { _ = try PolicyExpression(policy) } catch { throw ValidationError("\(error)\n\(error.pointer)") }
+      }
+    }
+
+    func run() async throws {
+      let (package, version) = try ReleaseName.parse(release)
+      let result = try await connection.withClient {
+        try await $0.setReleasePolicy(package: package, version: version, policy: clear ? nil : policy)
+      }
+      if connection.json { return print(Output.json(result)) }
+      print("\(result.package)@\(result.version): " + (result.policy.map { "policy \($0)" } ?? "no policy"))
+    }
   }
 }

@@ -422,3 +422,43 @@ struct MaintenanceWindowTests {
     }
   }
 }
+
+@Suite("Distribution policies")
+struct DistributionPolicyTests {
+  @Test("an idle device gets the newest release whose policy it matches and that is newer than what it runs")
+  func newestMatchingRelease() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await fleet.startAgent(try fleet.agentConfig("dp-eu", attributes: ["model": "gw-200", "region": "eu"]))
+      try await fleet.startAgent(try fleet.agentConfig("dp-us", attributes: ["model": "gw-200", "region": "us"]))
+      for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        _ = try await client.uploadRelease(
+          package: "app", version: version, file: try ReleaseBundle.make(in: fleet.root, name: "\(version).tar.gz"))
+      }
+      let base = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["dp-eu", "dp-us"])))
+      try await eventually("1.0.0 on both") { try await client.deployment(base.id).status == .completed }
+      try await eventually("the inventory") {
+        try await client.devices().allSatisfy { $0.installed["app"] == "1.0.0" }
+      }
+
+      let policy = try await client.setReleasePolicy(package: "app", version: "1.1.0", policy: #"region == "eu""#)
+      #expect(policy.policy == #"region == "eu""#)
+      _ = try await client.setReleasePolicy(
+        package: "app", version: "1.2.0", policy: #"region == "eu" && model == "gw-300""#)
+      try await eventually("dp-eu to be offered 1.1.0 and install it") {
+        try await client.devices().first { $0.id == "dp-eu" }?.installed["app"] == "1.1.0"
+      }
+      try await Task.sleep(for: .seconds(1.5))
+      let devices = try await client.devices()
+      #expect(devices.first { $0.id == "dp-us" }?.installed["app"] == "1.0.0")
+      #expect(devices.first { $0.id == "dp-eu" }?.installed["app"] == "1.1.0")
+      let offered = try await client.deployments().filter(\.target.releasePolicy)
+      #expect(offered.map(\.release.version).sorted() == ["1.1.0", "1.2.0"])
+      #expect(offered.first { $0.release.version == "1.2.0" }?.devices.isEmpty == true)
+      await #expect {
+        _ = try await client.setReleasePolicy(package: "app", version: "1.1.0", policy: "region ==")
+      } throws: { "\($0)".contains("invalid_expression") }
+    }
+  }
+}

@@ -39,6 +39,7 @@ struct ControllerRoutes {
     api.post("releases", use: createRelease)
     api.get("releases", use: listReleases)
     api.get("releases/:package/:version", use: showRelease)
+    api.put("releases/:package/:version/policy", use: setReleasePolicy)
     api.get("packages/:package/tags", use: listTags)
     api.put("packages/:package/tags/:tag", use: setTag)
     api.get("devices", use: listDevices)
@@ -290,6 +291,19 @@ struct ControllerRoutes {
   @Sendable func approveDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let approver = try Self.operatorName(context) ?? ""
     return try Self.json(try deployments.approve(try context.parameters.require("id"), by: approver), context: context)
+  }
+
+  @Sendable func setReleasePolicy(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    struct Body: Decodable { var policy: String? }
+    let package = try context.parameters.require("package")
+    try Names.validatePackage(package)
+    let version = try SemanticVersion(try context.parameters.require("version")).description
+    let body = try await request.decode(as: Body.self, context: context)
+    let policy = try body.policy.map { text throws(PolicyExpressionError) in try PolicyExpression(text) }
+    return try Self.json(
+      try deployments.setPolicy(
+        ReleaseRef(package: package, version: version), policy: policy, by: Self.operatorName(context)),
+      context: context)
   }
 
   @Sendable func listChannels(_ request: Request, context: ControllerRequestContext) async throws -> Response {

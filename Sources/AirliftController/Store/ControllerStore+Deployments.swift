@@ -68,8 +68,8 @@ extension ControllerStore {
         sql: """
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
             max_devices, device_timeout, start_at, updated_at, rollout, paused_by_freeze, reason, created_by,
-            needs_approval, download_timeout, install_timeout, linked_to, target_channel)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            needs_approval, download_timeout, install_timeout, linked_to, target_channel, target_policy)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           spec.id, spec.name, releaseID, status.rawValue,
@@ -78,6 +78,7 @@ extension ControllerStore {
           spec.rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
           status == .paused, status == .paused ? "fleet frozen: \(frozen.reason ?? "")" : nil, spec.createdBy,
           spec.needsApproval, spec.downloadTimeout, spec.installTimeout, spec.linkedTo, spec.target.channel,
+          spec.target.releasePolicy,
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       var ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
@@ -305,7 +306,70 @@ extension ControllerStore {
         // One live deployment per device: the newest open one wins.
         return [id]
       }
-      return []
+      return try Self.joinPolicyOffer(device, now: now, db: db)
+    }
+  }
+
+  /// Puts a device that has nothing to do into the policy deployment of the release its policies offer it.
+  static func joinPolicyOffer(_ device: DeviceID, now: Date, db: Database) throws -> [String] {
+    guard let row = try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [device.rawValue])
+    else { return [] }
+    let record = Self.device(from: row)
+    for package in record.installed.keys.sorted() {
+      guard let offer = try Self.policyOffer(for: record, package: package, db: db),
+        let id = try String.fetchOne(
+          db,
+          sql: """
+            SELECT deployment.id FROM deployment JOIN release ON release.id = deployment.release_id
+            WHERE deployment.target_policy = 1 AND deployment.status = ? AND release.package = ? AND release.version = ?
+            """, arguments: [DeploymentStatus.active.rawValue, offer.package, offer.version]),
+        try Row.fetchOne(
+          db, sql: "SELECT 1 FROM device_deployment WHERE deployment_id = ? AND device_id = ?",
+          arguments: [id, device.rawValue]) == nil
+      else { continue }
+      let waits = try Self.outsideWindow(now: now, db: db).contains(device.rawValue)
+      try db.execute(
+        sql: """
+          INSERT INTO device_deployment (deployment_id, device_id, state, updated_at, position, released_at)
+          VALUES (?, ?, ?, ?, 0, ?)
+          """, arguments: [id, device.rawValue, DeviceState.pending.rawValue, now, waits ? nil : now])
+      if !waits { try Self.recordFromVersion(db, deployment: id, device: device.rawValue) }
+      return [id]
+    }
+    return []
+  }
+
+  /// Sets (nil: removes) a release's distribution policy; returns the
+  /// devices it offers the release to now (they are not busy elsewhere).
+  public func setReleasePolicy(_ ref: ReleaseRef, policy: PolicyExpression?) throws -> API.Release {
+    try db.write { db in
+      guard let releaseID = try Self.releaseID(ref, db: db) else { throw StoreError.releaseNotFound(ref) }
+      try db.execute(sql: "UPDATE release SET policy = ? WHERE id = ?", arguments: [policy?.text, releaseID])
+      return try Self.release(id: releaseID, db: db)
+    }
+  }
+
+  /// Devices not busy in any live deployment that run `package` (candidates for a policy offer).
+  public func idleDevices(running package: String) throws -> [DeviceID] {
+    try db.read { db in
+      let devices = try Row.fetchAll(db, sql: "SELECT * FROM device").map(Self.device(from:))
+        .filter { $0.installed[package] != nil }.map(\.id)
+      let busy = try Self.busyDevices(devices, db: db)
+      return devices.filter { busy[$0] == nil }.compactMap { try? DeviceID($0) }
+    }
+  }
+
+  /// The live policy deployment of a release, if there is one.
+  public func policyDeployment(_ ref: ReleaseRef) throws -> String? {
+    try db.read { db in
+      try String.fetchOne(
+        db,
+        sql: """
+          SELECT deployment.id FROM deployment JOIN release ON release.id = deployment.release_id
+          WHERE deployment.target_policy = 1 AND deployment.status IN (?, ?) AND release.package = ?
+            AND release.version = ?
+          """,
+        arguments: [DeploymentStatus.active.rawValue, DeploymentStatus.paused.rawValue, ref.package, ref.version])
     }
   }
 
@@ -413,6 +477,23 @@ extension ControllerStore {
     if target.allDevices { ids.formUnion(try String.fetchAll(db, sql: "SELECT id FROM device")) }
     if let channel = target.channel { ids.formUnion(try Self.followers(channel, db: db)) }
     return ids.sorted()
+  }
+
+  /// The release a device is offered by distribution policies for `package`:
+  /// the newest one with a policy it matches that is newer than what it runs.
+  static func policyOffer(for device: API.Device, package: String, db: Database) throws -> ReleaseRef? {
+    guard let installed = device.installed[package].flatMap({ try? SemanticVersion($0) }) else { return nil }
+    let subject = DeviceFilter.subject(device)
+    let candidates = try Row.fetchAll(
+      db, sql: "SELECT version, policy FROM release WHERE package = ? AND policy IS NOT NULL", arguments: [package]
+    ).compactMap { row -> (SemanticVersion, PolicyExpression)? in
+      guard let version = try? SemanticVersion(row["version"] as String),
+        let policy = try? PolicyExpression(row["policy"] as String)
+      else { return nil }
+      return (version, policy)
+    }.sorted { $0.0 > $1.0 }
+    guard let (version, _) = candidates.first(where: { $0.0 > installed && $0.1.matches(subject) }) else { return nil }
+    return ReleaseRef(package: package, version: version.description)
   }
 
   /// Devices with an unfinished entry in a live deployment: id → (deployment, state).
@@ -523,7 +604,8 @@ extension ControllerStore {
       id: row["id"], name: row["name"], release: ReleaseRef(package: row["package"], version: row["version"]),
       tag: row["tag"], status: DeploymentStatus(rawValue: row["status"]) ?? .active,
       target: API.Target(
-        devices: nil, group: row["target_group"], allDevices: row["all_devices"], channel: row["target_channel"]),
+        devices: nil, group: row["target_group"], allDevices: row["all_devices"], channel: row["target_channel"],
+        releasePolicy: row["target_policy"]),
       parameters: JSONColumn.decode(row["parameters"]), maxDevices: row["max_devices"],
       deviceTimeout: row["device_timeout"], startAt: row["start_at"], reason: row["reason"],
       createdAt: row["created_at"], devices: devices,

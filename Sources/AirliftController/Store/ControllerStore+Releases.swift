@@ -142,6 +142,6 @@ extension ControllerStore {
       db, sql: "SELECT name FROM tag WHERE package = ? AND version = ? ORDER BY name", arguments: [package, version])
     return API.Release(
       package: package, version: version, handler: row["handler"], parameters: JSONColumn.decode(row["parameters"]),
-      assets: assets, tags: tags, createdAt: row["created_at"])
+      assets: assets, tags: tags, createdAt: row["created_at"], policy: row["policy"])
   }
 }

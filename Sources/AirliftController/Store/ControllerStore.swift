@@ -201,6 +201,13 @@ public final class ControllerStore: Sendable {
           ALTER TABLE device_group ADD COLUMN time_zone TEXT;
           """)
     }
+    migrator.registerMigration("v11-release-policies") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE release ADD COLUMN policy TEXT;
+          ALTER TABLE deployment ADD COLUMN target_policy BOOLEAN NOT NULL DEFAULT 0;
+          """)
+    }
     return migrator
   }
 }
