@@ -61,6 +61,9 @@ public final class DeploymentService: Sendable {
       throw DeploymentError.invalidRequest("deviceTimeout must be at least 1 second")
     }
     if let plan = request.rollout { try Self.validate(plan) }
+    if let retries = request.retries, !(0...10).contains(retries) {
+      throw DeploymentError.invalidRequest("retries must be 0 to 10")
+    }
     if let earlier = request.canariesFrom {
       guard request.rollout != nil else {
         throw DeploymentError.invalidRequest("canariesFrom orders a phased rollout: give rollout phases too")
@@ -83,7 +86,7 @@ public final class DeploymentService: Sendable {
         maxDevices: request.maxDevices, deviceTimeout: request.deviceTimeout, startAt: request.startAt,
         supersede: request.supersede, rollout: request.rollout, needsApproval: request.needsApproval,
         createdBy: creator, downloadTimeout: request.downloadTimeout, installTimeout: request.installTimeout,
-        canariesFrom: request.canariesFrom),
+        canariesFrom: request.canariesFrom, retries: request.retries ?? 0),
       now: now)
     logger.info(
       "deployment created",
@@ -263,7 +266,7 @@ public final class DeploymentService: Sendable {
       artifacts: desired.release.assets.map {
         ArtifactRef(name: $0.name, url: "\(baseURL)/artifacts/\($0.sha256)", size: $0.size, sha256: $0.sha256)
       },
-      parameters: desired.parameters, timeouts: desired.timeouts)
+      parameters: desired.parameters, timeouts: desired.timeouts, round: desired.round > 1 ? desired.round : nil)
   }
 
   /// A device checked in, or joined a group: add it to open deployments it missed.
@@ -298,6 +301,7 @@ public final class DeploymentService: Sendable {
       }
       try startRollbacks(now: now)
       for device in try store.startWaitingDevices(now: now) { notify(device) }
+      for device in try store.retryFailedDevices(now: now) { notify(device) }
     } catch {
       logger.error("deployment scheduler: \(error)")
     }

@@ -243,6 +243,8 @@ public enum API {
     public var installTimeout: Int?
     /// Start with the devices that were the first phase (the canaries) of this earlier deployment.
     public var canariesFrom: String?
+    /// How many times a device that failed gets the whole update again.
+    public var retries: Int?
 
     public init(
       package: String, version: String? = nil, tag: String? = nil, target: Target,
@@ -280,6 +282,7 @@ public enum API {
       downloadTimeout = try c.decodeIfPresent(Int.self, forKey: .downloadTimeout)
       installTimeout = try c.decodeIfPresent(Int.self, forKey: .installTimeout)
       canariesFrom = try c.decodeIfPresent(String.self, forKey: .canariesFrom)
+      retries = try c.decodeIfPresent(Int.self, forKey: .retries)
     }
   }
 
@@ -309,11 +312,14 @@ public enum API {
     public var started: Bool
     /// The version of the package it ran when it was started.
     public var fromVersion: String?
+    /// Which try of the whole update it is on (1: the first).
+    public var round: Int = 1
 
     public init(
       device: String, state: DeviceState, percent: Int?, error: String?, attempts: Int = 0, updatedAt: Date,
-      started: Bool = true, fromVersion: String? = nil
+      started: Bool = true, fromVersion: String? = nil, round: Int = 1
     ) {
+      self.round = round
       self.started = started
       self.fromVersion = fromVersion
       self.device = device
@@ -351,6 +357,8 @@ public enum API {
     /// A rollback deployment names the aborted one it undoes; the aborted one names its rollbacks.
     public var linkedTo: String?
     public var rolledBackBy: [String] = []
+    /// Tries of the whole update a failed device gets after the first.
+    public var retries: Int = 0
 
     public init(
       id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,

@@ -48,11 +48,15 @@ public struct DeploymentNotice: Codable, Sendable, Equatable {
   public var artifacts: [ArtifactRef]
   public var parameters: [String: String]
   public var timeouts: UpdateTimeouts
+  /// Which try of the whole update this is (nil or 1: the first); a deployment with retries sends a failed device
+  /// the same deployment again with the next round.
+  public var round: Int?
 
   public init(
     deployment: String, release: ReleaseRef, handler: String, artifacts: [ArtifactRef],
-    parameters: [String: String] = [:], timeouts: UpdateTimeouts = .init()
+    parameters: [String: String] = [:], timeouts: UpdateTimeouts = .init(), round: Int? = nil
   ) {
+    self.round = round
     self.deployment = deployment
     self.release = release
     self.handler = handler
@@ -60,6 +64,11 @@ public struct DeploymentNotice: Codable, Sendable, Equatable {
     self.parameters = parameters
     self.timeouts = timeouts
   }
+}
+
+extension DeploymentNotice {
+  /// What the device keeps this try of the update under: the deployment id, and the round after the first.
+  public var key: String { (round ?? 1) > 1 ? "\(deployment)#\(round!)" : deployment }
 }
 
 /// `airlift/v1/devices/{id}/checkin`: who the device is and what it runs.
@@ -99,6 +108,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
   /// The agent's sequence number for its reports (increasing, never reused):
   /// the controller stores each number once and asks for the ones it lacks.
   public var seq: Int64?
+  /// The round of the update it belongs to (nil: the first); reports of an earlier round move nothing.
+  public var round: Int?
 
   public init(
     deployment: String, state: DeviceState, stage: String? = nil, bytes: Int64? = nil,
@@ -133,9 +144,16 @@ public struct Presence: Codable, Sendable, Equatable {
 public enum Wire {
   public static let version = 1
 
+  /// ISO 8601 with milliseconds (`2026-11-23T16:27:05.123Z`); plain ISO 8601 is read too.
+  static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
   public static func encode(_ value: some Encodable) -> [UInt8] {
     let encoder = JSONEncoder()
-    encoder.dateEncodingStrategy = .iso8601
+    // Milliseconds: a device sends several reports a second, and their order matters.
+    encoder.dateEncodingStrategy = .custom { date, encoder in
+      var container = encoder.singleValueContainer()
+      try container.encode(date.formatted(Self.timestamp))
+    }
     encoder.outputFormatting = [.sortedKeys]
     // Encoding our own Codable structs cannot fail.
     return Array((try? encoder.encode(value)) ?? Data())
@@ -160,7 +178,13 @@ public enum Wire {
     }
     guard v == version else { throw .unsupportedPayloadVersion(topic: topic, version: v) }
     let decoder = JSONDecoder()
-    decoder.dateDecodingStrategy = .iso8601
+    decoder.dateDecodingStrategy = .custom { decoder in
+      let text = try decoder.singleValueContainer().decode(String.self)
+      if let date = try? Date(text, strategy: Self.timestamp) { return date }
+      if let date = try? Date(text, strategy: .iso8601) { return date }
+      throw DecodingError.dataCorrupted(
+        .init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not an ISO 8601 time"))
+    }
     do {
       return try decoder.decode(T.self, from: data)
     } catch let error as DecodingError {

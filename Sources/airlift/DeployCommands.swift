@@ -30,6 +30,7 @@ struct Deploy: AsyncParsableCommand {
     @OptionGroup var rolloutOptions: RolloutOptions
     @Option(help: "With --phases: start with the canaries (first phase) of this earlier deployment.")
     var canariesFrom: String?
+    @Option(help: "Give a device that failed the whole update again, up to this many times.") var retries: Int?
     @Option(help: "Seconds a device may spend downloading (stage timeout) [600].") var downloadTimeout: Int?
     @Option(help: "Seconds a device may spend installing (stage timeout) [600].") var installTimeout: Int?
     @Flag(help: "Wait in Scheduled until a second operator runs `airlift deploy approve`.") var needsApproval = false
@@ -76,6 +77,7 @@ struct Deploy: AsyncParsableCommand {
       request.downloadTimeout = downloadTimeout
       request.installTimeout = installTimeout
       request.canariesFrom = canariesFrom
+      request.retries = retries
       let deployment = try await connection.withClient { try await $0.createDeployment(request) }
       if connection.json { return print(Output.json(deployment)) }
       let via = deployment.tag.map { " (tag \($0))" } ?? ""

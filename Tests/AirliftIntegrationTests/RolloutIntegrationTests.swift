@@ -462,3 +462,40 @@ struct DistributionPolicyTests {
     }
   }
 }
+
+@Suite("Retries of the whole update")
+struct WholeUpdateRetryTests {
+  @Test(
+    "a device that failed gets the whole update again while it has retries; a late report of the first try moves nothing"
+  )
+  func retriesTheUpdate() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      for id in ["rt-1", "rt-2"] { try await fleet.startAgent(try fleet.agentConfig(id)) }
+      // Fails the first time on each device, works the second time.
+      let flaky =
+        "#!/bin/sh\nmkdir -p \"$AIRLIFT_INSTALL_DIR\"\nif [ ! -e \"$AIRLIFT_INSTALL_DIR/tried\" ]; then\n"
+        + "  touch \"$AIRLIFT_INSTALL_DIR/tried\"; echo 'flash busy' >&2; exit 3\nfi\n"
+        + "printf '%s' \"$AIRLIFT_VERSION\" > \"$AIRLIFT_INSTALL_DIR/version\"\n"
+      _ = try await client.uploadRelease(
+        package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root, install: flaky))
+      var withRetry = API.CreateDeployment(package: "app", version: "1.0.0", target: .init(devices: ["rt-1"]))
+      withRetry.retries = 1
+      let retried = try await client.createDeployment(withRetry)
+      let once = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["rt-2"])))
+      try await eventually("both to finish") {
+        let first = try await client.deployment(retried.id).status
+        let second = try await client.deployment(once.id).status
+        return first == .completed && second == .completed
+      }
+      let device = try #require(try await client.deployment(retried.id).devices.first)
+      #expect(device.state == .successful && device.round == 2)
+      let states = try #require(fleet.controller?.store).statusEvents(deployment: retried.id, device: DeviceID("rt-1"))
+      #expect(states.contains { $0.state == .failed && ($0.error ?? "").contains("flash busy") })
+      #expect(states.contains { ($0.error ?? "").hasPrefix("try 2 of 2 after:") })
+      #expect(states.last?.state == .successful)
+      #expect(try await client.deployment(once.id).devices.first?.state == .failed)
+    }
+  }
+}

@@ -118,7 +118,7 @@ public final class AgentStore: Sendable {
             progress = excluded.progress, updated_at = excluded.updated_at
           """,
         arguments: [
-          notice.deployment, String(decoding: Wire.encode(notice), as: UTF8.self), progress.phase.reported.rawValue,
+          notice.key, String(decoding: Wire.encode(notice), as: UTF8.self), progress.phase.reported.rawValue,
           progress.error, Self.text(progress), now,
         ])
       if let report { try Self.enqueue(db, report: report, topic: topic, now: now) }
@@ -141,7 +141,7 @@ public final class AgentStore: Sendable {
         sql: "UPDATE update_record SET state = ?, error = ?, progress = ?, updated_at = ? WHERE deployment_id = ?",
         arguments: [
           progress.phase.reported.rawValue, progress.error, Self.text(progress), now,
-          record.notice.deployment,
+          record.notice.key,
         ])
       try db.execute(
         sql: "UPDATE installed SET version = ?, previous_version = version, installed_at = ? WHERE package = ?",

@@ -95,7 +95,7 @@ actor UpdateWorker {
   }
 
   private func process(_ notice: DeploymentNotice) async {
-    if let existing = try? store.update(notice.deployment) {
+    if let existing = try? store.update(notice.key) {
       if !existing.progress.phase.isFinished {
         await drive(notice, from: existing.progress, on: .agentStarted)
       }
@@ -324,7 +324,7 @@ actor UpdateWorker {
   }
 
   private func workDirectory(_ notice: DeploymentNotice) -> String {
-    "\(config.dataDirectory)/work/\(notice.deployment)"
+    "\(config.dataDirectory)/work/\(notice.key)"
   }
 
   private func context(_ notice: DeploymentNotice) throws -> InstallContext {
@@ -354,10 +354,11 @@ actor UpdateWorker {
       let percent = ProgressThrottle.percent(done, of: total)
       let elapsed = (clock.now - start) / .seconds(1)
       guard resumedFrom != nil || throttle.shouldReport(now: elapsed, percent: percent) else { return }
-      let report = StatusReport(
+      var report = StatusReport(
         deployment: notice.deployment, state: .downloading,
         stage: resumedFrom.map { "resumed at \($0) bytes" }, bytes: done, total: total, percent: percent,
         attempt: attempt)
+      report.round = notice.round
       try? store.enqueue(report: report, topic: topic)
       outbox.wake()
       events.publish(DeviceUpdateEvent(notice: notice, report: report))
@@ -391,13 +392,15 @@ actor UpdateWorker {
     let total = notice.artifacts.reduce(Int64(0)) { $0 + $1.size }
     let state = progress.phase.reported
     let complete = state == .downloaded || state == .successful
-    return StatusReport(
+    var report = StatusReport(
       deployment: notice.deployment, state: state, stage: stage,
       bytes: complete ? total : (state == .downloading ? 0 : nil), total: total,
       percent: complete ? 100 : (state == .downloading && progress.attempt == 1 ? 0 : nil),
       attempt: progress.attempt,
       error: state == .failed || state == .retrying || state == .rolledBack
         ? progress.error : nil)
+    report.round = notice.round
+    return report
   }
 }
 

@@ -8,6 +8,7 @@ public struct DesiredDeployment: Sendable, Equatable {
   public var release: API.Release
   public var parameters: [String: String]
   public var timeouts: UpdateTimeouts
+  public var round: Int
 }
 
 /// Everything a new deployment is made of, resolved by the caller.
@@ -30,6 +31,7 @@ public struct NewDeployment: Sendable {
   public var installTimeout: Int?
   public var linkedTo: String?
   public var canariesFrom: String?
+  public var retries = 0
 }
 
 /// Deployments that can still move devices.
@@ -68,8 +70,8 @@ extension ControllerStore {
         sql: """
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
             max_devices, device_timeout, start_at, updated_at, rollout, paused_by_freeze, reason, created_by,
-            needs_approval, download_timeout, install_timeout, linked_to, target_channel, target_policy)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            needs_approval, download_timeout, install_timeout, linked_to, target_channel, target_policy, retries)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           spec.id, spec.name, releaseID, status.rawValue,
@@ -78,7 +80,7 @@ extension ControllerStore {
           spec.rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
           status == .paused, status == .paused ? "fleet frozen: \(frozen.reason ?? "")" : nil, spec.createdBy,
           spec.needsApproval, spec.downloadTimeout, spec.installTimeout, spec.linkedTo, spec.target.channel,
-          spec.target.releasePolicy,
+          spec.target.releasePolicy, spec.retries,
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       var ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
@@ -168,6 +170,38 @@ extension ControllerStore {
         if let id = try? DeviceID(device) { started.append(id) }
       }
       return started
+    }
+  }
+
+  /// Gives failed devices of active deployments with retries left the whole
+  /// update again (the next round); returns them, to notify.
+  public func retryFailedDevices(now: Date = Date()) throws -> [DeviceID] {
+    try db.write { db in
+      let rows = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT device_deployment.deployment_id, device_deployment.device_id, device_deployment.round,
+            device_deployment.error, deployment.retries FROM device_deployment
+          JOIN deployment ON deployment.id = device_deployment.deployment_id
+          WHERE deployment.status = ? AND device_deployment.state IN (?, ?)
+            AND device_deployment.round <= deployment.retries
+          """,
+        arguments: [DeploymentStatus.active.rawValue, DeviceState.failed.rawValue, DeviceState.rolledBack.rawValue])
+      var again: [DeviceID] = []
+      for row in rows {
+        let deployment: String = row["deployment_id"]
+        let device: String = row["device_id"]
+        let round = (row["round"] as Int) + 1
+        let note = "try \(round) of \((row["retries"] as Int) + 1) after: \((row["error"] as String?) ?? "a failure")"
+        try db.execute(
+          sql: """
+            UPDATE device_deployment SET round = ?, state = ?, percent = NULL, started_at = NULL, released_at = ?,
+              updated_at = ? WHERE deployment_id = ? AND device_id = ?
+            """, arguments: [round, DeviceState.pending.rawValue, now, now, deployment, device])
+        try Self.insertEvent(db, deployment: deployment, device: device, state: .pending, error: note, now: now)
+        if let id = try? DeviceID(device) { again.append(id) }
+      }
+      return again
     }
   }
 
@@ -382,7 +416,7 @@ extension ControllerStore {
           db,
           sql: """
             SELECT deployment.id, deployment.parameters, deployment.release_id, deployment.download_timeout,
-              deployment.install_timeout FROM deployment
+              deployment.install_timeout, device_deployment.round FROM deployment
             JOIN device_deployment ON device_deployment.deployment_id = deployment.id
             WHERE device_deployment.device_id = ? AND device_deployment.released_at IS NOT NULL
               AND (deployment.status IN (?, ?) OR device_deployment.state != ?)
@@ -398,7 +432,8 @@ extension ControllerStore {
         deploymentID: row["id"], release: try Self.release(id: row["release_id"], db: db),
         parameters: JSONColumn.decode(row["parameters"]),
         timeouts: UpdateTimeouts(
-          download: row["download_timeout"] ?? defaults.download, install: row["install_timeout"] ?? defaults.install))
+          download: row["download_timeout"] ?? defaults.download, install: row["install_timeout"] ?? defaults.install),
+        round: row["round"])
     }
   }
 
@@ -420,14 +455,16 @@ extension ControllerStore {
             db, deployment: report.deployment, device: device.rawValue, state: report.state, report: report, now: now)
         else { continue }
         guard
-          let current = try String.fetchOne(
-            db, sql: "SELECT state FROM device_deployment WHERE deployment_id = ? AND device_id = ?",
-            arguments: [report.deployment, device.rawValue]
-          ).flatMap(DeviceState.init(rawValue:))
+          let entry = try Row.fetchOne(
+            db, sql: "SELECT state, round FROM device_deployment WHERE deployment_id = ? AND device_id = ?",
+            arguments: [report.deployment, device.rawValue]),
+          let current = DeviceState(rawValue: entry["state"])
         else {
           unknown.append((device, report))
           continue
         }
+        // A late report of an earlier try of the update moves nothing.
+        guard (report.round ?? 1) >= (entry["round"] as Int) else { continue }
         guard current.canMove(to: report.state) || (!current.isTerminal && report.state.isTerminal) else { continue }
         let percent = report.state == .successful ? 100 : report.percent
         try db.execute(
@@ -531,10 +568,16 @@ extension ControllerStore {
     else { return }
     let status: String = row["status"]
     guard status == DeploymentStatus.active.rawValue || status == DeploymentStatus.paused.rawValue else { return }
-    let states = try String.fetchAll(
-      db, sql: "SELECT state FROM device_deployment WHERE deployment_id = ?", arguments: [id]
-    ).compactMap(DeviceState.init(rawValue:))
-    guard !states.isEmpty, states.allSatisfy(\.isTerminal) else { return }
+    let retries = try Int.fetchOne(db, sql: "SELECT retries FROM deployment WHERE id = ?", arguments: [id]) ?? 0
+    let entries = try Row.fetchAll(
+      db, sql: "SELECT state, round FROM device_deployment WHERE deployment_id = ?", arguments: [id])
+    let states = entries.compactMap { DeviceState(rawValue: $0["state"]) }
+    // A failed device with tries left will go again.
+    let retrying = entries.contains {
+      ($0["state"] as String) != DeviceState.successful.rawValue && ($0["round"] as Int) <= retries
+        && (DeviceState(rawValue: $0["state"]) ?? .pending).isTerminal
+    }
+    guard !states.isEmpty, states.allSatisfy(\.isTerminal), !retrying else { return }
     let open = (row["all_devices"] as Bool) || (row["target_group"] as String?) != nil
     if open {
       guard let max: Int = row["max_devices"], states.count >= max else { return }
@@ -595,7 +638,7 @@ extension ControllerStore {
       API.DeviceProgress(
         device: row["device_id"], state: DeviceState(rawValue: row["state"]) ?? .pending, percent: row["percent"],
         error: row["error"], attempts: row["attempts"], updatedAt: row["updated_at"],
-        started: (row["released_at"] as Date?) != nil, fromVersion: row["from_version"])
+        started: (row["released_at"] as Date?) != nil, fromVersion: row["from_version"], round: row["round"])
     }
     let plan = (row["rollout"] as String?).flatMap {
       try? JSONDecoder().decode(RolloutPlan.self, from: Data($0.utf8))
@@ -614,6 +657,7 @@ extension ControllerStore {
     deployment.needsApproval = row["needs_approval"]
     deployment.approvedBy = row["approved_by"]
     deployment.linkedTo = row["linked_to"]
+    deployment.retries = row["retries"]
     deployment.rolledBackBy = (row["rolled_back_by"] as String?)?.split(separator: ",").map(String.init) ?? []
     deployment.downloadTimeout = row["download_timeout"]
     deployment.installTimeout = row["install_timeout"]

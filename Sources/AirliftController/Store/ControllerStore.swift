@@ -208,6 +208,13 @@ public final class ControllerStore: Sendable {
           ALTER TABLE deployment ADD COLUMN target_policy BOOLEAN NOT NULL DEFAULT 0;
           """)
     }
+    migrator.registerMigration("v12-device-retries") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE deployment ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+          ALTER TABLE device_deployment ADD COLUMN round INTEGER NOT NULL DEFAULT 1;
+          """)
+    }
     return migrator
   }
 }
