@@ -7,6 +7,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOSSL
+import Synchronization
 
 /// One test's world, made of real parts: certificates from `Certs/`, a
 /// Mosquitto broker started with `Broker/run`, the controller and agents
@@ -111,14 +112,37 @@ final class Fleet: @unchecked Sendable {
         mqttClientID: "airlift-controller-test"),
       logger: Self.quietLogger)
     self.controller = controller
-    controllerTask = Task { try await controller.run() }
     if client == nil {
       client = try ControllerClient(
         baseURL: controllerURL, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
         key: "\(certs)/operator.key")
     }
     let client = self.client!
-    try await eventually("the controller's HTTPS API and MQTT session", within: 90) { await client.isHealthy() }
+    // Seen once in ~10 fresh CI runs: a controller that never became ready. Say what happened (its error, or
+    // that it hung) and try once more, so the cause shows in the log instead of a bare timeout.
+    for attempt in 1...2 {
+      let ended = Mutex<String?>(nil)
+      let task = Task<Void, any Error> {
+        do {
+          try await controller.run()
+          ended.withLock { $0 = "run() returned" }
+        } catch {
+          ended.withLock { $0 = "\(error)" }
+          throw error
+        }
+      }
+      controllerTask = task
+      try? await eventually("the controller's HTTPS API and MQTT session", within: 45) {
+        let healthy = await client.isHealthy()
+        return healthy || ended.withLock { $0 } != nil
+      }
+      if await client.isHealthy() { return }
+      task.cancel()
+      _ = await task.result
+      let why = ended.withLock { $0 } ?? "not ready after 45 s (hung)"
+      FileHandle.standardError.write(Data("fleet: controller start \(attempt) failed: \(why)\n".utf8))
+      if attempt == 2 { throw HarnessError.setup("the controller did not become ready: \(why)") }
+    }
   }
 
   /// Stops the in-process controller (its MQTT session stays on the broker).
