@@ -48,3 +48,10 @@ extension Names {
     s.isASCII && (("a"..."z").contains(s) || ("A"..."Z").contains(s) || ("0"..."9").contains(s))
   }
 }
+
+/// The text with a caret under the 1-based `position`: the second line of a
+/// parse error (windows, periods, policy expressions).
+func caretPointer(_ text: String, at position: Int) -> String {
+  let indent = text.prefix(max(position - 1, 0)).map { $0 == "\t" ? "\t" : " " }.joined()
+  return text + "\n" + indent + "^"
+}

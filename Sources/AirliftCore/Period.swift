@@ -113,8 +113,5 @@ public enum PeriodError: Error, Equatable, Sendable, CustomStringConvertible {
   }
 
   /// The text and, on the line below, a caret under the mistake.
-  public var pointer: String {
-    let indent = text.prefix(max(position - 1, 0)).map { $0 == "\t" ? "\t" : " " }.joined()
-    return text + "\n" + indent + "^"
-  }
+  public var pointer: String { caretPointer(text, at: position) }
 }

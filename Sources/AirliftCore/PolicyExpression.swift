@@ -114,10 +114,7 @@ public enum PolicyExpressionError: Error, Equatable, Sendable, CustomStringConve
   public var description: String { "invalid expression '\(expression)' at position \(position): \(reason)" }
 
   /// The expression and, on the line below, a caret under the mistake.
-  public var pointer: String {
-    let indent = expression.prefix(max(position - 1, 0)).map { $0 == "\t" ? "\t" : " " }.joined()
-    return expression + "\n" + indent + "^"
-  }
+  public var pointer: String { caretPointer(expression, at: position) }
 }
 
 // MARK: - Syntax tree and evaluation

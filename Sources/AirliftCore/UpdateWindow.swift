@@ -250,10 +250,7 @@ public enum UpdateWindowError: Error, Equatable, Sendable, CustomStringConvertib
   }
 
   /// The expression and, on the line below, a caret under the mistake.
-  public var pointer: String {
-    let indent = expression.prefix(max(position - 1, 0)).map { $0 == "\t" ? "\t" : " " }.joined()
-    return expression + "\n" + indent + "^"
-  }
+  public var pointer: String { caretPointer(expression, at: position) }
 }
 
 /// Parses the fields of a window expression; indices are 0-based offsets into `chars`.

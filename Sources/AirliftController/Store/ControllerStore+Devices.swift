@@ -232,13 +232,29 @@ extension ControllerStore {
     }
   }
 
+  /// Whether one device is in a group whose maintenance window is closed at
+  /// `now` (the check-in path: only that device's groups are read).
+  static func waitsForWindow(_ device: String, now: Date, db: Database) throws -> Bool {
+    let rows = try Row.fetchAll(
+      db,
+      sql: """
+        SELECT device_group.window, device_group.time_zone FROM device_group
+        JOIN group_member ON group_member.group_name = device_group.name
+        WHERE group_member.device_id = ? AND device_group.window IS NOT NULL
+        """, arguments: [device])
+    return rows.contains { !isOpen(window: $0["window"], zone: $0["time_zone"], at: now) }
+  }
+
+  private static func isOpen(window text: String, zone: String?, at now: Date) -> Bool {
+    guard let window = try? UpdateWindow(text) else { return true }
+    return window.contains(now, in: zone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!)
+  }
+
   /// Devices in a group whose maintenance window is closed at `now`: they are not started.
   static func outsideWindow(now: Date, db: Database) throws -> Set<String> {
     var closed: Set<String> = []
     for row in try Row.fetchAll(db, sql: "SELECT name, window, time_zone FROM device_group WHERE window IS NOT NULL") {
-      guard let window = try? UpdateWindow(row["window"] as String) else { continue }
-      let zone = (row["time_zone"] as String?).flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
-      guard !window.contains(now, in: zone) else { continue }
+      guard !isOpen(window: row["window"], zone: row["time_zone"], at: now) else { continue }
       closed.formUnion(
         try String.fetchAll(
           db, sql: "SELECT device_id FROM group_member WHERE group_name = ?", arguments: [row["name"] as String]))
