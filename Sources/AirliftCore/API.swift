@@ -167,10 +167,12 @@ public enum API {
     public var agentVersion: String?
     public var firstSeen: Date
     public var lastSeen: Date
+    /// The update channels the device follows, package to tag (from its agent config).
+    public var channels: [String: String]?
 
     public init(
       id: String, online: Bool, attributes: [String: String], installed: [String: String],
-      agentVersion: String?, firstSeen: Date, lastSeen: Date
+      agentVersion: String?, firstSeen: Date, lastSeen: Date, channels: [String: String]? = nil
     ) {
       self.id = id
       self.online = online
@@ -179,6 +181,7 @@ public enum API {
       self.agentVersion = agentVersion
       self.firstSeen = firstSeen
       self.lastSeen = lastSeen
+      self.channels = channels
     }
   }
 

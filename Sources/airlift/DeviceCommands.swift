@@ -65,6 +65,9 @@ struct Device: AsyncParsableCommand {
       print(
         "installed: "
           + device.installed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ", "))
+      if let channels = device.channels {
+        print("follows: " + channels.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", "))
+      }
       print(
         Output.table(
           ["DEPLOYMENT", "RELEASE", "STATE", "ATTEMPTS", "UPDATED", "ERROR"],

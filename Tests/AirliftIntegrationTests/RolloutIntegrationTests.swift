@@ -431,12 +431,16 @@ struct DistributionPolicyTests {
       let client = try #require(fleet.client)
       try await fleet.startAgent(try fleet.agentConfig("dp-eu", attributes: ["model": "gw-200", "region": "eu"]))
       try await fleet.startAgent(try fleet.agentConfig("dp-us", attributes: ["model": "gw-200", "region": "us"]))
+      // Follows a channel of the package: the channel's tag decides its version, not policies.
+      var follower = try fleet.agentConfig("dp-eu-ch", attributes: ["model": "gw-200", "region": "eu"])
+      follower.channels = ["app": "stable"]
+      try await fleet.startAgent(follower)
       for version in ["1.0.0", "1.1.0", "1.2.0"] {
         _ = try await client.uploadRelease(
           package: "app", version: version, file: try ReleaseBundle.make(in: fleet.root, name: "\(version).tar.gz"))
       }
       let base = try await client.createDeployment(
-        .init(package: "app", version: "1.0.0", target: .init(devices: ["dp-eu", "dp-us"])))
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["dp-eu", "dp-us", "dp-eu-ch"])))
       try await eventually("1.0.0 on both") { try await client.deployment(base.id).status == .completed }
       try await eventually("the inventory") {
         try await client.devices().allSatisfy { $0.installed["app"] == "1.0.0" }
@@ -453,6 +457,8 @@ struct DistributionPolicyTests {
       let devices = try await client.devices()
       #expect(devices.first { $0.id == "dp-us" }?.installed["app"] == "1.0.0")
       #expect(devices.first { $0.id == "dp-eu" }?.installed["app"] == "1.1.0")
+      #expect(devices.first { $0.id == "dp-eu-ch" }?.installed["app"] == "1.0.0")
+      #expect(devices.first { $0.id == "dp-eu-ch" }?.channels == ["app": "stable"])
       let offered = try await client.deployments().filter(\.target.releasePolicy)
       #expect(offered.map(\.release.version).sorted() == ["1.1.0", "1.2.0"])
       #expect(offered.first { $0.release.version == "1.2.0" }?.devices.isEmpty == true)

@@ -270,6 +270,7 @@ extension ControllerStore {
     API.Device(
       id: row["id"], online: row["online"], attributes: JSONColumn.decode(row["attributes"]),
       installed: JSONColumn.decode(row["installed"]), agentVersion: row["agent_version"],
-      firstSeen: row["first_seen"], lastSeen: row["last_seen"])
+      firstSeen: row["first_seen"], lastSeen: row["last_seen"],
+      channels: Optional(JSONColumn.decode(row["follows"])).flatMap { $0.isEmpty ? nil : $0 })
   }
 }

@@ -26,7 +26,8 @@ extension ControllerStore {
     guard let row = try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [device.rawValue])
     else { return [] }
     let record = Self.device(from: row)
-    for package in record.installed.keys.sorted() {
+    // A package the device follows through a channel gets what the channel's tag names, not policy offers.
+    for package in record.installed.keys.sorted() where record.channels?[package] == nil {
       guard let offer = try Self.policyOffer(for: record, package: package, db: db),
         let id = try String.fetchOne(
           db,
@@ -60,11 +61,12 @@ extension ControllerStore {
     }
   }
 
-  /// Devices not busy in any live deployment that run `package` (candidates for a policy offer).
+  /// Devices not busy in any live deployment that run `package` and do not follow a channel of it
+  /// (candidates for a policy offer).
   public func idleDevices(running package: String) throws -> [DeviceID] {
     try db.read { db in
       let devices = try Row.fetchAll(db, sql: "SELECT * FROM device").map(Self.device(from:))
-        .filter { $0.installed[package] != nil }.map(\.id)
+        .filter { $0.installed[package] != nil && $0.channels?[package] == nil }.map(\.id)
       let busy = try Self.busyDevices(devices, db: db)
       return devices.filter { busy[$0] == nil }.compactMap { try? DeviceID($0) }
     }
