@@ -33,8 +33,8 @@ let package = Package(
 
     // Wire messages, topics, SemVer, states: pure, no I/O.
     .target(name: "AirliftCore", swiftSettings: strict),
-    // The one libcrypto wrapper: SHA-256, certificate identity.
-    .target(name: "AirliftCrypto", dependencies: ["COpenSSL"], swiftSettings: strict),
+    // The one libcrypto wrapper: SHA-256, certificate identity, Ed25519 release signatures.
+    .target(name: "AirliftCrypto", dependencies: ["COpenSSL", "AirliftCore"], swiftSettings: strict),
     // The one Paho wrapper: an async MQTT client.
     .target(
       name: "AirliftMQTT",
@@ -73,7 +73,7 @@ let package = Package(
     .target(
       name: "AirliftClient",
       dependencies: [
-        "AirliftCore",
+        "AirliftCore", "AirliftCrypto",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -82,7 +82,7 @@ let package = Package(
     .executableTarget(
       name: "airlift",
       dependencies: [
-        "AirliftController", "AirliftClient", "AirliftCore",
+        "AirliftController", "AirliftClient", "AirliftCore", "AirliftCrypto",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],

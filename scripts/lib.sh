@@ -41,6 +41,15 @@ stop_all() {
   done
 }
 
+# Makes a release-signing key pair WORK/keys/release.{key,pub} with the airlift
+# CLI (once) and exports AIRLIFT_SIGNING_KEY, which `airlift release create`
+# signs with, and AIRLIFT_TRUSTED_KEY, which agent_config makes agents trust.
+signing_key() { # signing_key AIRLIFT_BINARY WORK
+  local airlift=$1 work=$2
+  [ -f "$work/keys/release.key" ] || "$airlift" keys generate --out "$work/keys/release" >/dev/null
+  export AIRLIFT_SIGNING_KEY="$work/keys/release.key" AIRLIFT_TRUSTED_KEY="$work/keys/release.pub"
+}
+
 # Writes an agent config: agent_config FILE ID BROKER_PORT WORK [EXTRA_JSON_LINES]
 agent_config() {
   local file=$1 id=$2 broker_port=$3 work=$4 extra=${5:-}
@@ -54,6 +63,7 @@ agent_config() {
   "key": "$AIRLIFT_CERTS/devices/$id.key",
   "dataDirectory": "$work/$id/data",
   "installDirectory": "$work/$id/install",
+  "trustedKeys": ["${AIRLIFT_TRUSTED_KEY:?run signing_key first}"],
   $extra
   "jitter": "0s"
 }

@@ -66,6 +66,9 @@ public struct AgentConfig: Codable, Sendable {
   public var hooksDirectory: String?
   /// A hook running longer is stopped, in seconds.
   public var hookTimeout: Double = 10
+  /// PEM files of the Ed25519 public keys release manifests must be signed with (several while a key is
+  /// rotated). Without one the agent installs nothing.
+  public var trustedKeys: [String] = []
 
   public init(
     deviceID: String, brokerURL: String, controllerURL: String, caFile: String, certificate: String, key: String,
@@ -88,6 +91,7 @@ public struct AgentConfig: Codable, Sendable {
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
     case maxBytesPerSecond, reservedDiskSpace, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
+    case trustedKeys
   }
 
   /// Where the event socket lives.
@@ -136,6 +140,7 @@ public struct AgentConfig: Codable, Sendable {
     eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
     hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
     hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? hookTimeout
+    trustedKeys = try c.decodeIfPresent([String].self, forKey: .trustedKeys) ?? trustedKeys
     if maxAttempts < 1 || maxBoots < 1 {
       throw DecodingError.dataCorruptedError(
         forKey: maxAttempts < 1 ? .maxAttempts : .maxBoots, in: c, debugDescription: "must be at least 1")
@@ -177,6 +182,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encodeIfPresent(eventSocket, forKey: .eventSocket)
     try c.encodeIfPresent(hooksDirectory, forKey: .hooksDirectory)
     try c.encode(hookTimeout, forKey: .hookTimeout)
+    try c.encode(trustedKeys, forKey: .trustedKeys)
   }
 
   /// A period given as text (`15min`) or as a number of seconds.

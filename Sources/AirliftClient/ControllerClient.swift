@@ -1,4 +1,5 @@
 import AirliftCore
+import AirliftCrypto
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -31,8 +32,13 @@ public enum ClientError: Error, Equatable, Sendable, CustomStringConvertible {
 public final class ControllerClient: Sendable {
   public let baseURL: String
   private let http: HTTPClient
+  /// When set, every release this client creates is signed on this machine right after (valid for 90 days).
+  public let signer: ReleaseSigningKey?
 
-  public init(baseURL: String, caFile: String, certificate: String, key: String) throws {
+  public init(baseURL: String, caFile: String, certificate: String, key: String, signer: ReleaseSigningKey? = nil)
+    throws
+  {
+    self.signer = signer
     self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
     var tls = TLSConfiguration.makeClientConfiguration()
     tls.trustRoots = .file(caFile)
@@ -79,7 +85,38 @@ public final class ControllerClient: Sendable {
   }
 
   public func createRelease(_ body: API.CreateRelease) async throws -> API.Release {
-    try await send(json: body, method: .POST, path: "/api/v1/releases", as: API.Release.self)
+    let release = try await send(json: body, method: .POST, path: "/api/v1/releases", as: API.Release.self)
+    guard let signer else { return release }
+    return try await signRelease(
+      package: release.package, version: release.version, key: signer, expires: Date() + 90 * 86400)
+  }
+
+  /// Signs a release's manifest with `key` on this machine and uploads the signature: the private key
+  /// never reaches the controller.
+  public func signRelease(
+    package: String, version: String, key: ReleaseSigningKey, expires: Date, downgrade: Bool = false
+  ) async throws -> API.Release {
+    let release = try await self.release(package: package, version: version)
+    let manifest = ReleaseManifest(
+      package: release.package, version: release.version, handler: release.handler,
+      expires: ReleaseManifest.formatExpiry(expires), downgrade: downgrade,
+      assets: release.assets)
+    return try await uploadSignature(key.sign(manifest))
+  }
+
+  /// Uploads a manifest signed elsewhere (by `airlift release sign`, or with the `openssl` CLI).
+  public func uploadSignature(_ signed: SignedManifest) async throws -> API.Release {
+    try await send(
+      json: signed, method: .PUT,
+      path:
+        "/api/v1/releases/\(Self.escape(signed.manifest.package))/\(Self.escape(signed.manifest.version))/signature",
+      as: API.Release.self)
+  }
+
+  /// A release's signed manifest as the controller serves it to devices.
+  public func signedManifest(package: String, version: String) async throws -> SignedManifest {
+    try await get(
+      "/api/v1/releases/\(Self.escape(package))/\(Self.escape(version))/manifest", as: SignedManifest.self)
   }
 
   /// Uploads a one-asset release: the file first, then the release.

@@ -78,6 +78,11 @@ public final class DeploymentService: Sendable {
     }
     let ref = ReleaseRef(package: request.package, version: version)
     guard let release = try store.release(ref) else { throw StoreError.releaseNotFound(ref) }
+    // Devices refuse an unsigned or expired release; say so now rather than through every device's failure.
+    guard let signature = release.signature else { throw StoreError.releaseUnsigned(ref) }
+    if let expiry = try? Date(signature.expires, strategy: .iso8601), expiry <= now {
+      throw StoreError.releaseExpired(ref, expires: signature.expires)
+    }
     let id = "dep-" + UUID().uuidString.lowercased().prefix(8)
     let deployment = try store.createDeployment(
       NewDeployment(
@@ -86,7 +91,7 @@ public final class DeploymentService: Sendable {
         maxDevices: request.maxDevices, deviceTimeout: request.deviceTimeout, startAt: request.startAt,
         supersede: request.supersede, rollout: request.rollout, needsApproval: request.needsApproval,
         createdBy: creator, downloadTimeout: request.downloadTimeout, installTimeout: request.installTimeout,
-        canariesFrom: request.canariesFrom, retries: request.retries ?? 0),
+        canariesFrom: request.canariesFrom, retries: request.retries ?? 0, downgrade: request.downgrade ?? false),
       now: now)
     logger.info(
       "deployment created",
@@ -117,7 +122,7 @@ public final class DeploymentService: Sendable {
             id: String(rollbackID), name: "rollback of \(id)", release: ref, tag: nil,
             target: API.Target(devices: targets.sorted()), parameters: release.parameters, maxDevices: nil,
             deviceTimeout: nil,
-            startAt: nil, supersede: false, createdBy: "airlift-controller", linkedTo: id), now: now)
+            startAt: nil, supersede: false, createdBy: "airlift-controller", linkedTo: id, downgrade: true), now: now)
         notifyAll(deployment)
         created.append(deployment.id)
         logger.warning("rolling \(targets.count) device(s) back to \(ref)", metadata: ["id": .string(deployment.id)])
@@ -266,7 +271,8 @@ public final class DeploymentService: Sendable {
       artifacts: desired.release.assets.map {
         ArtifactRef(name: $0.name, url: "\(baseURL)/artifacts/\($0.sha256)", size: $0.size, sha256: $0.sha256)
       },
-      parameters: desired.parameters, timeouts: desired.timeouts, round: desired.round > 1 ? desired.round : nil)
+      parameters: desired.parameters, timeouts: desired.timeouts, round: desired.round > 1 ? desired.round : nil,
+      manifest: desired.manifest, downgrade: desired.downgrade ? true : nil)
   }
 
   /// A device checked in, or joined a group: add it to open deployments it missed.

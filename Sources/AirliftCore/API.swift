@@ -15,6 +15,27 @@ public enum API {
     }
   }
 
+  /// The signature a release carries, as operators see it.
+  public struct ReleaseSignature: Codable, Sendable, Equatable {
+    /// The signing key's id.
+    public var key: String
+    /// When devices stop accepting it (UTC).
+    public var expires: String
+    /// Whether it may replace a newer version (a signed downgrade).
+    public var downgrade: Bool
+    public var signedAt: Date
+    /// The operator who uploaded the signature.
+    public var signedBy: String?
+
+    public init(key: String, expires: String, downgrade: Bool, signedAt: Date, signedBy: String?) {
+      self.key = key
+      self.expires = expires
+      self.downgrade = downgrade
+      self.signedAt = signedAt
+      self.signedBy = signedBy
+    }
+  }
+
   /// A version of a package: its manifest (assets, handler, default
   /// parameters) and the tags that point at it.
   public struct Release: Codable, Sendable, Equatable {
@@ -28,12 +49,15 @@ public enum API {
     /// A distribution policy: devices that run an older version of the package and match it are offered this
     /// release (the newest matching one) when they have nothing else to do.
     public var policy: String?
+    /// Who signed the release's manifest with which key, and until when it is valid (nil: unsigned).
+    public var signature: ReleaseSignature?
 
     public init(
       package: String, version: String, handler: String, parameters: [String: String] = [:], assets: [Asset],
-      tags: [String] = [], createdAt: Date, policy: String? = nil
+      tags: [String] = [], createdAt: Date, policy: String? = nil, signature: ReleaseSignature? = nil
     ) {
       self.policy = policy
+      self.signature = signature
       self.package = package
       self.version = version
       self.handler = handler
@@ -248,6 +272,8 @@ public enum API {
     public var canariesFrom: String?
     /// How many times a device that failed gets the whole update again.
     public var retries: Int?
+    /// Install even over a newer version (the release must be signed with --allow-downgrade too).
+    public var downgrade: Bool?
 
     public init(
       package: String, version: String? = nil, tag: String? = nil, target: Target,
@@ -286,6 +312,7 @@ public enum API {
       installTimeout = try c.decodeIfPresent(Int.self, forKey: .installTimeout)
       canariesFrom = try c.decodeIfPresent(String.self, forKey: .canariesFrom)
       retries = try c.decodeIfPresent(Int.self, forKey: .retries)
+      downgrade = try c.decodeIfPresent(Bool.self, forKey: .downgrade)
     }
   }
 
@@ -362,6 +389,8 @@ public enum API {
     public var rolledBackBy: [String] = []
     /// Tries of the whole update a failed device gets after the first.
     public var retries: Int = 0
+    /// Whether it may replace a newer version on a device (a signed downgrade).
+    public var downgrade: Bool = false
 
     public init(
       id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,

@@ -11,6 +11,7 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
   case invalidParameterName(String)
   case invalidName(String)
   case invalidRollout(String)
+  case invalidAssetName(String)
 
   public var description: String {
     switch self {
@@ -37,6 +38,9 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
       return "invalid name '\(name)': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
     case .invalidRollout(let reason):
       return "invalid rollout plan: \(reason)"
+    case .invalidAssetName(let name):
+      return
+        "invalid asset name '\(name)': use a plain file name of 1-255 bytes, without '/' or control characters"
     case .invalidDigest(let value):
       return "invalid SHA-256 digest '\(value)': expected 64 lower-case hex characters"
     }

@@ -51,12 +51,19 @@ public struct DeploymentNotice: Codable, Sendable, Equatable {
   /// Which try of the whole update this is (nil or 1: the first); a deployment with retries sends a failed device
   /// the same deployment again with the next round.
   public var round: Int?
+  /// The release's signed manifest: the device installs nothing it does not describe.
+  public var manifest: SignedManifest?
+  /// The operator asked for this release to replace a newer version (the manifest must allow it too).
+  public var downgrade: Bool?
 
   public init(
     deployment: String, release: ReleaseRef, handler: String, artifacts: [ArtifactRef],
-    parameters: [String: String] = [:], timeouts: UpdateTimeouts = .init(), round: Int? = nil
+    parameters: [String: String] = [:], timeouts: UpdateTimeouts = .init(), round: Int? = nil,
+    manifest: SignedManifest? = nil, downgrade: Bool? = nil
   ) {
     self.round = round
+    self.manifest = manifest
+    self.downgrade = downgrade
     self.deployment = deployment
     self.release = release
     self.handler = handler

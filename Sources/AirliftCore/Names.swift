@@ -49,6 +49,21 @@ extension Names {
   }
 }
 
+extension Names {
+  /// Asset names: plain file names (1-255 bytes, no `/`, no control characters, not `.` or `..`), so they
+  /// can be a file name on the device and the last field of a manifest line.
+  public static func validateAssetName(_ name: String) throws(AirliftCoreError) {
+    guard !name.isEmpty, name.utf8.count <= 255, name != ".", name != "..",
+      !name.unicodeScalars.contains(where: { $0 == "/" || $0.value < 0x20 || $0.value == 0x7F })
+    else { throw .invalidAssetName(name) }
+  }
+
+  /// Lower-case letters, digits, `-` and `_` (handler names).
+  static func isPlainWordScalar(_ s: Unicode.Scalar) -> Bool {
+    isLowerAlnum(s) || s == "-" || s == "_"
+  }
+}
+
 /// The text with a caret under the 1-based `position`: the second line of a
 /// parse error (windows, periods, policy expressions).
 func caretPointer(_ text: String, at position: Int) -> String {

@@ -77,6 +77,8 @@ public enum UpdateEvent: Sendable, Equatable {
   case agentStarted
   /// The deployment's time for the stage ran out, or a newer deployment replaced this one.
   case abandoned(reason: String)
+  /// The release failed its checks (signature, expiry, version) before anything was downloaded.
+  case refused(reason: String)
 }
 
 /// Work the agent does after storing a transition. Each effect ends in the
@@ -164,6 +166,8 @@ public enum UpdateMachine {
       return UpdateStep(
         p, stage: event == .agentStarted ? "resuming after the agent restarted" : nil,
         effects: [.download(attempt: p.attempt)])
+    case (.pending, .refused(let reason)):
+      return fail(p, reason)
     case (.pending, .abandoned(let reason)), (.downloading, .abandoned(let reason)),
       (.retrying, .abandoned(let reason)), (.downloaded, .abandoned(let reason)):
       return fail(p, reason)

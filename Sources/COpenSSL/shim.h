@@ -5,4 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/crypto.h>
 #include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/bio.h>
+#include <openssl/rand.h>
 #endif

@@ -34,6 +34,8 @@ struct Deploy: AsyncParsableCommand {
     @Option(help: "Seconds a device may spend downloading (stage timeout) [600].") var downloadTimeout: Int?
     @Option(help: "Seconds a device may spend installing (stage timeout) [600].") var installTimeout: Int?
     @Flag(help: "Wait in Scheduled until a second operator runs `airlift deploy approve`.") var needsApproval = false
+    @Flag(help: "Install even over a newer version (the release must be signed with --allow-downgrade too).")
+    var downgrade = false
 
     func validate() throws {
       guard all || group != nil || !devices.isEmpty else {
@@ -78,6 +80,7 @@ struct Deploy: AsyncParsableCommand {
       request.installTimeout = installTimeout
       request.canariesFrom = canariesFrom
       request.retries = retries
+      request.downgrade = downgrade ? true : nil
       let deployment = try await connection.withClient { try await $0.createDeployment(request) }
       if connection.json { return print(Output.json(deployment)) }
       let via = deployment.tag.map { " (tag \($0))" } ?? ""

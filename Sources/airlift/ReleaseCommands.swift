@@ -6,7 +6,7 @@ import Foundation
 struct Release: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Publish and inspect releases.",
-    subcommands: [Create.self, Upload.self, List.self, Show.self, Policy.self])
+    subcommands: [Create.self, Upload.self, Sign.self, List.self, Show.self, Policy.self])
 
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,6 +21,7 @@ struct Release: AsyncParsableCommand {
     var parameters: [String] = []
     @Option(name: .customLong("tag"), help: "Tags to point at it once created (repeatable).") var tags: [String] = []
     @Flag(help: "Make the --tag tags locked (never move again).") var locked = false
+    @OptionGroup var signing: SigningOptions
 
     func validate() throws {
       guard !assets.isEmpty else { throw ValidationError("give at least one --asset FILE") }
@@ -47,6 +48,10 @@ struct Release: AsyncParsableCommand {
           .init(
             package: package, version: version, handler: handler, parameters: try KeyValues.parse(parameters),
             assets: refs))
+        if let key = try signing.loadKey() {
+          release = try await client.signRelease(
+            package: package, version: release.version, key: key, expires: try signing.expiryDate())
+        }
         for tag in tags {
           _ = try await client.setTag(package: package, tag: tag, version: release.version, locked: locked)
           release.tags.append(tag)
@@ -73,10 +78,12 @@ struct Release: AsyncParsableCommand {
     @Argument(help: "The artifact (for the script handler: a tar bundle with an 'install' script).")
     var file: String
     @Option(help: "Install handler.") var handler = "script"
+    @OptionGroup var signing: SigningOptions
 
     func run() async throws {
       var create = try Create.parse([package, version, "--asset", file, "--handler", handler])
       create.connection = connection
+      create.signing = signing
       try await create.run()
     }
   }
@@ -91,11 +98,12 @@ struct Release: AsyncParsableCommand {
       if connection.json { return print(Output.json(releases)) }
       print(
         Output.table(
-          ["PACKAGE", "VERSION", "HANDLER", "ASSETS", "SIZE", "TAGS", "CREATED"],
+          ["PACKAGE", "VERSION", "HANDLER", "ASSETS", "SIZE", "TAGS", "SIGNED UNTIL", "CREATED"],
           releases.map {
             [
               $0.package, $0.version, $0.handler, "\($0.assets.count)",
               Output.bytes($0.assets.reduce(0) { $0 + $1.size }), $0.tags.joined(separator: ","),
+              $0.signature.map { $0.expires + ($0.downgrade ? " (downgrade)" : "") } ?? "unsigned",
               Output.date($0.createdAt),
             ]
           }))
@@ -119,6 +127,7 @@ struct Release: AsyncParsableCommand {
         "\(release.package)@\(release.version)  handler \(release.handler)  created \(Output.date(release.createdAt))"
       ]
       if !release.tags.isEmpty { lines.append("tags: \(release.tags.joined(separator: ", "))") }
+      lines.append(Self.signatureLine(release))
       if !release.parameters.isEmpty {
         lines.append(
           "parameters: "

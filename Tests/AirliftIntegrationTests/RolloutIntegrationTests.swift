@@ -279,6 +279,10 @@ struct RollbackOnAbortTests {
         try await client.devices().filter { $0.installed["app"] == "1.0.0" }.count == 4
       }
 
+      // Going back to 1.0.0 is a downgrade: its manifest must be signed to allow it.
+      let resigned = try await client.signRelease(
+        package: "app", version: "1.0.0", key: try fleet.signingKey, expires: Date() + 3600, downgrade: true)
+      #expect(resigned.signature?.downgrade == true)
       // 2.0.0 fails on rb-4 only.
       let install = ReleaseBundle.recordingInstall + "\ncase \"$AIRLIFT_DEVICE_ID\" in *-4) exit 5 ;; esac\n"
       _ = try await client.uploadRelease(
@@ -296,11 +300,12 @@ struct RollbackOnAbortTests {
       let updated = aborted.devices.filter { $0.state == .successful }
       #expect(updated.allSatisfy { $0.fromVersion == "1.0.0" })
       let rollback = try await client.deployment(aborted.rolledBackBy[0])
-      #expect(rollback.linkedTo == second.id && rollback.release.version == "1.0.0")
+      #expect(rollback.linkedTo == second.id && rollback.release.version == "1.0.0" && rollback.downgrade)
       #expect(Set(rollback.devices.map(\.device)) == Set(updated.map(\.device)))
       try await eventually("the rollback to complete") {
         try await client.deployment(rollback.id).status == .completed
       }
+      #expect(try await client.deployment(rollback.id).devices.allSatisfy { $0.state == .successful })
       try await eventually("every device to run 1.0.0 again") {
         try await client.devices().allSatisfy { $0.installed["app"] == "1.0.0" }
       }

@@ -102,6 +102,13 @@ actor UpdateWorker {
       return
     }
     let installed = (try? store.installed())?[notice.release.package]
+    do {
+      try ReleaseVerifier.check(notice, installed: installed, trustedKeys: config.trustedKeys)
+    } catch {
+      logger.error("deployment \(notice.deployment): \(error)")
+      await drive(notice, from: UpdateProgress(), on: .refused(reason: "\(error)"))
+      return
+    }
     await drive(notice, from: UpdateProgress(), on: .begin(alreadyInstalled: installed == notice.release.version))
   }
 

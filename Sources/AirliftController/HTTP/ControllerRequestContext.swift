@@ -106,11 +106,11 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       let status: HTTPResponse.Status
       switch error {
       case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition, .fleetFrozen, .approvalRefused,
-        .dynamicGroup:
+        .dynamicGroup, .releaseUnsigned, .releaseExpired:
         status = .conflict
       case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound:
         status = .notFound
-      case .blobNotFound, .noTargetDevices: status = .badRequest
+      case .blobNotFound, .noTargetDevices, .manifestMismatch: status = .badRequest
       case .packageNotInstalled: status = .conflict
       }
       throw APIError(status: status, code: error.code, message: error.description)
@@ -118,6 +118,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       throw APIError(status: .badRequest, code: "invalid_request", message: error.description)
     } catch let error as PolicyExpressionError {
       throw APIError(status: .badRequest, code: "invalid_expression", message: error.description + "\n" + error.pointer)
+    } catch let error as ReleaseRefusal {
+      throw APIError(status: .badRequest, code: "invalid_manifest", message: error.description)
     } catch let error as AirliftCoreError {
       throw APIError(status: .badRequest, code: "invalid_request", message: error.description)
     } catch let error as CertificateError {

@@ -40,6 +40,8 @@ struct ControllerRoutes {
     api.get("releases", use: listReleases)
     api.get("releases/:package/:version", use: showRelease)
     api.put("releases/:package/:version/policy", use: setReleasePolicy)
+    api.put("releases/:package/:version/signature", use: signRelease)
+    api.get("releases/:package/:version/manifest", use: showManifest)
     api.get("packages/:package/tags", use: listTags)
     api.put("packages/:package/tags/:tag", use: setTag)
     api.get("devices", use: listDevices)
@@ -119,6 +121,28 @@ struct ControllerRoutes {
       package: body.package, version: version, handler: body.handler, parameters: body.parameters,
       assets: body.assets)
     return try Self.json(release, status: .created, context: context)
+  }
+
+  /// `PUT /api/v1/releases/{package}/{version}/signature`: the manifest an operator signed off the controller.
+  @Sendable func signRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let ref = try Self.releaseRef(context)
+    let signed = try await request.decode(as: SignedManifest.self, context: context)
+    return try Self.json(try store.signRelease(ref, with: signed, by: Self.operatorName(context)), context: context)
+  }
+
+  /// `GET /api/v1/releases/{package}/{version}/manifest`: the signed manifest, for anyone to check.
+  @Sendable func showManifest(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let ref = try Self.releaseRef(context)
+    guard try store.release(ref) != nil else { throw StoreError.releaseNotFound(ref) }
+    guard let signed = try store.signedManifest(ref) else { throw StoreError.releaseUnsigned(ref) }
+    return try Self.json(signed, context: context)
+  }
+
+  static func releaseRef(_ context: ControllerRequestContext) throws -> ReleaseRef {
+    let package = try context.parameters.require("package")
+    try Names.validatePackage(package)
+    return ReleaseRef(
+      package: package, version: try SemanticVersion(try context.parameters.require("version")).description)
   }
 
   @Sendable func listReleases(_ request: Request, context: ControllerRequestContext) async throws -> Response {

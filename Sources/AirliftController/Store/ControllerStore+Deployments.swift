@@ -9,6 +9,9 @@ public struct DesiredDeployment: Sendable, Equatable {
   public var parameters: [String: String]
   public var timeouts: UpdateTimeouts
   public var round: Int
+  /// The release's signed manifest, as its signer uploaded it.
+  public var manifest: SignedManifest?
+  public var downgrade: Bool
 }
 
 /// Everything a new deployment is made of, resolved by the caller.
@@ -32,6 +35,8 @@ public struct NewDeployment: Sendable {
   public var linkedTo: String?
   public var canariesFrom: String?
   public var retries = 0
+  /// Install over a newer version (the manifest must allow it too).
+  public var downgrade = false
 }
 
 /// Deployments that can still move devices.
@@ -70,8 +75,9 @@ extension ControllerStore {
         sql: """
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
             max_devices, device_timeout, start_at, updated_at, rollout, paused_by_freeze, reason, created_by,
-            needs_approval, download_timeout, install_timeout, linked_to, target_channel, target_policy, retries)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            needs_approval, download_timeout, install_timeout, linked_to, target_channel, target_policy, retries,
+            downgrade)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           spec.id, spec.name, releaseID, status.rawValue,
@@ -80,7 +86,7 @@ extension ControllerStore {
           spec.rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
           status == .paused, status == .paused ? "fleet frozen: \(frozen.reason ?? "")" : nil, spec.createdBy,
           spec.needsApproval, spec.downloadTimeout, spec.installTimeout, spec.linkedTo, spec.target.channel,
-          spec.target.releasePolicy, spec.retries,
+          spec.target.releasePolicy, spec.retries, spec.downgrade,
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       var ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
@@ -354,7 +360,8 @@ extension ControllerStore {
           db,
           sql: """
             SELECT deployment.id, deployment.parameters, deployment.release_id, deployment.download_timeout,
-              deployment.install_timeout, device_deployment.round FROM deployment
+              deployment.install_timeout, deployment.downgrade, device_deployment.round, release.signed_manifest
+            FROM deployment JOIN release ON release.id = deployment.release_id
             JOIN device_deployment ON device_deployment.deployment_id = deployment.id
             WHERE device_deployment.device_id = ? AND device_deployment.released_at IS NOT NULL
               AND (deployment.status IN (?, ?) OR device_deployment.state != ?)
@@ -371,7 +378,7 @@ extension ControllerStore {
         parameters: JSONColumn.decode(row["parameters"]),
         timeouts: UpdateTimeouts(
           download: row["download_timeout"] ?? defaults.download, install: row["install_timeout"] ?? defaults.install),
-        round: row["round"])
+        round: row["round"], manifest: Self.signedManifest(row["signed_manifest"]), downgrade: row["downgrade"])
     }
   }
 
@@ -579,6 +586,7 @@ extension ControllerStore {
     deployment.approvedBy = row["approved_by"]
     deployment.linkedTo = row["linked_to"]
     deployment.retries = row["retries"]
+    deployment.downgrade = row["downgrade"]
     deployment.rolledBackBy = (row["rolled_back_by"] as String?)?.split(separator: ",").map(String.init) ?? []
     deployment.downloadTimeout = row["download_timeout"]
     deployment.installTimeout = row["install_timeout"]

@@ -140,8 +140,66 @@ extension ControllerStore {
     let version: String = row["version"]
     let tags = try String.fetchAll(
       db, sql: "SELECT name FROM tag WHERE package = ? AND version = ? ORDER BY name", arguments: [package, version])
+    let signature = Self.signedManifest(row["signed_manifest"]).map {
+      API.ReleaseSignature(
+        key: $0.signature.key, expires: $0.manifest.expires, downgrade: $0.manifest.downgrade,
+        signedAt: row["signed_at"], signedBy: row["signed_by"])
+    }
     return API.Release(
       package: package, version: version, handler: row["handler"], parameters: JSONColumn.decode(row["parameters"]),
-      assets: assets, tags: tags, createdAt: row["created_at"], policy: row["policy"])
+      assets: assets, tags: tags, createdAt: row["created_at"], policy: row["policy"], signature: signature)
+  }
+
+  static func signedManifest(_ text: String?) -> SignedManifest? {
+    guard let text else { return nil }
+    return try? JSONDecoder().decode(SignedManifest.self, from: Data(text.utf8))
+  }
+
+  /// Stores the signed manifest of a release, replacing an earlier one (to extend its expiry, or to allow a
+  /// downgrade). It must describe the release exactly; the signature itself is checked by devices, which
+  /// alone hold the trusted keys.
+  public func signRelease(_ ref: ReleaseRef, with signed: SignedManifest, by signer: String?, now: Date = Date())
+    throws -> API.Release
+  {
+    try signed.manifest.validate()
+    if let expiry = signed.manifest.expiryDate, expiry <= now { throw ReleaseRefusal.expired(signed.manifest.expires) }
+    let hex = Set("0123456789abcdef".unicodeScalars)
+    guard signed.signature.key.unicodeScalars.count == 16, signed.signature.key.unicodeScalars.allSatisfy(hex.contains),
+      Data(base64Encoded: signed.signature.value)?.count == 64
+    else {
+      throw StoreError.manifestMismatch(
+        ref, reason: "the signature must be a 16-hex key id and a base64 64-byte Ed25519 signature")
+    }
+    return try db.write { db in
+      guard let id = try Self.releaseID(ref, db: db) else { throw StoreError.releaseNotFound(ref) }
+      let release = try Self.release(id: id, db: db)
+      let manifest = signed.manifest
+      let signedRef = ReleaseRef(package: manifest.package, version: manifest.version)
+      guard signedRef == ref else { throw StoreError.manifestMismatch(ref, reason: "it is signed for \(signedRef)") }
+      guard manifest.handler == release.handler else {
+        throw StoreError.manifestMismatch(
+          ref, reason: "it names handler '\(manifest.handler)', the release '\(release.handler)'")
+      }
+      let stored = Set(release.assets.map { "\($0.sha256) \($0.size) \($0.name)" })
+      let listed = Set(manifest.assets.map { "\($0.sha256) \($0.size) \($0.name)" })
+      guard stored == listed else {
+        let difference = stored.symmetricDifference(listed).sorted().prefix(3).joined(separator: "; ")
+        throw StoreError.manifestMismatch(ref, reason: "its assets differ from the release's (\(difference))")
+      }
+      try db.execute(
+        sql: "UPDATE release SET signed_manifest = ?, signed_at = ?, signed_by = ? WHERE id = ?",
+        arguments: [String(decoding: Wire.encode(signed), as: UTF8.self), now, signer, id])
+      return try Self.release(id: id, db: db)
+    }
+  }
+
+  /// A release's signed manifest, as its signer uploaded it.
+  public func signedManifest(_ ref: ReleaseRef) throws -> SignedManifest? {
+    try db.read { db in
+      Self.signedManifest(
+        try String.fetchOne(
+          db, sql: "SELECT signed_manifest FROM release WHERE package = ? AND version = ?",
+          arguments: [ref.package, ref.version]))
+    }
   }
 }

@@ -215,6 +215,15 @@ public final class ControllerStore: Sendable {
           ALTER TABLE device_deployment ADD COLUMN round INTEGER NOT NULL DEFAULT 1;
           """)
     }
+    migrator.registerMigration("v13-release-signatures") { db in
+      try db.execute(
+        sql: """
+          ALTER TABLE release ADD COLUMN signed_manifest TEXT;
+          ALTER TABLE release ADD COLUMN signed_at DATETIME;
+          ALTER TABLE release ADD COLUMN signed_by TEXT;
+          ALTER TABLE deployment ADD COLUMN downgrade BOOLEAN NOT NULL DEFAULT 0;
+          """)
+    }
     return migrator
   }
 }

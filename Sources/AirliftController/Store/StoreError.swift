@@ -19,6 +19,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case fleetFrozen
   case dynamicGroup(String, expression: String)
   case approvalRefused(String)
+  case releaseUnsigned(ReleaseRef)
+  case releaseExpired(ReleaseRef, expires: String)
+  case manifestMismatch(ReleaseRef, reason: String)
 
   public var code: String {
     switch self {
@@ -39,6 +42,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .fleetFrozen: return "fleet_frozen"
     case .dynamicGroup: return "dynamic_group"
     case .approvalRefused: return "approval_refused"
+    case .releaseUnsigned: return "release_unsigned"
+    case .releaseExpired: return "release_expired"
+    case .manifestMismatch: return "manifest_mismatch"
     }
   }
 
@@ -85,6 +91,14 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         "group '\(name)' is dynamic (\(expression)): its members are the devices that match; change their attributes"
     case .fleetFrozen:
       return "the fleet is frozen: nothing starts until `airlift fleet thaw`"
+    case .releaseUnsigned(let ref):
+      return
+        "release \(ref) is not signed, so devices would refuse it; sign it first: airlift release sign \(ref) --key KEY"
+    case .releaseExpired(let ref, let expires):
+      return
+        "the signature of \(ref) expired at \(expires), so devices would refuse it; sign it again: airlift release sign \(ref) --key KEY"
+    case .manifestMismatch(let ref, let reason):
+      return "the signed manifest does not describe release \(ref): \(reason)"
     case .approvalRefused(let reason):
       return reason
     }

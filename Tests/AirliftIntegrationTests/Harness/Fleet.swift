@@ -2,6 +2,7 @@ import AirliftAgent
 import AirliftClient
 import AirliftController
 import AirliftCore
+import AirliftCrypto
 import AirliftMQTT
 import AsyncHTTPClient
 import Foundation
@@ -49,6 +50,21 @@ final class Fleet: @unchecked Sendable {
     try Fleet.run("\(repository)/Certs/init", ["--out", folder])
     return folder
   }
+
+  /// The run's release-signing key pair (in the shared PKI folder): the
+  /// fleet's client signs every release it creates, and agents trust it.
+  static let signing: Result<(key: ReleaseSigningKey, publicFile: String), any Error> = Result {
+    let folder = try sharedPKI.get()
+    let (privatePath, publicPath) = ("\(folder)/release-signing.key", "\(folder)/release-signing.pub")
+    if !FileManager.default.fileExists(atPath: publicPath) {
+      let key = try ReleaseSigningKey.generate()
+      try Data(try key.pem.utf8).write(to: URL(fileURLWithPath: privatePath))
+      try Data(try key.publicKey.pem.utf8).write(to: URL(fileURLWithPath: publicPath))
+    }
+    return (try ReleaseSigningKey(contentsOf: privatePath), publicPath)
+  }
+
+  var signingKey: ReleaseSigningKey { get throws { try Self.signing.get().key } }
 
   private init() throws {
     root = NSTemporaryDirectory() + "airlift-test-" + UUID().uuidString.prefix(8)
@@ -115,7 +131,7 @@ final class Fleet: @unchecked Sendable {
     if client == nil {
       client = try ControllerClient(
         baseURL: controllerURL, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
-        key: "\(certs)/operator.key")
+        key: "\(certs)/operator.key", signer: try signingKey)
     }
     let client = self.client!
     // Seen once in ~10 fresh CI runs: a controller that never became ready. Say what happened (its error, or
@@ -169,7 +185,7 @@ final class Fleet: @unchecked Sendable {
     if client == nil {
       client = try ControllerClient(
         baseURL: controllerURL, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
-        key: "\(certs)/operator.key")
+        key: "\(certs)/operator.key", signer: try signingKey)
     }
     let client = self.client!
     try await eventually("the controller process", within: 90) { await client.isHealthy() }
@@ -213,6 +229,7 @@ final class Fleet: @unchecked Sendable {
     config.progressInterval = 0.2
     config.jitter = Period(seconds: 0)
     config.recheckInterval = 1
+    config.trustedKeys = [try Self.signing.get().publicFile]
     return config
   }
 

@@ -1,0 +1,106 @@
+import Foundation
+
+/// What an operator signs for a release: the package and version, the
+/// handler that installs it, every asset with its size and digest, when the
+/// signature stops being valid, and whether it may replace a newer version.
+///
+/// The signed bytes are ``canonicalText`` (specified in `docs/security.md`),
+/// so anyone can sign or check a release with the `openssl` CLI alone.
+public struct ReleaseManifest: Codable, Sendable, Equatable {
+  /// One file of the release: name, size, SHA-256 (the same record the API lists).
+  public typealias Asset = API.Asset
+
+  public var package: String
+  public var version: String
+  public var handler: String
+  /// UTC, whole seconds (`2026-12-31T00:00:00Z`): after it, devices refuse the release.
+  public var expires: String
+  /// Whether the release may be installed over a newer version of the package.
+  public var downgrade: Bool
+  public var assets: [Asset]
+
+  public init(
+    package: String, version: String, handler: String, expires: String, downgrade: Bool = false, assets: [Asset]
+  ) {
+    self.package = package
+    self.version = version
+    self.handler = handler
+    self.expires = expires
+    self.downgrade = downgrade
+    self.assets = assets
+  }
+
+  /// The first line of every manifest; a new format gets a new one.
+  public static let header = "airlift-release-manifest v1"
+
+  /// The bytes a signature covers: one `key value` line per field, assets
+  /// sorted by name, `\n` after every line.
+  public var canonicalText: String {
+    var lines = [
+      Self.header, "package \(package)", "version \(version)", "handler \(handler)", "expires \(expires)",
+      "downgrade \(downgrade ? "yes" : "no")",
+    ]
+    for asset in assets.sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
+      lines.append("asset \(asset.sha256) \(asset.size) \(asset.name)")
+    }
+    return lines.map { $0 + "\n" }.joined()
+  }
+
+  public var canonicalBytes: [UInt8] { Array(canonicalText.utf8) }
+
+  /// The expiry as a date (nil when it is not in the canonical form).
+  public var expiryDate: Date? { Self.parseExpiry(expires) }
+
+  /// Writes `date` the way a manifest does (UTC, whole seconds).
+  public static func formatExpiry(_ date: Date) -> String {
+    Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down)).formatted(.iso8601)
+  }
+
+  static func parseExpiry(_ text: String) -> Date? {
+    guard let date = try? Date(text, strategy: .iso8601), formatExpiry(date) == text else { return nil }
+    return date
+  }
+
+  /// Checks that every field can be written canonically and read back the same.
+  public func validate() throws(ReleaseRefusal) {
+    func bad(_ reason: String) -> ReleaseRefusal { .malformedManifest(reason) }
+    do { try Names.validatePackage(package) } catch { throw bad("\(error)") }
+    do { _ = try SemanticVersion(version) } catch { throw bad("\(error)") }
+    guard !handler.isEmpty, handler.unicodeScalars.allSatisfy({ Names.isPlainWordScalar($0) }) else {
+      throw bad("invalid handler name '\(handler)'")
+    }
+    guard expiryDate != nil else { throw bad("expires '\(expires)' is not a UTC time like 2026-12-31T00:00:00Z") }
+    guard !assets.isEmpty else { throw bad("it lists no assets") }
+    var names = Set<String>()
+    for asset in assets {
+      do { try Names.validateAssetName(asset.name) } catch { throw bad("\(error)") }
+      do { try Names.validateDigest(asset.sha256) } catch { throw bad("\(error)") }
+      guard asset.size >= 0 else { throw bad("asset '\(asset.name)' has a negative size") }
+      guard names.insert(asset.name).inserted else { throw bad("asset '\(asset.name)' is listed twice") }
+    }
+  }
+}
+
+/// A signature over a manifest's canonical bytes.
+public struct ManifestSignature: Codable, Sendable, Equatable {
+  /// The signing key's id: the first 16 hex characters of the SHA-256 of its 32-byte raw public key.
+  public var key: String
+  /// The 64-byte Ed25519 signature, base64.
+  public var value: String
+
+  public init(key: String, value: String) {
+    self.key = key
+    self.value = value
+  }
+}
+
+/// A manifest with its signature, as the controller stores and serves it.
+public struct SignedManifest: Codable, Sendable, Equatable {
+  public var manifest: ReleaseManifest
+  public var signature: ManifestSignature
+
+  public init(manifest: ReleaseManifest, signature: ManifestSignature) {
+    self.manifest = manifest
+    self.signature = signature
+  }
+}
