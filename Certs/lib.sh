@@ -219,3 +219,23 @@ parse_out_arg() {
     esac
   done
 }
+
+# make_empty_crl DIR -> DIR/crl.pem, a signed revocation list with no entries
+# (only when missing): the broker checks client certificates against it, and
+# the controller rewrites it when a device is revoked (`airlift device revoke`).
+make_empty_crl() {
+  local out="$1" crl="$1/crl.pem" scratch
+  [[ -f "$crl" ]] && return 0
+  scratch="$(mktemp -d)"
+  : >"$scratch/index.txt"
+  printf '[ca]\ndefault_ca = fleet\n[fleet]\ndatabase = %s/index.txt\ndefault_md = sha256\ndefault_crl_days = 365\n' \
+    "$scratch" >"$scratch/ca.cnf"
+  if ! openssl ca -config "$scratch/ca.cnf" -gencrl -keyfile "$out/ca.key" -cert "$out/ca.crt" \
+        -out "$crl.tmp" 2>"$scratch/err"; then
+    cat "$scratch/err" >&2; rm -rf "$scratch" "$crl.tmp"
+    die "could not create the revocation list $crl"
+  fi
+  rm -rf "$scratch"
+  chmod 644 "$crl.tmp" && mv -f "$crl.tmp" "$crl"
+  info "created: $crl (empty certificate revocation list)"
+}

@@ -181,6 +181,14 @@ public final class ControllerClient: Sendable {
       path: "/api/v1/devices/\(Self.escape(device))/rollback", as: API.DeviceCommand.self)
   }
 
+  /// Revokes the device's certificates: the broker refuses it from then on.
+  public func revokeDevice(_ device: String, reason: String? = nil) async throws -> API.Revocation {
+    struct Body: Encodable { var reason: String? }
+    return try await send(
+      json: Body(reason: reason), method: .POST, path: "/api/v1/devices/\(Self.escape(device))/revoke",
+      as: API.Revocation.self)
+  }
+
   public func command(device: String, id: String) async throws -> API.DeviceCommand {
     try await get("/api/v1/devices/\(Self.escape(device))/commands/\(Self.escape(id))", as: API.DeviceCommand.self)
   }

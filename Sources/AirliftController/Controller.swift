@@ -33,12 +33,13 @@ public struct Controller: Sendable {
       logger: logger)
     let health = ControllerHealth()
     let deployments = DeploymentService(store: store, mqtt: mqtt, baseURL: config.baseURL, logger: logger)
+    let revocations = try RevocationService(store: store, mqtt: mqtt, config: config, logger: logger)
     let session = ControllerMQTT(
       client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments,
-      health: health, logger: logger)
+      revocations: revocations, health: health, logger: logger)
     let router = ControllerRoutes(
-      store: store, blobs: blobs, deployments: deployments, health: health, metrics: metrics,
-      operators: Set(config.operators), readers: Set(config.readers)
+      store: store, blobs: blobs, deployments: deployments, revocations: revocations, health: health,
+      metrics: metrics, operators: Set(config.operators), readers: Set(config.readers)
     ).build()
     let app = Application(
       router: router,
@@ -49,6 +50,7 @@ public struct Controller: Sendable {
       configuration: .init(
         services: [
           .init(service: session), .init(service: DeploymentScheduler(deployments: deployments, interval: .seconds(1))),
+          .init(service: revocations),
           .init(service: app),
         ], gracefulShutdownSignals: signals,
         logger: logger))

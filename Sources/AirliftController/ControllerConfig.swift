@@ -15,6 +15,8 @@ import Foundation
 /// - `shareGroup` (string, generated): the secret MQTT shared-subscription group;
 ///   by default a random name made once and kept in `DATA/share-group`. Give
 ///   every controller of one fleet the same value.
+/// - `crlFile` (string, "CERTIFICATES/crl.pem"): the certificate revocation list the controller writes when a
+///   device is revoked, signed with `CERTIFICATES/ca.key`; the broker reads it (`Broker/run --crl`).
 public struct ControllerConfig: Sendable, Codable {
   public var host: String
   public var port: Int
@@ -26,13 +28,15 @@ public struct ControllerConfig: Sendable, Codable {
   public var readers: [String]
   public var mqttClientID: String
   public var shareGroup: String?
+  public var crlFile: String?
 
   public init(
     host: String = "127.0.0.1", port: Int = 8443, dataDirectory: String, certificates: String = "Certs/generated",
     brokerURL: String = "mqtts://127.0.0.1:8883", publicURL: String? = nil,
     operators: [String] = ["airlift-operator"], readers: [String] = [], mqttClientID: String = "airlift-controller",
-    shareGroup: String? = nil
+    shareGroup: String? = nil, crlFile: String? = nil
   ) {
+    self.crlFile = crlFile
     self.host = host
     self.port = port
     self.dataDirectory = dataDirectory
@@ -57,6 +61,7 @@ public struct ControllerConfig: Sendable, Codable {
     readers = try c.decodeIfPresent([String].self, forKey: .readers) ?? readers
     mqttClientID = try c.decodeIfPresent(String.self, forKey: .mqttClientID) ?? mqttClientID
     shareGroup = try c.decodeIfPresent(String.self, forKey: .shareGroup)
+    crlFile = try c.decodeIfPresent(String.self, forKey: .crlFile)
   }
 
   public var caFile: String { "\(certificates)/ca.crt" }
@@ -65,6 +70,8 @@ public struct ControllerConfig: Sendable, Codable {
   public var mqttCertificateFile: String { "\(certificates)/controller-client.crt" }
   public var mqttKeyFile: String { "\(certificates)/controller-client.key" }
   public var baseURL: String { publicURL ?? "https://\(host):\(port)" }
+  public var caKeyFile: String { "\(certificates)/ca.key" }
+  public var revocationListFile: String { crlFile ?? "\(certificates)/crl.pem" }
 }
 
 extension ControllerConfig {

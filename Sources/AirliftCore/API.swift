@@ -193,11 +193,15 @@ public enum API {
     public var lastSeen: Date
     /// The update channels the device follows, package to tag (from its agent config).
     public var channels: [String: String]?
+    /// When its certificates were revoked (it can no longer connect).
+    public var revokedAt: Date?
 
     public init(
       id: String, online: Bool, attributes: [String: String], installed: [String: String],
-      agentVersion: String?, firstSeen: Date, lastSeen: Date, channels: [String: String]? = nil
+      agentVersion: String?, firstSeen: Date, lastSeen: Date, channels: [String: String]? = nil,
+      revokedAt: Date? = nil
     ) {
+      self.revokedAt = revokedAt
       self.id = id
       self.online = online
       self.attributes = attributes
@@ -206,6 +210,25 @@ public enum API {
       self.firstSeen = firstSeen
       self.lastSeen = lastSeen
       self.channels = channels
+    }
+  }
+
+  /// `POST /api/v1/devices/{id}/revoke`: what was revoked.
+  public struct Revocation: Codable, Sendable, Equatable {
+    public var device: String
+    /// Serial numbers (hex) of the device's certificates now on the revocation list.
+    public var serials: [String]
+    public var revokedAt: Date
+    public var reason: String?
+    /// The CRL file the broker reads.
+    public var crlFile: String
+
+    public init(device: String, serials: [String], revokedAt: Date, reason: String?, crlFile: String) {
+      self.device = device
+      self.serials = serials
+      self.revokedAt = revokedAt
+      self.reason = reason
+      self.crlFile = crlFile
     }
   }
 

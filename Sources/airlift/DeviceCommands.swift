@@ -4,7 +4,29 @@ import Foundation
 
 struct Device: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "See the fleet: what runs where.", subcommands: [List.self, Show.self, Rollback.self])
+    abstract: "See the fleet: what runs where.", subcommands: [List.self, Show.self, Rollback.self, Revoke.self])
+
+  struct Revoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Revoke a device's certificates: the broker refuses it from now on, the controller too.",
+      discussion: """
+        Every certificate of the device the controller has seen (and CERTS/devices/ID.crt) goes on the \
+        revocation list the broker checks (CERTS/crl.pem, reloaded by Broker/run within seconds); its open \
+        session is closed and whatever it still sends is ignored. A device that should come back needs a new \
+        certificate.
+        """)
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Device id.") var id: String
+    @Option(help: "Why (recorded).") var reason: String?
+
+    func run() async throws {
+      let revocation = try await connection.withClient { try await $0.revokeDevice(id, reason: reason) }
+      if connection.json { return print(Output.json(revocation)) }
+      print(
+        "revoked \(revocation.device): certificate serial(s) \(revocation.serials.joined(separator: ", ")) "
+          + "on \(revocation.crlFile)")
+    }
+  }
 
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,7 +62,7 @@ struct Device: AsyncParsableCommand {
           ["DEVICE", "PRESENCE", "INSTALLED", "ATTRIBUTES", "AGENT", "LAST SEEN"],
           devices.map {
             [
-              $0.id, $0.online ? "online" : "offline",
+              $0.id, $0.revokedAt != nil ? "revoked" : $0.online ? "online" : "offline",
               $0.installed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ","),
               $0.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
               $0.agentVersion ?? "-", Output.date($0.lastSeen),
@@ -59,6 +81,7 @@ struct Device: AsyncParsableCommand {
       if connection.json { return print(Output.json(detail)) }
       let device = detail.device
       print("device \(device.id)  \(device.online ? "online" : "offline")  agent \(device.agentVersion ?? "-")")
+      if let revoked = device.revokedAt { print("REVOKED at \(Output.date(revoked)): the broker refuses it") }
       print("first seen \(Output.date(device.firstSeen))  last seen \(Output.date(device.lastSeen))")
       print("groups: \(detail.groups.isEmpty ? "-" : detail.groups.joined(separator: ", "))")
       for (key, value) in device.attributes.sorted(by: { $0.key < $1.key }) { print("  \(key) = \(value)") }

@@ -13,14 +13,7 @@ import Testing
 struct SignedReleaseTests {
   /// Publishes `notice` as the device's retained deployment, as the controller would.
   static func forge(_ notice: DeploymentNotice, to device: String, fleet: Fleet) async throws {
-    let mqtt = try MQTTClient(
-      options: .init(
-        brokerURL: fleet.brokerURL, clientID: "forger-\(UUID().uuidString.prefix(6))",
-        tls: .init(
-          caFile: "\(fleet.certs)/ca.crt", certificateFile: "\(fleet.certs)/controller-client.crt",
-          keyFile: "\(fleet.certs)/controller-client.key"),
-        cleanStart: true, connectTimeout: 10),
-      logger: Fleet.quietLogger)
+    let mqtt = try fleet.controllerMQTT(clientID: "forger-\(UUID().uuidString.prefix(6))")
     try await mqtt.connect()
     try await mqtt.publish(
       Topics.device(try DeviceID(device), .deployment), payload: Wire.encode(notice), qos: 1, retain: true)

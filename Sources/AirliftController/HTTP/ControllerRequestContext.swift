@@ -31,6 +31,7 @@ struct IdentityMiddleware: RouterMiddleware {
   typealias Context = ControllerRequestContext
   let operators: Set<String>
   let readers: Set<String>
+  let revocations: RevocationService
 
   func handle(
     _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -48,6 +49,7 @@ struct IdentityMiddleware: RouterMiddleware {
     } else if readers.contains(name) {
       context.identity = .operator(name, canWrite: false)
     } else if let device = try? DeviceID(name) {
+      try revocations.admit(device, serial: try CertificateIdentity.serialNumber(der: der))
       context.identity = .device(device)
     } else {
       throw APIError(

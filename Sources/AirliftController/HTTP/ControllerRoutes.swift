@@ -9,6 +9,7 @@ struct ControllerRoutes {
   let store: ControllerStore
   let blobs: BlobStore
   let deployments: DeploymentService
+  let revocations: RevocationService
   let health: ControllerHealth
   let metrics: ControllerMetrics
   let operators: Set<String>
@@ -20,7 +21,7 @@ struct ControllerRoutes {
   func build() -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)
     router.add(middleware: ErrorMappingMiddleware())
-    router.add(middleware: IdentityMiddleware(operators: operators, readers: readers))
+    router.add(middleware: IdentityMiddleware(operators: operators, readers: readers, revocations: revocations))
     router.get("healthz", use: healthz)
 
     router.get("artifacts/:sha256", use: artifact)
@@ -41,6 +42,7 @@ struct ControllerRoutes {
     api.get("releases/:package/:version", use: showRelease)
     api.put("releases/:package/:version/policy", use: setReleasePolicy)
     api.put("releases/:package/:version/signature", use: signRelease)
+    api.post("devices/:id/revoke", use: revokeDevice)
     api.get("releases/:package/:version/manifest", use: showManifest)
     api.get("packages/:package/tags", use: listTags)
     api.put("packages/:package/tags/:tag", use: setTag)
@@ -136,6 +138,15 @@ struct ControllerRoutes {
     guard try store.release(ref) != nil else { throw StoreError.releaseNotFound(ref) }
     guard let signed = try store.signedManifest(ref) else { throw StoreError.releaseUnsigned(ref) }
     return try Self.json(signed, context: context)
+  }
+
+  /// `POST /api/v1/devices/{id}/revoke`: the device's certificates go on the broker's CRL.
+  @Sendable func revokeDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    struct Body: Decodable { var reason: String? }
+    let device = try DeviceID(try context.parameters.require("id"))
+    let body = try await request.decode(as: Body.self, context: context)
+    return try Self.json(
+      try await revocations.revoke(device, reason: body.reason, by: Self.operatorName(context)), context: context)
   }
 
   static func releaseRef(_ context: ControllerRequestContext) throws -> ReleaseRef {

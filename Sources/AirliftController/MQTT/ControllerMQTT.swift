@@ -23,6 +23,7 @@ final class ControllerMQTT: Service {
   let client: MQTTClient
   private let store: ControllerStore
   private let deployments: DeploymentService
+  private let revocations: RevocationService
   private let logger: Logger
   private let shareGroup: String
   private let health: ControllerHealth
@@ -32,8 +33,9 @@ final class ControllerMQTT: Service {
 
   init(
     client: MQTTClient, shareGroup: String, store: ControllerStore, deployments: DeploymentService,
-    health: ControllerHealth, logger: Logger
+    revocations: RevocationService, health: ControllerHealth, logger: Logger
   ) {
+    self.revocations = revocations
     self.health = health
     self.client = client
     self.shareGroup = shareGroup
@@ -115,6 +117,11 @@ final class ControllerMQTT: Service {
   func handle(_ message: MQTTMessage) async {
     do {
       let (device, channel) = try Topics.parseDeviceTopic(message.topic)
+      if revocations.isRevoked(device), channel != .deployment, channel != .command {
+        // Its session may outlive the revocation by a few seconds; what it says there counts for nothing.
+        logger.warning("ignored a message from revoked device \(device)", metadata: ["topic": .string(message.topic)])
+        return
+      }
       switch channel {
       case .checkin:
         let checkIn = try Wire.decode(CheckIn.self, from: message.payload, topic: message.topic)

@@ -271,6 +271,7 @@ extension ControllerStore {
       id: row["id"], online: row["online"], attributes: JSONColumn.decode(row["attributes"]),
       installed: JSONColumn.decode(row["installed"]), agentVersion: row["agent_version"],
       firstSeen: row["first_seen"], lastSeen: row["last_seen"],
-      channels: Optional(JSONColumn.decode(row["follows"])).flatMap { $0.isEmpty ? nil : $0 })
+      channels: Optional(JSONColumn.decode(row["follows"])).flatMap { $0.isEmpty ? nil : $0 },
+      revokedAt: row["revoked_at"])
   }
 }

@@ -224,6 +224,24 @@ public final class ControllerStore: Sendable {
           ALTER TABLE deployment ADD COLUMN downgrade BOOLEAN NOT NULL DEFAULT 0;
           """)
     }
+    migrator.registerMigration("v14-revocations") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE device_certificate (
+            serial TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            first_seen DATETIME NOT NULL
+          );
+          CREATE TABLE revocation (
+            serial TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            revoked_at DATETIME NOT NULL,
+            reason TEXT,
+            revoked_by TEXT
+          );
+          ALTER TABLE device ADD COLUMN revoked_at DATETIME;
+          """)
+    }
     return migrator
   }
 }

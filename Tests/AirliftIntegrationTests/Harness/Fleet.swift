@@ -32,6 +32,7 @@ final class Fleet: @unchecked Sendable {
   private(set) var client: ControllerClient?
 
   var brokerURL: String { "mqtts://127.0.0.1:\(brokerPort)" }
+  var crlFile: String { "\(root)/crl.pem" }
   var controllerURL: String { "https://127.0.0.1:\(httpsPort)" }
 
   static var quietLogger: Logger {
@@ -98,7 +99,11 @@ final class Fleet: @unchecked Sendable {
   func startBroker() async throws {
     let broker = Process()
     broker.executableURL = URL(fileURLWithPath: "\(Self.repository)/Broker/run")
-    broker.arguments = ["--port", "\(brokerPort)", "--data", "\(root)/broker", "--certs", certs]
+    // Each fleet has its own revocation list, which its controller rewrites when a device is revoked.
+    if !FileManager.default.fileExists(atPath: crlFile) {
+      try FileManager.default.copyItem(atPath: "\(certs)/crl.pem", toPath: crlFile)
+    }
+    broker.arguments = ["--port", "\(brokerPort)", "--data", "\(root)/broker", "--certs", certs, "--crl", crlFile]
     let log = FileHandle(forWritingAtPath: createFile("\(root)/broker-\(UUID().uuidString.prefix(4)).log"))
     broker.standardOutput = log
     broker.standardError = log
@@ -125,7 +130,7 @@ final class Fleet: @unchecked Sendable {
       config: ControllerConfig(
         port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
         publicURL: publicURL, operators: operators, readers: readers,
-        mqttClientID: "airlift-controller-test"),
+        mqttClientID: "airlift-controller-test", crlFile: crlFile),
       logger: Self.quietLogger)
     self.controller = controller
     if client == nil {

@@ -1,0 +1,125 @@
+import AirliftCore
+import AirliftCrypto
+import AirliftMQTT
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Revoking a device: its certificates go on the CRL the broker checks (so it
+/// cannot connect again), its current broker session is closed, and the
+/// controller turns it away on HTTPS and ignores what it still sends.
+public final class RevocationService: Service, Sendable {
+  private let store: ControllerStore
+  private let mqtt: MQTTClient
+  private let config: ControllerConfig
+  private let logger: Logger
+  private let revokedSerials: Mutex<Set<String>>
+  private let revokedDevices: Mutex<Set<String>>
+  /// Serials already recorded this run (a certificate is written to the store once).
+  private let seen = Mutex<Set<String>>([])
+
+  init(store: ControllerStore, mqtt: MQTTClient, config: ControllerConfig, logger: Logger) throws {
+    self.store = store
+    self.mqtt = mqtt
+    self.config = config
+    self.logger = logger
+    revokedSerials = Mutex(Set(try store.revocations().map(\.serial)))
+    revokedDevices = Mutex(try store.revokedDevices())
+  }
+
+  /// Keeps the CRL current: written when missing, and again when it is 30 days old (it is valid
+  /// for a year; an expired CRL would make the broker refuse every device).
+  public func run() async throws {
+    try? await cancelWhenGracefulShutdown {
+      while !Task.isCancelled {
+        self.refreshList()
+        try await Task.sleep(for: .seconds(3600))
+      }
+    }
+  }
+
+  func refreshList(now: Date = Date()) {
+    let path = config.revocationListFile
+    let written = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate]) as? Date
+    guard written.map({ now.timeIntervalSince($0) > 30 * 86400 }) ?? true else { return }
+    guard FileManager.default.fileExists(atPath: config.caKeyFile) else {
+      return logger.warning("no CA key at \(config.caKeyFile): the revocation list \(path) is not kept current")
+    }
+    do { try writeList() } catch { logger.warning("could not write the revocation list \(path): \(error)") }
+  }
+
+  /// Throws unless the device's certificate may be used; remembers certificates it has not seen.
+  func admit(_ device: DeviceID, serial: String) throws {
+    if revokedSerials.withLock({ $0.contains(serial) }) {
+      throw APIError(
+        status: .forbidden, code: "certificate_revoked",
+        message: "the certificate of device \(device) (serial \(serial)) has been revoked")
+    }
+    guard seen.withLock({ $0.insert(serial).inserted }) else { return }
+    try store.recordCertificate(device, serial: serial)
+  }
+
+  /// Whether the device's certificates were revoked (its messages are ignored).
+  func isRevoked(_ device: DeviceID) -> Bool { revokedDevices.withLock { $0.contains(device.rawValue) } }
+
+  /// Revokes every certificate known for `device` (seen by the controller, or in `CERTIFICATES/devices/`).
+  public func revoke(_ device: DeviceID, reason: String?, by: String?, now: Date = Date()) async throws
+    -> API.Revocation
+  {
+    var serials: [String] = []
+    let issued = "\(config.certificates)/devices/\(device.rawValue).crt"
+    if FileManager.default.fileExists(atPath: issued) {
+      serials.append(try CertificateIdentity.serialNumber(pemFile: issued))
+    }
+    let revoked = try store.revoke(device, serials: serials, reason: reason, by: by, now: now)
+    revokedSerials.withLock { $0.formUnion(revoked) }
+    revokedDevices.withLock { _ = $0.insert(device.rawValue) }
+    try writeList()
+    logger.warning(
+      "revoked device \(device)", metadata: ["serials": .string(revoked.joined(separator: ",")), "by": "\(by ?? "-")"])
+    // Its retained deployment goes; its open session is closed once the broker has reloaded the list.
+    try? await mqtt.publish(Topics.device(device, .deployment), payload: [], qos: 1, retain: true)
+    let (options, logger) = (sessionOptions(device), logger)
+    Task.detached {
+      for delay in [3, 10] {
+        try? await Task.sleep(for: .seconds(delay))
+        await Self.closeSession(options, logger: logger)
+      }
+    }
+    return API.Revocation(
+      device: device.rawValue, serials: revoked, revokedAt: now, reason: reason, crlFile: config.revocationListFile)
+  }
+
+  private func writeList() throws {
+    let authority = try CertificateAuthority(certificateFile: config.caFile, keyFile: config.caKeyFile)
+    let entries = try store.revocations().map { RevokedSerial(serial: $0.serial, revokedAt: $0.revokedAt) }
+    let pem = try authority.revocationList(entries)
+    // Whole or not at all: the broker may read it at any moment.
+    let path = config.revocationListFile
+    let temporary = path + ".tmp-\(UUID().uuidString.prefix(8))"
+    try Data(pem.utf8).write(to: URL(fileURLWithPath: temporary))
+    guard rename(temporary, path) == 0 else {
+      throw CertificateAuthorityError.unreadable(path: path, reason: String(cString: strerror(errno)))
+    }
+  }
+
+  /// A connection with the device's own client id takes its session over (and ends it): the
+  /// broker closes the device's connection, and its reconnect meets the new CRL.
+  private func sessionOptions(_ device: DeviceID) -> MQTTClientOptions {
+    MQTTClientOptions(
+      brokerURL: config.brokerURL, clientID: device.rawValue,
+      tls: .init(caFile: config.caFile, certificateFile: config.mqttCertificateFile, keyFile: config.mqttKeyFile),
+      cleanStart: true, sessionExpiry: 0, connectTimeout: 10)
+  }
+
+  private static func closeSession(_ options: MQTTClientOptions, logger: Logger) async {
+    do {
+      let client = try MQTTClient(options: options, logger: logger)
+      try await client.connect()
+      await client.close()
+    } catch {
+      logger.warning("could not close the session of \(options.clientID): \(error)")
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import AirliftCore
+import Foundation
+import GRDB
+
+/// Device certificates the controller has seen, and those revoked.
+extension ControllerStore {
+  /// Remembers that `device` presented the certificate with `serial` (so revoking the device covers it).
+  public func recordCertificate(_ device: DeviceID, serial: String, now: Date = Date()) throws {
+    try db.write { db in
+      try db.execute(
+        sql: "INSERT OR IGNORE INTO device_certificate (serial, device_id, first_seen) VALUES (?, ?, ?)",
+        arguments: [serial, device.rawValue, now])
+    }
+  }
+
+  /// Revokes `serials` (the device's known certificates are added) and marks the device revoked.
+  /// Returns the serials revoked for it now.
+  public func revoke(_ device: DeviceID, serials: [String], reason: String?, by: String?, now: Date = Date()) throws
+    -> [String]
+  {
+    try db.write { db in
+      let known = try String.fetchAll(
+        db, sql: "SELECT serial FROM device_certificate WHERE device_id = ?", arguments: [device.rawValue])
+      let all = Set(known + serials).sorted()
+      guard !all.isEmpty else { throw StoreError.deviceNotFound(device.rawValue) }
+      for serial in all {
+        try db.execute(
+          sql: """
+            INSERT OR IGNORE INTO revocation (serial, device_id, revoked_at, reason, revoked_by) VALUES (?, ?, ?, ?, ?)
+            """, arguments: [serial, device.rawValue, now, reason, by])
+      }
+      try db.execute(
+        sql: "UPDATE device SET revoked_at = ?, online = 0 WHERE id = ? AND revoked_at IS NULL",
+        arguments: [now, device.rawValue])
+      return all
+    }
+  }
+
+  /// Every revoked serial with its time (the CRL's content).
+  public func revocations() throws -> [(serial: String, device: String, revokedAt: Date)] {
+    try db.read { db in
+      try Row.fetchAll(db, sql: "SELECT serial, device_id, revoked_at FROM revocation ORDER BY serial").map {
+        (serial: $0["serial"], device: $0["device_id"], revokedAt: $0["revoked_at"])
+      }
+    }
+  }
+
+  /// Devices whose certificates were revoked.
+  public func revokedDevices() throws -> Set<String> {
+    try db.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM revocation")) }
+  }
+}
