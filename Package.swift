@@ -25,6 +25,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
   ],
   targets: [
     // C libraries, each wrapped once by the Swift module right above it.
@@ -105,7 +106,12 @@ let package = Package(
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
       ],
       swiftSettings: strict),
-    .testTarget(name: "AirliftCoreTests", dependencies: ["AirliftCore", "AirliftCrypto"], swiftSettings: strict),
+    .testTarget(
+      name: "AirliftCoreTests",
+      dependencies: [
+        "AirliftCore", "AirliftCrypto", .product(name: "PropertyBased", package: "swift-property-based"),
+      ],
+      swiftSettings: strict),
     .testTarget(
       name: "AirliftIntegrationTests",
       dependencies: [

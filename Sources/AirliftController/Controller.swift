@@ -39,7 +39,8 @@ public struct Controller: Sendable {
       revocations: revocations, health: health, logger: logger)
     let router = ControllerRoutes(
       store: store, blobs: blobs, deployments: deployments, revocations: revocations, health: health,
-      metrics: metrics, operators: Set(config.operators), readers: Set(config.readers)
+      metrics: metrics, operators: Set(config.operators), readers: Set(config.readers),
+      maxArtifactSize: config.maxArtifactSize
     ).build()
     let app = Application(
       router: router,

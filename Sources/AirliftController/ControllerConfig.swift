@@ -17,6 +17,7 @@ import Foundation
 ///   every controller of one fleet the same value.
 /// - `crlFile` (string, "CERTIFICATES/crl.pem"): the certificate revocation list the controller writes when a
 ///   device is revoked, signed with `CERTIFICATES/ca.key`; the broker reads it (`Broker/run --crl`).
+/// - `maxArtifactSize` (int, 17179869184 = 16 GiB): a larger asset upload is refused with 413.
 public struct ControllerConfig: Sendable, Codable {
   public var host: String
   public var port: Int
@@ -29,6 +30,7 @@ public struct ControllerConfig: Sendable, Codable {
   public var mqttClientID: String
   public var shareGroup: String?
   public var crlFile: String?
+  public var maxArtifactSize: Int64 = 16 << 30
 
   public init(
     host: String = "127.0.0.1", port: Int = 8443, dataDirectory: String, certificates: String = "Certs/generated",
@@ -62,6 +64,7 @@ public struct ControllerConfig: Sendable, Codable {
     mqttClientID = try c.decodeIfPresent(String.self, forKey: .mqttClientID) ?? mqttClientID
     shareGroup = try c.decodeIfPresent(String.self, forKey: .shareGroup)
     crlFile = try c.decodeIfPresent(String.self, forKey: .crlFile)
+    maxArtifactSize = try c.decodeIfPresent(Int64.self, forKey: .maxArtifactSize) ?? maxArtifactSize
   }
 
   public var caFile: String { "\(certificates)/ca.crt" }

@@ -3,6 +3,8 @@ import Foundation
 /// JSON bodies of the controller's REST API (`/api/v1`), shared by the
 /// controller and the `airlift` CLI so both sides agree by construction.
 public enum API {
+  /// The largest JSON request body the controller reads (asset uploads stream, with their own limit).
+  public static let maxRequestBody = 2 << 20
   public struct Asset: Codable, Sendable, Equatable {
     public var name: String
     public var size: Int64

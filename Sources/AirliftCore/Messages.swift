@@ -150,6 +150,8 @@ public struct Presence: Codable, Sendable, Equatable {
 /// malformed is a typed error naming the topic.
 public enum Wire {
   public static let version = 1
+  /// The largest MQTT payload anyone reads (the broker's `max_packet_size` refuses larger packets first).
+  public static let maxPayload = 256 << 10
 
   /// ISO 8601 with milliseconds (`2026-11-23T16:27:05.123Z`); plain ISO 8601 is read too.
   static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
@@ -170,6 +172,9 @@ public enum Wire {
     _ type: T.Type, from bytes: [UInt8], topic: String
   ) throws(AirliftCoreError) -> T {
     guard !bytes.isEmpty else { throw .malformedPayload(topic: topic, reason: "empty payload") }
+    guard bytes.count <= maxPayload else {
+      throw .malformedPayload(topic: topic, reason: "\(bytes.count) bytes, more than the \(maxPayload)-byte limit")
+    }
     let data = Data(bytes)
     let object: Any
     do {

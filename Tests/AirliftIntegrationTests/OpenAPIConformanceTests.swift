@@ -94,6 +94,42 @@ struct OpenAPIConformanceTests {
         }
       }
 
+      // Hostile bodies on every route that takes one: a 4xx with the JSON error (or, where the body is
+      // ignored, the usual answer), never a 5xx, and the controller keeps serving.
+      let deep = String(repeating: "[", count: 20_000) + String(repeating: "]", count: 20_000)
+      let huge = "{\"name\":\"" + String(repeating: "x", count: 3 << 20) + "\"}"
+      let hostile = [
+        "{", "[]", "\"text\"", "null", deep,
+        #"{"package": 5, "version": [], "target": "all", "policy": 7, "devices": {}, "reason": [], "manifest": 3,"#
+          + #" "locked": "yes", "window": 5, "signature": {"key": 1}, "unexpected": {"deep": [1, 2]}}"#,
+      ]
+      for operation in operations where ["post", "put"].contains(operation.method) && operation.path != "/api/v1/blobs"
+      {
+        var path = operation.path
+        for (key, value) in values { path = path.replacingOccurrences(of: "{\(key)}", with: value) }
+        path = path.replacingOccurrences(
+          of: "{id}", with: operation.path.hasPrefix("/api/v1/deployments") ? deployment.id : "device-080")
+        let decodesBody = ["/api/v1/releases", "/api/v1/deployments"].contains(operation.path)
+        for body in hostile + (decodesBody ? [huge] : []) {
+          var request = HTTPClientRequest(url: fleet.controllerURL + path)
+          request.method = HTTPMethod(rawValue: operation.method.uppercased())
+          request.headers.add(name: "Content-Type", value: "application/json")
+          request.body = .bytes(ByteBuffer(string: body))
+          let response = try await http.execute(request, timeout: .seconds(30))
+          let answer = try await response.body.collect(upTo: 1 << 20)
+          let status = Int(response.status.code)
+          let shown = "\(operation) with \(body.prefix(40))…"
+          #expect(status < 500, "\(shown) answered \(status)")
+          if status >= 400 {
+            #expect(
+              (try? JSONDecoder().decode(API.ErrorBody.self, from: Data(answer.readableBytesView))) != nil,
+              "\(shown): no JSON error body")
+          }
+          if body == huge { #expect(status == 413, "\(shown) answered \(status)") }
+        }
+      }
+      #expect(await client.isHealthy())
+
       // And an undocumented route is indeed a generic 404.
       let missing = try await http.execute(
         HTTPClientRequest(url: fleet.controllerURL + "/api/v1/nothing-here"), timeout: .seconds(10))

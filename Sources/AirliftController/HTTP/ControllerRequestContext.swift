@@ -19,6 +19,9 @@ public struct ControllerRequestContext: RequestContext {
   let channel: any Channel
   var identity: CallerIdentity?
 
+  /// JSON bodies larger than this are refused with 413 (asset uploads stream and have `maxArtifactSize`).
+  public var maxUploadSize: Int { API.maxRequestBody }
+
   public init(source: ApplicationRequestContextSource) {
     coreContext = .init(source: source)
     channel = source.channel
@@ -120,6 +123,12 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       throw APIError(status: .badRequest, code: "invalid_request", message: error.description)
     } catch let error as PolicyExpressionError {
       throw APIError(status: .badRequest, code: "invalid_expression", message: error.description + "\n" + error.pointer)
+    } catch is NIOTooManyBytesError {
+      throw APIError(
+        status: .contentTooLarge, code: "payload_too_large",
+        message: "the request body is larger than the \(API.maxRequestBody)-byte limit")
+    } catch let error as BlobTooLarge {
+      throw APIError(status: .contentTooLarge, code: "artifact_too_large", message: error.description)
     } catch let error as ReleaseRefusal {
       throw APIError(status: .badRequest, code: "invalid_manifest", message: error.description)
     } catch let error as AirliftCoreError {
@@ -145,7 +154,7 @@ struct ErrorMappingMiddleware: RouterMiddleware {
     case 404: return "not_found"
     case 405: return "method_not_allowed"
     case 409: return "conflict"
-    case 413: return "too_large"
+    case 413: return "payload_too_large"
     default: return status.code >= 500 ? "internal" : "invalid_request"
     }
   }

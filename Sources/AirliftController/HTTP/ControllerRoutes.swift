@@ -14,6 +14,7 @@ struct ControllerRoutes {
   let metrics: ControllerMetrics
   let operators: Set<String>
   let readers: Set<String>
+  let maxArtifactSize: Int64
 
   /// Install handlers agents know; a release must name one of them.
   static let handlers: Set<String> = ["script", "directory", "ab-slot"]
@@ -86,7 +87,10 @@ struct ControllerRoutes {
   /// `POST /api/v1/blobs`, body = one asset, streamed to disk and hashed on
   /// the way; stored once by SHA-256 however often it is uploaded.
   @Sendable func uploadBlob(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let (digest, size) = try await blobs.ingest(request.body.map { $0.readableBytesView })
+    if let declared = request.headers[.contentLength].flatMap({ Int64($0) }), declared > maxArtifactSize {
+      throw BlobTooLarge(limit: maxArtifactSize)
+    }
+    let (digest, size) = try await blobs.ingest(request.body.map { $0.readableBytesView }, limit: maxArtifactSize)
     guard size > 0 else {
       throw APIError(status: .badRequest, code: "empty_asset", message: "the uploaded asset is empty")
     }
@@ -110,12 +114,12 @@ struct ControllerRoutes {
     var names = Set<String>()
     for asset in body.assets {
       try Names.validateDigest(asset.sha256)
-      guard !asset.name.isEmpty, !asset.name.contains("/"), asset.name != "..", asset.name != ".",
-        names.insert(asset.name).inserted
-      else {
+      do { try Names.validateAssetName(asset.name) } catch {
+        throw APIError(status: .badRequest, code: "invalid_asset_name", message: error.description)
+      }
+      guard names.insert(asset.name).inserted else {
         throw APIError(
-          status: .badRequest, code: "invalid_asset_name",
-          message: "invalid or repeated asset name '\(asset.name)' (plain file names, each once)")
+          status: .badRequest, code: "invalid_asset_name", message: "asset name '\(asset.name)' is given twice")
       }
     }
     for name in body.parameters.keys { try Names.validateParameter(name) }

@@ -17,8 +17,9 @@ public struct BlobStore: Sendable {
   public func path(sha256: String) -> String { "\(directory)/\(sha256)" }
 
   /// Writes a stream of chunks to a temporary file while hashing it, then
-  /// moves it to its content address. Returns its digest and size.
-  public func ingest<S: AsyncSequence>(_ chunks: S) async throws -> (sha256: String, size: Int64)
+  /// moves it to its content address. Returns its digest and size. More than
+  /// `limit` bytes stops it with ``BlobTooLarge`` and keeps nothing.
+  public func ingest<S: AsyncSequence>(_ chunks: S, limit: Int64 = .max) async throws -> (sha256: String, size: Int64)
   where S.Element: Collection, S.Element.Element == UInt8 {
     let temporary = "\(incoming)/\(UUID().uuidString)"
     guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
@@ -33,6 +34,7 @@ public struct BlobStore: Sendable {
         hasher.update(chunk)
         try handle.write(contentsOf: Data(chunk))
         size += Int64(chunk.count)
+        if size > limit { throw BlobTooLarge(limit: limit) }
       }
       try handle.synchronize()
       try handle.close()
@@ -46,5 +48,13 @@ public struct BlobStore: Sendable {
       try FileManager.default.moveItem(atPath: temporary, toPath: destination)
     }
     return (digest, size)
+  }
+}
+
+/// An upload larger than the controller's `maxArtifactSize`.
+public struct BlobTooLarge: Error, CustomStringConvertible {
+  public let limit: Int64
+  public var description: String {
+    "the asset is larger than the controller's limit of \(limit) bytes (maxArtifactSize in its config)"
   }
 }

@@ -124,14 +124,15 @@ final class Fleet: @unchecked Sendable {
 
   /// `publicURL` is where devices are told to fetch artifacts (a proxy in some tests).
   func startControllerNow(
-    readers: [String] = [], operators: [String] = ["airlift-operator"], publicURL: String? = nil
+    readers: [String] = [], operators: [String] = ["airlift-operator"], publicURL: String? = nil,
+    maxArtifactSize: Int64? = nil
   ) async throws {
-    let controller = try Controller(
-      config: ControllerConfig(
-        port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
-        publicURL: publicURL, operators: operators, readers: readers,
-        mqttClientID: "airlift-controller-test", crlFile: crlFile),
-      logger: Self.quietLogger)
+    var config = ControllerConfig(
+      port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
+      publicURL: publicURL, operators: operators, readers: readers,
+      mqttClientID: "airlift-controller-test", crlFile: crlFile)
+    if let maxArtifactSize { config.maxArtifactSize = maxArtifactSize }
+    let controller = try Controller(config: config, logger: Self.quietLogger)
     self.controller = controller
     if client == nil {
       client = try ControllerClient(
