@@ -34,19 +34,43 @@ public final class ControllerClient: Sendable {
   private let http: HTTPClient
   /// When set, every release this client creates is signed on this machine right after (valid for 90 days).
   public let signer: ReleaseSigningKey?
+  /// An operator token sent as `Authorization: Bearer` (instead of a client certificate).
+  private let token: String?
 
-  public init(baseURL: String, caFile: String, certificate: String, key: String, signer: ReleaseSigningKey? = nil)
+  public convenience init(
+    baseURL: String, caFile: String, certificate: String, key: String, signer: ReleaseSigningKey? = nil
+  )
     throws
   {
+    try self.init(baseURL: baseURL, caFile: caFile, credential: .certificate(certificate, key: key), signer: signer)
+  }
+
+  /// Authenticates with an operator token; the controller's certificate is still checked against `caFile`.
+  public convenience init(baseURL: String, caFile: String, token: String, signer: ReleaseSigningKey? = nil) throws {
+    try self.init(baseURL: baseURL, caFile: caFile, credential: .token(token), signer: signer)
+  }
+
+  private enum Credential {
+    case certificate(String, key: String)
+    case token(String)
+  }
+
+  private init(baseURL: String, caFile: String, credential: Credential, signer: ReleaseSigningKey?) throws {
     self.signer = signer
     self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
     var tls = TLSConfiguration.makeClientConfiguration()
     tls.trustRoots = .file(caFile)
-    do {
-      tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-      tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-    } catch {
-      throw ClientError.file(path: certificate, reason: "cannot load the operator certificate or key (\(error))")
+    switch credential {
+    case .certificate(let certificate, let key):
+      token = nil
+      do {
+        tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+        tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+      } catch {
+        throw ClientError.file(path: certificate, reason: "cannot load the operator certificate or key (\(error))")
+      }
+    case .token(let value):
+      token = value
     }
     var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
     configuration.timeout.connect = .seconds(10)
@@ -132,7 +156,9 @@ public final class ControllerClient: Sendable {
 
   /// Whether the controller is ready (its MQTT session subscribed).
   public func isHealthy() async -> Bool {
-    guard let response = try? await http.execute(HTTPClientRequest(url: "\(baseURL)/healthz"), timeout: .seconds(10))
+    guard
+      let response = try? await http.execute(
+        authorized(HTTPClientRequest(url: "\(baseURL)/healthz")), timeout: .seconds(10))
     else { return false }
     _ = try? await response.body.collect(upTo: 4096)
     return response.status == .ok
@@ -187,6 +213,25 @@ public final class ControllerClient: Sendable {
     return try await send(
       json: Body(reason: reason), method: .POST, path: "/api/v1/devices/\(Self.escape(device))/revoke",
       as: API.Revocation.self)
+  }
+
+  /// Makes an operator token; the answer holds its secret, shown only this once.
+  public func createToken(name: String, role: API.Role) async throws -> API.NewToken {
+    try await send(
+      json: API.CreateToken(name: name, role: role), method: .POST, path: "/api/v1/tokens", as: API.NewToken.self)
+  }
+
+  public func tokens() async throws -> [API.Token] { try await get("/api/v1/tokens", as: [API.Token].self) }
+
+  public func revokeToken(name: String) async throws {
+    var request = HTTPClientRequest(url: "\(baseURL)/api/v1/tokens/\(Self.escape(name))")
+    request.method = .DELETE
+    _ = try await send(request, as: Empty.self)
+  }
+
+  /// Operator writes, newest first.
+  public func auditLog(limit: Int = 100) async throws -> [API.AuditEntry] {
+    try await get("/api/v1/audit", query: ["limit": "\(limit)"], as: [API.AuditEntry].self)
   }
 
   public func command(device: String, id: String) async throws -> API.DeviceCommand {
@@ -315,11 +360,18 @@ public final class ControllerClient: Sendable {
     return try await send(request, as: type)
   }
 
+  private func authorized(_ request: HTTPClientRequest) -> HTTPClientRequest {
+    guard let token else { return request }
+    var request = request
+    request.headers.replaceOrAdd(name: "Authorization", value: "Bearer \(token)")
+    return request
+  }
+
   private func send<T: Decodable>(_ request: HTTPClientRequest, as type: T.Type) async throws -> T {
     let response: HTTPClientResponse
     let body: ByteBuffer
     do {
-      response = try await http.execute(request, timeout: .seconds(600))
+      response = try await http.execute(authorized(request), timeout: .seconds(600))
       body = try await response.body.collect(upTo: 64 << 20)
     } catch {
       throw ClientError.unreachable(url: baseURL, reason: "\(error)")

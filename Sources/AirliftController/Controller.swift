@@ -58,14 +58,15 @@ public struct Controller: Sendable {
     try await group.run()
   }
 
-  /// Mutual TLS: the controller's certificate, and a client certificate
-  /// from the fleet CA required of every caller.
+  /// TLS with the controller's certificate; callers present a client
+  /// certificate from the fleet CA (devices, operators) or an operator token.
   private func serverTLS() throws -> TLSConfiguration {
     var tls = TLSConfiguration.makeServerConfiguration(
       certificateChain: try NIOSSLCertificate.fromPEMFile(config.serverCertificateFile).map { .certificate($0) },
       privateKey: .privateKey(try NIOSSLPrivateKey(file: config.serverKeyFile, format: .pem)))
     tls.trustRoots = .file(config.caFile)
-    tls.certificateVerification = .noHostnameVerification
+    // A certificate, when presented, must be the fleet CA's; without one, a caller needs an operator token.
+    tls.certificateVerification = .optionalVerification
     return tls
   }
 }

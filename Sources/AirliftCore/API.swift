@@ -215,6 +215,74 @@ public enum API {
     }
   }
 
+  /// What an operator may do: read; also publish, deploy and steer the fleet; also manage tokens and revoke devices.
+  public enum Role: String, Codable, Sendable, CaseIterable {
+    case reader
+    case deployer
+    case admin
+  }
+
+  /// An operator token as listed (its secret is shown once, when it is created).
+  public struct Token: Codable, Sendable, Equatable {
+    public var name: String
+    public var role: Role
+    public var createdAt: Date
+    public var createdBy: String?
+    public var lastUsedAt: Date?
+    public var revokedAt: Date?
+
+    public init(
+      name: String, role: Role, createdAt: Date, createdBy: String?, lastUsedAt: Date? = nil, revokedAt: Date? = nil
+    ) {
+      self.name = name
+      self.role = role
+      self.createdAt = createdAt
+      self.createdBy = createdBy
+      self.lastUsedAt = lastUsedAt
+      self.revokedAt = revokedAt
+    }
+  }
+
+  /// `POST /api/v1/tokens`.
+  public struct CreateToken: Codable, Sendable, Equatable {
+    public var name: String
+    public var role: Role
+
+    public init(name: String, role: Role) {
+      self.name = name
+      self.role = role
+    }
+  }
+
+  /// A new token: `secret` is the bearer token, shown only this once (the controller keeps its SHA-256).
+  public struct NewToken: Codable, Sendable, Equatable {
+    public var token: Token
+    public var secret: String
+
+    public init(token: Token, secret: String) {
+      self.token = token
+      self.secret = secret
+    }
+  }
+
+  /// One operator write: who, what, when, and how it ended.
+  public struct AuditEntry: Codable, Sendable, Equatable {
+    public var at: Date
+    /// `cert:NAME` for a certificate operator, `token:NAME` for a token.
+    public var actor: String
+    public var method: String
+    public var path: String
+    public var status: Int
+
+    public init(at: Date, actor: String, method: String, path: String, status: Int) {
+      self.at = at
+      self.actor = actor
+      self.method = method
+      self.path = path
+      self.status = status
+    }
+  }
+
   /// `POST /api/v1/devices/{id}/revoke`: what was revoked.
   public struct Revocation: Codable, Sendable, Equatable {
     public var device: String

@@ -9,7 +9,7 @@ struct Airlift: AsyncParsableCommand {
     abstract: "Over-the-air updates for fleets of Linux devices.",
     subcommands: [
       Serve.self, Status.self, Keys.self, Release.self, Tag.self, Device.self, Group.self, Deploy.self, Channel.self,
-      Fleet.self,
+      Fleet.self, Token.self, Audit.self,
     ])
 }
 
@@ -27,11 +27,15 @@ struct ConnectionOptions: ParsableArguments {
   @Option(help: "Its private key (default: CERTS/operator.key; or $AIRLIFT_KEY).")
   var key: String? = ProcessInfo.processInfo.environment["AIRLIFT_KEY"]
 
+  @Option(help: "An operator token instead of the certificate (or $AIRLIFT_TOKEN).")
+  var token: String? = ProcessInfo.processInfo.environment["AIRLIFT_TOKEN"]
+
   @Flag(help: "Print JSON instead of a table.")
   var json = false
 
   func client() throws -> ControllerClient {
-    try ControllerClient(
+    if let token { return try ControllerClient(baseURL: controller, caFile: "\(certs)/ca.crt", token: token) }
+    return try ControllerClient(
       baseURL: controller, caFile: "\(certs)/ca.crt", certificate: certificate ?? "\(certs)/operator.crt",
       key: key ?? "\(certs)/operator.key")
   }

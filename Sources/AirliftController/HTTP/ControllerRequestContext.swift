@@ -2,13 +2,14 @@ import AirliftCore
 import AirliftCrypto
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import NIOSSL
 
-/// Who is calling, from the TLS client certificate the fleet CA signed.
+/// Who is calling: from the TLS client certificate the fleet CA signed, or an operator token.
 public enum CallerIdentity: Sendable, Equatable {
-  /// An operator; `canWrite` is false for read-only operators.
-  case `operator`(String, canWrite: Bool)
+  /// An operator: a certificate CN, or `token:NAME`; the role says what it may do.
+  case `operator`(String, role: API.Role)
   case device(DeviceID)
 }
 
@@ -28,13 +29,15 @@ public struct ControllerRequestContext: RequestContext {
   }
 }
 
-/// Maps the client certificate's CN to an identity: a configured operator
-/// name, or otherwise a device id. Anything else is refused with 403.
+/// Maps the caller to an identity: a client certificate's CN (a configured
+/// operator or reader, or otherwise a device id), or else an operator token
+/// (`Authorization: Bearer alt_…`). Anything else is refused.
 struct IdentityMiddleware: RouterMiddleware {
   typealias Context = ControllerRequestContext
   let operators: Set<String>
   let readers: Set<String>
   let revocations: RevocationService
+  let store: ControllerStore
 
   func handle(
     _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -42,15 +45,24 @@ struct IdentityMiddleware: RouterMiddleware {
     var context = context
     let certificate = try await context.channel.nioSSL_peerCertificate().get()
     guard let der = try certificate?.toDERBytes() else {
-      throw APIError(
-        status: .unauthorized, code: "unauthenticated",
-        message: "a client certificate signed by the fleet CA is required")
+      guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        throw APIError(
+          status: .unauthorized, code: "unauthenticated",
+          message:
+            "a client certificate signed by the fleet CA, or an operator token (Authorization: Bearer …), is required")
+      }
+      guard let (name, role) = try store.authenticate(token: String(header.dropFirst("Bearer ".count))) else {
+        throw APIError(
+          status: .unauthorized, code: "invalid_token", message: "the operator token is unknown or was revoked")
+      }
+      context.identity = .operator("token:\(name)", role: role)
+      return try await next(request, context)
     }
     let name = try CertificateIdentity.commonName(der: der)
     if operators.contains(name) {
-      context.identity = .operator(name, canWrite: true)
+      context.identity = .operator(name, role: .admin)
     } else if readers.contains(name) {
-      context.identity = .operator(name, canWrite: false)
+      context.identity = .operator(name, role: .reader)
     } else if let device = try? DeviceID(name) {
       try revocations.admit(device, serial: try CertificateIdentity.serialNumber(der: der))
       context.identity = .device(device)
@@ -63,21 +75,56 @@ struct IdentityMiddleware: RouterMiddleware {
   }
 }
 
-/// Lets only operators through; read-only operators only read.
+/// Lets only operators through, each as far as its role goes: readers read,
+/// deployers also change releases, deployments and the fleet, admins also
+/// manage tokens and revoke devices. Every operator write goes to the audit log.
 struct OperatorOnlyMiddleware: RouterMiddleware {
   typealias Context = ControllerRequestContext
+  let store: ControllerStore?
+
+  init(store: ControllerStore? = nil) { self.store = store }
+
+  /// Routes only admins may use.
+  static func isAdminOnly(_ path: String) -> Bool {
+    path.hasPrefix("/api/v1/tokens") || (path.hasPrefix("/api/v1/devices/") && path.hasSuffix("/revoke"))
+  }
 
   func handle(
     _ request: Request, context: Context, next: (Request, Context) async throws -> Response
   ) async throws -> Response {
-    guard case .operator(let name, let canWrite) = context.identity else {
+    guard case .operator(let name, let role) = context.identity else {
       throw APIError(
         status: .forbidden, code: "forbidden", message: "this API is for operators; a device certificate cannot use it")
     }
-    guard canWrite || request.method == .get || request.method == .head else {
-      throw APIError(status: .forbidden, code: "read_only", message: "operator '\(name)' may only read")
+    let reads = request.method == .get || request.method == .head
+    var refusal: APIError?
+    if role == .reader && !reads {
+      refusal = APIError(status: .forbidden, code: "read_only", message: "operator '\(name)' may only read")
+    } else if role != .admin && Self.isAdminOnly(request.uri.path) {
+      refusal = APIError(
+        status: .forbidden, code: "admin_only",
+        message: "operator '\(name)' (\(role.rawValue)) cannot do this; an admin can")
     }
-    return try await next(request, context)
+    guard !reads, store != nil else {
+      if let refusal { throw refusal }
+      return try await next(request, context)
+    }
+    // Writes are recorded whatever happens, refusals included.
+    do {
+      if let refusal { throw refusal }
+      let response = try await next(request, context)
+      record(name, request, Int(response.status.code))
+      return response
+    } catch {
+      let mapped = ErrorMappingMiddleware.map(error, logger: context.logger)
+      record(name, request, Int(mapped.status.code))
+      throw mapped
+    }
+  }
+
+  private func record(_ actor: String, _ request: Request, _ status: Int) {
+    try? store?.audit(
+      API.AuditEntry(at: Date(), actor: actor, method: request.method.rawValue, path: request.uri.path, status: status))
   }
 }
 
@@ -105,44 +152,55 @@ struct ErrorMappingMiddleware: RouterMiddleware {
   ) async throws -> Response {
     do {
       return try await next(request, context)
-    } catch let error as APIError {
+    } catch {
+      throw Self.map(error, logger: context.logger)
+    }
+  }
+
+  /// The API error a thrown error becomes.
+  static func map(_ error: any Error, logger: Logger) -> APIError {
+    do {
       throw error
+    } catch let error as APIError {
+      return error
     } catch let error as StoreError {
       let status: HTTPResponse.Status
       switch error {
       case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition, .fleetFrozen, .approvalRefused,
-        .dynamicGroup, .releaseUnsigned, .releaseExpired:
+        .dynamicGroup, .releaseUnsigned, .releaseExpired, .tokenExists:
         status = .conflict
-      case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound:
+      case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound,
+        .tokenNotFound:
         status = .notFound
-      case .blobNotFound, .noTargetDevices, .manifestMismatch: status = .badRequest
+      case .blobNotFound, .noTargetDevices, .manifestMismatch, .invalidTokenName: status = .badRequest
       case .packageNotInstalled: status = .conflict
       }
-      throw APIError(status: status, code: error.code, message: error.description)
+      return APIError(status: status, code: error.code, message: error.description)
     } catch let error as DeploymentError {
-      throw APIError(status: .badRequest, code: "invalid_request", message: error.description)
+      return APIError(status: .badRequest, code: "invalid_request", message: error.description)
     } catch let error as PolicyExpressionError {
-      throw APIError(status: .badRequest, code: "invalid_expression", message: error.description + "\n" + error.pointer)
+      return APIError(
+        status: .badRequest, code: "invalid_expression", message: error.description + "\n" + error.pointer)
     } catch is NIOTooManyBytesError {
-      throw APIError(
+      return APIError(
         status: .contentTooLarge, code: "payload_too_large",
         message: "the request body is larger than the \(API.maxRequestBody)-byte limit")
     } catch let error as BlobTooLarge {
-      throw APIError(status: .contentTooLarge, code: "artifact_too_large", message: error.description)
+      return APIError(status: .contentTooLarge, code: "artifact_too_large", message: error.description)
     } catch let error as ReleaseRefusal {
-      throw APIError(status: .badRequest, code: "invalid_manifest", message: error.description)
+      return APIError(status: .badRequest, code: "invalid_manifest", message: error.description)
     } catch let error as AirliftCoreError {
-      throw APIError(status: .badRequest, code: "invalid_request", message: error.description)
+      return APIError(status: .badRequest, code: "invalid_request", message: error.description)
     } catch let error as CertificateError {
-      throw APIError(status: .forbidden, code: "forbidden", message: error.description)
+      return APIError(status: .forbidden, code: "forbidden", message: error.description)
     } catch let error as HTTPError {
-      throw APIError(
+      return APIError(
         status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
     } catch let error as DecodingError {
-      throw APIError(status: .badRequest, code: "invalid_request", message: "malformed JSON body: \(error)")
+      return APIError(status: .badRequest, code: "invalid_request", message: "malformed JSON body: \(error)")
     } catch {
-      context.logger.error("request failed: \(error)")
-      throw APIError(status: .internalServerError, code: "internal", message: "internal error; see the controller log")
+      logger.error("request failed: \(error)")
+      return APIError(status: .internalServerError, code: "internal", message: "internal error; see the controller log")
     }
   }
 

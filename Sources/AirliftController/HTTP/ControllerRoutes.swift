@@ -22,7 +22,8 @@ struct ControllerRoutes {
   func build() -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)
     router.add(middleware: ErrorMappingMiddleware())
-    router.add(middleware: IdentityMiddleware(operators: operators, readers: readers, revocations: revocations))
+    router.add(
+      middleware: IdentityMiddleware(operators: operators, readers: readers, revocations: revocations, store: store))
     router.get("healthz", use: healthz)
 
     router.get("artifacts/:sha256", use: artifact)
@@ -36,7 +37,11 @@ struct ControllerRoutes {
         body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
     }
 
-    let api = router.group("api/v1").add(middleware: OperatorOnlyMiddleware())
+    let api = router.group("api/v1").add(middleware: OperatorOnlyMiddleware(store: store))
+    api.post("tokens", use: createToken)
+    api.get("tokens", use: listTokens)
+    api.delete("tokens/:name", use: revokeToken)
+    api.get("audit", use: auditLog)
     api.post("blobs", use: uploadBlob)
     api.post("releases", use: createRelease)
     api.get("releases", use: listReleases)
@@ -142,6 +147,29 @@ struct ControllerRoutes {
     guard try store.release(ref) != nil else { throw StoreError.releaseNotFound(ref) }
     guard let signed = try store.signedManifest(ref) else { throw StoreError.releaseUnsigned(ref) }
     return try Self.json(signed, context: context)
+  }
+
+  /// `POST /api/v1/tokens`: a new operator token; its secret is in this answer only.
+  @Sendable func createToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let body = try await request.decode(as: API.CreateToken.self, context: context)
+    return try Self.json(
+      try store.createToken(name: body.name, role: body.role, by: Self.operatorName(context)), status: .created,
+      context: context)
+  }
+
+  @Sendable func listTokens(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.tokens(), context: context)
+  }
+
+  @Sendable func revokeToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try store.revokeToken(name: try context.parameters.require("name"))
+    return Response(status: .noContent)
+  }
+
+  /// `GET /api/v1/audit?limit=N`: operator writes, newest first.
+  @Sendable func auditLog(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
+    return try Self.json(try store.auditLog(limit: min(max(limit, 1), 10_000)), context: context)
   }
 
   /// `POST /api/v1/devices/{id}/revoke`: the device's certificates go on the broker's CRL.

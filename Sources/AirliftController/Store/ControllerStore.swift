@@ -242,6 +242,29 @@ public final class ControllerStore: Sendable {
           ALTER TABLE device ADD COLUMN revoked_at DATETIME;
           """)
     }
+    migrator.registerMigration("v15-tokens-and-audit") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE operator_token (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            secret_sha256 TEXT NOT NULL,
+            created_at DATETIME NOT NULL,
+            created_by TEXT,
+            last_used_at DATETIME,
+            revoked_at DATETIME
+          );
+          CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at DATETIME NOT NULL,
+            actor TEXT NOT NULL,
+            method TEXT NOT NULL,
+            path TEXT NOT NULL,
+            status INTEGER NOT NULL
+          );
+          """)
+    }
     return migrator
   }
 }

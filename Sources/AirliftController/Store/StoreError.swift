@@ -22,6 +22,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case releaseUnsigned(ReleaseRef)
   case releaseExpired(ReleaseRef, expires: String)
   case manifestMismatch(ReleaseRef, reason: String)
+  case tokenExists(String)
+  case tokenNotFound(String)
+  case invalidTokenName(String)
 
   public var code: String {
     switch self {
@@ -45,6 +48,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .releaseUnsigned: return "release_unsigned"
     case .releaseExpired: return "release_expired"
     case .manifestMismatch: return "manifest_mismatch"
+    case .tokenExists: return "token_exists"
+    case .tokenNotFound: return "token_not_found"
+    case .invalidTokenName: return "invalid_request"
     }
   }
 
@@ -91,6 +97,12 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         "group '\(name)' is dynamic (\(expression)): its members are the devices that match; change their attributes"
     case .fleetFrozen:
       return "the fleet is frozen: nothing starts until `airlift fleet thaw`"
+    case .tokenExists(let name):
+      return "a token named '\(name)' exists; revoke it first or pick another name"
+    case .tokenNotFound(let name):
+      return "no live token named '\(name)'; `airlift token list` shows them"
+    case .invalidTokenName(let name):
+      return "invalid token name '\(name)': use 1-64 letters, digits, '.', '_' or '-'"
     case .releaseUnsigned(let ref):
       return
         "release \(ref) is not signed, so devices would refuse it; sign it first: airlift release sign \(ref) --key KEY"

@@ -293,9 +293,10 @@ final class Fleet: @unchecked Sendable {
   }
 
   /// A raw HTTPS client presenting the given certificate (operator by default).
-  func httpClient(certificate: String? = nil, key: String? = nil) throws -> HTTPClient {
+  func httpClient(certificate: String? = nil, key: String? = nil, anonymous: Bool = false) throws -> HTTPClient {
     var tls = TLSConfiguration.makeClientConfiguration()
     tls.trustRoots = .file("\(certs)/ca.crt")
+    if anonymous { return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls)) }
     tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate ?? "\(certs)/operator.crt").map {
       .certificate($0)
     }

@@ -1,0 +1,93 @@
+import AirliftCore
+import AirliftCrypto
+import Foundation
+import GRDB
+
+/// Operator tokens (stored as the SHA-256 of their secret) and the audit log of operator writes.
+extension ControllerStore {
+  /// Makes a token; its secret (`alt_<id>_<random>`) is returned once and stored only as a hash.
+  public func createToken(name: String, role: API.Role, by creator: String?, now: Date = Date()) throws
+    -> API.NewToken
+  {
+    do { try Names.validateTag(name) } catch { throw StoreError.invalidTokenName(name) }
+    let id = Self.randomHex(8)
+    let secret = "alt_\(id)_\(Self.randomHex(32))"
+    return try db.write { db in
+      if try Row.fetchOne(db, sql: "SELECT 1 FROM operator_token WHERE name = ?", arguments: [name]) != nil {
+        throw StoreError.tokenExists(name)
+      }
+      try db.execute(
+        sql: """
+          INSERT INTO operator_token (id, name, role, secret_sha256, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)
+          """, arguments: [id, name, role.rawValue, SHA256Hasher.hex(of: Array(secret.utf8)), now, creator])
+      return API.NewToken(
+        token: API.Token(name: name, role: role, createdAt: now, createdBy: creator), secret: secret)
+    }
+  }
+
+  /// The token's name and role when `secret` is a live token; nil otherwise. Records its use.
+  public func authenticate(token secret: String, now: Date = Date()) throws -> (name: String, role: API.Role)? {
+    let parts = secret.split(separator: "_")
+    guard parts.count == 3, parts[0] == "alt" else { return nil }
+    let digest = SHA256Hasher.hex(of: Array(secret.utf8))
+    return try db.write { db in
+      guard
+        let row = try Row.fetchOne(
+          db, sql: "SELECT * FROM operator_token WHERE id = ? AND revoked_at IS NULL", arguments: [String(parts[1])]),
+        Self.constantTimeEqual(row["secret_sha256"], digest),
+        let role = API.Role(rawValue: row["role"])
+      else { return nil }
+      try db.execute(
+        sql: "UPDATE operator_token SET last_used_at = ? WHERE id = ?", arguments: [now, String(parts[1])])
+      return (row["name"], role)
+    }
+  }
+
+  public func tokens() throws -> [API.Token] {
+    try db.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM operator_token ORDER BY name").map {
+        API.Token(
+          name: $0["name"], role: API.Role(rawValue: $0["role"]) ?? .reader, createdAt: $0["created_at"],
+          createdBy: $0["created_by"], lastUsedAt: $0["last_used_at"], revokedAt: $0["revoked_at"])
+      }
+    }
+  }
+
+  /// Ends a token at once; it stays listed, revoked.
+  public func revokeToken(name: String, now: Date = Date()) throws {
+    try db.write { db in
+      try db.execute(
+        sql: "UPDATE operator_token SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [now, name])
+      if db.changesCount == 0 { throw StoreError.tokenNotFound(name) }
+    }
+  }
+
+  /// Records one operator write.
+  public func audit(_ entry: API.AuditEntry) throws {
+    try db.write { db in
+      try db.execute(
+        sql: "INSERT INTO audit (at, actor, method, path, status) VALUES (?, ?, ?, ?, ?)",
+        arguments: [entry.at, entry.actor, entry.method, entry.path, entry.status])
+    }
+  }
+
+  /// The newest audit entries first.
+  public func auditLog(limit: Int = 100) throws -> [API.AuditEntry] {
+    try db.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
+        API.AuditEntry(at: $0["at"], actor: $0["actor"], method: $0["method"], path: $0["path"], status: $0["status"])
+      }
+    }
+  }
+
+  static func randomHex(_ bytes: Int) -> String {
+    var generator = SystemRandomNumberGenerator()
+    return Hex.encode((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+  }
+
+  static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+    let (x, y) = (Array(a.utf8), Array(b.utf8))
+    guard x.count == y.count else { return false }
+    return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+  }
+}
