@@ -229,6 +229,23 @@ public final class ControllerClient: Sendable {
     _ = try await send(request, as: Empty.self)
   }
 
+  /// A bootstrap token for new devices (pre-registering `device` when given); its secret is shown once.
+  public func createEnrollmentToken(_ request: API.CreateEnrollmentToken) async throws -> API.EnrollmentToken {
+    try await send(json: request, method: .POST, path: "/api/v1/enrollment-tokens", as: API.EnrollmentToken.self)
+  }
+
+  public func enrollments() async throws -> [API.Enrollment] {
+    try await get("/api/v1/enrollments", as: [API.Enrollment].self)
+  }
+
+  /// Approves (issues the certificate) or rejects a pending enrollment.
+  public func decideEnrollment(_ device: String, approve: Bool) async throws -> API.Enrollment {
+    struct Empty: Encodable {}
+    return try await send(
+      json: Empty(), method: .POST,
+      path: "/api/v1/enrollments/\(Self.escape(device))/\(approve ? "approve" : "reject")", as: API.Enrollment.self)
+  }
+
   /// Operator writes, newest first.
   public func auditLog(limit: Int = 100) async throws -> [API.AuditEntry] {
     try await get("/api/v1/audit", query: ["limit": "\(limit)"], as: [API.AuditEntry].self)

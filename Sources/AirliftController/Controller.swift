@@ -40,7 +40,7 @@ public struct Controller: Sendable {
     let router = ControllerRoutes(
       store: store, blobs: blobs, deployments: deployments, revocations: revocations, health: health,
       metrics: metrics, operators: Set(config.operators), readers: Set(config.readers),
-      maxArtifactSize: config.maxArtifactSize
+      maxArtifactSize: config.maxArtifactSize, caFile: config.caFile, caKeyFile: config.caKeyFile
     ).build()
     let app = Application(
       router: router,

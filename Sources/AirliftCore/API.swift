@@ -265,6 +265,71 @@ public enum API {
     }
   }
 
+  /// `POST /api/v1/enrollment-tokens`: a bootstrap credential for new devices.
+  public struct CreateEnrollmentToken: Codable, Sendable, Equatable {
+    /// Pre-registers this device id: its request is approved at once. Without it, requests wait for an operator.
+    public var device: String?
+    /// How many devices may use it.
+    public var uses: Int
+    /// Seconds it stays valid.
+    public var validFor: Int
+
+    public init(device: String? = nil, uses: Int = 1, validFor: Int = 86400) {
+      self.device = device
+      self.uses = uses
+      self.validFor = validFor
+    }
+  }
+
+  /// A bootstrap token; `secret` is shown only this once.
+  public struct EnrollmentToken: Codable, Sendable, Equatable {
+    public var secret: String
+    public var device: String?
+    public var uses: Int
+    public var expiresAt: Date
+
+    public init(secret: String, device: String?, uses: Int, expiresAt: Date) {
+      self.secret = secret
+      self.device = device
+      self.uses = uses
+      self.expiresAt = expiresAt
+    }
+  }
+
+  /// `POST /enroll`: a device's certificate signing request (its private key stays on the device).
+  public struct EnrollmentRequest: Codable, Sendable, Equatable {
+    public var device: String
+    public var csr: String
+
+    public init(device: String, csr: String) {
+      self.device = device
+      self.csr = csr
+    }
+  }
+
+  /// Where a device's enrollment stands; `certificate` once it is issued.
+  public struct Enrollment: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable { case pending, issued, rejected }
+    public var device: String
+    public var status: Status
+    public var certificate: String?
+    public var serial: String?
+    public var requestedAt: Date
+    public var decidedBy: String?
+
+    public init(
+      device: String, status: Status, certificate: String? = nil, serial: String? = nil, requestedAt: Date,
+      decidedBy: String? = nil
+    ) {
+      self.device = device
+      self.status = status
+      self.certificate = certificate
+      self.serial = serial
+      self.requestedAt = requestedAt
+      self.decidedBy = decidedBy
+    }
+  }
+
   /// One operator write: who, what, when, and how it ended.
   public struct AuditEntry: Codable, Sendable, Equatable {
     public var at: Date

@@ -31,9 +31,9 @@ public struct RevokedSerial: Sendable, Equatable {
 
 /// The fleet CA: it signs certificate revocation lists the broker checks.
 public struct CertificateAuthority: Sendable {
-  private let certificatePEM: String
-  private let keyPEM: String
-  private let certificatePath: String
+  let certificatePEM: String
+  let keyPEM: String
+  let certificatePath: String
 
   /// Reads the CA certificate and its private key (PEM), and checks that they belong together.
   public init(certificateFile: String, keyFile: String) throws(CertificateAuthorityError) {

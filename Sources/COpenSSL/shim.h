@@ -8,4 +8,6 @@
 #include <openssl/pem.h>
 #include <openssl/bio.h>
 #include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <openssl/ec.h>
 #endif

@@ -10,7 +10,33 @@ import UnixSignals
 struct AirliftAgentCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "airlift-agent", abstract: "The Airlift device agent.",
-    subcommands: [Run.self, Check.self, Watch.self, Apply.self])
+    subcommands: [Run.self, Enroll.self, Check.self, Watch.self, Apply.self])
+
+  struct Enroll: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Get this device's certificate with a bootstrap token (from `airlift enroll token`).",
+      discussion: """
+        Makes the device key (the config's "key", if missing; it never leaves the device), sends a certificate \
+        signing request for the config's deviceID, waits for an operator's approval (at once for a pre-registered \
+        id) and writes the config's "certificate". The config's caFile must already hold the fleet CA.
+        """)
+    @Option(help: "Agent config (JSON).") var config: String
+    @Option(help: "The bootstrap token (or $AIRLIFT_ENROLL_TOKEN).")
+    var token: String? = ProcessInfo.processInfo.environment["AIRLIFT_ENROLL_TOKEN"]
+    @Option(help: "Seconds to wait for an approval.") var timeout: Double = 3600
+
+    func run() async throws {
+      guard let token else { throw ValidationError("give --token (or set AIRLIFT_ENROLL_TOKEN)") }
+      do {
+        try await Enrollment.run(config: try AgentConfig.load(path: config), token: token, timeout: timeout) {
+          print($0)
+        }
+      } catch {
+        print("error: \(error)")
+        throw ExitCode(1)
+      }
+    }
+  }
 
   struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the agent until SIGTERM or SIGINT.")

@@ -11,6 +11,8 @@ public enum CallerIdentity: Sendable, Equatable {
   /// An operator: a certificate CN, or `token:NAME`; the role says what it may do.
   case `operator`(String, role: API.Role)
   case device(DeviceID)
+  /// A new device holding only a bootstrap token (by its id): it may only enroll.
+  case enrollment(String)
 }
 
 /// Request context that keeps the connection, so handlers can read the
@@ -51,7 +53,12 @@ struct IdentityMiddleware: RouterMiddleware {
           message:
             "a client certificate signed by the fleet CA, or an operator token (Authorization: Bearer …), is required")
       }
-      guard let (name, role) = try store.authenticate(token: String(header.dropFirst("Bearer ".count))) else {
+      let secret = String(header.dropFirst("Bearer ".count))
+      if let bootstrap = try store.enrollmentTokenID(secret) {
+        context.identity = .enrollment(bootstrap)
+        return try await next(request, context)
+      }
+      guard let (name, role) = try store.authenticate(token: secret) else {
         throw APIError(
           status: .unauthorized, code: "invalid_token", message: "the operator token is unknown or was revoked")
       }
@@ -86,7 +93,8 @@ struct OperatorOnlyMiddleware: RouterMiddleware {
 
   /// Routes only admins may use.
   static func isAdminOnly(_ path: String) -> Bool {
-    path.hasPrefix("/api/v1/tokens") || (path.hasPrefix("/api/v1/devices/") && path.hasSuffix("/revoke"))
+    path.hasPrefix("/api/v1/tokens") || path.hasPrefix("/api/v1/enrollment")
+      || (path.hasPrefix("/api/v1/devices/") && path.hasSuffix("/revoke"))
   }
 
   func handle(
@@ -185,6 +193,13 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       return APIError(
         status: .contentTooLarge, code: "payload_too_large",
         message: "the request body is larger than the \(API.maxRequestBody)-byte limit")
+    } catch let error as EnrollmentError {
+      switch error {
+      case .tokenUnusable: return APIError(status: .forbidden, code: "enrollment_refused", message: error.description)
+      case .notPending: return APIError(status: .conflict, code: "not_pending", message: error.description)
+      }
+    } catch let error as SigningRequestError {
+      return APIError(status: .badRequest, code: "invalid_csr", message: error.description)
     } catch let error as BlobTooLarge {
       return APIError(status: .contentTooLarge, code: "artifact_too_large", message: error.description)
     } catch let error as ReleaseRefusal {

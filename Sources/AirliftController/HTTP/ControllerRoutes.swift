@@ -1,4 +1,5 @@
 import AirliftCore
+import AirliftCrypto
 import Foundation
 import Hummingbird
 import NIOCore
@@ -15,6 +16,8 @@ struct ControllerRoutes {
   let operators: Set<String>
   let readers: Set<String>
   let maxArtifactSize: Int64
+  let caFile: String
+  let caKeyFile: String
 
   /// Install handlers agents know; a release must name one of them.
   static let handlers: Set<String> = ["script", "directory", "ab-slot"]
@@ -27,6 +30,8 @@ struct ControllerRoutes {
     router.get("healthz", use: healthz)
 
     router.get("artifacts/:sha256", use: artifact)
+    router.post("enroll", use: enroll)
+    router.get("enroll/:device", use: enrollmentStatus)
     router.get("api/v1/device/deployment", use: ownDeployment)
     router.get("api/v1/device/status", use: ownStatusCursor)
     router.post("api/v1/device/status", use: ownStatusReports)
@@ -42,6 +47,10 @@ struct ControllerRoutes {
     api.get("tokens", use: listTokens)
     api.delete("tokens/:name", use: revokeToken)
     api.get("audit", use: auditLog)
+    api.post("enrollment-tokens", use: createEnrollmentToken)
+    api.get("enrollments", use: listEnrollments)
+    api.post("enrollments/:device/approve", use: approveEnrollment)
+    api.post("enrollments/:device/reject", use: rejectEnrollment)
     api.post("blobs", use: uploadBlob)
     api.post("releases", use: createRelease)
     api.get("releases", use: listReleases)
@@ -164,6 +173,72 @@ struct ControllerRoutes {
   @Sendable func revokeToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     try store.revokeToken(name: try context.parameters.require("name"))
     return Response(status: .noContent)
+  }
+
+  // MARK: Enrollment
+
+  /// `POST /enroll` (bootstrap token): a new device's CSR. A pre-registered id gets its certificate at once.
+  @Sendable func enroll(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    guard case .enrollment(let token) = context.identity else {
+      throw APIError(status: .forbidden, code: "forbidden", message: "enrolling needs a bootstrap token")
+    }
+    let body = try await request.decode(as: API.EnrollmentRequest.self, context: context)
+    _ = try DeviceID(body.device)
+    guard body.csr.utf8.count <= 16 << 10 else { throw SigningRequestError.notACSR }
+    let (enrollment, preRegistered) = try store.submitEnrollment(body, token: token)
+    guard preRegistered, enrollment.status == .pending else {
+      return try Self.json(enrollment, status: .accepted, context: context)
+    }
+    return try Self.json(try decide(body.device, approve: true, by: "pre-registered"), context: context)
+  }
+
+  /// `GET /enroll/{device}` (the same bootstrap token): pending, issued (with the certificate) or rejected.
+  @Sendable func enrollmentStatus(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    guard case .enrollment(let token) = context.identity else {
+      throw APIError(status: .forbidden, code: "forbidden", message: "enrolling needs a bootstrap token")
+    }
+    let device = try context.parameters.require("device")
+    guard let enrollment = try store.enrollment(device, token: token) else { throw StoreError.deviceNotFound(device) }
+    return try Self.json(enrollment, context: context)
+  }
+
+  @Sendable func createEnrollmentToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let body = try await request.decode(as: API.CreateEnrollmentToken.self, context: context)
+    if let device = body.device { _ = try DeviceID(device) }
+    guard (1...100_000).contains(body.uses), (60...31_536_000).contains(body.validFor) else {
+      throw APIError(
+        status: .badRequest, code: "invalid_request", message: "uses must be 1-100000 and validFor 60 s to a year")
+    }
+    return try Self.json(
+      try store.createEnrollmentToken(body, by: Self.operatorName(context)), status: .created, context: context)
+  }
+
+  @Sendable func listEnrollments(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(
+      try store.enrollments().map {
+        var e = $0
+        e.certificate = nil
+        return e
+      }, context: context)
+  }
+
+  @Sendable func approveEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(
+      try decide(try context.parameters.require("device"), approve: true, by: Self.operatorName(context)),
+      context: context)
+  }
+
+  @Sendable func rejectEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(
+      try decide(try context.parameters.require("device"), approve: false, by: Self.operatorName(context)),
+      context: context)
+  }
+
+  private func decide(_ device: String, approve: Bool, by: String?) throws -> API.Enrollment {
+    try store.decideEnrollment(device, approve: approve, by: by) { csr in
+      let authority = try CertificateAuthority(certificateFile: caFile, keyFile: caKeyFile)
+      return try authority.issue(csrPEM: csr, commonName: device)
+    }
   }
 
   /// `GET /api/v1/audit?limit=N`: operator writes, newest first.
@@ -476,6 +551,9 @@ struct ControllerRoutes {
 
   /// `GET /artifacts/{sha256}` with `Range` support (206), streamed from disk.
   @Sendable func artifact(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    if case .enrollment = context.identity {
+      throw APIError(status: .forbidden, code: "forbidden", message: "a bootstrap token may only enroll")
+    }
     let digest = try context.parameters.require("sha256")
     try Names.validateDigest(digest)
     let path = blobs.path(sha256: digest)

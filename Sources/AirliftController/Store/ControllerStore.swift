@@ -255,6 +255,26 @@ public final class ControllerStore: Sendable {
             last_used_at DATETIME,
             revoked_at DATETIME
           );
+          CREATE TABLE enrollment_token (
+            id TEXT PRIMARY KEY,
+            secret_sha256 TEXT NOT NULL,
+            device_id TEXT,
+            uses_left INTEGER NOT NULL,
+            expires_at DATETIME NOT NULL,
+            created_at DATETIME NOT NULL,
+            created_by TEXT
+          );
+          CREATE TABLE enrollment (
+            device_id TEXT PRIMARY KEY,
+            csr TEXT NOT NULL,
+            status TEXT NOT NULL,
+            certificate TEXT,
+            serial TEXT,
+            token_id TEXT NOT NULL,
+            requested_at DATETIME NOT NULL,
+            decided_at DATETIME,
+            decided_by TEXT
+          );
           CREATE TABLE audit (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             at DATETIME NOT NULL,

@@ -228,6 +228,13 @@ final class Fleet: @unchecked Sendable {
 
   func agentConfig(_ id: String, attributes: [String: String] = ["model": "gw-100"]) throws -> AgentConfig {
     let (certificate, key) = try issueDevice(id)
+    return try agentConfig(id, certificate: certificate, key: key, attributes: attributes)
+  }
+
+  /// A config whose certificate and key files need not exist yet (enrollment makes them).
+  func agentConfig(_ id: String, certificate: String, key: String, attributes: [String: String] = ["model": "gw-100"])
+    throws -> AgentConfig
+  {
     var config = AgentConfig(
       deviceID: id, brokerURL: brokerURL, controllerURL: controllerURL, caFile: "\(certs)/ca.crt",
       certificate: certificate, key: key, dataDirectory: "\(root)/agents/\(id)/data",

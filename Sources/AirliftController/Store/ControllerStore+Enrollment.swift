@@ -1,0 +1,139 @@
+import AirliftCore
+import AirliftCrypto
+import Foundation
+import GRDB
+
+/// Bootstrap tokens and device enrollments (CSR in, certificate out).
+extension ControllerStore {
+  public func createEnrollmentToken(_ request: API.CreateEnrollmentToken, by creator: String?, now: Date = Date())
+    throws -> API.EnrollmentToken
+  {
+    let id = Self.randomHex(8)
+    let secret = "alb_\(id)_\(Self.randomHex(32))"
+    let expires = now + TimeInterval(request.validFor)
+    try db.write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO enrollment_token (id, secret_sha256, device_id, uses_left, expires_at, created_at, created_by)
+          VALUES (?, ?, ?, ?, ?, ?, ?)
+          """,
+        arguments: [
+          id, SHA256Hasher.hex(of: Array(secret.utf8)), request.device, request.uses, expires, now, creator,
+        ])
+    }
+    return API.EnrollmentToken(secret: secret, device: request.device, uses: request.uses, expiresAt: expires)
+  }
+
+  /// The id of the bootstrap token `secret` names, when it is one (used or not).
+  public func enrollmentTokenID(_ secret: String) throws -> String? {
+    let parts = secret.split(separator: "_")
+    guard parts.count == 3, parts[0] == "alb" else { return nil }
+    return try db.read { db in
+      guard
+        let stored = try String.fetchOne(
+          db, sql: "SELECT secret_sha256 FROM enrollment_token WHERE id = ?", arguments: [String(parts[1])]),
+        Self.constantTimeEqual(stored, SHA256Hasher.hex(of: Array(secret.utf8)))
+      else { return nil }
+      return String(parts[1])
+    }
+  }
+
+  /// Stores a device's CSR under the token that brought it (one use of it). Returns the enrollment and whether
+  /// the token pre-registered this device (then it is approved at once).
+  public func submitEnrollment(_ request: API.EnrollmentRequest, token: String, now: Date = Date()) throws
+    -> (API.Enrollment, preRegistered: Bool)
+  {
+    try db.write { db in
+      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM enrollment_token WHERE id = ?", arguments: [token])
+      else { throw EnrollmentError.tokenUnusable("unknown") }
+      let registered: String? = row["device_id"]
+      if let registered, registered != request.device {
+        throw EnrollmentError.tokenUnusable("it is for device \(registered), not \(request.device)")
+      }
+      if let existing = try Row.fetchOne(
+        db, sql: "SELECT * FROM enrollment WHERE device_id = ? AND token_id = ? AND csr = ?",
+        arguments: [request.device, token, request.csr])
+      {
+        // The same request again (a retry): nothing new.
+        return (Self.enrollment(existing), false)
+      }
+      guard (row["expires_at"] as Date) > now else { throw EnrollmentError.tokenUnusable("it expired") }
+      guard (row["uses_left"] as Int) > 0 else { throw EnrollmentError.tokenUnusable("it has been used up") }
+      try db.execute(sql: "UPDATE enrollment_token SET uses_left = uses_left - 1 WHERE id = ?", arguments: [token])
+      try db.execute(
+        sql: """
+          INSERT OR REPLACE INTO enrollment (device_id, csr, status, token_id, requested_at) VALUES (?, ?, ?, ?, ?)
+          """,
+        arguments: [request.device, request.csr, API.Enrollment.Status.pending.rawValue, token, now])
+      let stored = try Row.fetchOne(
+        db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [request.device])!
+      return (Self.enrollment(stored), registered != nil)
+    }
+  }
+
+  /// Issues the pending request's certificate with `issue(csr)`, or rejects it.
+  public func decideEnrollment(
+    _ device: String, approve: Bool, by: String?, now: Date = Date(),
+    issue: (String) throws -> (certificate: String, serial: String)
+  ) throws -> API.Enrollment {
+    try db.write { db in
+      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device])
+      else { throw StoreError.deviceNotFound(device) }
+      guard row["status"] == API.Enrollment.Status.pending.rawValue else {
+        throw EnrollmentError.notPending(device, status: row["status"])
+      }
+      if approve {
+        let (certificate, serial) = try issue(row["csr"])
+        try db.execute(
+          sql:
+            "UPDATE enrollment SET status = ?, certificate = ?, serial = ?, decided_at = ?, decided_by = ? WHERE device_id = ?",
+          arguments: [API.Enrollment.Status.issued.rawValue, certificate, serial, now, by, device])
+        try db.execute(
+          sql: "INSERT OR IGNORE INTO device_certificate (serial, device_id, first_seen) VALUES (?, ?, ?)",
+          arguments: [serial, device, now])
+      } else {
+        try db.execute(
+          sql: "UPDATE enrollment SET status = ?, decided_at = ?, decided_by = ? WHERE device_id = ?",
+          arguments: [API.Enrollment.Status.rejected.rawValue, now, by, device])
+      }
+      return Self.enrollment(
+        try Row.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device])!)
+    }
+  }
+
+  /// A device's enrollment, when `token` (if given) is the one it came with.
+  public func enrollment(_ device: String, token: String? = nil) throws -> API.Enrollment? {
+    try db.read { db in
+      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device]),
+        token == nil || row["token_id"] == token
+      else { return nil }
+      return Self.enrollment(row)
+    }
+  }
+
+  public func enrollments() throws -> [API.Enrollment] {
+    try db.read { db in
+      try Row.fetchAll(db, sql: "SELECT * FROM enrollment ORDER BY requested_at DESC").map(Self.enrollment)
+    }
+  }
+
+  static func enrollment(_ row: Row) -> API.Enrollment {
+    API.Enrollment(
+      device: row["device_id"], status: API.Enrollment.Status(rawValue: row["status"]) ?? .pending,
+      certificate: row["certificate"], serial: row["serial"], requestedAt: row["requested_at"],
+      decidedBy: row["decided_by"])
+  }
+}
+
+/// Why an enrollment step is refused.
+public enum EnrollmentError: Error, Equatable, Sendable, CustomStringConvertible {
+  case tokenUnusable(String)
+  case notPending(String, status: String)
+
+  public var description: String {
+    switch self {
+    case .tokenUnusable(let why): return "the enrollment token cannot be used: \(why)"
+    case .notPending(let device, let status): return "the enrollment of \(device) is \(status), not pending"
+    }
+  }
+}
