@@ -91,7 +91,7 @@ let package = Package(
     .executableTarget(
       name: "airlift-sim",
       dependencies: [
-        "AirliftMQTT", "AirliftCore",
+        "AirliftMQTT", "AirliftCore", "AirliftCrypto",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],

@@ -7,12 +7,33 @@ import Logging
 struct SimCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "airlift-sim", abstract: "Simulated devices for load tests and benchmarks.",
-    subcommands: [Run.self])
+    subcommands: [Run.self, Certs.self])
+
+  struct Certs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Issue the simulated devices' certificates ahead of a run (in-process, with CERTS/ca.key).")
+    @Option(help: "How many devices.") var devices: Int = 100
+    @Option(help: "Device id prefix; ids are PREFIX-00001 …") var prefix = "sim"
+    @Option(help: "PKI folder with ca.crt, ca.key and devices/.") var certs: String
+
+    func run() async throws {
+      let ids = try (1...devices).map { try DeviceID(String(format: "%@-%05d", prefix, $0)) }
+      let started = ContinuousClock.now
+      let issued = try await DeviceCertificates.ensure(ids, certs: certs)
+      let seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+      print(
+        "issued \(issued) device certificates in \(String(format: "%.1f", seconds)) s "
+          + "(\(devices - issued) already in \(certs)/devices)")
+    }
+  }
 
   struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Run N simulated devices (real MQTT clients, one certificate each) until SIGINT/SIGTERM.",
-      discussion: "Certificates come from CERTS/devices/ID.crt (make them with Certs/new-device).")
+      discussion: """
+        Certificates come from CERTS/devices/ID.crt; missing ones are issued in-process with CERTS/ca.key \
+        (EC P-256, CN = id) and kept for later runs.
+        """)
     @Option(help: "How many devices.") var devices: Int = 100
     @Option(help: "Device id prefix; ids are PREFIX-00001 …") var prefix = "sim"
     @Option(help: "mqtts://HOST:PORT") var broker: String
@@ -36,9 +57,16 @@ struct SimCommand: AsyncParsableCommand {
         guard parts.count == 2 else { throw ValidationError("--attrs takes KEY=VALUE,KEY=VALUE, got '\(pair)'") }
         attributes[parts[0]] = parts[1]
       }
-      let fleet = try (1...devices).map { index in
+      let ids = try (1...devices).map { try DeviceID(String(format: "%@-%05d", prefix, $0)) }
+      let issuing = ContinuousClock.now
+      let issued = try await DeviceCertificates.ensure(ids, certs: certs)
+      if issued > 0 {
+        let seconds = Double((ContinuousClock.now - issuing) / .milliseconds(1)) / 1000
+        print("issued \(issued) device certificates in \(String(format: "%.1f", seconds)) s")
+      }
+      let fleet = try ids.map { id in
         try SimulatedDevice(
-          id: try DeviceID(String(format: "%@-%05d", prefix, index)), broker: broker, certs: certs,
+          id: id, broker: broker, certs: certs,
           attributes: attributes, installTime: .seconds(installTime), failRate: failRate, logger: logger)
       }
       let started = ContinuousClock.now

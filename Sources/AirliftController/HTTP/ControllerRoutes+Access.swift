@@ -1,0 +1,105 @@
+import AirliftCore
+import AirliftCrypto
+import Foundation
+import Hummingbird
+
+/// Access: operator tokens, the audit log, device enrollment and revocation.
+extension ControllerRoutes {
+  /// `POST /api/v1/tokens`: a new operator token; its secret is in this answer only.
+  @Sendable func createToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let body = try await request.decode(as: API.CreateToken.self, context: context)
+    return try Self.json(
+      try store.createToken(name: body.name, role: body.role, by: Self.operatorName(context)), status: .created,
+      context: context)
+  }
+
+  @Sendable func listTokens(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.tokens(), context: context)
+  }
+
+  @Sendable func revokeToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try store.revokeToken(name: try context.parameters.require("name"))
+    return Response(status: .noContent)
+  }
+
+  // MARK: Enrollment
+
+  /// `POST /enroll` (bootstrap token): a new device's CSR. A pre-registered id gets its certificate at once.
+  @Sendable func enroll(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    guard case .enrollment(let token) = context.identity else {
+      throw APIError(status: .forbidden, code: "forbidden", message: "enrolling needs a bootstrap token")
+    }
+    let body = try await request.decode(as: API.EnrollmentRequest.self, context: context)
+    _ = try DeviceID(body.device)
+    guard body.csr.utf8.count <= 16 << 10 else { throw SigningRequestError.notACSR }
+    let (enrollment, preRegistered) = try store.submitEnrollment(body, token: token)
+    guard preRegistered, enrollment.status == .pending else {
+      return try Self.json(enrollment, status: .accepted, context: context)
+    }
+    return try Self.json(try decide(body.device, approve: true, by: "pre-registered"), context: context)
+  }
+
+  /// `GET /enroll/{device}` (the same bootstrap token): pending, issued (with the certificate) or rejected.
+  @Sendable func enrollmentStatus(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    guard case .enrollment(let token) = context.identity else {
+      throw APIError(status: .forbidden, code: "forbidden", message: "enrolling needs a bootstrap token")
+    }
+    let device = try context.parameters.require("device")
+    guard let enrollment = try store.enrollment(device, token: token) else { throw StoreError.deviceNotFound(device) }
+    return try Self.json(enrollment, context: context)
+  }
+
+  @Sendable func createEnrollmentToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let body = try await request.decode(as: API.CreateEnrollmentToken.self, context: context)
+    if let device = body.device { _ = try DeviceID(device) }
+    guard (1...100_000).contains(body.uses), (60...31_536_000).contains(body.validFor) else {
+      throw APIError(
+        status: .badRequest, code: "invalid_request", message: "uses must be 1-100000 and validFor 60 s to a year")
+    }
+    return try Self.json(
+      try store.createEnrollmentToken(body, by: Self.operatorName(context)), status: .created, context: context)
+  }
+
+  @Sendable func listEnrollments(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(
+      try store.enrollments().map {
+        var e = $0
+        e.certificate = nil
+        return e
+      }, context: context)
+  }
+
+  @Sendable func approveEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(
+      try decide(try context.parameters.require("device"), approve: true, by: Self.operatorName(context)),
+      context: context)
+  }
+
+  @Sendable func rejectEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(
+      try decide(try context.parameters.require("device"), approve: false, by: Self.operatorName(context)),
+      context: context)
+  }
+
+  private func decide(_ device: String, approve: Bool, by: String?) throws -> API.Enrollment {
+    try store.decideEnrollment(device, approve: approve, by: by) { csr in
+      let authority = try CertificateAuthority(certificateFile: caFile, keyFile: caKeyFile)
+      return try authority.issue(csrPEM: csr, commonName: device)
+    }
+  }
+
+  /// `GET /api/v1/audit?limit=N`: operator writes, newest first.
+  @Sendable func auditLog(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
+    return try Self.json(try store.auditLog(limit: min(max(limit, 1), 10_000)), context: context)
+  }
+
+  /// `POST /api/v1/devices/{id}/revoke`: the device's certificates go on the broker's CRL.
+  @Sendable func revokeDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    struct Body: Decodable { var reason: String? }
+    let device = try DeviceID(try context.parameters.require("id"))
+    let body = try await request.decode(as: Body.self, context: context)
+    return try Self.json(
+      try await revocations.revoke(device, reason: body.reason, by: Self.operatorName(context)), context: context)
+  }
+}
