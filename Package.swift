@@ -92,6 +92,9 @@ let package = Package(
       name: "airlift-sim",
       dependencies: [
         "AirliftMQTT", "AirliftCore", "AirliftCrypto",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],

@@ -39,7 +39,9 @@ struct SimCommand: AsyncParsableCommand {
     @Option(help: "mqtts://HOST:PORT") var broker: String
     @Option(help: "PKI folder with ca.crt and devices/.") var certs: String
     @Option(help: "Attributes KEY=VALUE,KEY=VALUE reported in check-ins.") var attrs: String = "model=sim"
-    @Option(help: "Seconds each install takes.") var installTime: Double = 1
+    @Option(help: "How long each install takes: seconds (1.5) or a period (2s).") var installTime: String = "1s"
+    @Option(help: "full (every byte over HTTPS, hashed), head (a 1-byte range request), or none.")
+    var download: String = "full"
     @Option(help: "Fraction of installs that fail (0 to 1).") var failRate: Double = 0
     @Option(help: "Devices connecting at the same time.") var concurrency: Int = 50
     @Option(help: "Stop after this many seconds.") var duration: Double = 3600
@@ -64,10 +66,21 @@ struct SimCommand: AsyncParsableCommand {
         let seconds = Double((ContinuousClock.now - issuing) / .milliseconds(1)) / 1000
         print("issued \(issued) device certificates in \(String(format: "%.1f", seconds)) s")
       }
+      guard let mode = DownloadMode(rawValue: download) else {
+        throw ValidationError("--download: full, head or none")
+      }
+      let install: Duration
+      if let seconds = Double(installTime) {
+        install = .milliseconds(Int(seconds * 1000))
+      } else {
+        do { install = .seconds(try Period(installTime).seconds) } catch {
+          throw ValidationError("--install-time: \(error)")
+        }
+      }
       let fleet = try ids.map { id in
         try SimulatedDevice(
-          id: id, broker: broker, certs: certs,
-          attributes: attributes, installTime: .seconds(installTime), failRate: failRate, logger: logger)
+          id: id, broker: broker, certs: certs, attributes: attributes, installTime: install, failRate: failRate,
+          download: mode, logger: logger)
       }
       let started = ContinuousClock.now
       try await withThrowingTaskGroup(of: Void.self) { group in
@@ -78,10 +91,7 @@ struct SimCommand: AsyncParsableCommand {
         group.addTask {
           while true {
             try await Task.sleep(for: .seconds(2))
-            var counts: [String: Int] = [:]
-            for device in fleet { counts[(await device.state)?.rawValue ?? "idle", default: 0] += 1 }
-            let line = counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            print("[\(Int((ContinuousClock.now - started) / .seconds(1))) s] \(line)")
+            print("[\(Int((ContinuousClock.now - started) / .seconds(1))) s] \(await Self.summary(fleet))")
           }
         }
         for device in fleet {
@@ -103,7 +113,32 @@ struct SimCommand: AsyncParsableCommand {
         try await Task.sleep(for: .seconds(duration) - (ContinuousClock.now - started))
         group.cancelAll()
       }
+      print("\nafter \(Int((ContinuousClock.now - started) / .seconds(1))) s:")
+      print("| devices | connected | " + DeviceState.allCases.map(\.rawValue).joined(separator: " | ") + " |")
+      print("|---|---|" + DeviceState.allCases.map { _ in "---|" }.joined())
+      var counts: [DeviceState: Int] = [:]
+      var connected = 0
+      for device in fleet {
+        if let state = await device.state { counts[state, default: 0] += 1 }
+        if await device.isConnected { connected += 1 }
+      }
+      print(
+        "| \(fleet.count) | \(connected) | "
+          + DeviceState.allCases.map { "\(counts[$0] ?? 0)" }.joined(separator: " | ")
+          + " |")
       for device in fleet { await device.close() }
+    }
+
+    /// `connected N/M, Downloading 3, Successful 97`.
+    static func summary(_ fleet: [SimulatedDevice]) async -> String {
+      var counts: [String: Int] = [:]
+      var connected = 0
+      for device in fleet {
+        counts[(await device.state)?.rawValue ?? "idle", default: 0] += 1
+        if await device.isConnected { connected += 1 }
+      }
+      return "connected \(connected)/\(fleet.count), "
+        + counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
     }
   }
 }

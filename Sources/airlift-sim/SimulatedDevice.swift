@@ -13,15 +13,19 @@ actor SimulatedDevice {
   private let attributes: [String: String]
   private let installTime: Duration
   private let failRate: Double
+  private let download: DownloadMode
+  private let certs: String
   private var installed: [String: String] = [:]
   private var done: Set<String> = []
   private(set) var state: DeviceState?
 
   init(
     id: DeviceID, broker: String, certs: String, attributes: [String: String], installTime: Duration,
-    failRate: Double, logger: Logger
+    failRate: Double, download: DownloadMode, logger: Logger
   ) throws {
     self.id = id
+    self.download = download
+    self.certs = certs
     self.attributes = attributes
     self.installTime = installTime
     self.failRate = failRate
@@ -35,6 +39,9 @@ actor SimulatedDevice {
         cleanStart: false, connectTimeout: 30),
       logger: logger)
   }
+
+  /// Whether its MQTT session is up.
+  var isConnected: Bool { get async { await client.isConnected } }
 
   /// Connects, says it is online, checks in, and handles notices until cancelled.
   func run() async throws {
@@ -60,6 +67,13 @@ actor SimulatedDevice {
       return try await report(notice, .successful, stage: "already-installed", percent: 100)
     }
     try await report(notice, .downloading, bytes: 0, total: total, percent: 0)
+    do {
+      for artifact in notice.artifacts {
+        try await SimulatedDownload.fetch(artifact, mode: download, certs: certs, device: id)
+      }
+    } catch {
+      return try await report(notice, .failed, error: "download: \(error)")
+    }
     try await report(notice, .downloaded, bytes: total, total: total, percent: 100)
     try await report(notice, .installing)
     try await Task.sleep(for: installTime)

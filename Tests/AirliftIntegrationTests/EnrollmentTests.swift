@@ -20,15 +20,10 @@ struct EnrollmentTests {
 
   /// Starts `airlift-agent enroll` in the background; its output goes to a file.
   static func startEnroll(_ path: String, token: String) throws -> (Process, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try Fleet.builtBinary("airlift-agent"))
-    process.arguments = ["enroll", "--config", path, "--token", token, "--timeout", "120"]
     let log = path + ".enroll.log"
-    FileManager.default.createFile(atPath: log, contents: nil)
-    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-    process.standardOutput = handle
-    process.standardError = handle
-    try process.run()
+    let process = try Fleet.startBackground(
+      try Fleet.builtBinary("airlift-agent"), ["enroll", "--config", path, "--token", token, "--timeout", "120"],
+      log: log)
     return (process, log)
   }
 

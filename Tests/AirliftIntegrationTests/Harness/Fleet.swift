@@ -352,6 +352,19 @@ final class Fleet: @unchecked Sendable {
     }
   }
 
+  /// Starts a program in the background (no shell), its output going to the file `log`.
+  static func startBackground(_ executable: String, _ arguments: [String], log: String) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
+    let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    return process
+  }
+
   /// Runs a program with an argument list (no shell); returns its exit status and output.
   static func execute(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
