@@ -64,8 +64,24 @@ extension Names {
   }
 }
 
+/// A parse error that points at the character it could not read (windows,
+/// periods, policy expressions).
+public protocol PositionedError: Error, CustomStringConvertible {
+  /// The text as given.
+  var text: String { get }
+  /// The 1-based character position of the mistake.
+  var position: Int { get }
+  /// What was wrong there, or what was expected.
+  var reason: String { get }
+}
+
+extension PositionedError {
+  /// The text and, on the line below, a caret under the mistake.
+  public var pointer: String { caretPointer(text, at: position) }
+}
+
 /// The text with a caret under the 1-based `position`: the second line of a
-/// parse error (windows, periods, policy expressions).
+/// parse error.
 func caretPointer(_ text: String, at position: Int) -> String {
   let indent = text.prefix(max(position - 1, 0)).map { $0 == "\t" ? "\t" : " " }.joined()
   return text + "\n" + indent + "^"

@@ -86,32 +86,17 @@ public struct Period: Sendable, Equatable, Comparable, CustomStringConvertible {
 }
 
 /// Why a period was refused, with the 1-based character position of the mistake.
-public enum PeriodError: Error, Equatable, Sendable, CustomStringConvertible {
-  case invalid(text: String, position: Int, reason: String)
-
-  public var text: String {
-    switch self {
-    case .invalid(let text, _, _): return text
-    }
-  }
-
+public struct PeriodError: PositionedError, Equatable, Sendable {
+  public let text: String
   /// The 1-based character position of the mistake (one past the end when something is missing at the end).
-  public var position: Int {
-    switch self {
-    case .invalid(_, let position, _): return position
-    }
-  }
+  public let position: Int
+  public let reason: String
 
-  public var reason: String {
-    switch self {
-    case .invalid(_, _, let reason): return reason
-    }
+  public static func invalid(text: String, position: Int, reason: String) -> Self {
+    Self(text: text, position: position, reason: reason)
   }
 
   public var description: String {
     "invalid period '\(text)' at position \(position): \(reason) (expected e.g. 30s, 15min, 6hr, 1day)"
   }
-
-  /// The text and, on the line below, a caret under the mistake.
-  public var pointer: String { caretPointer(text, at: position) }
 }

@@ -89,32 +89,19 @@ public struct PolicyExpression: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Why an expression was refused, with the 1-based character position of the mistake.
-public enum PolicyExpressionError: Error, Equatable, Sendable, CustomStringConvertible {
-  case invalid(expression: String, position: Int, reason: String)
-
-  public var expression: String {
-    switch self {
-    case .invalid(let expression, _, _): return expression
-    }
-  }
-
+public struct PolicyExpressionError: PositionedError, Equatable, Sendable {
+  public let expression: String
   /// The 1-based character position of the mistake (one past the end when something is missing at the end).
-  public var position: Int {
-    switch self {
-    case .invalid(_, let position, _): return position
-    }
-  }
+  public let position: Int
+  public let reason: String
 
-  public var reason: String {
-    switch self {
-    case .invalid(_, _, let reason): return reason
-    }
+  public var text: String { expression }
+
+  public static func invalid(expression: String, position: Int, reason: String) -> Self {
+    Self(expression: expression, position: position, reason: reason)
   }
 
   public var description: String { "invalid expression '\(expression)' at position \(position): \(reason)" }
-
-  /// The expression and, on the line below, a caret under the mistake.
-  public var pointer: String { caretPointer(expression, at: position) }
 }
 
 // MARK: - Syntax tree and evaluation

@@ -215,42 +215,24 @@ public struct UpdateWindow: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Why a window expression was refused, with the 1-based character position of the mistake.
-public enum UpdateWindowError: Error, Equatable, Sendable, CustomStringConvertible {
-  /// `field` is nil when the mistake is in the expression as a whole (such as the number of fields).
-  case invalid(expression: String, position: Int, field: UpdateWindow.Field?, reason: String)
-
-  public var expression: String {
-    switch self {
-    case .invalid(let expression, _, _, _): return expression
-    }
-  }
-
+public struct UpdateWindowError: PositionedError, Equatable, Sendable {
+  public let expression: String
   /// The 1-based character position of the mistake (one past the end when something is missing at the end).
-  public var position: Int {
-    switch self {
-    case .invalid(_, let position, _, _): return position
-    }
-  }
+  public let position: Int
+  /// Nil when the mistake is in the expression as a whole (such as the number of fields).
+  public let field: UpdateWindow.Field?
+  public let reason: String
 
-  public var field: UpdateWindow.Field? {
-    switch self {
-    case .invalid(_, _, let field, _): return field
-    }
-  }
+  public var text: String { expression }
 
-  public var reason: String {
-    switch self {
-    case .invalid(_, _, _, let reason): return reason
-    }
+  public static func invalid(expression: String, position: Int, field: UpdateWindow.Field?, reason: String) -> Self {
+    Self(expression: expression, position: position, field: field, reason: reason)
   }
 
   public var description: String {
     let field = self.field.map { " (\($0.rawValue))" } ?? ""
     return "invalid window '\(expression)' at position \(position)\(field): \(reason)"
   }
-
-  /// The expression and, on the line below, a caret under the mistake.
-  public var pointer: String { caretPointer(expression, at: position) }
 }
 
 /// Parses the fields of a window expression; indices are 0-based offsets into `chars`.

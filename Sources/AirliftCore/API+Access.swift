@@ -1,0 +1,156 @@
+import Foundation
+
+/// Who may do what: operator tokens, the audit log, device enrollment and revocation.
+extension API {
+  /// What an operator may do: read; also publish, deploy and steer the fleet; also manage tokens and revoke devices.
+  public enum Role: String, Codable, Sendable, CaseIterable {
+    case reader
+    case deployer
+    case admin
+  }
+
+  /// An operator token as listed (its secret is shown once, when it is created).
+  public struct Token: Codable, Sendable, Equatable {
+    public var name: String
+    public var role: Role
+    public var createdAt: Date
+    public var createdBy: String?
+    public var lastUsedAt: Date?
+    public var revokedAt: Date?
+
+    public init(
+      name: String, role: Role, createdAt: Date, createdBy: String?, lastUsedAt: Date? = nil, revokedAt: Date? = nil
+    ) {
+      self.name = name
+      self.role = role
+      self.createdAt = createdAt
+      self.createdBy = createdBy
+      self.lastUsedAt = lastUsedAt
+      self.revokedAt = revokedAt
+    }
+  }
+
+  /// `POST /api/v1/tokens`.
+  public struct CreateToken: Codable, Sendable, Equatable {
+    public var name: String
+    public var role: Role
+
+    public init(name: String, role: Role) {
+      self.name = name
+      self.role = role
+    }
+  }
+
+  /// A new token: `secret` is the bearer token, shown only this once (the controller keeps its SHA-256).
+  public struct NewToken: Codable, Sendable, Equatable {
+    public var token: Token
+    public var secret: String
+
+    public init(token: Token, secret: String) {
+      self.token = token
+      self.secret = secret
+    }
+  }
+
+  /// `POST /api/v1/enrollment-tokens`: a bootstrap credential for new devices.
+  public struct CreateEnrollmentToken: Codable, Sendable, Equatable {
+    /// Pre-registers this device id: its request is approved at once. Without it, requests wait for an operator.
+    public var device: String?
+    /// How many devices may use it.
+    public var uses: Int
+    /// Seconds it stays valid.
+    public var validFor: Int
+
+    public init(device: String? = nil, uses: Int = 1, validFor: Int = 86400) {
+      self.device = device
+      self.uses = uses
+      self.validFor = validFor
+    }
+  }
+
+  /// A bootstrap token; `secret` is shown only this once.
+  public struct EnrollmentToken: Codable, Sendable, Equatable {
+    public var secret: String
+    public var device: String?
+    public var uses: Int
+    public var expiresAt: Date
+
+    public init(secret: String, device: String?, uses: Int, expiresAt: Date) {
+      self.secret = secret
+      self.device = device
+      self.uses = uses
+      self.expiresAt = expiresAt
+    }
+  }
+
+  /// `POST /enroll`: a device's certificate signing request (its private key stays on the device).
+  public struct EnrollmentRequest: Codable, Sendable, Equatable {
+    public var device: String
+    public var csr: String
+
+    public init(device: String, csr: String) {
+      self.device = device
+      self.csr = csr
+    }
+  }
+
+  /// Where a device's enrollment stands; `certificate` once it is issued.
+  public struct Enrollment: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable { case pending, issued, rejected }
+    public var device: String
+    public var status: Status
+    public var certificate: String?
+    public var serial: String?
+    public var requestedAt: Date
+    public var decidedBy: String?
+
+    public init(
+      device: String, status: Status, certificate: String? = nil, serial: String? = nil, requestedAt: Date,
+      decidedBy: String? = nil
+    ) {
+      self.device = device
+      self.status = status
+      self.certificate = certificate
+      self.serial = serial
+      self.requestedAt = requestedAt
+      self.decidedBy = decidedBy
+    }
+  }
+
+  /// One operator write: who, what, when, and how it ended.
+  public struct AuditEntry: Codable, Sendable, Equatable {
+    public var at: Date
+    /// `cert:NAME` for a certificate operator, `token:NAME` for a token.
+    public var actor: String
+    public var method: String
+    public var path: String
+    public var status: Int
+
+    public init(at: Date, actor: String, method: String, path: String, status: Int) {
+      self.at = at
+      self.actor = actor
+      self.method = method
+      self.path = path
+      self.status = status
+    }
+  }
+
+  /// `POST /api/v1/devices/{id}/revoke`: what was revoked.
+  public struct Revocation: Codable, Sendable, Equatable {
+    public var device: String
+    /// Serial numbers (hex) of the device's certificates now on the revocation list.
+    public var serials: [String]
+    public var revokedAt: Date
+    public var reason: String?
+    /// The CRL file the broker reads.
+    public var crlFile: String
+
+    public init(device: String, serials: [String], revokedAt: Date, reason: String?, crlFile: String) {
+      self.device = device
+      self.serials = serials
+      self.revokedAt = revokedAt
+      self.reason = reason
+      self.crlFile = crlFile
+    }
+  }
+}
