@@ -136,23 +136,17 @@ private final class EVPKey {
 
   static func readFile(_ path: String) throws(SigningKeyError) -> String {
     do {
-      return try String(contentsOfFile: path, encoding: .utf8)
+      return try PEMFile.read(path)
     } catch {
-      throw .unreadable(path: path, reason: (error as NSError).localizedDescription)
+      guard case .unreadable(_, let reason) = error else { throw .unreadable(path: path, reason: error.description) }
+      throw .unreadable(path: path, reason: reason)
     }
   }
 
   static func read(
     _ pem: String, source: String, expected: String, _ reader: (OpaquePointer) -> OpaquePointer?
   ) throws(SigningKeyError) -> EVPKey {
-    let bytes = Array(pem.utf8)
-    let parsed: OpaquePointer? = bytes.withUnsafeBytes { buffer in
-      guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else { return nil }
-      defer { BIO_free(bio) }
-      return reader(bio)
-    }
-    ERR_clear_error()
-    guard let parsed else { throw .notAKey(source: source, expected: expected) }
+    guard let parsed = PEMFile.parse(pem, reader) else { throw .notAKey(source: source, expected: expected) }
     let key = EVPKey(pointer: parsed)
     guard EVP_PKEY_get_base_id(parsed) == EVP_PKEY_ED25519 else { throw .notEd25519(source: source) }
     return key
@@ -170,11 +164,10 @@ private final class EVPKey {
   }
 
   func write(_ writer: (OpaquePointer, OpaquePointer) -> Int32) throws(SigningKeyError) -> String {
-    guard let bio = BIO_new(BIO_s_mem()) else { throw .libcrypto("allocate a buffer") }
-    defer { BIO_free(bio) }
-    guard writer(bio, pointer) == 1 else { throw .libcrypto("write a PEM key") }
-    var out = [UInt8](repeating: 0, count: Int(BIO_ctrl_pending(bio)))
-    let read = BIO_read(bio, &out, Int32(out.count))
-    return String(decoding: out.prefix(Int(max(read, 0))), as: UTF8.self)
+    do {
+      return try PEMFile.write { writer($0, pointer) }
+    } catch {
+      throw .libcrypto("write a PEM key")
+    }
   }
 }

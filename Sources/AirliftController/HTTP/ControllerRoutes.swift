@@ -339,15 +339,11 @@ struct ControllerRoutes {
 
   @Sendable func setReleasePolicy(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     struct Body: Decodable { var policy: String? }
-    let package = try context.parameters.require("package")
-    try Names.validatePackage(package)
-    let version = try SemanticVersion(try context.parameters.require("version")).description
+    let ref = try Self.releaseRef(context)
     let body = try await request.decode(as: Body.self, context: context)
     let policy = try body.policy.map { text throws(PolicyExpressionError) in try PolicyExpression(text) }
     return try Self.json(
-      try deployments.setPolicy(
-        ReleaseRef(package: package, version: version), policy: policy, by: Self.operatorName(context)),
-      context: context)
+      try deployments.setPolicy(ref, policy: policy, by: Self.operatorName(context)), context: context)
   }
 
   @Sendable func listChannels(_ request: Request, context: ControllerRequestContext) async throws -> Response {

@@ -267,11 +267,12 @@ extension ControllerStore {
   }
 
   static func device(from row: Row) -> API.Device {
-    API.Device(
+    let follows = JSONColumn.decode(row["follows"])
+    return API.Device(
       id: row["id"], online: row["online"], attributes: JSONColumn.decode(row["attributes"]),
       installed: JSONColumn.decode(row["installed"]), agentVersion: row["agent_version"],
       firstSeen: row["first_seen"], lastSeen: row["last_seen"],
-      channels: Optional(JSONColumn.decode(row["follows"])).flatMap { $0.isEmpty ? nil : $0 },
+      channels: follows.isEmpty ? nil : follows,
       revokedAt: row["revoked_at"])
   }
 }
