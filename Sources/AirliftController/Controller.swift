@@ -36,7 +36,7 @@ public struct Controller: Sendable {
     let revocations = try RevocationService(store: store, mqtt: mqtt, config: config, logger: logger)
     let session = ControllerMQTT(
       client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments,
-      revocations: revocations, health: health, logger: logger)
+      revocations: revocations, health: health, metrics: metrics, logger: logger)
     let router = ControllerRoutes(
       store: store, blobs: blobs, deployments: deployments, revocations: revocations, health: health,
       metrics: metrics, operators: Set(config.operators), readers: Set(config.readers),

@@ -84,6 +84,7 @@ public final class DeploymentService: Sendable {
       throw StoreError.releaseExpired(ref, expires: signature.expires)
     }
     let id = "dep-" + UUID().uuidString.lowercased().prefix(8)
+    let creating = ContinuousClock.now
     let deployment = try store.createDeployment(
       NewDeployment(
         id: String(id), name: request.name, release: ref, tag: request.tag, target: request.target,
@@ -97,7 +98,7 @@ public final class DeploymentService: Sendable {
       "deployment created",
       metadata: [
         "id": .string(deployment.id), "release": .string(ref.description), "devices": "\(deployment.devices.count)",
-        "status": .string(deployment.status.rawValue),
+        "status": .string(deployment.status.rawValue), "seconds": "\(Self.seconds(since: creating))",
       ])
     if deployment.status == .active { notifyAll(deployment) }
     if request.rollout != nil { tick(now: now) }
@@ -250,7 +251,7 @@ public final class DeploymentService: Sendable {
 
   public func resume(_ id: String) throws -> API.Deployment {
     let (deployment, pending) = try store.changeStatus(id, to: .active)
-    for device in pending { notify(device) }
+    notify(pending)
     return deployment
   }
 
@@ -263,8 +264,11 @@ public final class DeploymentService: Sendable {
 
   /// The notice a device should act on now, or nil when it has none.
   public func notice(for device: DeviceID) throws -> DeploymentNotice? {
-    guard let desired = try store.desiredDeployment(for: device) else { return nil }
-    return DeploymentNotice(
+    try store.desiredDeployment(for: device).map(notice)
+  }
+
+  private func notice(_ desired: DesiredDeployment) -> DeploymentNotice {
+    DeploymentNotice(
       deployment: desired.deploymentID,
       release: ReleaseRef(package: desired.release.package, version: desired.release.version),
       handler: desired.release.handler,
@@ -296,7 +300,7 @@ public final class DeploymentService: Sendable {
       let timedOut = try store.failTimedOutDevices(now: now)
       if timedOut > 0 { logger.warning("\(timedOut) device(s) timed out") }
       for outcome in try store.stepRollouts(now: now) {
-        for device in outcome.started { notify(device) }
+        notify(outcome.started)
         for device in outcome.withdrawn { withdraw(device) }
         if let phase = outcome.advancedTo {
           logger.info("rollout phase \(phase + 1) started", metadata: ["id": .string(outcome.deployment)])
@@ -306,18 +310,69 @@ public final class DeploymentService: Sendable {
         }
       }
       try startRollbacks(now: now)
-      for device in try store.startWaitingDevices(now: now) { notify(device) }
-      for device in try store.retryFailedDevices(now: now) { notify(device) }
+      notify(try store.startWaitingDevices(now: now))
+      notify(try store.retryFailedDevices(now: now))
     } catch {
       logger.error("deployment scheduler: \(error)")
     }
   }
 
   private func notifyAll(_ deployment: API.Deployment) {
-    for progress in deployment.devices where progress.state == .pending && progress.started {
-      if let device = try? DeviceID(progress.device) { notify(device) }
+    notify(
+      deployment.devices.filter { $0.state == .pending && $0.started }.compactMap { try? DeviceID($0.device) })
+  }
+
+  /// `notify` for many devices: one read for all, each distinct notice
+  /// encoded once, published with many in flight.
+  private func notify(_ devices: [DeviceID]) {
+    guard devices.count > 1 else { return devices.forEach(notify) }
+    let desired: [DeviceID: DesiredDeployment]
+    do {
+      desired = try store.desiredDeployments(for: devices)
+    } catch {
+      logger.error("could not build the deployment notices for \(devices.count) devices: \(error)")
+      return
+    }
+    var encoded: [String: [UInt8]] = [:]
+    var messages: [(DeviceID, [UInt8])] = []
+    for device in devices {
+      guard let wanted = desired[device] else {
+        withdraw(device)
+        continue
+      }
+      let key = "\(wanted.deploymentID)#\(wanted.round)"
+      if encoded[key] == nil { encoded[key] = Wire.encode(notice(wanted)) }
+      messages.append((device, encoded[key] ?? []))
+    }
+    let started = ContinuousClock.now
+    Task { [mqtt, logger] in
+      defer {
+        logger.info(
+          "published \(messages.count) deployment notices",
+          metadata: ["seconds": "\(Self.seconds(since: started))"])
+      }
+      await withTaskGroup(of: Void.self) { group in
+        for (index, (device, payload)) in messages.enumerated() {
+          // A bounded window: Paho refuses publishes beyond its buffer, and the broker takes 1,000 at a time.
+          if index >= Self.publishWindow { await group.next() }
+          group.addTask {
+            do {
+              try await mqtt.publish(Topics.device(device, .deployment), payload: payload, qos: 1, retain: true)
+            } catch {
+              logger.warning("could not publish the deployment to \(device): \(error); it will fetch it over HTTPS")
+            }
+          }
+        }
+      }
     }
   }
+
+  private static func seconds(since start: ContinuousClock.Instant) -> Double {
+    Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
+  }
+
+  /// Deployment notices in flight at most during a fan-out.
+  static let publishWindow = 500
 
   /// Publishes the device's desired deployment as a retained message. Runs
   /// in the background: a broker that is down delays it, the device still

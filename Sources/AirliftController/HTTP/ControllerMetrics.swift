@@ -6,6 +6,11 @@ public final class ControllerMetrics: Sendable {
   private let artifactBytes = Atomic<Int64>(0)
   private let artifactRequests = Atomic<Int64>(0)
   private let rangeRequests = Atomic<Int64>(0)
+  private let statusesReceived = Atomic<Int64>(0)
+  private let statusesStored = Atomic<Int64>(0)
+  private let statusBatches = Atomic<Int64>(0)
+  private let statusBatchSeconds = Mutex<Double>(0)
+  private let deviceMessagesDropped = Atomic<Int64>(0)
 
   public init() {}
 
@@ -22,6 +27,21 @@ public final class ControllerMetrics: Sendable {
 
   func sent(_ bytes: Int) { artifactBytes.add(Int64(bytes), ordering: .relaxed) }
 
+  /// Status events taken off MQTT and queued for the next batch.
+  public var statusEventsReceived: Int64 { statusesReceived.load(ordering: .relaxed) }
+  /// Status events written to the store (each batch in one transaction).
+  public var statusEventsStored: Int64 { statusesStored.load(ordering: .relaxed) }
+
+  func statusReceived() { statusesReceived.add(1, ordering: .relaxed) }
+
+  func statusBatchStored(events: Int, seconds: Double) {
+    statusesStored.add(Int64(events), ordering: .relaxed)
+    statusBatches.add(1, ordering: .relaxed)
+    statusBatchSeconds.withLock { $0 += seconds }
+  }
+
+  func deviceMessageDropped() { deviceMessagesDropped.add(1, ordering: .relaxed) }
+
   /// The Prometheus text exposition of the counters.
   func exposition() -> String {
     """
@@ -32,6 +52,21 @@ public final class ControllerMetrics: Sendable {
     # TYPE airlift_artifact_requests_total counter
     airlift_artifact_requests_total{range="false"} \(artifactRequestCount - artifactRangeRequestCount)
     airlift_artifact_requests_total{range="true"} \(artifactRangeRequestCount)
+    # HELP airlift_status_events_received_total Status events received over MQTT.
+    # TYPE airlift_status_events_received_total counter
+    airlift_status_events_received_total \(statusEventsReceived)
+    # HELP airlift_status_events_stored_total Status events written to the store.
+    # TYPE airlift_status_events_stored_total counter
+    airlift_status_events_stored_total \(statusEventsStored)
+    # HELP airlift_status_batches_total Transactions that wrote status events.
+    # TYPE airlift_status_batches_total counter
+    airlift_status_batches_total \(statusBatches.load(ordering: .relaxed))
+    # HELP airlift_status_batch_seconds_total Time spent writing status batches.
+    # TYPE airlift_status_batch_seconds_total counter
+    airlift_status_batch_seconds_total \(statusBatchSeconds.withLock { $0 })
+    # HELP airlift_device_messages_dropped_total Device messages dropped as malformed or misaddressed.
+    # TYPE airlift_device_messages_dropped_total counter
+    airlift_device_messages_dropped_total \(deviceMessagesDropped.load(ordering: .relaxed))
 
     """
   }

@@ -27,14 +27,16 @@ final class ControllerMQTT: Service {
   private let logger: Logger
   private let shareGroup: String
   private let health: ControllerHealth
+  private let metrics: ControllerMetrics
   /// Status events received and not yet written: written in batches, one
   /// transaction each, so a burst of reports costs few disk syncs.
   private let pendingStatuses = Mutex<[(DeviceID, StatusReport)]>([])
 
   init(
     client: MQTTClient, shareGroup: String, store: ControllerStore, deployments: DeploymentService,
-    revocations: RevocationService, health: ControllerHealth, logger: Logger
+    revocations: RevocationService, health: ControllerHealth, metrics: ControllerMetrics, logger: Logger
   ) {
+    self.metrics = metrics
     self.revocations = revocations
     self.health = health
     self.client = client
@@ -73,30 +75,43 @@ final class ControllerMQTT: Service {
       do {
         try await Task.sleep(for: .milliseconds(50))
       } catch {
-        flushStatuses()
+        await flushStatuses()
         throw error
       }
-      flushStatuses()
+      await flushStatuses()
     }
   }
 
-  /// Writes the received status events in one transaction.
-  func flushStatuses() {
-    let batch = pendingStatuses.withLock { pending in
-      defer { pending.removeAll(keepingCapacity: true) }
-      return pending
-    }
-    guard !batch.isEmpty else { return }
-    do {
-      for (device, report) in try store.recordStatuses(batch) {
-        logger.warning("status for unknown deployment '\(report.deployment)' from \(device); kept in the event log")
+  /// Writes the received status events, at most `maxBatch` per transaction,
+  /// on the store's writer queue (the intake keeps reading meanwhile).
+  func flushStatuses() async {
+    while true {
+      let batch = pendingStatuses.withLock { pending in
+        let count = min(pending.count, Self.maxBatch)
+        defer { pending.removeFirst(count) }
+        return Array(pending.prefix(count))
       }
-    } catch {
-      // Put them back; the next flush tries again.
-      logger.error("could not store \(batch.count) status event(s): \(error); retrying")
-      pendingStatuses.withLock { $0.insert(contentsOf: batch, at: 0) }
+      guard !batch.isEmpty else { return }
+      do {
+        let started = ContinuousClock.now
+        let unknown = try await store.recordStatuses(batch)
+        metrics.statusBatchStored(
+          events: batch.count, seconds: Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
+        for (device, report) in unknown {
+          logger.warning("status for unknown deployment '\(report.deployment)' from \(device); kept in the event log")
+        }
+      } catch {
+        // Put them back; the next flush tries again.
+        logger.error("could not store \(batch.count) status event(s): \(error); retrying")
+        pendingStatuses.withLock { $0.insert(contentsOf: batch, at: 0) }
+        return
+      }
     }
   }
+
+  /// Status events per transaction at most: big enough that a burst costs
+  /// few commits, small enough that no write holds the database for long.
+  static let maxBatch = 5000
 
   private func connectWithRetry() async throws {
     var delay: Duration = .milliseconds(500)
@@ -136,6 +151,7 @@ final class ControllerMQTT: Service {
       case .status:
         let report = try Wire.decode(StatusReport.self, from: message.payload, topic: message.topic)
         pendingStatuses.withLock { $0.append((device, report)) }
+        metrics.statusReceived()
       case .presence:
         guard !message.payload.isEmpty else { return }
         let presence = try Wire.decode(Presence.self, from: message.payload, topic: message.topic)
@@ -147,6 +163,7 @@ final class ControllerMQTT: Service {
         return
       }
     } catch {
+      metrics.deviceMessageDropped()
       logger.warning("dropped device message: \(error)", metadata: ["topic": .string(message.topic)])
     }
   }

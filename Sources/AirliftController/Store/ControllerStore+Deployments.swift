@@ -354,31 +354,49 @@ extension ControllerStore {
   /// The deployment the device should act on: the newest one it belongs to
   /// that is active, or that it already started (so it can finish).
   public func desiredDeployment(for device: DeviceID) throws -> DesiredDeployment? {
+    try desiredDeployments(for: [device])[device]
+  }
+
+  /// `desiredDeployment(for:)` of many devices in one read, each release
+  /// read once: a deployment to ten thousand devices notifies them all.
+  public func desiredDeployments(for devices: [DeviceID]) throws -> [DeviceID: DesiredDeployment] {
     try db.read { db in
-      guard
-        let row = try Row.fetchOne(
-          db,
-          sql: """
-            SELECT deployment.id, deployment.parameters, deployment.release_id, deployment.download_timeout,
-              deployment.install_timeout, deployment.downgrade, device_deployment.round, release.signed_manifest
-            FROM deployment JOIN release ON release.id = deployment.release_id
-            JOIN device_deployment ON device_deployment.deployment_id = deployment.id
-            WHERE device_deployment.device_id = ? AND device_deployment.released_at IS NOT NULL
-              AND (deployment.status IN (?, ?) OR device_deployment.state != ?)
-            ORDER BY deployment.created_at DESC, deployment.rowid DESC LIMIT 1
-            """,
-          arguments: [
-            device.rawValue, DeploymentStatus.active.rawValue, DeploymentStatus.completed.rawValue,
-            DeviceState.pending.rawValue,
-          ])
-      else { return nil }
+      var releases: [Int64: (API.Release, SignedManifest?)] = [:]
+      var desired: [DeviceID: DesiredDeployment] = [:]
+      let statement = try db.cachedStatement(
+        sql: """
+          SELECT deployment.id, deployment.parameters, deployment.release_id, deployment.download_timeout,
+            deployment.install_timeout, deployment.downgrade, device_deployment.round
+          FROM deployment JOIN device_deployment ON device_deployment.deployment_id = deployment.id
+          WHERE device_deployment.device_id = ? AND device_deployment.released_at IS NOT NULL
+            AND (deployment.status IN (?, ?) OR device_deployment.state != ?)
+          ORDER BY deployment.created_at DESC, deployment.rowid DESC LIMIT 1
+          """)
       let defaults = UpdateTimeouts()
-      return DesiredDeployment(
-        deploymentID: row["id"], release: try Self.release(id: row["release_id"], db: db),
-        parameters: JSONColumn.decode(row["parameters"]),
-        timeouts: UpdateTimeouts(
-          download: row["download_timeout"] ?? defaults.download, install: row["install_timeout"] ?? defaults.install),
-        round: row["round"], manifest: Self.signedManifest(row["signed_manifest"]), downgrade: row["downgrade"])
+      for device in devices {
+        guard
+          let row = try Row.fetchOne(
+            statement,
+            arguments: [
+              device.rawValue, DeploymentStatus.active.rawValue, DeploymentStatus.completed.rawValue,
+              DeviceState.pending.rawValue,
+            ])
+        else { continue }
+        let releaseID: Int64 = row["release_id"]
+        if releases[releaseID] == nil {
+          let manifest = try String.fetchOne(
+            db, sql: "SELECT signed_manifest FROM release WHERE id = ?", arguments: [releaseID])
+          releases[releaseID] = (try Self.release(id: releaseID, db: db), Self.signedManifest(manifest))
+        }
+        guard let (release, manifest) = releases[releaseID] else { continue }
+        desired[device] = DesiredDeployment(
+          deploymentID: row["id"], release: release, parameters: JSONColumn.decode(row["parameters"]),
+          timeouts: UpdateTimeouts(
+            download: row["download_timeout"] ?? defaults.download,
+            install: row["install_timeout"] ?? defaults.install),
+          round: row["round"], manifest: manifest, downgrade: row["downgrade"])
+      }
+      return desired
     }
   }
 
@@ -390,43 +408,99 @@ extension ControllerStore {
   public func recordStatuses(_ batch: [(DeviceID, StatusReport)], now: Date = Date()) throws -> [(
     DeviceID, StatusReport
   )] {
-    try db.write { db in
-      var unknown: [(DeviceID, StatusReport)] = []
-      var touched: Set<String> = []
-      for (device, report) in batch {
-        // A report the controller already has (a QoS 1 repeat, or one the device sent again) changes nothing.
-        guard
-          try Self.insertEvent(
-            db, deployment: report.deployment, device: device.rawValue, state: report.state, report: report, now: now)
-        else { continue }
-        guard
-          let entry = try Row.fetchOne(
-            db, sql: "SELECT state, round FROM device_deployment WHERE deployment_id = ? AND device_id = ?",
-            arguments: [report.deployment, device.rawValue]),
-          let current = DeviceState(rawValue: entry["state"])
-        else {
-          unknown.append((device, report))
-          continue
+    try db.write { db in try Self.storeStatuses(batch, now: now, db: db) }
+  }
+
+  /// `recordStatuses` on the store's writer queue, leaving the caller's
+  /// thread free meanwhile (the MQTT intake calls it for every batch).
+  @discardableResult
+  public func recordStatuses(_ batch: [(DeviceID, StatusReport)], now: Date = Date()) async throws -> [(
+    DeviceID, StatusReport
+  )] {
+    try await db.write { db in try Self.storeStatuses(batch, now: now, db: db) }
+  }
+
+  /// One device's entry in one deployment while a batch is applied.
+  private struct BatchEntry {
+    var state: DeviceState
+    let round: Int
+    var percent: Int?
+    var error: String?
+    var attempts: Int
+    var changed = false
+  }
+
+  private struct EntryKey: Hashable {
+    let deployment: String
+    let device: String
+  }
+
+  /// Every event is inserted; each device entry is read once and written
+  /// once per batch however many of its events the batch holds; only a
+  /// deployment where a device finished is checked for completion.
+  private static func storeStatuses(_ batch: [(DeviceID, StatusReport)], now: Date, db: Database) throws -> [(
+    DeviceID, StatusReport
+  )] {
+    var unknown: [(DeviceID, StatusReport)] = []
+    var entries: [EntryKey: BatchEntry?] = [:]
+    var finishing: Set<String> = []
+    let insert = try db.cachedStatement(
+      sql: """
+        INSERT OR IGNORE INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
+          error, device_time, received_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """)
+    let select = try db.cachedStatement(
+      sql:
+        "SELECT state, round, percent, error, attempts FROM device_deployment WHERE deployment_id = ? AND device_id = ?"
+    )
+    for (device, report) in batch {
+      try insert.execute(arguments: [
+        report.deployment, device.rawValue, report.state.rawValue, report.stage, report.bytes, report.total,
+        report.percent, report.attempt, report.error, report.time, now, report.seq,
+      ])
+      // A report the controller already has (a QoS 1 repeat, or one the device sent again) changes nothing.
+      guard db.changesCount > 0 else { continue }
+      let key = EntryKey(deployment: report.deployment, device: device.rawValue)
+      if entries[key] == nil {
+        let row = try Row.fetchOne(select, arguments: [report.deployment, device.rawValue])
+        entries[key] = row.flatMap { row in
+          DeviceState(rawValue: row["state"]).map {
+            BatchEntry(
+              state: $0, round: row["round"], percent: row["percent"], error: row["error"], attempts: row["attempts"])
+          }
         }
-        // A late report of an earlier try of the update moves nothing.
-        guard (report.round ?? 1) >= (entry["round"] as Int) else { continue }
-        guard current.canMove(to: report.state) || (!current.isTerminal && report.state.isTerminal) else { continue }
-        let percent = report.state == .successful ? 100 : report.percent
-        try db.execute(
-          sql: """
-            UPDATE device_deployment SET state = ?, percent = COALESCE(?, percent), error = ?, updated_at = ?,
-              attempts = MAX(attempts, ?), started_at = COALESCE(started_at, ?)
-            WHERE deployment_id = ? AND device_id = ?
-            """,
-          arguments: [
-            report.state.rawValue, percent, report.error, now, report.attempt ?? 1, now, report.deployment,
-            device.rawValue,
-          ])
-        touched.insert(report.deployment)
       }
-      for id in touched { try Self.completeIfFinished(id, db: db) }
-      return unknown
+      guard var entry = entries[key] ?? nil else {
+        unknown.append((device, report))
+        continue
+      }
+      // A late report of an earlier try of the update moves nothing.
+      guard (report.round ?? 1) >= entry.round else { continue }
+      guard entry.state.canMove(to: report.state) || (!entry.state.isTerminal && report.state.isTerminal) else {
+        continue
+      }
+      entry.state = report.state
+      entry.percent = (report.state == .successful ? 100 : report.percent) ?? entry.percent
+      entry.error = report.error
+      entry.attempts = max(entry.attempts, report.attempt ?? 1)
+      entry.changed = true
+      entries[key] = entry
+      if report.state.isTerminal { finishing.insert(report.deployment) }
     }
+    let update = try db.cachedStatement(
+      sql: """
+        UPDATE device_deployment SET state = ?, percent = ?, error = ?, updated_at = ?, attempts = ?,
+          started_at = COALESCE(started_at, ?)
+        WHERE deployment_id = ? AND device_id = ?
+        """)
+    for (key, entry) in entries {
+      guard let entry, entry.changed else { continue }
+      try update.execute(arguments: [
+        entry.state.rawValue, entry.percent, entry.error, now, entry.attempts, now, key.deployment, key.device,
+      ])
+    }
+    for id in finishing { try completeIfFinished(id, db: db) }
+    return unknown
   }
 
   /// Every status event of one device in one deployment, oldest first.
