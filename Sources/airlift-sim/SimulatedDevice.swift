@@ -14,16 +14,21 @@ actor SimulatedDevice {
   private let installTime: Duration
   private let failRate: Double
   private let download: DownloadMode
+  private let slots: DownloadSlots
   private let certs: String
   private var installed: [String: String] = [:]
   private var done: Set<String> = []
   private(set) var state: DeviceState?
+  private var connectTimes: [Double] = []
+  private var noticeTimes: [Double] = []
+  private var reportsSent = 0
 
   init(
     id: DeviceID, broker: String, certs: String, attributes: [String: String], installTime: Duration,
-    failRate: Double, download: DownloadMode, logger: Logger
+    failRate: Double, download: DownloadMode, slots: DownloadSlots, logger: Logger
   ) throws {
     self.id = id
+    self.slots = slots
     self.download = download
     self.certs = certs
     self.attributes = attributes
@@ -40,23 +45,55 @@ actor SimulatedDevice {
       logger: logger)
   }
 
-  /// Whether its MQTT session is up.
-  var isConnected: Bool { get async { await client.isConnected } }
+  /// What it has done so far, for the live summary and `--stats`.
+  var snapshot: DeviceSnapshot {
+    get async {
+      DeviceSnapshot(
+        connected: await client.isConnected, connectTimes: connectTimes,
+        noticeTimes: noticeTimes, state: state, reportsSent: reportsSent)
+    }
+  }
 
-  /// Connects, says it is online, checks in, and handles notices until cancelled.
+  /// Connects, says it is online, checks in, and handles notices until
+  /// cancelled. After the broker comes back it says it is online again,
+  /// as an agent does.
   func run() async throws {
     let notices = try await client.subscribe(Topics.device(id, .deployment), qos: 1)
     try await client.connect()
+    connected()
     try await client.publish(
       Topics.device(id, .presence), payload: Wire.encode(Presence(.online)), qos: 1, retain: true)
     try await checkIn()
-    for await message in notices where !message.payload.isEmpty {
-      guard let notice = try? Wire.decode(DeploymentNotice.self, from: message.payload, topic: message.topic),
-        !done.contains(notice.deployment)
-      else { continue }
-      done.insert(notice.deployment)
-      try await update(notice)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        for await event in self.client.events {
+          guard case .connected(reconnect: true) = event else { continue }
+          await self.connected()
+          try await self.client.publish(
+            Topics.device(self.id, .presence), payload: Wire.encode(Presence(.online)), qos: 1, retain: true)
+        }
+      }
+      group.addTask {
+        for await message in notices where !message.payload.isEmpty {
+          await self.received(message)
+        }
+      }
+      try await group.next()
+      group.cancelAll()
     }
+  }
+
+  private func connected() {
+    connectTimes.append(Date().timeIntervalSince1970)
+  }
+
+  private func received(_ message: MQTTMessage) async {
+    noticeTimes.append(Date().timeIntervalSince1970)
+    guard let notice = try? Wire.decode(DeploymentNotice.self, from: message.payload, topic: message.topic),
+      !done.contains(notice.deployment)
+    else { return }
+    done.insert(notice.deployment)
+    do { try await update(notice) } catch {}
   }
 
   func close() async { await client.close() }
@@ -67,12 +104,21 @@ actor SimulatedDevice {
       return try await report(notice, .successful, stage: "already-installed", percent: 100)
     }
     try await report(notice, .downloading, bytes: 0, total: total, percent: 0)
-    do {
-      for artifact in notice.artifacts {
-        try await SimulatedDownload.fetch(artifact, mode: download, certs: certs, device: id)
+    // As an agent does: a failed download is tried again (Retrying) after a pause, three tries in all.
+    for attempt in 1...3 {
+      do {
+        for artifact in notice.artifacts {
+          try await slots.withSlot { [download, certs, id] in
+            try await SimulatedDownload.fetch(artifact, mode: download, certs: certs, device: id)
+          }
+        }
+        break
+      } catch {
+        guard attempt < 3 else { return try await report(notice, .failed, error: "download: \(error)") }
+        try await report(notice, .retrying, error: "download: \(error)")
+        try await Task.sleep(for: .seconds(attempt * 2) + .milliseconds(Int.random(in: 0..<1000)))
+        try await report(notice, .downloading, bytes: 0, total: total, percent: 0)
       }
-    } catch {
-      return try await report(notice, .failed, error: "download: \(error)")
     }
     try await report(notice, .downloaded, bytes: total, total: total, percent: 100)
     try await report(notice, .installing)
@@ -95,6 +141,7 @@ actor SimulatedDevice {
       deployment: notice.deployment, state: state, stage: stage, bytes: bytes, total: total, percent: percent,
       attempt: 1, error: error)
     try await client.publish(Topics.device(id, .status), payload: Wire.encode(report), qos: 1)
+    reportsSent += 1
   }
 
   private func checkIn() async throws {

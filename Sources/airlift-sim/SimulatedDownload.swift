@@ -24,7 +24,9 @@ enum SimulatedDownload {
     tls.trustRoots = .file("\(certs)/ca.crt")
     tls.certificateChain = try NIOSSLCertificate.fromPEMFile("\(certs)/devices/\(device).crt").map { .certificate($0) }
     tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: "\(certs)/devices/\(device).key", format: .pem))
-    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+    var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+    configuration.timeout.connect = .seconds(30)
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     defer { _ = http.shutdown() }
     var request = HTTPClientRequest(url: artifact.url)
     if mode == .head { request.headers.add(name: "Range", value: "bytes=0-0") }
@@ -48,4 +50,26 @@ enum SimulatedDownload {
 struct SimulationError: Error, CustomStringConvertible {
   let description: String
   init(_ description: String) { self.description = description }
+}
+
+/// At most N downloads at a time across the simulated fleet: each is a TLS
+/// connection, and one process has only so many file descriptors.
+actor DownloadSlots {
+  private var free: Int
+  private var waiting: [CheckedContinuation<Void, Never>] = []
+
+  init(_ count: Int) { free = max(1, count) }
+
+  /// Runs `body` once a slot is free.
+  func withSlot<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+    if free > 0 {
+      free -= 1
+    } else {
+      await withCheckedContinuation { waiting.append($0) }
+    }
+    defer {
+      if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
+    }
+    return try await body()
+  }
 }
