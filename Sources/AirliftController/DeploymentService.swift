@@ -100,7 +100,7 @@ public final class DeploymentService: Sendable {
         "id": .string(deployment.id), "release": .string(ref.description), "devices": "\(deployment.devices.count)",
         "status": .string(deployment.status.rawValue), "seconds": "\(Self.seconds(since: creating))",
       ])
-    if deployment.status == .active { notifyAll(deployment) }
+    if deployment.status == .active { notifyNew(deployment) }
     if request.rollout != nil { tick(now: now) }
     return try store.deployment(id: deployment.id) ?? deployment
   }
@@ -344,6 +344,26 @@ public final class DeploymentService: Sendable {
       if encoded[key] == nil { encoded[key] = Wire.encode(notice(wanted)) }
       messages.append((device, encoded[key] ?? []))
     }
+    publish(messages)
+  }
+
+  /// A deployment just created is the newest of each of its devices, so one
+  /// notice (its first round) serves them all: no read per device.
+  private func notifyNew(_ deployment: API.Deployment) {
+    let devices = deployment.devices.filter { $0.state == .pending && $0.started }.compactMap {
+      try? DeviceID($0.device)
+    }
+    guard let first = devices.first,
+      let desired = try? store.desiredDeployment(for: first), desired.deploymentID == deployment.id,
+      desired.round == 1
+    else { return notify(devices) }
+    let payload = Wire.encode(notice(desired))
+    publish(devices.map { ($0, payload) })
+  }
+
+  /// Publishes retained notices with a bounded number in flight.
+  private func publish(_ messages: [(DeviceID, [UInt8])]) {
+    guard !messages.isEmpty else { return }
     let started = ContinuousClock.now
     Task { [mqtt, logger] in
       defer {

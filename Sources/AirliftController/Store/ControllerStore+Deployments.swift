@@ -95,13 +95,14 @@ extension ControllerStore {
         ordered = ordered.filter(canaries.contains) + ordered.filter { !canaries.contains($0) }
       }
       let closed = try Self.outsideWindow(now: now, db: db)
+      let insert = try db.cachedStatement(
+        sql: """
+          INSERT INTO device_deployment (deployment_id, device_id, state, updated_at, position, released_at)
+          VALUES (?, ?, ?, ?, ?, ?)
+          """)
       for (position, device) in ordered.enumerated() {
         let startNow = spec.rollout == nil && !closed.contains(device)
-        try db.execute(
-          sql: """
-            INSERT INTO device_deployment (deployment_id, device_id, state, updated_at, position, released_at)
-            VALUES (?, ?, ?, ?, ?, ?)
-            """,
+        try insert.execute(
           arguments: [spec.id, device, DeviceState.pending.rawValue, now, position, startNow ? now : nil])
         if startNow { try Self.recordFromVersion(db, deployment: spec.id, device: device) }
       }
@@ -540,15 +541,16 @@ extension ControllerStore {
     deployment: String, state: DeviceState
   )] {
     var busy: [String: (deployment: String, state: DeviceState)] = [:]
+    let statement = try db.cachedStatement(
+      sql: """
+        SELECT device_deployment.deployment_id, device_deployment.state FROM device_deployment
+        JOIN deployment ON deployment.id = device_deployment.deployment_id
+        WHERE device_deployment.device_id = ? AND deployment.status IN (?, ?, ?)
+          AND device_deployment.state NOT IN (?, ?, ?) LIMIT 1
+        """)
     for device in devices {
       let row = try Row.fetchOne(
-        db,
-        sql: """
-          SELECT device_deployment.deployment_id, device_deployment.state FROM device_deployment
-          JOIN deployment ON deployment.id = device_deployment.deployment_id
-          WHERE device_deployment.device_id = ? AND deployment.status IN (?, ?, ?)
-            AND device_deployment.state NOT IN (?, ?, ?) LIMIT 1
-          """,
+        statement,
         arguments: StatementArguments(
           [device] + liveStatuses + [
             DeviceState.successful.rawValue, DeviceState.failed.rawValue, DeviceState.rolledBack.rawValue,

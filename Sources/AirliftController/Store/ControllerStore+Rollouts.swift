@@ -122,13 +122,15 @@ extension ControllerStore {
 
   /// Notes the version of the deployment's package the device runs as it is started.
   static func recordFromVersion(_ db: Database, deployment: String, device: String) throws {
-    try db.execute(
+    // Cached: a deployment to every device runs this once per device.
+    try db.cachedStatement(
       sql: """
         UPDATE device_deployment SET from_version = (
           SELECT json_extract(device.installed, '$."' || release.package || '"') FROM device, deployment, release
           WHERE device.id = ? AND deployment.id = ? AND release.id = deployment.release_id)
         WHERE deployment_id = ? AND device_id = ?
-        """, arguments: [device, deployment, deployment, device])
+        """
+    ).execute(arguments: [device, deployment, deployment, device])
   }
 
   /// Aborted deployments whose policy asks for a rollback, once no started
