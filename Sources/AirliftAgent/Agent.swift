@@ -97,10 +97,11 @@ public final class Agent: Service {
             for await _ in outbox.drained where self.needsReconcile.withLock({ $0 }) {
               // Give the reports just published a moment to reach the controller first.
               try await Task.sleep(for: .seconds(1))
-              var delay = 5.0
+              // Capped at 30 s: a controller that was away is back within that of its return.
+              var delay = 2.0
               while await !self.reconcile(http) {
                 try await Task.sleep(for: .seconds(delay))
-                delay = min(delay * 2, 300)
+                delay = min(delay * 2, 30)
               }
             }
           }
