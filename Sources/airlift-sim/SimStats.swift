@@ -29,6 +29,8 @@ struct SimStats: Codable, Sendable {
     var devices: Int
     var firstAt: Double
     var lastAt: Double
+    /// How many arrived in each whole second from `firstAt` on.
+    var perSecond: [Int] = []
 
     mutating func add(_ at: Double) {
       firstAt = devices == 0 ? at : min(firstAt, at)
@@ -44,6 +46,14 @@ struct SimStats: Codable, Sendable {
           if rounds.count <= index { rounds.append(Round(devices: 0, firstAt: 0, lastAt: 0)) }
           rounds[index].add(at)
         }
+      }
+      for index in rounds.indices {
+        var buckets = [Int](repeating: 0, count: Int(rounds[index].lastAt - rounds[index].firstAt) + 1)
+        for times in lists where times.count > index {
+          let bucket = Int(times[index] - rounds[index].firstAt)
+          if buckets.indices.contains(bucket) { buckets[bucket] += 1 }
+        }
+        rounds[index].perSecond = buckets
       }
       return rounds
     }
