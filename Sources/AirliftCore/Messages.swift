@@ -176,6 +176,11 @@ public enum Wire {
       throw .malformedPayload(topic: topic, reason: "\(bytes.count) bytes, more than the \(maxPayload)-byte limit")
     }
     let data = Data(bytes)
+    // One parse for a well-formed payload of this version (the common case);
+    // anything else is parsed again below to say exactly what is wrong.
+    if let versioned = try? Self.decoder().decode(Versioned<T>.self, from: data), let value = versioned.value {
+      return value
+    }
     let object: Any
     do {
       object = try JSONSerialization.jsonObject(with: data)
@@ -189,6 +194,19 @@ public enum Wire {
       throw .malformedPayload(topic: topic, reason: "missing integer field 'v'")
     }
     guard v == version else { throw .unsupportedPayloadVersion(topic: topic, version: v) }
+    do {
+      return try decoder().decode(T.self, from: data)
+    } catch let error as DecodingError {
+      throw .malformedPayload(topic: topic, reason: describe(error))
+    } catch let error as AirliftCoreError {
+      throw .malformedPayload(topic: topic, reason: error.description)
+    } catch {
+      throw .malformedPayload(topic: topic, reason: "\(error)")
+    }
+  }
+
+  /// A JSON decoder that reads the wire's times (milliseconds, or any ISO 8601).
+  private static func decoder() -> JSONDecoder {
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .custom { decoder in
       let text = try decoder.singleValueContainer().decode(String.self)
@@ -197,14 +215,18 @@ public enum Wire {
       throw DecodingError.dataCorrupted(
         .init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not an ISO 8601 time"))
     }
-    do {
-      return try decoder.decode(T.self, from: data)
-    } catch let error as DecodingError {
-      throw .malformedPayload(topic: topic, reason: describe(error))
-    } catch let error as AirliftCoreError {
-      throw .malformedPayload(topic: topic, reason: error.description)
-    } catch {
-      throw .malformedPayload(topic: topic, reason: "\(error)")
+    return decoder
+  }
+
+  /// A payload whose `v` is this wire version, decoded in the same pass.
+  private struct Versioned<T: Decodable>: Decodable {
+    let value: T?
+
+    private enum Keys: String, CodingKey { case v }
+
+    init(from decoder: any Decoder) throws {
+      let v = try decoder.container(keyedBy: Keys.self).decodeIfPresent(Int.self, forKey: .v)
+      value = v == Wire.version ? try T(from: decoder) : nil
     }
   }
 
