@@ -419,7 +419,7 @@ struct ControllerRoutes {
       throw APIError(
         status: .badRequest, code: "invalid_request", message: "send at least one report, each with its seq")
     }
-    let unknown = try await store.recordStatuses(batch.reports.map { (device, $0) })
+    let unknown = try store.recordStatuses(batch.reports.map { (device, $0) })
     for (_, report) in unknown {
       context.logger.warning("status for unknown deployment '\(report.deployment)' from \(device); kept")
     }

@@ -75,16 +75,15 @@ final class ControllerMQTT: Service {
       do {
         try await Task.sleep(for: .milliseconds(50))
       } catch {
-        await flushStatuses()
+        flushStatuses()
         throw error
       }
-      await flushStatuses()
+      flushStatuses()
     }
   }
 
-  /// Writes the received status events, at most `maxBatch` per transaction,
-  /// on the store's writer queue (the intake keeps reading meanwhile).
-  func flushStatuses() async {
+  /// Writes the received status events, at most `maxBatch` per transaction.
+  func flushStatuses() {
     while true {
       let batch = pendingStatuses.withLock { pending in
         let count = min(pending.count, Self.maxBatch)
@@ -94,7 +93,7 @@ final class ControllerMQTT: Service {
       guard !batch.isEmpty else { return }
       do {
         let started = ContinuousClock.now
-        let unknown = try await store.recordStatuses(batch)
+        let unknown = try store.recordStatuses(batch)
         metrics.statusBatchStored(
           events: batch.count, seconds: Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
         for (device, report) in unknown {

@@ -412,15 +412,6 @@ extension ControllerStore {
     try db.write { db in try Self.storeStatuses(batch, now: now, db: db) }
   }
 
-  /// `recordStatuses` on the store's writer queue, leaving the caller's
-  /// thread free meanwhile (the MQTT intake calls it for every batch).
-  @discardableResult
-  public func recordStatuses(_ batch: [(DeviceID, StatusReport)], now: Date = Date()) async throws -> [(
-    DeviceID, StatusReport
-  )] {
-    try await db.write { db in try Self.storeStatuses(batch, now: now, db: db) }
-  }
-
   /// One device's entry in one deployment while a batch is applied.
   private struct BatchEntry {
     var state: DeviceState
