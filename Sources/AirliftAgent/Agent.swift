@@ -173,7 +173,7 @@ public final class Agent: Service {
       brokerURL: config.brokerURL, clientID: config.deviceID,
       tls: .init(caFile: config.caFile, certificateFile: config.certificate, keyFile: config.key),
       will: .init(topic: Topics.device(deviceID, .presence), payload: Wire.encode(Presence(.offline))),
-      cleanStart: false)
+      cleanStart: false, minRetryInterval: MQTTClientOptions.spreadRetryStart())
   }
 
   private func connectWithRetry(_ mqtt: MQTTClient) async throws {

@@ -68,6 +68,13 @@ public struct MQTTClientOptions: Sendable {
   public var minRetryInterval: Int
   public var maxRetryInterval: Int
 
+  /// A reconnect backoff start of 1 to 4 s, for devices. Paho doubles the
+  /// wait without jitter, so a fleet that lost its broker at one moment
+  /// would knock in the same second, overflow the broker's accept queue and
+  /// back off together to 16 s (bench/fleet); with four starts it comes
+  /// back in waves the broker can take.
+  public static func spreadRetryStart() -> Int { Int.random(in: 1...4) }
+
   public init(
     brokerURL: String, clientID: String, tls: TLS? = nil, will: Will? = nil,
     cleanStart: Bool = true, sessionExpiry: UInt32 = 7 * 24 * 3600, keepAlive: Int = 30,

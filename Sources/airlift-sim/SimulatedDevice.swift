@@ -41,7 +41,7 @@ actor SimulatedDevice {
           caFile: "\(certs)/ca.crt", certificateFile: "\(certs)/devices/\(id).crt",
           keyFile: "\(certs)/devices/\(id).key"),
         will: .init(topic: Topics.device(id, .presence), payload: Wire.encode(Presence(.offline))),
-        cleanStart: false, connectTimeout: 30),
+        cleanStart: false, connectTimeout: 30, minRetryInterval: MQTTClientOptions.spreadRetryStart()),
       logger: logger)
   }
 
