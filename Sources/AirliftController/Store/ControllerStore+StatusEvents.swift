@@ -1,0 +1,148 @@
+import AirliftCore
+import Foundation
+import GRDB
+
+/// Status events: the intake's batches, and reading them back.
+extension ControllerStore {
+  /// Stores a batch of status events in one transaction and moves each
+  /// device's state when the move is allowed (duplicates and late events
+  /// never move a finished device back). Returns the events whose
+  /// deployment or device entry is unknown (they are still kept).
+  @discardableResult
+  public func recordStatuses(_ batch: [(DeviceID, StatusReport)], now: Date = Date()) throws -> [(
+    DeviceID, StatusReport
+  )] {
+    try db.write { db in try Self.storeStatuses(batch, now: now, db: db) }
+  }
+
+  /// One device's entry in one deployment while a batch is applied.
+  private struct BatchEntry {
+    var state: DeviceState
+    let round: Int
+    var percent: Int?
+    var error: String?
+    var attempts: Int
+    var changed = false
+  }
+
+  private struct EntryKey: Hashable {
+    let deployment: String
+    let device: String
+  }
+
+  /// Every event is inserted; each device entry is read once and written
+  /// once per batch however many of its events the batch holds; only a
+  /// deployment where a device finished is checked for completion.
+  private static func storeStatuses(_ batch: [(DeviceID, StatusReport)], now: Date, db: Database) throws -> [(
+    DeviceID, StatusReport
+  )] {
+    var unknown: [(DeviceID, StatusReport)] = []
+    var entries: [EntryKey: BatchEntry?] = [:]
+    var finishing: Set<String> = []
+    let insert = try db.cachedStatement(
+      sql: """
+        INSERT OR IGNORE INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
+          error, device_time, received_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """)
+    let select = try db.cachedStatement(
+      sql:
+        "SELECT state, round, percent, error, attempts FROM device_deployment WHERE deployment_id = ? AND device_id = ?"
+    )
+    for (device, report) in batch {
+      try insert.execute(arguments: [
+        report.deployment, device.rawValue, report.state.rawValue, report.stage, report.bytes, report.total,
+        report.percent, report.attempt, report.error, report.time, now, report.seq,
+      ])
+      // A report the controller already has (a QoS 1 repeat, or one the device sent again) changes nothing.
+      guard db.changesCount > 0 else { continue }
+      let key = EntryKey(deployment: report.deployment, device: device.rawValue)
+      if entries[key] == nil {
+        let row = try Row.fetchOne(select, arguments: [report.deployment, device.rawValue])
+        entries[key] = row.flatMap { row in
+          DeviceState(rawValue: row["state"]).map {
+            BatchEntry(
+              state: $0, round: row["round"], percent: row["percent"], error: row["error"], attempts: row["attempts"])
+          }
+        }
+      }
+      guard var entry = entries[key] ?? nil else {
+        unknown.append((device, report))
+        continue
+      }
+      // A late report of an earlier try of the update moves nothing.
+      guard (report.round ?? 1) >= entry.round else { continue }
+      guard entry.state.canMove(to: report.state) || (!entry.state.isTerminal && report.state.isTerminal) else {
+        continue
+      }
+      entry.state = report.state
+      entry.percent = (report.state == .successful ? 100 : report.percent) ?? entry.percent
+      entry.error = report.error
+      entry.attempts = max(entry.attempts, report.attempt ?? 1)
+      entry.changed = true
+      entries[key] = entry
+      if report.state.isTerminal { finishing.insert(report.deployment) }
+    }
+    let update = try db.cachedStatement(
+      sql: """
+        UPDATE device_deployment SET state = ?, percent = ?, error = ?, updated_at = ?, attempts = ?,
+          started_at = COALESCE(started_at, ?)
+        WHERE deployment_id = ? AND device_id = ?
+        """)
+    for (key, entry) in entries {
+      guard let entry, entry.changed else { continue }
+      try update.execute(arguments: [
+        entry.state.rawValue, entry.percent, entry.error, now, entry.attempts, now, key.deployment, key.device,
+      ])
+    }
+    for id in finishing { try completeIfFinished(id, db: db) }
+    return unknown
+  }
+
+  /// Every status event of one device in one deployment, oldest first.
+  public func statusEvents(deployment: String, device: DeviceID) throws -> [StatusReport] {
+    try db.read { db in
+      try Row.fetchAll(
+        db,
+        // In the order things happened: a report that arrived late (sent again after a loss) sits where it belongs.
+        sql: """
+          SELECT * FROM status_event WHERE deployment_id = ? AND device_id = ?
+          ORDER BY COALESCE(device_time, received_at), seq, id
+          """,
+        arguments: [deployment, device.rawValue]
+      ).compactMap { row in
+        guard let state = DeviceState(rawValue: row["state"]) else { return nil }
+        return StatusReport(
+          deployment: row["deployment_id"], state: state, stage: row["stage"], bytes: row["bytes"], total: row["total"],
+          percent: row["percent"], attempt: row["attempt"], error: row["error"],
+          time: row["device_time"] ?? row["received_at"], seq: row["seq"])
+      }
+    }
+  }
+
+  /// Stores an event; false when the device's report with this sequence number is already stored.
+  @discardableResult
+  static func insertEvent(
+    _ db: Database, deployment: String, device: String, state: DeviceState, report: StatusReport? = nil,
+    error: String? = nil, now: Date
+  ) throws -> Bool {
+    try db.execute(
+      sql: """
+        INSERT OR IGNORE INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
+          error, device_time, received_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [
+        deployment, device, state.rawValue, report?.stage, report?.bytes, report?.total, report?.percent,
+        report?.attempt, report?.error ?? error, report?.time, now, report?.seq,
+      ])
+    return db.changesCount > 0
+  }
+
+  /// The report sequence numbers in (`after`, `through`] stored for `device`.
+  public func storedStatusSeqs(device: DeviceID, after: Int64, through: Int64) throws -> [Int64] {
+    try db.read { db in
+      try Int64.fetchAll(
+        db, sql: "SELECT seq FROM status_event WHERE device_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT 10000",
+        arguments: [device.rawValue, after, through])
+    }
+  }
+}
