@@ -154,11 +154,11 @@ public final class ControllerClient: Sendable {
         assets: [.init(name: name ?? URL(fileURLWithPath: file).lastPathComponent, sha256: blob.sha256)]))
   }
 
-  /// Whether the controller is ready (its MQTT session subscribed).
+  /// Whether the controller is ready (`/readyz`: its MQTT session up, its database writable).
   public func isHealthy() async -> Bool {
     guard
       let response = try? await http.execute(
-        authorized(HTTPClientRequest(url: "\(baseURL)/healthz")), timeout: .seconds(10))
+        authorized(HTTPClientRequest(url: "\(baseURL)/readyz")), timeout: .seconds(10))
     else { return false }
     _ = try? await response.body.collect(upTo: 4096)
     return response.status == .ok

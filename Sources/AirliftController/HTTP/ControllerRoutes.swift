@@ -28,6 +28,7 @@ struct ControllerRoutes {
     router.add(
       middleware: IdentityMiddleware(operators: operators, readers: readers, revocations: revocations, store: store))
     router.get("healthz", use: healthz)
+    router.get("readyz", use: readyz)
 
     router.get("artifacts/:sha256", use: artifact)
     router.post("enroll", use: enroll)
@@ -88,12 +89,30 @@ struct ControllerRoutes {
     return router
   }
 
-  /// `GET /healthz`: 200 once the controller takes device messages, 503 before.
+  /// `GET /healthz`: 200 while the process serves HTTP (for a service
+  /// manager's liveness check).
   @Sendable func healthz(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let ready = health.mqttSubscribed
+    Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+  }
+
+  /// `GET /readyz`: 200 when the controller can do its work (its MQTT
+  /// session subscribed and connected, its database writable), else 503
+  /// with what is wrong, a line each (for a load balancer).
+  @Sendable func readyz(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    var problems: [String] = []
+    if !health.mqttSubscribed {
+      problems.append("mqtt: not subscribed yet (connecting to the broker)")
+    } else if !health.isBrokerConnected {
+      problems.append("mqtt: connection to the broker lost; reconnecting")
+    }
+    do {
+      try store.checkWritable()
+    } catch {
+      problems.append("store: not writable: \(error)")
+    }
     return Response(
-      status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
-      body: .init(byteBuffer: ByteBuffer(string: ready ? "ok\n" : "mqtt: connecting to the broker\n")))
+      status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
+      body: .init(byteBuffer: ByteBuffer(string: problems.isEmpty ? "ok\n" : problems.joined(separator: "\n") + "\n")))
   }
 
   // MARK: Releases and tags

@@ -4,11 +4,18 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Whether the controller is ready to take device messages, for `/healthz`.
+/// Whether the controller is ready to take device messages, for `/readyz`.
 public final class ControllerHealth: Sendable {
   private let subscribed = Mutex(false)
+  private let brokerConnected: @Sendable () -> Bool
 
-  public init() {}
+  /// `brokerConnected` says whether the MQTT session is up right now.
+  public init(brokerConnected: @escaping @Sendable () -> Bool = { true }) {
+    self.brokerConnected = brokerConnected
+  }
+
+  /// The MQTT session is up now (it reconnects by itself when it is not).
+  public var isBrokerConnected: Bool { brokerConnected() }
 
   public var mqttSubscribed: Bool {
     get { subscribed.withLock { $0 } }

@@ -14,6 +14,18 @@ public final class ControllerStore: Sendable {
     try Self.migrator.migrate(db)
   }
 
+  /// Commits a one-row write: throws when the database cannot take writes
+  /// (a full disk, a read-only file), for `/readyz`.
+  public func checkWritable(now: Date = Date()) throws {
+    try db.write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO readiness (id, checked_at) VALUES (1, ?)
+          ON CONFLICT(id) DO UPDATE SET checked_at = excluded.checked_at
+          """, arguments: [now])
+    }
+  }
+
   static var migrator: DatabaseMigrator {
     var migrator = DatabaseMigrator()
     migrator.registerMigration("v1") { db in
@@ -283,6 +295,12 @@ public final class ControllerStore: Sendable {
             path TEXT NOT NULL,
             status INTEGER NOT NULL
           );
+          """)
+    }
+    migrator.registerMigration("v16-readiness") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE readiness (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at DATETIME NOT NULL);
           """)
     }
     return migrator
