@@ -19,10 +19,10 @@ public enum DeploymentError: Error, Equatable, Sendable, CustomStringConvertible
 /// message on each device's `deployment` topic (the fast path), backed by
 /// the store, which devices also ask over HTTPS (the truth).
 public final class DeploymentService: Sendable {
-  private let store: ControllerStore
-  private let mqtt: MQTTClient
-  private let baseURL: String
-  private let logger: Logger
+  let store: ControllerStore
+  let mqtt: MQTTClient
+  let baseURL: String
+  let logger: Logger
 
   init(store: ControllerStore, mqtt: MQTTClient, baseURL: String, logger: Logger) {
     self.store = store
@@ -262,23 +262,6 @@ public final class DeploymentService: Sendable {
     return deployment
   }
 
-  /// The notice a device should act on now, or nil when it has none.
-  public func notice(for device: DeviceID) throws -> DeploymentNotice? {
-    try store.desiredDeployment(for: device).map(notice)
-  }
-
-  private func notice(_ desired: DesiredDeployment) -> DeploymentNotice {
-    DeploymentNotice(
-      deployment: desired.deploymentID,
-      release: ReleaseRef(package: desired.release.package, version: desired.release.version),
-      handler: desired.release.handler,
-      artifacts: desired.release.assets.map {
-        ArtifactRef(name: $0.name, url: "\(baseURL)/artifacts/\($0.sha256)", size: $0.size, sha256: $0.sha256)
-      },
-      parameters: desired.parameters, timeouts: desired.timeouts, round: desired.round > 1 ? desired.round : nil,
-      manifest: desired.manifest, downgrade: desired.downgrade ? true : nil)
-  }
-
   /// A device checked in, or joined a group: add it to open deployments it missed.
   func deviceMayJoin(_ device: DeviceID) {
     do {
@@ -314,118 +297,6 @@ public final class DeploymentService: Sendable {
       notify(try store.retryFailedDevices(now: now))
     } catch {
       logger.error("deployment scheduler: \(error)")
-    }
-  }
-
-  private func notifyAll(_ deployment: API.Deployment) {
-    notify(
-      deployment.devices.filter { $0.state == .pending && $0.started }.compactMap { try? DeviceID($0.device) })
-  }
-
-  /// `notify` for many devices: one read for all, each distinct notice
-  /// encoded once, published with many in flight.
-  private func notify(_ devices: [DeviceID]) {
-    guard devices.count > 1 else { return devices.forEach(notify) }
-    let desired: [DeviceID: DesiredDeployment]
-    do {
-      desired = try store.desiredDeployments(for: devices)
-    } catch {
-      logger.error("could not build the deployment notices for \(devices.count) devices: \(error)")
-      return
-    }
-    var encoded: [String: [UInt8]] = [:]
-    var messages: [(DeviceID, [UInt8])] = []
-    for device in devices {
-      guard let wanted = desired[device] else {
-        withdraw(device)
-        continue
-      }
-      let key = "\(wanted.deploymentID)#\(wanted.round)"
-      if encoded[key] == nil { encoded[key] = Wire.encode(notice(wanted)) }
-      messages.append((device, encoded[key] ?? []))
-    }
-    publish(messages)
-  }
-
-  /// A deployment just created is the newest of each of its devices, so one
-  /// notice (its first round) serves them all: no read per device.
-  private func notifyNew(_ deployment: API.Deployment) {
-    let devices = deployment.devices.filter { $0.state == .pending && $0.started }.compactMap {
-      try? DeviceID($0.device)
-    }
-    guard let first = devices.first,
-      let desired = try? store.desiredDeployment(for: first), desired.deploymentID == deployment.id,
-      desired.round == 1
-    else { return notify(devices) }
-    let payload = Wire.encode(notice(desired))
-    publish(devices.map { ($0, payload) })
-  }
-
-  /// Publishes retained notices with a bounded number in flight.
-  private func publish(_ messages: [(DeviceID, [UInt8])]) {
-    guard !messages.isEmpty else { return }
-    let started = ContinuousClock.now
-    Task { [mqtt, logger] in
-      defer {
-        logger.info(
-          "published \(messages.count) deployment notices",
-          metadata: ["seconds": "\(Self.seconds(since: started))"])
-      }
-      await withTaskGroup(of: Void.self) { group in
-        for (index, (device, payload)) in messages.enumerated() {
-          // A bounded window: Paho refuses publishes beyond its buffer, and the broker takes 1,000 at a time.
-          if index >= Self.publishWindow { await group.next() }
-          group.addTask {
-            do {
-              try await mqtt.publish(Topics.device(device, .deployment), payload: payload, qos: 1, retain: true)
-            } catch {
-              logger.warning("could not publish the deployment to \(device): \(error); it will fetch it over HTTPS")
-            }
-          }
-        }
-      }
-    }
-  }
-
-  private static func seconds(since start: ContinuousClock.Instant) -> Double {
-    Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000
-  }
-
-  /// Deployment notices in flight at most during a fan-out.
-  static let publishWindow = 500
-
-  /// Publishes the device's desired deployment as a retained message. Runs
-  /// in the background: a broker that is down delays it, the device still
-  /// finds its deployment over HTTPS.
-  private func notify(_ device: DeviceID) {
-    let notice: DeploymentNotice?
-    do {
-      notice = try self.notice(for: device)
-    } catch {
-      logger.error("could not build the deployment notice for \(device): \(error)")
-      return
-    }
-    guard let notice else { return withdraw(device) }
-    publish(device, payload: Wire.encode(notice))
-  }
-
-  /// Clears the device's retained notice (a zero-length retained message).
-  private func withdraw(_ device: DeviceID) {
-    if let notice = try? self.notice(for: device) {
-      // An older deployment it already started stays its desired one.
-      return publish(device, payload: Wire.encode(notice))
-    }
-    publish(device, payload: [])
-  }
-
-  private func publish(_ device: DeviceID, payload: [UInt8]) {
-    let topic = Topics.device(device, .deployment)
-    Task { [mqtt, logger] in
-      do {
-        try await mqtt.publish(topic, payload: payload, qos: 1, retain: true)
-      } catch {
-        logger.warning("could not publish the deployment to \(device): \(error); it will fetch it over HTTPS")
-      }
     }
   }
 }
