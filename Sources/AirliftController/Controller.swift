@@ -37,7 +37,7 @@ public struct Controller: Sendable {
     let session = ControllerMQTT(
       client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments,
       revocations: revocations, health: health, metrics: metrics, logger: logger)
-    let router = ControllerRoutes(
+    let router = try ControllerRoutes(
       store: store, blobs: blobs, deployments: deployments, revocations: revocations, health: health,
       metrics: metrics, operators: Set(config.operators), readers: Set(config.readers),
       maxArtifactSize: config.maxArtifactSize, caFile: config.caFile, caKeyFile: config.caKeyFile

@@ -1,3 +1,4 @@
+import AirliftCore
 import Foundation
 
 /// Plain-text tables and JSON for command output.
@@ -21,16 +22,7 @@ enum Output {
     return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self)
   }
 
-  static func bytes(_ count: Int64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(count)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 {
-      value /= 1024
-      unit += 1
-    }
-    return unit == 0 ? "\(count) B" : "\(String(format: "%.1f", value)) \(units[unit])"
-  }
+  static func bytes(_ count: Int64) -> String { ByteCount.text(count) }
 
   static func date(_ date: Date) -> String {
     date.formatted(.iso8601)

@@ -48,6 +48,19 @@ struct IdentityMiddleware: RouterMiddleware {
     let certificate = try await context.channel.nioSSL_peerCertificate().get()
     guard let der = try certificate?.toDERBytes() else {
       guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        if let cookie = request.cookies[DashboardRoutes.cookieName]?.value, let session = try store.session(cookie) {
+          // A dashboard session: REST writes must carry the header only the dashboard's own script sets.
+          let reads = request.method == .get || request.method == .head
+          if !reads && !request.uri.path.hasPrefix("/ui/") && request.headers[.airliftUI] != "1" {
+            throw APIError(
+              status: .forbidden, code: "forbidden",
+              message: "a write with a dashboard session must come from the dashboard (X-Airlift-UI header)")
+          }
+          context.identity = .operator("token:\(session.tokenName)", role: session.role)
+          return try await next(request, context)
+        }
+        // Health checks and the dashboard's login page need no credentials; other /ui pages send to it.
+        if Self.isOpen(request.uri.path) { return try await next(request, context) }
         throw APIError(
           status: .unauthorized, code: "unauthenticated",
           message:
@@ -79,6 +92,11 @@ struct IdentityMiddleware: RouterMiddleware {
         message: "certificate CN '\(name)' is neither an operator nor a valid device id")
     }
     return try await next(request, context)
+  }
+
+  /// Paths served without credentials (their handlers decide what an anonymous caller sees).
+  static func isOpen(_ path: String) -> Bool {
+    path == "/healthz" || path == "/readyz" || path == "/ui" || path.hasPrefix("/ui/")
   }
 }
 

@@ -22,13 +22,14 @@ struct ControllerRoutes {
   /// Install handlers agents know; a release must name one of them.
   static let handlers: Set<String> = ["script", "directory", "ab-slot"]
 
-  func build() -> Router<ControllerRequestContext> {
+  func build() throws -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)
     router.add(middleware: ErrorMappingMiddleware())
     router.add(
       middleware: IdentityMiddleware(operators: operators, readers: readers, revocations: revocations, store: store))
     router.get("healthz", use: healthz)
     router.get("readyz", use: readyz)
+    DashboardRoutes(store: store, renderer: try DashboardRenderer()).add(to: router)
 
     router.get("artifacts/:sha256", use: artifact)
     router.post("enroll", use: enroll)
@@ -219,28 +220,38 @@ struct ControllerRoutes {
   /// `GET /api/v1/devices?group=G&app=A&version=<2.0.0&attr=k=v&online=true`
   @Sendable func listDevices(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let query = request.uri.queryParameters
-    var filter = DeviceFilter(group: query.get("group"), app: query.get("app"))
-    if let version = query.get("version") {
+    let filter = try Self.deviceFilter(
+      group: query.get("group"), app: query.get("app"), version: query.get("version"),
+      attributes: query.getAll("attr"), expression: query.get("where"), online: query.get("online"))
+    return try Self.json(try store.devices(filter), context: context)
+  }
+
+  /// The device filter a query asks for (the API's and the dashboard's), or a 400 saying what is wrong.
+  static func deviceFilter(
+    group: String?, app: String?, version: String?, attributes: [String], expression: String?, online: String?
+  ) throws -> DeviceFilter {
+    var filter = DeviceFilter(group: group, app: app)
+    if let version {
       guard filter.app != nil else {
         throw APIError(status: .badRequest, code: "invalid_request", message: "a version filter needs app=PACKAGE")
       }
       filter.version = try VersionRequirement(version)
     }
-    for pair in query.getAll("attr") {
+    for pair in attributes {
       let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
       guard parts.count == 2 else {
         throw APIError(status: .badRequest, code: "invalid_request", message: "attr must be KEY=VALUE, got '\(pair)'")
       }
       filter.attributes[parts[0]] = parts[1]
     }
-    if let text = query.get("where") { filter.expression = try PolicyExpression(text) }
-    if let online = query.get("online") {
+    if let expression { filter.expression = try PolicyExpression(expression) }
+    if let online {
       guard let value = Bool(online) else {
         throw APIError(status: .badRequest, code: "invalid_request", message: "online must be true or false")
       }
       filter.online = value
     }
-    return try Self.json(try store.devices(filter), context: context)
+    return filter
   }
 
   @Sendable func showDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {

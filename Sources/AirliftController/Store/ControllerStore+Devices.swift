@@ -78,6 +78,7 @@ extension ControllerStore {
           INSERT INTO device (id, online, first_seen, last_seen) VALUES (?, ?, ?, ?)
           ON CONFLICT(id) DO UPDATE SET online = excluded.online, last_seen = excluded.last_seen
           """, arguments: [device.rawValue, online, now, now])
+      try Self.logPresence(db, device: device.rawValue, online: online, now: now)
     }
   }
 

@@ -303,6 +303,24 @@ public final class ControllerStore: Sendable {
           CREATE TABLE readiness (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at DATETIME NOT NULL);
           """)
     }
+    migrator.registerMigration("v17-dashboard") { db in
+      try db.execute(
+        sql: """
+          CREATE TABLE ui_session (
+            secret_sha256 TEXT PRIMARY KEY NOT NULL,
+            token_id TEXT NOT NULL REFERENCES operator_token(id) ON DELETE CASCADE,
+            created_at DATETIME NOT NULL,
+            expires_at DATETIME NOT NULL
+          );
+          CREATE TABLE presence_event (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            device_id TEXT NOT NULL,
+            online BOOLEAN NOT NULL,
+            at DATETIME NOT NULL
+          );
+          CREATE INDEX presence_event_by_device ON presence_event(device_id, id);
+          """)
+    }
     return migrator
   }
 }

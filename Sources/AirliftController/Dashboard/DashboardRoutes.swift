@@ -1,0 +1,393 @@
+import AirliftCore
+import Foundation
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+
+/// The web dashboard under `/ui`, served by the controller on its HTTPS
+/// port: pages rendered on the server from the store, a deployment page that
+/// updates live over Server-Sent Events, and buttons that call the REST API.
+struct DashboardRoutes {
+  let store: ControllerStore
+  let renderer: DashboardRenderer
+
+  /// Devices per page of the fleet table.
+  static let pageSize = 50
+  /// How often a live deployment page is checked for changes.
+  static let liveInterval = Duration.milliseconds(500)
+  /// An event stream ends after this long; the browser reconnects by itself.
+  static let liveStreamLimit = Duration.seconds(300)
+
+  func add(to router: Router<ControllerRequestContext>) {
+    router.get("ui") { _, _ in DashboardRenderer.redirect("/ui/fleet") }
+    let ui = router.group("ui")
+    ui.get("static/app.css") { _, _ in DashboardRenderer.asset(DashboardAssets.css, type: "text/css; charset=utf-8") }
+    ui.get("static/app.js") { _, _ in
+      DashboardRenderer.asset(DashboardAssets.js, type: "text/javascript; charset=utf-8")
+    }
+    ui.get("login", use: loginPage)
+    ui.post("login", use: login)
+    ui.post("logout", use: logout)
+    let pages = ui.group().add(middleware: DashboardLoginRequired())
+    pages.get("fleet", use: fleet)
+    pages.get("devices/:id", use: device)
+    pages.get("releases", use: releases)
+    pages.get("deployments", use: deploymentList)
+    pages.get("deployments/:id", use: deployment)
+    pages.get("deployments/:id/events", use: deploymentEvents)
+  }
+
+  func layout(_ title: String, page: String, context: ControllerRequestContext) -> DashboardLayout {
+    guard case .operator(let name, let role) = context.identity else {
+      return DashboardLayout(title: title, page: page)
+    }
+    let shown = name.hasPrefix("token:") ? String(name.dropFirst("token:".count)) : name
+    return DashboardLayout(title: title, page: page, who: .init(name: shown, role: role.rawValue))
+  }
+
+  static func canWrite(_ context: ControllerRequestContext) -> Bool {
+    guard case .operator(_, let role) = context.identity else { return false }
+    return role != .reader
+  }
+
+  func notFound(_ what: String, context: ControllerRequestContext) -> Response {
+    struct ErrorView {
+      var heading: String
+      var message: String
+    }
+    return renderer.page(
+      "error", layout: layout("Not found", page: "error", context: context),
+      view: ErrorView(heading: "Not found", message: what), status: .notFound)
+  }
+
+  // MARK: Fleet
+
+  struct FleetQuery {
+    var group = ""
+    var app = ""
+    var version = ""
+    var attr = ""
+    var online = ""
+    var anyPresence: Bool { online.isEmpty }
+    var onlineOnly: Bool { online == "true" }
+    var offlineOnly: Bool { online == "false" }
+
+    /// The query string of this filter at `page` (for shareable links).
+    func link(page: Int) -> String {
+      var items: [(String, String)] = [
+        ("group", group), ("app", app), ("version", version), ("attr", attr), ("online", online),
+      ].filter { !$0.1.isEmpty }
+      if page > 1 { items.append(("page", String(page))) }
+      let query = items.map {
+        "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .urlQueryValueAllowed) ?? "")"
+      }
+      return "/ui/fleet" + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+    }
+  }
+
+  struct FleetView {
+    struct Query {
+      var group, app, version, attr: String
+      var anyPresence, onlineOnly, offlineOnly: Bool
+    }
+    struct Row {
+      var id: String
+      var online: Bool
+      var model: String
+      var installed: String
+      var lastSeen: String
+      var lastSeenISO: String
+    }
+    var summary: FleetSummary
+    var offline: Int
+    var modelChart: BarChart
+    var versionChart: BarChart
+    var query: Query
+    var filterError: String?
+    var matching: Int
+    var pageNumber: Int
+    var pageCount: Int
+    var rows: [Row]
+    var prevLink: String?
+    var nextLink: String?
+  }
+
+  @Sendable func fleet(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let parameters = request.uri.queryParameters
+    let query = FleetQuery(
+      group: parameters.get("group") ?? "", app: parameters.get("app") ?? "",
+      version: parameters.get("version") ?? "", attr: parameters.get("attr") ?? "",
+      online: parameters.get("online") ?? "")
+    let requestedPage = max(1, parameters.get("page").flatMap { Int($0) } ?? 1)
+    var devices: [API.Device] = []
+    var filterError: String?
+    do {
+      func value(_ text: String) -> String? { text.isEmpty ? nil : text }
+      let filter = try ControllerRoutes.deviceFilter(
+        group: value(query.group), app: value(query.app), version: value(query.version),
+        attributes: query.attr.isEmpty ? [] : [query.attr], expression: nil, online: value(query.online))
+      devices = try store.devices(filter)
+    } catch {
+      filterError = ErrorMappingMiddleware.map(error, logger: context.logger).message
+    }
+    let summary = try store.fleetSummary()
+    let pageCount = max(1, (devices.count + Self.pageSize - 1) / Self.pageSize)
+    let page = min(requestedPage, pageCount)
+    let shown = devices.dropFirst((page - 1) * Self.pageSize).prefix(Self.pageSize)
+    // The version chart shows the filtered app, else the package installed on most devices.
+    let package =
+      query.app.isEmpty
+      ? summary.versions.max { $0.value.values.reduce(0, +) < $1.value.values.reduce(0, +) }?.key : query.app
+    let view = FleetView(
+      summary: summary, offline: summary.total - summary.online,
+      modelChart: BarChart(id: "chart-model", caption: "Devices by model", counts: summary.models),
+      versionChart: BarChart(
+        id: "chart-version", caption: package.map { "Installed versions of \($0)" } ?? "Installed versions",
+        counts: package.flatMap { summary.versions[$0] } ?? [:]),
+      query: .init(
+        group: query.group, app: query.app, version: query.version, attr: query.attr, anyPresence: query.anyPresence,
+        onlineOnly: query.onlineOnly, offlineOnly: query.offlineOnly),
+      filterError: filterError, matching: devices.count, pageNumber: page, pageCount: pageCount,
+      rows: shown.map { device in
+        FleetView.Row(
+          id: device.id, online: device.online, model: device.attributes["model"] ?? "",
+          installed: device.installed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(
+            separator: ", "),
+          lastSeen: DashboardFormat.time(device.lastSeen), lastSeenISO: DashboardFormat.iso(device.lastSeen))
+      },
+      prevLink: page > 1 ? query.link(page: page - 1) : nil,
+      nextLink: page < pageCount ? query.link(page: page + 1) : nil)
+    return renderer.page(
+      "fleet", layout: layout("Fleet", page: "fleet", context: context), view: view,
+      status: filterError == nil ? .ok : .badRequest)
+  }
+
+  // MARK: Device
+
+  struct DeviceView {
+    struct Pair {
+      var key: String
+      var value: String
+    }
+    struct Presence {
+      var online: Bool
+      var at: String
+    }
+    struct Event {
+      var time: String
+      var state: String
+      var stage: String?
+      var progress: String
+      var attempt: String
+      var error: String?
+    }
+    struct Deployment {
+      var deployment: String
+      var release: String
+      var state: String
+      var stateClass: String
+      var error: String?
+      var open: Bool
+      var events: [Event]
+    }
+    var id: String
+    var online: Bool
+    var firstSeen: String
+    var lastSeen: String
+    var agentVersion: String?
+    var groups: String?
+    var revoked: String?
+    var attributes: [Pair]
+    var apps: [Pair]
+    var presence: [Presence]
+    var history: [Deployment]
+  }
+
+  /// Deployments shown with their events on a device's page.
+  static let deviceHistoryShown = 20
+
+  @Sendable func device(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let raw = try context.parameters.require("id")
+    guard let id = try? DeviceID(raw), let detail = try store.deviceDetail(id) else {
+      return notFound("No device '\(raw)' has checked in.", context: context)
+    }
+    let device = detail.device
+    let history = try detail.history.prefix(Self.deviceHistoryShown).enumerated().map { index, entry in
+      DeviceView.Deployment(
+        deployment: entry.deployment, release: "\(entry.release.package)@\(entry.release.version)",
+        state: entry.state.rawValue, stateClass: DashboardFormat.stateClass(entry.state), error: entry.error,
+        open: index == 0,
+        events: try store.statusEvents(deployment: entry.deployment, device: id).map { event in
+          DeviceView.Event(
+            time: DashboardFormat.time(event.time), state: event.state.rawValue, stage: event.stage,
+            progress: event.percent.map { "\($0) %" }
+              ?? event.bytes.map {
+                DashboardFormat.bytes($0) + (event.total.map { " of " + DashboardFormat.bytes($0) } ?? "")
+              }
+              ?? "",
+            attempt: event.attempt.map(String.init) ?? "", error: event.error)
+        })
+    }
+    let view = DeviceView(
+      id: device.id, online: device.online, firstSeen: DashboardFormat.time(device.firstSeen),
+      lastSeen: DashboardFormat.time(device.lastSeen), agentVersion: device.agentVersion,
+      groups: detail.groups.isEmpty ? nil : detail.groups.joined(separator: ", "),
+      revoked: device.revokedAt.map(DashboardFormat.time),
+      attributes: device.attributes.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) },
+      apps: device.installed.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) },
+      presence: try store.presenceHistory(id).map { .init(online: $0.online, at: DashboardFormat.time($0.at)) },
+      history: history)
+    return renderer.page("device", layout: layout(device.id, page: "device", context: context), view: view)
+  }
+
+  // MARK: Releases
+
+  struct ReleasesView {
+    struct Asset {
+      var name: String
+      var size: String
+      var sha256: String
+      var short: String
+    }
+    struct Signature {
+      var key: String
+      var expires: String
+      var downgrade: Bool
+    }
+    struct Version {
+      var ref: String
+      var version: String
+      var handler: String
+      var assets: [Asset]
+      var signature: Signature?
+      var created: String
+    }
+    struct Package {
+      var name: String
+      var tags: [API.Tag]
+      var versions: [Version]
+    }
+    var packages: [Package]
+  }
+
+  @Sendable func releases(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let all = try store.releases()
+    let byPackage = Dictionary(grouping: all, by: \.package)
+    let packages = try byPackage.keys.sorted().map { name in
+      let versions = (byPackage[name] ?? []).sorted { a, b in
+        guard let va = try? SemanticVersion(a.version), let vb = try? SemanticVersion(b.version) else {
+          return a.version > b.version
+        }
+        return va > vb
+      }
+      return ReleasesView.Package(
+        name: name, tags: try store.tags(package: name),
+        versions: versions.map { release in
+          ReleasesView.Version(
+            ref: "\(release.package)@\(release.version)", version: release.version, handler: release.handler,
+            assets: release.assets.map {
+              .init(
+                name: $0.name, size: DashboardFormat.bytes($0.size), sha256: $0.sha256,
+                short: String($0.sha256.prefix(12)))
+            },
+            signature: release.signature.map { .init(key: $0.key, expires: $0.expires, downgrade: $0.downgrade) },
+            created: DashboardFormat.time(release.createdAt))
+        })
+    }
+    return renderer.page(
+      "releases", layout: layout("Releases", page: "releases", context: context),
+      view: ReleasesView(packages: packages))
+  }
+
+  // MARK: Deployments
+
+  struct DeploymentListView {
+    struct Row {
+      var id: String
+      var title: String
+      var release: String
+      var status: String
+      var statusClass: String
+      var total: Int
+      var ended: Int
+      var failed: Int
+      var created: String
+    }
+    var rows: [Row]
+  }
+
+  /// Deployments listed, newest first.
+  static let deploymentsShown = 200
+
+  @Sendable func deploymentList(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let rows = try store.deployments().sorted { $0.createdAt > $1.createdAt }.prefix(Self.deploymentsShown).map {
+      deployment in
+      let counts = deployment.counts
+      return DeploymentListView.Row(
+        id: deployment.id, title: deployment.name ?? deployment.id,
+        release: "\(deployment.release.package)@\(deployment.release.version)", status: deployment.status.rawValue,
+        statusClass: DashboardFormat.statusClass(deployment.status), total: deployment.devices.count,
+        ended: deployment.devices.filter { $0.state.isTerminal }.count,
+        failed: (counts[.failed] ?? 0) + (counts[.rolledBack] ?? 0), created: DashboardFormat.time(deployment.createdAt)
+      )
+    }
+    return renderer.page(
+      "deployments", layout: layout("Deployments", page: "deployments", context: context),
+      view: DeploymentListView(rows: Array(rows)))
+  }
+
+  @Sendable func deployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let id = try context.parameters.require("id")
+    guard let deployment = try store.deployment(id: id) else {
+      return notFound("No deployment '\(id)'.", context: context)
+    }
+    let view = DeploymentView(deployment, canWrite: Self.canWrite(context))
+    return renderer.page("deployment", layout: layout(view.title, page: "deployment", context: context), view: view)
+  }
+
+  /// `GET /ui/deployments/:id/events`: Server-Sent Events, an `update` with
+  /// the live part of the page whenever it changes (checked twice a second),
+  /// a comment every 15 s to keep proxies from closing the stream.
+  @Sendable func deploymentEvents(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let id = try context.parameters.require("id")
+    guard try store.deployment(id: id) != nil else { return notFound("No deployment '\(id)'.", context: context) }
+    let canWrite = Self.canWrite(context)
+    let (store, renderer) = (self.store, self.renderer)
+    var headers = DashboardRenderer.securityHeaders
+    headers[.contentType] = "text/event-stream"
+    return Response(
+      status: .ok, headers: headers,
+      body: ResponseBody { writer in
+        try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+        let clock = ContinuousClock()
+        let start = clock.now
+        var lastSent = ""
+        var lastWrite = start
+        while !Task.isCancelled && !Task.isShuttingDownGracefully && clock.now - start < Self.liveStreamLimit {
+          guard let deployment = try store.deployment(id: id) else { break }
+          let view = DeploymentView(deployment, canWrite: canWrite)
+          let fragment = renderer.render("deployment-live", view)
+          if fragment != lastSent {
+            try await writer.write(ByteBuffer(string: Self.event("update", data: fragment)))
+            lastSent = fragment
+            lastWrite = clock.now
+            if view.finished { break }
+          } else if clock.now - lastWrite > .seconds(15) {
+            try await writer.write(ByteBuffer(string: ": still here\n\n"))
+            lastWrite = clock.now
+          }
+          try await Task.sleep(for: Self.liveInterval)
+        }
+        try await writer.finish(nil)
+      })
+  }
+
+  /// One Server-Sent Event; each line of `data` gets its own `data:` field.
+  static func event(_ name: String, data: String) -> String {
+    var text = "event: \(name)\n"
+    for line in data.split(separator: "\n", omittingEmptySubsequences: false) {
+      text += "data: \(line.replacingOccurrences(of: "\r", with: ""))\n"
+    }
+    return text + "\n"
+  }
+}
