@@ -38,10 +38,11 @@ peak_rss_mb() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 
 # A counter from the controller's /metrics, read with the operator certificate:
-# controller_metric NAME (needs AIRLIFT_CONTROLLER and AIRLIFT_CERTS).
+# controller_metric NAME: the sum of its series over all labels (needs AIRLIFT_CONTROLLER and AIRLIFT_CERTS).
 controller_metric() {
   curl -s --cacert "$AIRLIFT_CERTS/ca.crt" --cert "$AIRLIFT_CERTS/operator.crt" --key "$AIRLIFT_CERTS/operator.key" \
-    "$AIRLIFT_CONTROLLER/metrics" | awk -v name="$1" '$1 == name {print $2}'
+    "$AIRLIFT_CONTROLLER/metrics" |
+    awk -v name="$1" '$1 == name || index($1, name "{") == 1 {sum += $2; found = 1} END {if (found) printf "%.0f\n", sum}'
 }
 
 # Resident memory of a process now, in kB.

@@ -31,7 +31,7 @@ public struct Controller: Sendable {
         tls: .init(caFile: config.caFile, certificateFile: config.mqttCertificateFile, keyFile: config.mqttKeyFile),
         cleanStart: false),
       logger: logger)
-    let health = ControllerHealth(brokerConnected: { mqtt.isConnected })
+    let health = ControllerHealth(brokerConnected: { mqtt.isConnected }, publishCounts: { mqtt.publishCounts })
     let deployments = DeploymentService(store: store, mqtt: mqtt, baseURL: config.baseURL, logger: logger)
     let revocations = try RevocationService(store: store, mqtt: mqtt, config: config, logger: logger)
     let session = ControllerMQTT(

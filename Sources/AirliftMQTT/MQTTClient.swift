@@ -36,6 +36,8 @@ public final class MQTTClient: Sendable {
   public let options: MQTTClientOptions
   private let pool = CStringPool()
   private let state = Mutex(State())
+  private let publishes = Atomic<Int64>(0)
+  private let publishFailures = Atomic<Int64>(0)
   private let logger: Logger
   private let eventContinuation: AsyncStream<MQTTConnectionEvent>.Continuation
   /// Connection changes: connected, reconnected, lost.
@@ -278,6 +280,21 @@ public final class MQTTClient: Sendable {
   /// QoS 0: written). While disconnected the message waits in Paho's buffer
   /// and this call returns once it has been delivered after a reconnect.
   public func publish(_ topic: String, payload: [UInt8], qos: Int = 1, retain: Bool = false) async throws(MQTTError) {
+    publishes.add(1, ordering: .relaxed)
+    do {
+      try await send(topic, payload: payload, qos: qos, retain: retain)
+    } catch {
+      publishFailures.add(1, ordering: .relaxed)
+      throw error
+    }
+  }
+
+  /// Publishes attempted since the start, and how many of them failed (for metrics).
+  public var publishCounts: (attempted: Int64, failed: Int64) {
+    (publishes.load(ordering: .relaxed), publishFailures.load(ordering: .relaxed))
+  }
+
+  private func send(_ topic: String, payload: [UInt8], qos: Int, retain: Bool) async throws(MQTTError) {
     let handle = try currentHandle()
     let result = await perform { context in
       // Paho copies topic and payload before MQTTAsync_sendMessage returns.

@@ -1,73 +1,176 @@
+import AirliftCore
+import Foundation
+import Prometheus
 import Synchronization
 
-/// Counters the controller keeps while it runs, served at `GET /metrics`
-/// in the Prometheus text format.
+/// What the controller counts while it runs, served at `GET /metrics` in the
+/// Prometheus text format: status intake, MQTT publishes, HTTP requests,
+/// artifact bytes, and, read at each scrape, the fleet, the deployments and
+/// the process's memory and descriptors.
 public final class ControllerMetrics: Sendable {
-  private let artifactBytes = Atomic<Int64>(0)
-  private let artifactRequests = Atomic<Int64>(0)
-  private let rangeRequests = Atomic<Int64>(0)
-  private let statusesReceived = Atomic<Int64>(0)
-  private let statusesStored = Atomic<Int64>(0)
-  private let statusBatches = Atomic<Int64>(0)
-  private let statusBatchSeconds = Mutex<Double>(0)
-  private let deviceMessagesDropped = Atomic<Int64>(0)
+  private let registry = PrometheusCollectorRegistry()
+  private let artifactBytes: Counter
+  private let artifactRequests: Counter
+  private let rangeRequests: Counter
+  private let received: [DeviceState: Counter]
+  private let stored: [DeviceState: Counter]
+  private let batches: Counter
+  private let batchSize: ValueHistogram
+  private let batchSeconds: DurationHistogram
+  private let dropped: Counter
+  private let totals = Mutex(Totals())
+  private let publishes: Counter
+  private let publishFailures: Counter
+  /// The MQTT client's totals at the last scrape (its counters grow by the difference).
+  private let publishesSeen = Mutex<(attempted: Int64, failed: Int64)>((0, 0))
 
-  public init() {}
+  /// Plain totals for tests and benchmarks that read them in-process.
+  private struct Totals {
+    var artifactBytes: Int64 = 0
+    var artifactRequests: Int64 = 0
+    var rangeRequests: Int64 = 0
+    var received: Int64 = 0
+    var stored: Int64 = 0
+  }
+
+  public init() {
+    artifactBytes = registry.makeCounter(
+      name: "airlift_artifact_bytes_sent_total", help: "Artifact bytes sent to devices.")
+    artifactRequests = registry.makeCounter(
+      name: "airlift_artifact_requests_total", labels: [("range", "false")],
+      help: "Artifact requests, by whether they resumed with a Range.")
+    rangeRequests = registry.makeCounter(
+      name: "airlift_artifact_requests_total", labels: [("range", "true")],
+      help: "Artifact requests, by whether they resumed with a Range.")
+    var received: [DeviceState: Counter] = [:]
+    var stored: [DeviceState: Counter] = [:]
+    for state in DeviceState.allCases {
+      received[state] = registry.makeCounter(
+        name: "airlift_status_events_received_total", labels: [("state", state.rawValue)],
+        help: "Status events received over MQTT, by the state they report.")
+      stored[state] = registry.makeCounter(
+        name: "airlift_status_events_stored_total", labels: [("state", state.rawValue)],
+        help: "Status events written to the store, by the state they report.")
+    }
+    self.received = received
+    self.stored = stored
+    batches = registry.makeCounter(
+      name: "airlift_status_batches_total", help: "Transactions that wrote status events.")
+    batchSize = registry.makeValueHistogram(
+      name: "airlift_status_batch_size", buckets: [1, 10, 50, 100, 500, 1000, 2000, 5000],
+      help: "Status events per stored batch.")
+    batchSeconds = registry.makeDurationHistogram(
+      name: "airlift_status_batch_seconds",
+      buckets: [
+        .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
+        .milliseconds(500), .seconds(1), .seconds(5),
+      ],
+      help: "Time to write one batch of status events.")
+    publishes = registry.makeCounter(name: "airlift_mqtt_publishes_total", help: "MQTT publishes attempted.")
+    publishFailures = registry.makeCounter(
+      name: "airlift_mqtt_publish_errors_total", help: "MQTT publishes that failed (not connected, buffer full).")
+    dropped = registry.makeCounter(
+      name: "airlift_device_messages_dropped_total", help: "Device messages dropped as malformed or misaddressed.")
+  }
 
   /// Artifact bytes handed to connections since the start (resumed
   /// downloads count only what was sent again).
-  public var artifactBytesServed: Int64 { artifactBytes.load(ordering: .relaxed) }
-  public var artifactRequestCount: Int64 { artifactRequests.load(ordering: .relaxed) }
-  public var artifactRangeRequestCount: Int64 { rangeRequests.load(ordering: .relaxed) }
+  public var artifactBytesServed: Int64 { totals.withLock { $0.artifactBytes } }
+  public var artifactRequestCount: Int64 { totals.withLock { $0.artifactRequests } }
+  public var artifactRangeRequestCount: Int64 { totals.withLock { $0.rangeRequests } }
+  /// Status events taken off MQTT and queued for the next batch.
+  public var statusEventsReceived: Int64 { totals.withLock { $0.received } }
+  /// Status events written to the store (each batch in one transaction).
+  public var statusEventsStored: Int64 { totals.withLock { $0.stored } }
 
   func artifactRequest(range: Bool) {
-    artifactRequests.add(1, ordering: .relaxed)
-    if range { rangeRequests.add(1, ordering: .relaxed) }
+    totals.withLock {
+      $0.artifactRequests += 1
+      if range { $0.rangeRequests += 1 }
+    }
+    (range ? rangeRequests : artifactRequests).increment()
   }
 
-  func sent(_ bytes: Int) { artifactBytes.add(Int64(bytes), ordering: .relaxed) }
-
-  /// Status events taken off MQTT and queued for the next batch.
-  public var statusEventsReceived: Int64 { statusesReceived.load(ordering: .relaxed) }
-  /// Status events written to the store (each batch in one transaction).
-  public var statusEventsStored: Int64 { statusesStored.load(ordering: .relaxed) }
-
-  func statusReceived() { statusesReceived.add(1, ordering: .relaxed) }
-
-  func statusBatchStored(events: Int, seconds: Double) {
-    statusesStored.add(Int64(events), ordering: .relaxed)
-    statusBatches.add(1, ordering: .relaxed)
-    statusBatchSeconds.withLock { $0 += seconds }
+  func sent(_ bytes: Int) {
+    totals.withLock { $0.artifactBytes += Int64(bytes) }
+    artifactBytes.increment(by: Int64(bytes))
   }
 
-  func deviceMessageDropped() { deviceMessagesDropped.add(1, ordering: .relaxed) }
+  func statusReceived(_ state: DeviceState) {
+    totals.withLock { $0.received += 1 }
+    received[state]?.increment()
+  }
 
-  /// The Prometheus text exposition of the counters.
-  func exposition() -> String {
-    """
-    # HELP airlift_artifact_bytes_sent_total Artifact bytes sent to devices.
-    # TYPE airlift_artifact_bytes_sent_total counter
-    airlift_artifact_bytes_sent_total \(artifactBytesServed)
-    # HELP airlift_artifact_requests_total Artifact requests, by whether they resumed with a Range.
-    # TYPE airlift_artifact_requests_total counter
-    airlift_artifact_requests_total{range="false"} \(artifactRequestCount - artifactRangeRequestCount)
-    airlift_artifact_requests_total{range="true"} \(artifactRangeRequestCount)
-    # HELP airlift_status_events_received_total Status events received over MQTT.
-    # TYPE airlift_status_events_received_total counter
-    airlift_status_events_received_total \(statusEventsReceived)
-    # HELP airlift_status_events_stored_total Status events written to the store.
-    # TYPE airlift_status_events_stored_total counter
-    airlift_status_events_stored_total \(statusEventsStored)
-    # HELP airlift_status_batches_total Transactions that wrote status events.
-    # TYPE airlift_status_batches_total counter
-    airlift_status_batches_total \(statusBatches.load(ordering: .relaxed))
-    # HELP airlift_status_batch_seconds_total Time spent writing status batches.
-    # TYPE airlift_status_batch_seconds_total counter
-    airlift_status_batch_seconds_total \(statusBatchSeconds.withLock { $0 })
-    # HELP airlift_device_messages_dropped_total Device messages dropped as malformed or misaddressed.
-    # TYPE airlift_device_messages_dropped_total counter
-    airlift_device_messages_dropped_total \(deviceMessagesDropped.load(ordering: .relaxed))
+  func statusBatchStored(_ states: [DeviceState], took duration: Duration) {
+    totals.withLock { $0.stored += Int64(states.count) }
+    var counts: [DeviceState: Int64] = [:]
+    for state in states { counts[state, default: 0] += 1 }
+    for (state, count) in counts { stored[state]?.increment(by: count) }
+    batches.increment()
+    batchSize.record(Double(states.count))
+    batchSeconds.record(duration)
+  }
 
-    """
+  func deviceMessageDropped() { dropped.increment() }
+
+  /// Counts one HTTP request by its route pattern (not its path: ids would make a series each) and status.
+  func httpRequest(route: String, method: String, status: Int) {
+    registry.makeCounter(
+      name: "airlift_http_requests_total", labels: [("route", route), ("method", method), ("status", String(status))],
+      help: "HTTP requests, by route pattern, method and status."
+    ).increment()
+  }
+
+  /// Values read when scraped: they describe the state now, not events.
+  struct Snapshot {
+    var fleet: FleetSummary
+    var deployments: [DeploymentStatus: Int]
+    var publishes: (attempted: Int64, failed: Int64)
+  }
+
+  /// The Prometheus text exposition, with the gauges set from `snapshot` and the process.
+  func exposition(_ snapshot: Snapshot) -> String {
+    let fleet = snapshot.fleet
+    gauge("airlift_devices_connected", "Devices connected to the broker now.").set(Double(fleet.online))
+    for (state, count) in [
+      ("online", fleet.online), ("offline", fleet.total - fleet.online), ("updating", fleet.updating),
+      ("failed", fleet.failed),
+    ] {
+      gauge("airlift_devices", "Devices by state (online, offline, updating, failed).", [("state", state)])
+        .set(Double(count))
+    }
+    for status in DeploymentStatus.allCases {
+      gauge("airlift_deployments", "Deployments by status.", [("status", status.rawValue)])
+        .set(Double(snapshot.deployments[status] ?? 0))
+    }
+    let (newPublishes, newFailures) = publishesSeen.withLock { seen in
+      defer { seen = snapshot.publishes }
+      return (snapshot.publishes.attempted - seen.attempted, snapshot.publishes.failed - seen.failed)
+    }
+    publishes.increment(by: max(0, newPublishes))
+    publishFailures.increment(by: max(0, newFailures))
+    let process = ProcessStats.now()
+    gauge("process_resident_memory_bytes", "Resident memory of the controller process.").set(
+      Double(process.residentBytes))
+    gauge("process_open_fds", "Open file descriptors of the controller process.").set(Double(process.openDescriptors))
+    return registry.emitToString()
+  }
+
+  private func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
+    labels.isEmpty
+      ? registry.makeGauge(name: name, help: help) : registry.makeGauge(name: name, labels: labels, help: help)
+  }
+}
+
+/// The process's own resource use, from /proc (Linux).
+struct ProcessStats {
+  var residentBytes: Int64
+  var openDescriptors: Int
+
+  static func now() -> ProcessStats {
+    let statm = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8)) ?? ""
+    let pages = statm.split(separator: " ").dropFirst().first.flatMap { Int64($0) } ?? 0
+    let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+    return ProcessStats(residentBytes: pages * Int64(sysconf(Int32(_SC_PAGESIZE))), openDescriptors: descriptors)
   }
 }

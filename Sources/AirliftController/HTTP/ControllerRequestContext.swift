@@ -250,3 +250,26 @@ struct ErrorMappingMiddleware: RouterMiddleware {
     }
   }
 }
+
+/// Counts every routed request by its route pattern, method and status (for `/metrics`).
+struct RequestMetricsMiddleware: RouterMiddleware {
+  typealias Context = ControllerRequestContext
+  let metrics: ControllerMetrics
+
+  func handle(
+    _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+  ) async throws -> Response {
+    let route = context.endpointPath ?? "unknown"
+    do {
+      let response = try await next(request, context)
+      metrics.httpRequest(route: route, method: request.method.rawValue, status: Int(response.status.code))
+      return response
+    } catch let error as any HTTPResponseError {
+      metrics.httpRequest(route: route, method: request.method.rawValue, status: Int(error.status.code))
+      throw error
+    } catch {
+      metrics.httpRequest(route: route, method: request.method.rawValue, status: 500)
+      throw error
+    }
+  }
+}

@@ -24,6 +24,7 @@ struct ControllerRoutes {
 
   func build() throws -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)
+    router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMappingMiddleware())
     router.add(
       middleware: IdentityMiddleware(operators: operators, readers: readers, revocations: revocations, store: store))
@@ -38,11 +39,7 @@ struct ControllerRoutes {
     router.get("api/v1/device/status", use: ownStatusCursor)
     router.post("api/v1/device/status", use: ownStatusReports)
 
-    router.group("metrics").add(middleware: OperatorOnlyMiddleware()).get { _, _ in
-      Response(
-        status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-        body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
-    }
+    router.group("metrics").add(middleware: OperatorOnlyMiddleware()).get(use: metricsExposition)
 
     let api = router.group("api/v1").add(middleware: OperatorOnlyMiddleware(store: store))
     api.post("tokens", use: createToken)
@@ -114,6 +111,15 @@ struct ControllerRoutes {
     return Response(
       status: problems.isEmpty ? .ok : .serviceUnavailable, headers: [.contentType: "text/plain"],
       body: .init(byteBuffer: ByteBuffer(string: problems.isEmpty ? "ok\n" : problems.joined(separator: "\n") + "\n")))
+  }
+
+  /// `GET /metrics` (operators): the Prometheus text exposition.
+  @Sendable func metricsExposition(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let snapshot = ControllerMetrics.Snapshot(
+      fleet: try store.fleetSummary(), deployments: try store.deploymentCounts(), publishes: health.mqttPublishes)
+    return Response(
+      status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+      body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(snapshot))))
   }
 
   // MARK: Releases and tags

@@ -8,11 +8,19 @@ import Synchronization
 public final class ControllerHealth: Sendable {
   private let subscribed = Mutex(false)
   private let brokerConnected: @Sendable () -> Bool
+  private let publishCounts: @Sendable () -> (attempted: Int64, failed: Int64)
 
-  /// `brokerConnected` says whether the MQTT session is up right now.
-  public init(brokerConnected: @escaping @Sendable () -> Bool = { true }) {
+  /// `brokerConnected` says whether the MQTT session is up right now; `publishCounts`, how its publishes went.
+  public init(
+    brokerConnected: @escaping @Sendable () -> Bool = { true },
+    publishCounts: @escaping @Sendable () -> (attempted: Int64, failed: Int64) = { (0, 0) }
+  ) {
     self.brokerConnected = brokerConnected
+    self.publishCounts = publishCounts
   }
+
+  /// MQTT publishes attempted since the start, and how many failed.
+  public var mqttPublishes: (attempted: Int64, failed: Int64) { publishCounts() }
 
   /// The MQTT session is up now (it reconnects by itself when it is not).
   public var isBrokerConnected: Bool { brokerConnected() }
@@ -101,10 +109,11 @@ final class ControllerMQTT: Service {
       do {
         let started = ContinuousClock.now
         let unknown = try store.recordStatuses(batch)
-        metrics.statusBatchStored(
-          events: batch.count, seconds: Double((ContinuousClock.now - started) / .microseconds(1)) / 1e6)
+        metrics.statusBatchStored(batch.map(\.1.state), took: ContinuousClock.now - started)
         for (device, report) in unknown {
-          logger.warning("status for unknown deployment '\(report.deployment)' from \(device); kept in the event log")
+          logger.warning(
+            "status for unknown deployment '\(report.deployment)' from \(device); kept in the event log",
+            metadata: ["device": .string(device.rawValue), "deployment": .string(report.deployment)])
         }
       } catch {
         // Put them back; the next flush tries again.
@@ -140,7 +149,9 @@ final class ControllerMQTT: Service {
       let (device, channel) = try Topics.parseDeviceTopic(message.topic)
       if revocations.isRevoked(device), channel != .deployment, channel != .command {
         // Its session may outlive the revocation by a few seconds; what it says there counts for nothing.
-        logger.warning("ignored a message from revoked device \(device)", metadata: ["topic": .string(message.topic)])
+        logger.warning(
+          "ignored a message from revoked device \(device)",
+          metadata: ["device": .string(device.rawValue), "topic": .string(message.topic)])
         return
       }
       switch channel {
@@ -148,7 +159,8 @@ final class ControllerMQTT: Service {
         let checkIn = try Wire.decode(CheckIn.self, from: message.payload, topic: message.topic)
         guard checkIn.device == device else {
           logger.warning(
-            "rejected check-in: payload names '\(checkIn.device)' but arrived on '\(message.topic)'")
+            "rejected check-in: payload names '\(checkIn.device)' but arrived on '\(message.topic)'",
+            metadata: ["device": .string(device.rawValue)])
           return
         }
         let firstTime = try store.recordCheckIn(checkIn)
@@ -157,11 +169,12 @@ final class ControllerMQTT: Service {
       case .status:
         let report = try Wire.decode(StatusReport.self, from: message.payload, topic: message.topic)
         pendingStatuses.withLock { $0.append((device, report)) }
-        metrics.statusReceived()
+        metrics.statusReceived(report.state)
       case .presence:
         guard !message.payload.isEmpty else { return }
         let presence = try Wire.decode(Presence.self, from: message.payload, topic: message.topic)
         try store.recordPresence(device, online: presence.status == .online)
+        logger.debug("device \(presence.status.rawValue)", metadata: ["device": .string(device.rawValue)])
       case .commandResult:
         let result = try Wire.decode(CommandResult.self, from: message.payload, topic: message.topic)
         try store.recordCommandResult(result, from: device)

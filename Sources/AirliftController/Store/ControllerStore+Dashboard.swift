@@ -139,6 +139,17 @@ extension ControllerStore {
     }
   }
 
+  /// Deployments per status (for metrics).
+  public func deploymentCounts() throws -> [DeploymentStatus: Int] {
+    try db.read { db in
+      var counts: [DeploymentStatus: Int] = [:]
+      for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM deployment GROUP BY status") {
+        if let status = DeploymentStatus(rawValue: row["status"]) { counts[status] = row["n"] }
+      }
+      return counts
+    }
+  }
+
   // MARK: A device's status events
 
   /// Every status event of a device, grouped by deployment, newest deployment first.
