@@ -43,6 +43,14 @@ let package = Package(
       name: "AirliftMQTT",
       dependencies: ["CPaho", "AirliftCore", .product(name: "Logging", package: "swift-log")],
       swiftSettings: strict),
+    // Log output for the executables: text or one JSON object per line.
+    .target(
+      name: "AirliftLogging",
+      dependencies: [
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strict),
     .target(
       name: "AirliftController",
       dependencies: [
@@ -87,7 +95,7 @@ let package = Package(
     .executableTarget(
       name: "airlift",
       dependencies: [
-        "AirliftController", "AirliftClient", "AirliftCore", "AirliftCrypto",
+        "AirliftController", "AirliftClient", "AirliftCore", "AirliftCrypto", "AirliftLogging",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -106,7 +114,7 @@ let package = Package(
     .executableTarget(
       name: "airlift-agent",
       dependencies: [
-        "AirliftAgent", "AirliftCore",
+        "AirliftAgent", "AirliftCore", "AirliftLogging",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -116,7 +124,10 @@ let package = Package(
     .testTarget(
       name: "AirliftCoreTests",
       dependencies: [
-        "AirliftCore", "AirliftCrypto", .product(name: "PropertyBased", package: "swift-property-based"),
+        "AirliftCore", "AirliftCrypto", "AirliftLogging",
+        .product(name: "PropertyBased", package: "swift-property-based"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: strict),
     .testTarget(

@@ -56,7 +56,7 @@ public final class Agent: Service {
       deviceID: deviceID, store: store,
       downloader: ArtifactDownloader(
         client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond,
-        reservedSpace: config.reservedDiskSpace),
+        reservedSpace: config.reservedDiskSpace, transferred: { [store] in try? store.addDownloaded(bytes: $0) }),
       handlers: handlers, config: config, outbox: outbox, events: events, logger: logger,
       onChange: { [weak self] in
         // An update ended: make sure the controller has its whole history, then report the new inventory.
@@ -73,7 +73,11 @@ public final class Agent: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
           let socket = EventSocketServer(
             path: self.config.eventSocketPath, hub: events, logger: self.logger,
-            handle: { request in Self.handle(request, consent: worker.consent) })
+            handle: { request in
+              Self.handle(request, consent: worker.consent) {
+                try self.store.status(device: self.config.deviceID, running: true, connected: mqtt.isConnected)
+              }
+            })
           group.addTask {
             do {
               try await socket.run()
@@ -184,6 +188,7 @@ public final class Agent: Service {
         return
       } catch {
         logger.error("\(error) — retrying in \(delay)")
+        try? store.recordError("\(error)")
         try await Task.sleep(for: delay)
         delay = min(delay * 2, .seconds(30))
       }
@@ -197,8 +202,16 @@ public final class Agent: Service {
   }
 
   /// Answers a request from a local program on the event socket.
-  static func handle(_ request: LocalRequest, consent: ConsentBox) -> LocalReply {
+  static func handle(
+    _ request: LocalRequest, consent: ConsentBox, status: () throws -> AgentStatus
+  ) -> LocalReply {
     switch request.command {
+    case "status":
+      do {
+        return LocalReply(command: "status", ok: true, message: "ok", status: try status())
+      } catch {
+        return LocalReply(command: "status", ok: false, message: "could not read the agent's store: \(error)")
+      }
     case "apply":
       guard let deployment = consent.grant() else {
         return LocalReply(command: "apply", ok: false, message: "no downloaded update is waiting for consent")
@@ -206,7 +219,7 @@ public final class Agent: Service {
       return LocalReply(command: "apply", ok: true, message: "installing deployment \(deployment)")
     default:
       return LocalReply(
-        command: request.command, ok: false, message: "unknown command '\(request.command)' (known: apply)")
+        command: request.command, ok: false, message: "unknown command '\(request.command)' (known: apply, status)")
     }
   }
 
@@ -290,6 +303,7 @@ public final class Agent: Service {
       if let notice = try await fetchDesired(http) { worker.submit(notice) }
     } catch {
       logger.warning("\(error)")
+      try? store.recordError("\(error)")
     }
   }
 
@@ -299,8 +313,10 @@ public final class Agent: Service {
       agentVersion: Self.version, follows: config.channels.isEmpty ? nil : config.channels)
     do {
       try await mqtt.publish(Topics.device(deviceID, .checkin), payload: Wire.encode(checkIn), qos: 1)
+      try? store.recordCheckIn()
     } catch {
       logger.warning("could not check in: \(error)")
+      try? store.recordError("could not check in: \(error)")
     }
   }
 

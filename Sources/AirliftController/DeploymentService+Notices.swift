@@ -88,7 +88,9 @@ extension DeploymentService {
             do {
               try await mqtt.publish(Topics.device(device, .deployment), payload: payload, qos: 1, retain: true)
             } catch {
-              logger.warning("could not publish the deployment to \(device): \(error); it will fetch it over HTTPS")
+              logger.warning(
+                "could not publish the deployment to \(device): \(error); it will fetch it over HTTPS",
+                metadata: ["device": .string(device.rawValue)])
             }
           }
         }

@@ -97,7 +97,8 @@ public final class DeploymentService: Sendable {
     logger.info(
       "deployment created",
       metadata: [
-        "id": .string(deployment.id), "release": .string(ref.description), "devices": "\(deployment.devices.count)",
+        "deployment": .string(deployment.id), "release": .string(ref.description),
+        "devices": "\(deployment.devices.count)",
         "status": .string(deployment.status.rawValue), "seconds": "\(Self.seconds(since: creating))",
       ])
     if deployment.status == .active { notifyNew(deployment) }
@@ -114,7 +115,8 @@ public final class DeploymentService: Sendable {
         let ref = ReleaseRef(package: package, version: version)
         guard let release = try store.release(ref) else {
           logger.warning(
-            "cannot roll \(targets.count) device(s) back to \(ref): no such release", metadata: ["id": .string(id)])
+            "cannot roll \(targets.count) device(s) back to \(ref): no such release",
+            metadata: ["deployment": .string(id)])
           continue
         }
         let rollbackID = "dep-" + UUID().uuidString.lowercased().prefix(8)
@@ -126,7 +128,8 @@ public final class DeploymentService: Sendable {
             startAt: nil, supersede: false, createdBy: "airlift-controller", linkedTo: id, downgrade: true), now: now)
         notifyAll(deployment)
         created.append(deployment.id)
-        logger.warning("rolling \(targets.count) device(s) back to \(ref)", metadata: ["id": .string(deployment.id)])
+        logger.warning(
+          "rolling \(targets.count) device(s) back to \(ref)", metadata: ["deployment": .string(deployment.id)])
       }
       try store.markRolledBack(id, by: created)
     }
@@ -197,7 +200,8 @@ public final class DeploymentService: Sendable {
       supersede: true, rollout: channel.rollout)
     let deployment = try await create(request, by: "airlift-controller")
     logger.info(
-      "channel moved", metadata: ["channel": .string(name), "version": .string(version), "id": .string(deployment.id)])
+      "channel moved",
+      metadata: ["channel": .string(name), "version": .string(version), "deployment": .string(deployment.id)])
     return deployment
   }
 
@@ -277,7 +281,7 @@ public final class DeploymentService: Sendable {
     do {
       for id in try store.activateDue(now: now) {
         guard let deployment = try store.deployment(id: id) else { continue }
-        logger.info("scheduled deployment started", metadata: ["id": .string(id)])
+        logger.info("scheduled deployment started", metadata: ["deployment": .string(id)])
         notifyAll(deployment)
       }
       let timedOut = try store.failTimedOutDevices(now: now)
@@ -286,10 +290,10 @@ public final class DeploymentService: Sendable {
         notify(outcome.started)
         for device in outcome.withdrawn { withdraw(device) }
         if let phase = outcome.advancedTo {
-          logger.info("rollout phase \(phase + 1) started", metadata: ["id": .string(outcome.deployment)])
+          logger.info("rollout phase \(phase + 1) started", metadata: ["deployment": .string(outcome.deployment)])
         }
         if let reason = outcome.aborted {
-          logger.warning("deployment aborted: \(reason)", metadata: ["id": .string(outcome.deployment)])
+          logger.warning("deployment aborted: \(reason)", metadata: ["deployment": .string(outcome.deployment)])
         }
       }
       try startRollbacks(now: now)

@@ -1,5 +1,6 @@
 import AirliftAgent
 import AirliftCore
+import AirliftLogging
 import ArgumentParser
 import Foundation
 import Logging
@@ -10,7 +11,7 @@ import UnixSignals
 struct AirliftAgentCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "airlift-agent", abstract: "The Airlift device agent.",
-    subcommands: [Run.self, Enroll.self, Check.self, Watch.self, Apply.self])
+    subcommands: [Run.self, Status.self, Enroll.self, Check.self, Watch.self, Apply.self])
 
   struct Enroll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,9 +42,10 @@ struct AirliftAgentCommand: AsyncParsableCommand {
   struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the agent until SIGTERM or SIGINT.")
     @Option(help: "Agent config (JSON).") var config: String
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-      LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+      logging.bootstrap()
       let agent = try Agent(config: try AgentConfig.load(path: config))
       let group = ServiceGroup(
         configuration: .init(

@@ -1,4 +1,5 @@
 import AirliftController
+import AirliftLogging
 import ArgumentParser
 import Foundation
 import Logging
@@ -16,6 +17,7 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Certificate folder (ca.crt, controller.*, controller-client.*).") var certs: String?
   @Option(help: "Broker URL, e.g. mqtts://127.0.0.1:8883.") var broker: String?
   @Option(help: "Base URL devices use to download artifacts.") var publicURL: String?
+  @OptionGroup var logging: LoggingOptions
 
   func run() async throws {
     var settings: ControllerConfig
@@ -42,7 +44,7 @@ struct Serve: AsyncParsableCommand {
     where !FileManager.default.fileExists(atPath: file) {
       throw ValidationError("missing certificate \(file); create them with Certs/init")
     }
-    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    logging.bootstrap()
     let controller = try Controller(config: settings)
     try await controller.run(signals: [.sigterm, .sigint])
   }

@@ -5,7 +5,7 @@ import NIOCore
 import NIOPosix
 
 /// A request a local program sends on the event socket, one JSON line:
-/// `{"command":"apply"}`.
+/// `{"command":"apply"}` or `{"command":"status"}`.
 public struct LocalRequest: Codable, Sendable, Equatable {
   public var command: String
 
@@ -15,17 +15,21 @@ public struct LocalRequest: Codable, Sendable, Equatable {
 }
 
 /// The agent's answer to a `LocalRequest`, one JSON line among the events:
-/// `{"event":"reply","command":"apply","ok":true,"message":"..."}`.
+/// `{"v":1,"event":"reply","command":"apply","ok":true,"message":"..."}`.
 public struct LocalReply: Codable, Sendable, Equatable {
+  public var v = Wire.version
   public var event = "reply"
   public var command: String
   public var ok: Bool
   public var message: String
+  /// The agent's status, in the reply to `status`.
+  public var status: AgentStatus?
 
-  public init(command: String, ok: Bool, message: String) {
+  public init(command: String, ok: Bool, message: String, status: AgentStatus? = nil) {
     self.command = command
     self.ok = ok
     self.message = message
+    self.status = status
   }
 }
 
@@ -138,7 +142,7 @@ public enum EventSocketClient {
     return try await channel.executeThenClose { inbound, outbound in
       try await outbound.write(ByteBuffer(bytes: Array(try JSONEncoder().encode(request)) + [UInt8(ascii: "\n")]))
       for try await line in JSONLines(inbound) {
-        if let reply = try? JSONDecoder().decode(LocalReply.self, from: Data(line.utf8)), reply.event == "reply" {
+        if let reply = try? Wire.decode(LocalReply.self, from: Array(line.utf8), topic: path), reply.event == "reply" {
           return reply
         }
       }

@@ -27,7 +27,7 @@ struct OutboxMessage: Sendable {
 /// The agent's own SQLite file: updates and their states, installed
 /// versions, and the outbox of unacknowledged reports.
 public final class AgentStore: Sendable {
-  private let db: DatabasePool
+  let db: DatabasePool
 
   public init(path: String) throws {
     var configuration = Configuration()
@@ -73,6 +73,18 @@ public final class AgentStore: Sendable {
             seq INTEGER PRIMARY KEY NOT NULL,
             payload BLOB NOT NULL,
             sent_at DATETIME NOT NULL
+          );
+          """)
+    }
+    migrator.registerMigration("v4-agent-counters") { db in
+      // What `airlift-agent status` shows besides the updates: last check-in, bytes downloaded, last error.
+      try db.execute(
+        sql: """
+          CREATE TABLE agent_counter (
+            name TEXT PRIMARY KEY NOT NULL,
+            number INTEGER NOT NULL DEFAULT 0,
+            text TEXT,
+            at DATETIME
           );
           """)
     }
@@ -122,6 +134,9 @@ public final class AgentStore: Sendable {
           progress.error, Self.text(progress), now,
         ])
       if let report { try Self.enqueue(db, report: report, topic: topic, now: now) }
+      if let error = progress.error, report != nil {
+        try Self.setCounter(db, .lastError, text: "deployment \(notice.deployment): \(error)", at: now)
+      }
       if progress.phase == .successful {
         try Self.markInstalled(db, notice.release, deployment: notice.deployment, now: now)
       }
@@ -250,7 +265,7 @@ public final class AgentStore: Sendable {
     String(decoding: (try? JSONEncoder().encode(progress)) ?? Data(), as: UTF8.self)
   }
 
-  private static func record(from row: Row) -> UpdateRecord? {
+  static func record(from row: Row) -> UpdateRecord? {
     let text: String = row["notice"]
     guard let notice = try? Wire.decode(DeploymentNotice.self, from: Array(text.utf8), topic: "agent store") else {
       return nil

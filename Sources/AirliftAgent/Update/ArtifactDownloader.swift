@@ -16,6 +16,8 @@ struct ArtifactDownloader: Sendable {
   var maxBytesPerSecond: Int?
   /// Bytes a download must leave free, so an update never fills the disk the device needs.
   var reservedSpace: Int64 = 0
+  /// Told how many bytes each transfer moved (whole or cut), for `airlift-agent status`.
+  var transferred: @Sendable (Int64) -> Void = { _ in }
 
   func finalPath(_ artifact: ArtifactRef) -> String { "\(directory)/\(artifact.sha256)" }
   func partialPath(_ artifact: ArtifactRef) -> String { finalPath(artifact) + ".part" }
@@ -87,6 +89,7 @@ struct ArtifactDownloader: Sendable {
       }
       let started = ContinuousClock.now
       let startedAt = received
+      defer { transferred(received - startedAt) }
       do {
         for try await buffer in response.body {
           received += Int64(buffer.readableBytes)

@@ -81,7 +81,9 @@ actor UpdateWorker {
       return
     }
     for record in unfinished {
-      logger.info("deployment \(record.notice.deployment) was \(record.progress.phase.rawValue) when the agent stopped")
+      logger.info(
+        "deployment \(record.notice.deployment) was \(record.progress.phase.rawValue) when the agent stopped",
+        metadata: record.notice.logMetadata)
       await drive(record.notice, from: record.progress, on: .agentStarted)
       if Task.isCancelled { return }
     }
@@ -105,7 +107,7 @@ actor UpdateWorker {
     do {
       try ReleaseVerifier.check(notice, installed: installed, trustedKeys: config.trustedKeys)
     } catch {
-      logger.error("deployment \(notice.deployment): \(error)")
+      logger.error("deployment \(notice.deployment): \(error)", metadata: notice.logMetadata)
       await drive(notice, from: UpdateProgress(), on: .refused(reason: "\(error)"))
       return
     }
@@ -119,7 +121,9 @@ actor UpdateWorker {
     var event = event
     while true {
       guard let step = UpdateMachine.next(progress, on: event, limits: limits) else {
-        logger.warning("deployment \(notice.deployment): \(event) does not apply in \(progress.phase.rawValue)")
+        logger.warning(
+          "deployment \(notice.deployment): \(event) does not apply in \(progress.phase.rawValue)",
+          metadata: notice.logMetadata)
         return
       }
       save(notice, step)
@@ -151,7 +155,8 @@ actor UpdateWorker {
             stage: "the download", seconds: notice.timeouts.download, last: progress.error ?? "none"
           ).description)
       }
-      logger.warning("attempt \(attempt - 1) failed: \(progress.error ?? "?"); retrying in \(delay) s")
+      logger.warning(
+        "attempt \(attempt - 1) failed: \(progress.error ?? "?"); retrying in \(delay) s", metadata: notice.logMetadata)
       do {
         try await Task.sleep(for: .seconds(delay))
       } catch {
@@ -167,9 +172,11 @@ actor UpdateWorker {
       do {
         try await handler(notice).reboot()
       } catch {
-        logger.error("reboot of the device failed: \(error); the agent exits so its supervisor restarts it")
+        logger.error(
+          "reboot of the device failed: \(error); the agent exits so its supervisor restarts it",
+          metadata: notice.logMetadata)
       }
-      logger.notice("restarting for deployment \(notice.deployment)")
+      logger.notice("restarting for deployment \(notice.deployment)", metadata: notice.logMetadata)
       onReboot()
       return nil
     case .verify:
@@ -188,7 +195,7 @@ actor UpdateWorker {
       }
     case .rollBack:
       do {
-        logger.error("rolling back \(notice.release): \(progress.error ?? "")")
+        logger.error("rolling back \(notice.release): \(progress.error ?? "")", metadata: notice.logMetadata)
         switch try await handler(notice).rollback(context(notice)) {
         case .nothingToUndo: return .rollbackFinished(undone: false, needsReboot: false)
         case .undone: return .rollbackFinished(undone: true, needsReboot: false)
@@ -202,7 +209,8 @@ actor UpdateWorker {
       for artifact in notice.artifacts { downloader.cleanUp(artifact) }
       downloadDeadline[notice.deployment] = nil
       consent.wait(for: nil)
-      logger.info("deployment \(notice.deployment) ended \(progress.phase.reported.rawValue)")
+      logger.info(
+        "deployment \(notice.deployment) ended \(progress.phase.reported.rawValue)", metadata: notice.logMetadata)
       await onChange()
       return nil
     }
@@ -237,7 +245,7 @@ actor UpdateWorker {
       if step == .install && config.consent { consent.wait(for: notice.deployment) }
       if reason != reported {
         reported = reason
-        logger.info("deployment \(notice.deployment): \(reason)")
+        logger.info("deployment \(notice.deployment): \(reason)", metadata: notice.logMetadata)
         note(notice, progress, stage: reason, event: reason.hasPrefix("ready:") ? "ready" : "device:update")
       }
       try? await Task.sleep(for: .seconds(poll))
@@ -379,7 +387,9 @@ actor UpdateWorker {
       try store.save(
         notice, progress: step.progress, report: step.reports ? report : nil, topic: Topics.device(deviceID, .status))
     } catch {
-      logger.critical("could not store \(step.progress.phase.rawValue) of \(notice.deployment): \(error)")
+      logger.critical(
+        "could not store \(step.progress.phase.rawValue) of \(notice.deployment): \(error)",
+        metadata: notice.logMetadata)
     }
     if step.reports {
       outbox.wake()
@@ -416,4 +426,11 @@ private final class ThrottleBox: @unchecked Sendable {
   private var throttle: ProgressThrottle
   init(_ throttle: ProgressThrottle) { self.throttle = throttle }
   func shouldReport(now: Double, percent: Int) -> Bool { throttle.shouldReport(now: now, percent: percent) }
+}
+
+extension DeploymentNotice {
+  /// The fields a log line about this deployment carries (`--log-format json`).
+  var logMetadata: Logger.Metadata {
+    ["deployment": .string(deployment), "release": .string(release.description)]
+  }
 }

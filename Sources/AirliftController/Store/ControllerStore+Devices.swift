@@ -44,12 +44,15 @@ public struct DeviceFilter: Sendable, Equatable {
 }
 
 extension ControllerStore {
-  /// Records a check-in; returns true when the device was seen for the first time.
+  /// Records a check-in; returns true for the device's first check-in (its
+  /// presence may have been seen just before).
   @discardableResult
   public func recordCheckIn(_ checkIn: CheckIn, now: Date = Date()) throws -> Bool {
     try db.write { db in
       let known =
-        try Row.fetchOne(db, sql: "SELECT 1 FROM device WHERE id = ?", arguments: [checkIn.device.rawValue]) != nil
+        try Row.fetchOne(
+          db, sql: "SELECT 1 FROM device WHERE id = ? AND agent_version IS NOT NULL",
+          arguments: [checkIn.device.rawValue]) != nil
       try db.execute(
         sql: """
           INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows)

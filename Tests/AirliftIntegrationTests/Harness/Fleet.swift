@@ -175,15 +175,19 @@ final class Fleet: @unchecked Sendable {
   }
 
   /// Runs the real `airlift serve` binary (for kill -9 tests) instead of an
-  /// in-process controller, and waits until it is ready.
-  func startControllerProcess() async throws {
+  /// in-process controller, and waits until it is ready. Returns the path
+  /// of its log (standard output and error).
+  @discardableResult
+  func startControllerProcess(arguments: [String] = []) async throws -> String {
     let binary = try Self.builtBinary("airlift")
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = [
-      "serve", "--port", "\(httpsPort)", "--data", "\(root)/controller", "--certs", certs, "--broker", brokerURL,
-    ]
-    let log = FileHandle(forWritingAtPath: createFile("\(root)/controller-\(UUID().uuidString.prefix(4)).log"))
+    process.arguments =
+      [
+        "serve", "--port", "\(httpsPort)", "--data", "\(root)/controller", "--certs", certs, "--broker", brokerURL,
+      ] + arguments
+    let logPath = createFile("\(root)/controller-\(UUID().uuidString.prefix(4)).log")
+    let log = FileHandle(forWritingAtPath: logPath)
     process.standardOutput = log
     process.standardError = log
     try process.run()
@@ -195,6 +199,7 @@ final class Fleet: @unchecked Sendable {
     }
     let client = self.client!
     try await eventually("the controller process", within: 90) { await client.isHealthy() }
+    return logPath
   }
 
   /// Stops the controller process with `signal` (SIGKILL: no chance to
@@ -259,7 +264,9 @@ final class Fleet: @unchecked Sendable {
 
   /// Runs the real `airlift-agent` binary with `config` written to a file
   /// (for kill -9 and reboot tests); does not wait for its check-in.
-  func startAgentProcess(_ config: AgentConfig) throws {
+  /// Returns the path of its log.
+  @discardableResult
+  func startAgentProcess(_ config: AgentConfig, arguments: [String] = []) throws -> String {
     let binary = try Self.builtBinary("airlift-agent")
     let folder = "\(root)/agents/\(config.deviceID)"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -268,12 +275,14 @@ final class Fleet: @unchecked Sendable {
     try encoder.encode(config).write(to: URL(fileURLWithPath: "\(folder)/agent.json"))
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = ["run", "--config", "\(folder)/agent.json"]
-    let log = FileHandle(forWritingAtPath: createFile("\(folder)/agent-\(UUID().uuidString.prefix(4)).log"))
+    process.arguments = ["run", "--config", "\(folder)/agent.json"] + arguments
+    let logPath = createFile("\(folder)/agent-\(UUID().uuidString.prefix(4)).log")
+    let log = FileHandle(forWritingAtPath: logPath)
     process.standardOutput = log
     process.standardError = log
     try process.run()
     agentProcesses[config.deviceID] = process
+    return logPath
   }
 
   /// The config file `startAgentProcess` wrote (for `airlift-agent apply`).
