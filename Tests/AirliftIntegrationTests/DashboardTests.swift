@@ -138,7 +138,9 @@ struct DashboardTests {
       _ = try await client.uploadRelease(package: "hello", version: "1.0.0", file: bundle)
       let deployment = try await client.createDeployment(
         API.CreateDeployment(package: "hello", version: "1.0.0", target: .init(devices: ["xss-1"])))
-      let failure = StatusReport(deployment: deployment.id, state: .failed, error: "install said " + hostile, seq: 1)
+      let downloading = StatusReport(deployment: deployment.id, state: .downloading, seq: 1)
+      try await mqtt.publish(Topics.device(id, .status), payload: Wire.encode(downloading), qos: 1)
+      let failure = StatusReport(deployment: deployment.id, state: .failed, error: "install said " + hostile, seq: 2)
       try await mqtt.publish(Topics.device(id, .status), payload: Wire.encode(failure), qos: 1)
       try await eventually("the hostile failure") {
         try await client.deployment(deployment.id).devices.first?.state == .failed
@@ -157,10 +159,12 @@ struct DashboardTests {
       }
       let devicePage = try await browser.request("/ui/devices/xss-1")
       #expect(devicePage.body.contains("&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;"))
-      #expect(devicePage.body.contains("install said &lt;script&gt;"))
+      // Once in the deployment's summary and once on the Failed event; the Downloading event has no error.
+      #expect(devicePage.body.components(separatedBy: "install said &lt;script&gt;").count - 1 == 2)
       // A reader sees no buttons that would fail.
       let deploymentPage = try await browser.request("/ui/deployments/\(deployment.id)")
       #expect(!deploymentPage.body.contains("data-action="))
+      #expect(deploymentPage.body.contains("· 1 device ·"))
       // The stylesheet and script come from the controller itself; nothing from the internet.
       #expect(!deploymentPage.body.contains("http://") && !deploymentPage.body.contains("https://"))
     }

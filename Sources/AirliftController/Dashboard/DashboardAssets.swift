@@ -129,6 +129,18 @@ enum DashboardAssets {
           button.disabled = false;
         }
       });
+
+      // The fleet filter: leave empty fields out of the URL, so a shared link says only what it filters.
+      const filters = document.getElementById("filters");
+      if (filters) {
+        filters.addEventListener("submit", function (event) {
+          event.preventDefault();
+          const query = new URLSearchParams();
+          new FormData(filters).forEach(function (value, key) { if (value !== "") { query.append(key, value); } });
+          const text = query.toString();
+          window.location.assign(filters.getAttribute("action") + (text ? "?" + text : ""));
+        });
+      }
     })();
     """
 }

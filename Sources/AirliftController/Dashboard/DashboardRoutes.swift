@@ -173,20 +173,23 @@ struct DashboardRoutes {
       var online: Bool
       var at: String
     }
+    // Optional fields have names no enclosing view uses: mustache looks a
+    // nil name up in the enclosing contexts (an event without an error would
+    // show its deployment's).
     struct Event {
       var time: String
       var state: String
-      var stage: String?
+      var eventStage: String?
       var progress: String
       var attempt: String
-      var error: String?
+      var eventError: String?
     }
     struct Deployment {
       var deployment: String
       var release: String
       var state: String
       var stateClass: String
-      var error: String?
+      var deploymentError: String?
       var open: Bool
       var events: [Event]
     }
@@ -215,17 +218,18 @@ struct DashboardRoutes {
     let history = try detail.history.prefix(Self.deviceHistoryShown).enumerated().map { index, entry in
       DeviceView.Deployment(
         deployment: entry.deployment, release: "\(entry.release.package)@\(entry.release.version)",
-        state: entry.state.rawValue, stateClass: DashboardFormat.stateClass(entry.state), error: entry.error,
+        state: entry.state.rawValue, stateClass: DashboardFormat.stateClass(entry.state),
+        deploymentError: entry.error,
         open: index == 0,
         events: try store.statusEvents(deployment: entry.deployment, device: id).map { event in
           DeviceView.Event(
-            time: DashboardFormat.time(event.time), state: event.state.rawValue, stage: event.stage,
+            time: DashboardFormat.time(event.time), state: event.state.rawValue, eventStage: event.stage,
             progress: event.percent.map { "\($0) %" }
               ?? event.bytes.map {
                 DashboardFormat.bytes($0) + (event.total.map { " of " + DashboardFormat.bytes($0) } ?? "")
               }
               ?? "",
-            attempt: event.attempt.map(String.init) ?? "", error: event.error)
+            attempt: event.attempt.map(String.init) ?? "", eventError: event.error)
         })
     }
     let view = DeviceView(

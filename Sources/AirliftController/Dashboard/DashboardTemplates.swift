@@ -173,11 +173,11 @@ enum DashboardTemplates {
     <div id="history">
     {{#history}}
       <details{{#open}} open{{/open}}>
-        <summary><a href="/ui/deployments/{{deployment}}">{{deployment}}</a> {{release}} <span class="pill {{stateClass}}">{{state}}</span> {{#error}}<span class="error">{{error}}</span>{{/error}}</summary>
+        <summary><a href="/ui/deployments/{{deployment}}">{{deployment}}</a> {{release}} <span class="pill {{stateClass}}">{{state}}</span> {{#deploymentError}}<span class="error">{{deploymentError}}</span>{{/deploymentError}}</summary>
         <div class="scroll"><table class="events">
           <thead><tr><th scope="col">Time</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Attempt</th><th scope="col">Error</th></tr></thead>
           <tbody>
-          {{#events}}<tr><td>{{time}}</td><td>{{state}}{{#stage}} ({{stage}}){{/stage}}</td><td>{{progress}}</td><td>{{attempt}}</td><td class="error">{{error}}</td></tr>{{/events}}
+          {{#events}}<tr><td>{{time}}</td><td>{{state}}{{#eventStage}} ({{eventStage}}){{/eventStage}}</td><td>{{progress}}</td><td>{{attempt}}</td><td class="error">{{eventError}}</td></tr>{{/events}}
           {{^events}}<tr><td colspan="5" class="muted">no status event yet</td></tr>{{/events}}
           </tbody>
         </table></div>
@@ -291,10 +291,10 @@ enum DashboardTemplates {
         <tr data-device="{{id}}" data-state="{{state}}">
           <td><a href="/ui/devices/{{id}}">{{id}}</a></td>
           <td><span class="pill {{cls}}">{{state}}</span></td>
-          <td>{{#percent}}<progress max="100" value="{{percent}}" aria-label="{{percent}} %"></progress>{{/percent}}</td>
+          <td>{{#downloadPercent}}<progress max="100" value="{{downloadPercent}}" aria-label="{{downloadPercent}} %"></progress>{{/downloadPercent}}</td>
           <td>{{attempts}}</td>
           <td>{{updated}}</td>
-          <td class="error">{{error}}</td>
+          <td class="error">{{failure}}</td>
         </tr>
       {{/devices}}
       </tbody>

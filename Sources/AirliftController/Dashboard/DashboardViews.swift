@@ -126,14 +126,17 @@ struct DeploymentView {
     var count: Int
     var cls: String
   }
+  /// A device's row. Optional fields have names no enclosing view uses:
+  /// mustache looks a missing (nil) name up in the enclosing contexts, so a
+  /// row without `percent` would show the deployment's.
   struct Row {
     var id: String
     var state: String
     var cls: String
-    var percent: Int?
+    var downloadPercent: Int?
     var attempts: Int
     var updated: String
-    var error: String?
+    var failure: String?
   }
   struct Phase {
     var number: Int
@@ -178,7 +181,7 @@ struct DeploymentView {
     title = deployment.name.map { "\($0) (\(deployment.id))" } ?? deployment.id
     release = "\(deployment.release.package)@\(deployment.release.version)"
     tag = deployment.tag
-    target = Self.describe(deployment.target)
+    target = Self.describe(deployment.target, devices: deployment.devices.count)
     created = DashboardFormat.time(deployment.createdAt)
     createdBy = deployment.createdBy
     status = deployment.status.rawValue
@@ -201,8 +204,8 @@ struct DeploymentView {
     devices = sorted.prefix(Self.shownDevices).map {
       Row(
         id: $0.device, state: $0.state.rawValue, cls: DashboardFormat.stateClass($0.state),
-        percent: $0.state == .downloading ? $0.percent : nil, attempts: $0.attempts,
-        updated: DashboardFormat.time($0.updatedAt), error: $0.error)
+        downloadPercent: $0.state == .downloading ? $0.percent : nil, attempts: $0.attempts,
+        updated: DashboardFormat.time($0.updatedAt), failure: $0.error)
     }
     hidden = sorted.count > Self.shownDevices ? sorted.count - Self.shownDevices : nil
     let live = deployment.status == .active || deployment.status == .paused
@@ -214,7 +217,8 @@ struct DeploymentView {
       let deviceCount = deployment.devices.count
       let sizes = rollout.plan.phases.map { $0.devices(of: deviceCount) }
       phase = "phase \(rollout.phase) of \(sizes.count)"
-      canPromote = live && rollout.plan.manualPromotion && rollout.phase < sizes.count
+      // The API promotes only an Active deployment (resume a paused one first).
+      canPromote = deployment.status == .active && rollout.plan.manualPromotion && rollout.phase < sizes.count
       nextPhase = rollout.phase + 1
       let endedCount = deployment.devices.filter { $0.state.isTerminal }.count
       var previous = 0
@@ -246,12 +250,14 @@ struct DeploymentView {
     }
   }
 
-  static func describe(_ target: API.Target) -> String {
+  /// The target in words; `devices` counts an explicit list (the stored
+  /// target may not repeat it).
+  static func describe(_ target: API.Target, devices: Int) -> String {
     if target.allDevices { return "every device" }
     if let group = target.group { return "group \(group)" }
     if let channel = target.channel { return "channel \(channel)" }
     if target.releasePolicy { return "the release's policy" }
-    let count = target.devices?.count ?? 0
+    let count = target.devices?.count ?? devices
     return count == 1 ? "1 device" : "\(count) devices"
   }
 }
