@@ -283,6 +283,15 @@ class Dashboard:
             "device rows that are not Downloading show a progress bar (value = the deployment's overall percent): "
             + ", ".join(f"{device} {state} value={value}" for device, state, value in bars),
         )
+        counts = {e.get_attribute("data-state"): e.text.strip() for e in self.find_all("#counts [data-state]")}
+        check(
+            counts == {"Successful": "1", "Waiting (phase)": str(len(self.devices) - 1)},
+            f"#counts should show phase 1's device Successful and the others waiting for their phase: {counts}",
+        )
+        waiting = self.find_all('table#devices tr[data-state="Pending"]')
+        check(len(waiting) == len(self.devices) - 1, f"expected {len(self.devices) - 1} Pending rows: {len(waiting)}")
+        for row in waiting:
+            check("waiting for its phase" in row.text, f"a Pending row should say it waits for its phase: '{row.text}'")
         self.shot("deployment-active")
 
         self.say("(c) pause")

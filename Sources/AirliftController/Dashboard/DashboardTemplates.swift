@@ -290,7 +290,7 @@ enum DashboardTemplates {
       {{#devices}}
         <tr data-device="{{id}}" data-state="{{state}}">
           <td><a href="/ui/devices/{{id}}">{{id}}</a></td>
-          <td><span class="pill {{cls}}">{{state}}</span></td>
+          <td><span class="pill {{cls}}">{{state}}</span>{{#rowStage}} <span class="muted">{{rowStage}}</span>{{/rowStage}}</td>
           <td>{{#downloadPercent}}<progress max="100" value="{{downloadPercent}}" aria-label="{{downloadPercent}} %"></progress>{{/downloadPercent}}</td>
           <td>{{attempts}}</td>
           <td>{{updated}}</td>

@@ -134,6 +134,8 @@ struct DeploymentView {
     var state: String
     var cls: String
     var downloadPercent: Int?
+    /// Where the device is within its state: waiting for its phase, which try.
+    var rowStage: String?
     var attempts: Int
     var updated: String
     var failure: String?
@@ -192,11 +194,15 @@ struct DeploymentView {
     total = deployment.devices.count
     ended = deployment.devices.filter { $0.state.isTerminal }.count
     percent = total == 0 ? 0 : ended * 100 / total
-    let counts = deployment.counts
-    self.counts = DeviceState.allCases.compactMap { state in
-      guard let count = counts[state], count > 0 else { return nil }
-      return Count(state: state.rawValue, count: count, cls: DashboardFormat.stateClass(state))
-    }
+    var counts = deployment.counts
+    // Pending devices whose phase has not started are counted apart, as the CLI shows them.
+    let waiting = deployment.devices.filter { !$0.started && $0.state == .pending }.count
+    counts[.pending] = (counts[.pending] ?? 0) - waiting
+    self.counts =
+      DeviceState.allCases.compactMap { state in
+        guard let count = counts[state], count > 0 else { return nil }
+        return Count(state: state.rawValue, count: count, cls: DashboardFormat.stateClass(state))
+      } + (waiting > 0 ? [Count(state: "Waiting (phase)", count: waiting, cls: "muted")] : [])
     let sorted = deployment.devices.sorted { a, b in
       let (ra, rb) = (Self.rank(a.state), Self.rank(b.state))
       return ra != rb ? ra < rb : a.device < b.device
@@ -204,7 +210,8 @@ struct DeploymentView {
     devices = sorted.prefix(Self.shownDevices).map {
       Row(
         id: $0.device, state: $0.state.rawValue, cls: DashboardFormat.stateClass($0.state),
-        downloadPercent: $0.state == .downloading ? $0.percent : nil, attempts: $0.attempts,
+        downloadPercent: $0.state == .downloading ? $0.percent : nil, rowStage: Self.stage($0),
+        attempts: $0.attempts,
         updated: DashboardFormat.time($0.updatedAt), failure: $0.error)
     }
     hidden = sorted.count > Self.shownDevices ? sorted.count - Self.shownDevices : nil
@@ -238,6 +245,15 @@ struct DeploymentView {
       canPromote = false
       nextPhase = 0
     }
+  }
+
+  /// The stage shown beside a device's state.
+  static func stage(_ device: API.DeviceProgress) -> String? {
+    if !device.started { return "waiting for its phase" }
+    var parts: [String] = []
+    if let from = device.fromVersion { parts.append("from \(from)") }
+    if device.round > 1 { parts.append("try \(device.round)") }
+    return parts.isEmpty ? nil : parts.joined(separator: ", ")
   }
 
   /// Failures first, then devices at work, then waiting ones, then the successful.
