@@ -309,7 +309,10 @@ public final class Agent: Service {
 
   private func checkIn(_ mqtt: MQTTClient) async {
     let checkIn = CheckIn(
-      device: deviceID, attributes: config.attributes, installed: (try? store.installed()) ?? [:],
+      device: deviceID, attributes: config.attributes,
+      installed: ((try? store.installed()) ?? [:]).merging(
+        handlers.inventory(installDirectory: config.installDirectory)
+      ) { package, _ in package },
       agentVersion: Self.version, follows: config.channels.isEmpty ? nil : config.channels)
     do {
       try await mqtt.publish(Topics.device(deviceID, .checkin), payload: Wire.encode(checkIn), qos: 1)

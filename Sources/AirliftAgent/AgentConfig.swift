@@ -60,6 +60,8 @@ public struct AgentConfig: Codable, Sendable {
   public var maxBoots: Int = 3
   /// The `ab-slot` handler's slots and commands (nil: no `ab-slot` handler).
   public var abSlot: ABSlotConfig?
+  /// How the `compose` handler runs containerized apps (nil: every app, found engine and Compose).
+  public var compose: ComposeConfig?
   /// Unix socket streaming `device:update` events as JSON lines (default DATA/events.sock).
   public var eventSocket: String?
   /// Executables run with each event as JSON on stdin.
@@ -91,7 +93,7 @@ public struct AgentConfig: Codable, Sendable {
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
     case maxBytesPerSecond, reservedDiskSpace, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
-    case trustedKeys
+    case trustedKeys, compose
   }
 
   /// Where the event socket lives.
@@ -137,6 +139,7 @@ public struct AgentConfig: Codable, Sendable {
     reservedDiskSpace = try c.decodeIfPresent(Int64.self, forKey: .reservedDiskSpace) ?? reservedDiskSpace
     maxBoots = try c.decodeIfPresent(Int.self, forKey: .maxBoots) ?? maxBoots
     abSlot = try c.decodeIfPresent(ABSlotConfig.self, forKey: .abSlot)
+    compose = try c.decodeIfPresent(ComposeConfig.self, forKey: .compose)
     eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
     hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
     hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? hookTimeout
@@ -179,6 +182,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encode(reservedDiskSpace, forKey: .reservedDiskSpace)
     try c.encode(maxBoots, forKey: .maxBoots)
     try c.encodeIfPresent(abSlot, forKey: .abSlot)
+    try c.encodeIfPresent(compose, forKey: .compose)
     try c.encodeIfPresent(eventSocket, forKey: .eventSocket)
     try c.encodeIfPresent(hooksDirectory, forKey: .hooksDirectory)
     try c.encode(hookTimeout, forKey: .hookTimeout)

@@ -124,7 +124,7 @@ public final class ControllerClient: Sendable {
     let manifest = ReleaseManifest(
       package: release.package, version: release.version, handler: release.handler,
       expires: ReleaseManifest.formatExpiry(expires), downgrade: downgrade,
-      assets: release.assets)
+      assets: release.assets, apps: release.apps)
     return try await uploadSignature(key.sign(manifest))
   }
 

@@ -53,11 +53,15 @@ public enum API {
     public var policy: String?
     /// Who signed the release's manifest with which key, and until when it is valid (nil: unsigned).
     public var signature: ReleaseSignature?
+    /// The containerized apps of a `compose` release.
+    public var apps: [ReleaseApp]?
 
     public init(
       package: String, version: String, handler: String, parameters: [String: String] = [:], assets: [Asset],
-      tags: [String] = [], createdAt: Date, policy: String? = nil, signature: ReleaseSignature? = nil
+      tags: [String] = [], createdAt: Date, policy: String? = nil, signature: ReleaseSignature? = nil,
+      apps: [ReleaseApp]? = nil
     ) {
+      self.apps = apps
       self.policy = policy
       self.signature = signature
       self.package = package
@@ -86,11 +90,14 @@ public enum API {
     public var handler: String
     public var parameters: [String: String]
     public var assets: [AssetRef]
+    /// For a `compose` release: its apps, each naming the asset that holds its bundle.
+    public var apps: [ReleaseApp]?
 
     public init(
       package: String, version: String, handler: String = "script", parameters: [String: String] = [:],
-      assets: [AssetRef]
+      assets: [AssetRef], apps: [ReleaseApp]? = nil
     ) {
+      self.apps = apps
       self.package = package
       self.version = version
       self.handler = handler
@@ -105,6 +112,7 @@ public enum API {
       handler = try c.decodeIfPresent(String.self, forKey: .handler) ?? "script"
       parameters = try c.decodeIfPresent([String: String].self, forKey: .parameters) ?? [:]
       assets = try c.decode([AssetRef].self, forKey: .assets)
+      apps = try c.decodeIfPresent([ReleaseApp].self, forKey: .apps)
     }
   }
 

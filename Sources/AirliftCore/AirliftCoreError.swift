@@ -12,6 +12,8 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
   case invalidName(String)
   case invalidRollout(String)
   case invalidAssetName(String)
+  /// A compose app's name, image id or image reference.
+  case invalidAppField(kind: String, value: String, reason: String)
 
   public var description: String {
     switch self {
@@ -41,6 +43,8 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
     case .invalidAssetName(let name):
       return
         "invalid asset name '\(name)': use a plain file name of 1-255 bytes, without '/' or control characters"
+    case .invalidAppField(let kind, let value, let reason):
+      return "invalid \(kind) '\(value)': \(reason)"
     case .invalidDigest(let value):
       return "invalid SHA-256 digest '\(value)': expected 64 lower-case hex characters"
     }

@@ -18,9 +18,12 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
   /// Whether the release may be installed over a newer version of the package.
   public var downgrade: Bool
   public var assets: [Asset]
+  /// The containerized apps of a `compose` release (nil or empty for other handlers).
+  public var apps: [ReleaseApp]?
 
   public init(
-    package: String, version: String, handler: String, expires: String, downgrade: Bool = false, assets: [Asset]
+    package: String, version: String, handler: String, expires: String, downgrade: Bool = false, assets: [Asset],
+    apps: [ReleaseApp]? = nil
   ) {
     self.package = package
     self.version = version
@@ -28,22 +31,34 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
     self.expires = expires
     self.downgrade = downgrade
     self.assets = assets
+    self.apps = apps?.isEmpty == true ? nil : apps
   }
 
   /// The first line of every manifest; a new format gets a new one.
   public static let header = "airlift-release-manifest v1"
 
   /// The bytes a signature covers: one `key value` line per field, assets
-  /// sorted by name, `\n` after every line.
+  /// sorted by name, then (compose releases only) an `app` line per app and
+  /// an `image` line per image, sorted; `\n` after every line.
   public var canonicalText: String {
     var lines = [
       Self.header, "package \(package)", "version \(version)", "handler \(handler)", "expires \(expires)",
       "downgrade \(downgrade ? "yes" : "no")",
     ]
-    for asset in assets.sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
+    for asset in assets.sorted(by: { Self.bytewise($0.name, $1.name) }) {
       lines.append("asset \(asset.sha256) \(asset.size) \(asset.name)")
     }
+    for app in (apps ?? []).sorted(by: { Self.bytewise($0.name, $1.name) }) {
+      lines.append("app \(app.name) \(app.version) \(app.asset)")
+      for image in app.images.sorted(by: { Self.bytewise($0.id + $0.reference, $1.id + $1.reference) }) {
+        lines.append("image \(app.name) \(image.id) \(image.reference)")
+      }
+    }
     return lines.map { $0 + "\n" }.joined()
+  }
+
+  private static func bytewise(_ a: String, _ b: String) -> Bool {
+    Array(a.utf8).lexicographicallyPrecedes(Array(b.utf8))
   }
 
   public var canonicalBytes: [UInt8] { Array(canonicalText.utf8) }
@@ -77,6 +92,14 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
       do { try Names.validateDigest(asset.sha256) } catch { throw bad("\(error)") }
       guard asset.size >= 0 else { throw bad("asset '\(asset.name)' has a negative size") }
       guard names.insert(asset.name).inserted else { throw bad("asset '\(asset.name)' is listed twice") }
+    }
+    var appNames = Set<String>()
+    for app in apps ?? [] {
+      do { try app.validate() } catch { throw bad("\(error)") }
+      guard names.contains(app.asset) else {
+        throw bad("app '\(app.name)' names asset '\(app.asset)', not in the release")
+      }
+      guard appNames.insert(app.name).inserted else { throw bad("app '\(app.name)' is listed twice") }
     }
   }
 }

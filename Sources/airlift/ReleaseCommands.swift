@@ -16,7 +16,11 @@ struct Release: AsyncParsableCommand {
     @Argument(help: "SemVer 2.0 version, e.g. 1.2.0 or 2.0.0-rc.1.") var version: String
     @Option(name: .customLong("asset"), help: "An asset file (repeatable); NAME=FILE to name it.")
     var assets: [String] = []
-    @Option(help: "Install handler.") var handler = "script"
+    @Option(
+      name: .customLong("app"),
+      help: "A compose app (repeatable): NAME@VERSION=FILE, a tar.gz with its compose file and images/*.tar.")
+    var apps: [String] = []
+    @Option(help: "Install handler (default: script, or compose with --app).") var handler: String?
     @Option(name: .customLong("param"), help: "A default handler parameter, KEY=VALUE (repeatable).")
     var parameters: [String] = []
     @Option(name: .customLong("tag"), help: "Tags to point at it once created (repeatable).") var tags: [String] = []
@@ -24,7 +28,8 @@ struct Release: AsyncParsableCommand {
     @OptionGroup var signing: SigningOptions
 
     func validate() throws {
-      guard !assets.isEmpty else { throw ValidationError("give at least one --asset FILE") }
+      guard !assets.isEmpty || !apps.isEmpty else { throw ValidationError("give at least one --asset FILE or --app") }
+      for app in apps { _ = try AppBundle(argument: app) }
       do {
         try Names.validatePackage(package)
         _ = try SemanticVersion(version)
@@ -37,17 +42,23 @@ struct Release: AsyncParsableCommand {
 
     func run() async throws {
       let release = try await connection.withClient { client in
+        var files = assets.map(Self.split)
+        var described: [ReleaseApp] = []
+        for argument in apps {
+          let bundle = try AppBundle(argument: argument)
+          described.append(try bundle.describe())
+          files.append((bundle.assetName, bundle.file))
+        }
         var refs: [API.CreateRelease.AssetRef] = []
-        for asset in assets {
-          let (name, file) = Self.split(asset)
+        for (name, file) in files {
           let blob = try await client.uploadBlob(file: file, progress: ProgressBar.upload(name))
           ProgressBar.finish()
           refs.append(.init(name: name, sha256: blob.sha256))
         }
         var release = try await client.createRelease(
           .init(
-            package: package, version: version, handler: handler, parameters: try KeyValues.parse(parameters),
-            assets: refs))
+            package: package, version: version, handler: handler ?? (apps.isEmpty ? "script" : "compose"),
+            parameters: try KeyValues.parse(parameters), assets: refs, apps: described.isEmpty ? nil : described))
         if let key = try signing.loadKey() {
           release = try await client.signRelease(
             package: package, version: release.version, key: key, expires: try signing.expiryDate())
@@ -137,6 +148,17 @@ struct Release: AsyncParsableCommand {
       lines.append(
         Output.table(
           ["ASSET", "SIZE", "SHA-256"], release.assets.map { [$0.name, Output.bytes($0.size), $0.sha256] }))
+      if let apps = release.apps, !apps.isEmpty {
+        lines.append(
+          Output.table(
+            ["APP", "VERSION", "BUNDLE", "IMAGES"],
+            apps.map { app in
+              [
+                app.name, app.version, app.asset,
+                app.images.map { "\($0.reference) \($0.id.prefix(19))" }.joined(separator: ", "),
+              ]
+            }))
+      }
       return lines.joined(separator: "\n")
     }
   }

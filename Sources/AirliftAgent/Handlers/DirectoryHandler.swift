@@ -1,10 +1,6 @@
 import AirliftCore
 import Foundation
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
 /// The `directory` handler: unpacks the bundle into
 /// `INSTALL/<package>/versions/<version>` and switches the
 /// `INSTALL/<package>/current` symlink to it atomically (rename), so a
@@ -82,15 +78,8 @@ public struct DirectoryHandler: InstallHandler {
     }
   }
 
-  /// Points `link` at `destination` with one rename(2): atomic.
   private func switchLink(_ link: String, to destination: String) throws {
-    let temporary = "\(link).new-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createSymbolicLink(atPath: temporary, withDestinationPath: destination)
-    guard rename(temporary, link) == 0 else {
-      let reason = String(cString: strerror(errno))
-      try? FileManager.default.removeItem(atPath: temporary)
-      throw AgentError.bundle(reason: "could not switch \(link) to \(destination): \(reason)")
-    }
+    try AtomicLink.point(link, to: destination)
   }
 
   /// Keeps the current and the previous version, removes older ones.

@@ -62,6 +62,9 @@ public protocol InstallHandler: Sendable {
   func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome
   /// Restarts the device into the new version (the agent exits afterwards).
   func reboot() async throws
+  /// What the handler runs besides the packages the agent records (a
+  /// compose app's name → version), reported in every check-in.
+  func inventory(installDirectory: String) -> [String: String]
 }
 
 extension InstallHandler {
@@ -69,6 +72,7 @@ extension InstallHandler {
   public func verify(_ context: InstallContext) async throws {}
   public func commit(_ context: InstallContext) async throws {}
   public func reboot() async throws {}
+  public func inventory(installDirectory: String) -> [String: String] { [:] }
   public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
     throw AgentError.rollbackUnsupported(handler: Self.name)
   }
@@ -82,14 +86,23 @@ public struct InstallHandlers: Sendable {
     self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { (type(of: $0).name, $0) })
   }
 
-  /// `script` and `directory`, and `ab-slot` when the config describes the slots.
+  /// `script`, `directory` and `compose`, and `ab-slot` when the config describes the slots.
   public static func standard(_ config: AgentConfig) -> InstallHandlers {
-    var list: [any InstallHandler] = [ScriptHandler(), DirectoryHandler()]
+    var list: [any InstallHandler] = [
+      ScriptHandler(), DirectoryHandler(), ComposeHandler(config: config.compose ?? ComposeConfig()),
+    ]
     if let slots = config.abSlot { list.append(ABSlotHandler(config: slots)) }
     return InstallHandlers(list)
   }
 
   public var names: [String] { handlers.keys.sorted() }
+
+  /// Every handler's inventory, merged.
+  public func inventory(installDirectory: String) -> [String: String] {
+    handlers.values.reduce(into: [:]) { all, handler in
+      all.merge(handler.inventory(installDirectory: installDirectory)) { first, _ in first }
+    }
+  }
 
   public func handler(named name: String) throws(AgentError) -> any InstallHandler {
     guard let handler = handlers[name] else { throw .unknownHandler(name, available: names) }

@@ -20,7 +20,7 @@ struct ControllerRoutes {
   let caKeyFile: String
 
   /// Install handlers agents know; a release must name one of them.
-  static let handlers: Set<String> = ["script", "directory", "ab-slot"]
+  static let handlers: Set<String> = ["script", "directory", "ab-slot", "compose"]
 
   func build() throws -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)
@@ -163,10 +163,33 @@ struct ControllerRoutes {
       }
     }
     for name in body.parameters.keys { try Names.validateParameter(name) }
+    try Self.validateApps(body)
     let release = try store.addRelease(
       package: body.package, version: version, handler: body.handler, parameters: body.parameters,
-      assets: body.assets)
+      assets: body.assets, apps: body.apps)
     return try Self.json(release, status: .created, context: context)
+  }
+
+  /// A compose release's apps: valid names, each bundle one of the release's assets, no app twice.
+  static func validateApps(_ body: API.CreateRelease) throws {
+    guard let apps = body.apps, !apps.isEmpty else {
+      if body.handler == "compose" {
+        throw APIError(
+          status: .badRequest, code: "invalid_app",
+          message: "a compose release must list its apps (--app NAME@VERSION=FILE)")
+      }
+      return
+    }
+    func refuse(_ message: String) -> APIError { APIError(status: .badRequest, code: "invalid_app", message: message) }
+    let assets = Set(body.assets.map(\.name))
+    var seen = Set<String>()
+    for app in apps {
+      do { try app.validate() } catch { throw refuse(error.description) }
+      guard assets.contains(app.asset) else {
+        throw refuse("app '\(app.name)' names asset '\(app.asset)', which the release does not have")
+      }
+      guard seen.insert(app.name).inserted else { throw refuse("app '\(app.name)' is given twice") }
+    }
   }
 
   /// `PUT /api/v1/releases/{package}/{version}/signature`: the manifest an operator signed off the controller.

@@ -15,7 +15,7 @@ extension ControllerStore {
   /// Creates a release from blobs uploaded before. Versions are immutable.
   public func addRelease(
     package: String, version: SemanticVersion, handler: String, parameters: [String: String] = [:],
-    assets: [API.CreateRelease.AssetRef], now: Date = Date()
+    assets: [API.CreateRelease.AssetRef], apps: [ReleaseApp]? = nil, now: Date = Date()
   ) throws -> API.Release {
     let ref = ReleaseRef(package: package, version: version.description)
     return try db.write { db in
@@ -25,8 +25,11 @@ extension ControllerStore {
         throw StoreError.blobNotFound(asset.sha256)
       }
       try db.execute(
-        sql: "INSERT INTO release (package, version, handler, parameters, created_at) VALUES (?, ?, ?, ?, ?)",
-        arguments: [package, ref.version, handler, JSONColumn.encode(parameters), now])
+        sql: "INSERT INTO release (package, version, handler, parameters, apps, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        arguments: [
+          package, ref.version, handler, JSONColumn.encode(parameters),
+          apps.flatMap { $0.isEmpty ? nil : String(decoding: Wire.encode($0), as: UTF8.self) }, now,
+        ])
       let releaseID = db.lastInsertedRowID
       for asset in assets {
         try db.execute(
@@ -147,7 +150,8 @@ extension ControllerStore {
     }
     return API.Release(
       package: package, version: version, handler: row["handler"], parameters: JSONColumn.decode(row["parameters"]),
-      assets: assets, tags: tags, createdAt: row["created_at"], policy: row["policy"], signature: signature)
+      assets: assets, tags: tags, createdAt: row["created_at"], policy: row["policy"], signature: signature,
+      apps: (row["apps"] as String?).flatMap { try? JSONDecoder().decode([ReleaseApp].self, from: Data($0.utf8)) })
   }
 
   static func signedManifest(_ text: String?) -> SignedManifest? {
@@ -185,6 +189,9 @@ extension ControllerStore {
       guard stored == listed else {
         let difference = stored.symmetricDifference(listed).sorted().prefix(3).joined(separator: "; ")
         throw StoreError.manifestMismatch(ref, reason: "its assets differ from the release's (\(difference))")
+      }
+      guard (manifest.apps ?? []) == (release.apps ?? []) else {
+        throw StoreError.manifestMismatch(ref, reason: "its apps or their images differ from the release's")
       }
       try db.execute(
         sql: "UPDATE release SET signed_manifest = ?, signed_at = ?, signed_by = ? WHERE id = ?",

@@ -321,6 +321,10 @@ public final class ControllerStore: Sendable {
           CREATE INDEX presence_event_by_device ON presence_event(device_id, id);
           """)
     }
+    migrator.registerMigration("v18-release-apps") { db in
+      // A compose release's apps (JSON), which its signed manifest must repeat.
+      try db.execute(sql: "ALTER TABLE release ADD COLUMN apps TEXT")
+    }
     return migrator
   }
 }

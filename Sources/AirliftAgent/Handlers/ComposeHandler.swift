@@ -1,0 +1,302 @@
+import AirliftCore
+import Foundation
+
+/// The `compose` handler: updates the containerized apps a release lists,
+/// each a Compose project named after the app. In order: fetch only the
+/// images the engine lacks (verified against the ids in the signed
+/// manifest) before anything stops; stop the apps that change or leave;
+/// switch each to its new versioned folder; start them; `verify` waits
+/// until their containers run (and are healthy); `commit` keeps the
+/// previous version of each app and removes older ones; `rollback` starts
+/// the previous versions again. Apps that do not change are never touched.
+///
+/// On disk, under `INSTALL/compose/<app>/`: `<version>/` (the unpacked
+/// bundle), `current` and `previous` links, `package` (the release's
+/// package); `INSTALL/compose/journal.json` lists what the update under
+/// way changes, so a rollback after a crash knows what to undo.
+public struct ComposeHandler: InstallHandler {
+  public static let name = "compose"
+  let config: ComposeConfig
+  let engine: ComposeEngine
+
+  public init(config: ComposeConfig = ComposeConfig()) {
+    self.config = config
+    engine = ComposeEngine(config)
+  }
+
+  /// One app's move in an update: from a version (nil: new) to a version (nil: stopped for good).
+  struct Change: Codable, Sendable, Equatable {
+    var app: String
+    var from: String?
+    var to: String?
+  }
+
+  struct Journal: Codable, Sendable, Equatable {
+    var deployment: String
+    var package: String
+    var changes: [Change]
+  }
+
+  // MARK: Install
+
+  public func install(_ context: InstallContext) async throws {
+    let layout = Layout(context.installDirectory)
+    let apps = try Self.apps(of: context)
+    let wanted = apps.filter { config.apps?.contains($0.name) ?? true }
+    let package = context.notice.release.package
+    let running = layout.installedApps()
+    var changes: [Change] = []
+    for app in wanted where running[app.name] != app.version {
+      changes.append(Change(app: app.name, from: running[app.name], to: app.version))
+    }
+    // Apps this package installed before that the release drops, or the config disables.
+    for (name, version) in running.sorted(by: { $0.key < $1.key })
+    where layout.package(of: name) == package && !wanted.contains(where: { $0.name == name }) {
+      changes.append(Change(app: name, from: version, to: nil))
+    }
+
+    // 1. Fetch: unpack each changed app and make sure the engine has its images; nothing has stopped yet.
+    for app in wanted where changes.contains(where: { $0.app == app.name && $0.to != nil }) {
+      guard let bundle = context.artifacts[app.asset] else {
+        throw AgentError.bundle(reason: "app '\(app.name)' needs asset '\(app.asset)', which was not downloaded")
+      }
+      let folder = try await unpack(app, bundle: bundle, layout: layout)
+      try await ensureImages(app, in: folder)
+    }
+
+    // 2. The journal first, so that a crash from here on is rolled back.
+    try layout.writeJournal(Journal(deployment: context.notice.deployment, package: package, changes: changes))
+    // 3. Stop what changes or leaves.
+    for change in changes {
+      guard let from = change.from else { continue }
+      try await engine.compose(project: change.app, directory: layout.folder(change.app, from), ["down"])
+    }
+    // 4. Switch each app to its new folder, and 5. start it.
+    for change in changes {
+      if let from = change.from { try layout.link(change.app, "previous", to: from) }
+      if let to = change.to {
+        try layout.link(change.app, "current", to: to)
+        try package.write(toFile: layout.packageFile(change.app), atomically: true, encoding: .utf8)
+        try await engine.compose(
+          project: change.app, directory: layout.folder(change.app, to), ["up", "-d"],
+          parameters: context.notice.parameters)
+      } else {
+        try? FileManager.default.removeItem(atPath: layout.linkPath(change.app, "current"))
+      }
+    }
+  }
+
+  /// Unpacks an app's bundle into its versioned folder (staging, then rename).
+  private func unpack(_ app: ReleaseApp, bundle: String, layout: Layout) async throws -> String {
+    let target = layout.folder(app.name, app.version)
+    try FileManager.default.createDirectory(atPath: layout.appRoot(app.name), withIntermediateDirectories: true)
+    let staging = "\(layout.appRoot(app.name))/.staging-\(UUID().uuidString.prefix(8))"
+    defer { try? FileManager.default.removeItem(atPath: staging) }
+    _ = try await BundleArchive.unpack(bundle, into: staging)
+    // The image ids this version runs, so a later commit knows which images only it used.
+    try Data(Wire.encode(app.images.map(\.id))).write(
+      to: URL(fileURLWithPath: "\(staging)/.airlift-images.json"), options: .atomic)
+    try? FileManager.default.removeItem(atPath: target)
+    try FileManager.default.moveItem(atPath: staging, toPath: target)
+    return target
+  }
+
+  /// Checks every image archive in the bundle's `images/` against the ids
+  /// in the signed manifest, loads the listed images the engine lacks, and
+  /// checks that each reference the compose file uses names its listed id.
+  private func ensureImages(_ app: ReleaseApp, in folder: String) async throws {
+    let listed = Set(app.images.map(\.id))
+    let imagesFolder = "\(folder)/images"
+    let archives = ((try? FileManager.default.contentsOfDirectory(atPath: imagesFolder)) ?? []).sorted()
+      .filter { $0.hasSuffix(".tar") }.map { "\(imagesFolder)/\($0)" }
+    var held: [(archive: String, ids: [String])] = []
+    for archive in archives {
+      let images = try await engine.images(inArchive: archive)
+      if let stray = images.first(where: { !listed.contains($0.id) }) {
+        throw AgentError.bundle(
+          reason: "app '\(app.name)': \(URL(fileURLWithPath: archive).lastPathComponent) holds image \(stray.id), "
+            + "which the signed manifest does not list; refusing it")
+      }
+      held.append((archive, images.map(\.id)))
+    }
+    var missing = Set<String>()
+    for image in app.images where await !engine.hasImage(image.id) { missing.insert(image.id) }
+    for (archive, ids) in held where !missing.isDisjoint(with: ids) {
+      try await engine.load(archive)
+      missing.subtract(ids)
+    }
+    for image in app.images {
+      guard await engine.hasImage(image.id) else {
+        throw AgentError.bundle(
+          reason: "app '\(app.name)': image \(image.reference) (\(image.id)) is not on the device and not in its bundle"
+        )
+      }
+      let resolved = await engine.imageID(of: image.reference)
+      guard resolved == image.id else {
+        throw AgentError.bundle(
+          reason: "app '\(app.name)': \(image.reference) is image \(resolved ?? "none") on the device, "
+            + "not \(image.id) as the signed manifest says")
+      }
+    }
+  }
+
+  // MARK: Verify, commit, roll back
+
+  /// Waits until every container of each started app runs, and is healthy
+  /// where the app defines a health check.
+  public func verify(_ context: InstallContext) async throws {
+    let layout = Layout(context.installDirectory)
+    guard let journal = layout.readJournal() else { return }
+    let timeout = config.verifyTimeout ?? 60
+    let deadline = ContinuousClock.now + .seconds(timeout)
+    for change in journal.changes where change.to != nil {
+      var last = "no container started"
+      while true {
+        let containers = try await engine.containers(project: change.app)
+        if let stopped = containers.first(where: { $0.status != "running" && $0.status != "created" }) {
+          let log = await engine.lastLog(stopped.id)
+          throw AgentError.command(
+            role: "compose (\(change.app))",
+            reason: "container \(stopped.name) is \(stopped.status) (exit code \(stopped.exitCode))"
+              + (log.isEmpty ? "" : ": \(log)"))
+        }
+        if let sick = containers.first(where: { $0.health == "unhealthy" }) {
+          throw AgentError.command(
+            role: "compose (\(change.app))", reason: "container \(sick.name) failed its health check")
+        }
+        if !containers.isEmpty, containers.allSatisfy({ $0.status == "running" && $0.health != "starting" }) {
+          break
+        }
+        last = containers.map { "\($0.name) \($0.status) \($0.health)" }.joined(separator: ", ")
+        guard ContinuousClock.now < deadline else {
+          throw AgentError.command(
+            role: "compose (\(change.app))",
+            reason: "not running and healthy within \(Int(timeout)) s (\(last.isEmpty ? "no container" : last))")
+        }
+        try await Task.sleep(for: .milliseconds(500))
+      }
+    }
+  }
+
+  /// Keeps the current and previous version of each changed app; removes
+  /// older folders and the images only they used.
+  public func commit(_ context: InstallContext) async throws {
+    let layout = Layout(context.installDirectory)
+    guard let journal = layout.readJournal() else { return }
+    // Images any app's kept version runs stay, whichever app they came with.
+    let kept = Set(
+      layout.appNames().flatMap { app in
+        ["current", "previous"].compactMap { layout.target(app, $0) }.flatMap { layout.imageIDs(app, $0) }
+      })
+    for change in journal.changes {
+      let keep = Set(["current", "previous"].compactMap { layout.target(change.app, $0) })
+      for version in layout.versions(of: change.app) where !keep.contains(version) {
+        for id in layout.imageIDs(change.app, version) where !kept.contains(id) { await engine.removeImage(id) }
+        try? FileManager.default.removeItem(atPath: layout.folder(change.app, version))
+      }
+    }
+    layout.removeJournal()
+  }
+
+  /// Stops what the update started and starts each changed app's previous
+  /// version again (also after a crash in the middle of the install).
+  public func rollback(_ context: InstallContext) async throws -> RollbackOutcome {
+    let layout = Layout(context.installDirectory)
+    guard let journal = layout.readJournal(), journal.deployment == context.notice.deployment else {
+      return .nothingToUndo
+    }
+    for change in journal.changes.reversed() {
+      if let to = change.to {
+        try? await engine.compose(project: change.app, directory: layout.folder(change.app, to), ["down"])
+      }
+      if let from = change.from {
+        try layout.link(change.app, "current", to: from)
+        try journal.package.write(toFile: layout.packageFile(change.app), atomically: true, encoding: .utf8)
+        try await engine.compose(project: change.app, directory: layout.folder(change.app, from), ["up", "-d"])
+      } else {
+        try? FileManager.default.removeItem(atPath: layout.linkPath(change.app, "current"))
+      }
+    }
+    layout.removeJournal()
+    return journal.changes.isEmpty ? .nothingToUndo : .undone
+  }
+
+  /// Each app's running version, for check-ins: the fleet's inventory shows which app version runs where.
+  public func inventory(installDirectory: String) -> [String: String] {
+    Layout(installDirectory).installedApps()
+  }
+
+  static func apps(of context: InstallContext) throws -> [ReleaseApp] {
+    guard let apps = context.notice.manifest?.manifest.apps, !apps.isEmpty else {
+      throw AgentError.bundle(reason: "the compose handler needs a signed manifest that lists the release's apps")
+    }
+    return apps
+  }
+
+  // MARK: Layout
+
+  struct Layout {
+    let root: String
+
+    init(_ installDirectory: String) { root = "\(installDirectory)/compose" }
+
+    func appRoot(_ app: String) -> String { "\(root)/\(app)" }
+    func folder(_ app: String, _ version: String) -> String { "\(root)/\(app)/\(version)" }
+    func linkPath(_ app: String, _ name: String) -> String { "\(root)/\(app)/\(name)" }
+    func packageFile(_ app: String) -> String { "\(root)/\(app)/package" }
+    var journalPath: String { "\(root)/journal.json" }
+
+    func target(_ app: String, _ name: String) -> String? {
+      try? FileManager.default.destinationOfSymbolicLink(atPath: linkPath(app, name))
+    }
+
+    func package(of app: String) -> String? {
+      (try? String(contentsOfFile: packageFile(app), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func appNames() -> [String] {
+      ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0 != "journal.json" }.sorted()
+    }
+
+    /// App → the version its `current` link names.
+    func installedApps() -> [String: String] {
+      appNames().reduce(into: [:]) { apps, name in
+        if let version = target(name, "current") { apps[name] = version }
+      }
+    }
+
+    func versions(of app: String) -> [String] {
+      ((try? FileManager.default.contentsOfDirectory(atPath: appRoot(app))) ?? []).filter { name in
+        var isFolder: ObjCBool = false
+        return !name.hasPrefix(".") && !["current", "previous"].contains(name)
+          && FileManager.default.fileExists(atPath: folder(app, name), isDirectory: &isFolder) && isFolder.boolValue
+          && (try? FileManager.default.destinationOfSymbolicLink(atPath: folder(app, name))) == nil
+      }
+    }
+
+    /// The image ids a kept version's bundle carries (from its archives' manifests, recorded at install).
+    func imageIDs(_ app: String, _ version: String) -> [String] {
+      guard let data = FileManager.default.contents(atPath: "\(folder(app, version))/.airlift-images.json"),
+        let ids = try? JSONDecoder().decode([String].self, from: data)
+      else { return [] }
+      return ids
+    }
+
+    /// Points `app/name` at `version` atomically.
+    func link(_ app: String, _ name: String, to version: String) throws {
+      try AtomicLink.point(linkPath(app, name), to: version)
+    }
+
+    func writeJournal(_ journal: Journal) throws {
+      try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+      try Data(Wire.encode(journal)).write(to: URL(fileURLWithPath: journalPath), options: .atomic)
+    }
+
+    func readJournal() -> Journal? {
+      guard let data = FileManager.default.contents(atPath: journalPath) else { return nil }
+      return try? JSONDecoder().decode(Journal.self, from: data)
+    }
+
+    func removeJournal() { try? FileManager.default.removeItem(atPath: journalPath) }
+  }
+}

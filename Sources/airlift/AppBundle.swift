@@ -1,0 +1,72 @@
+import AirliftCore
+import ArgumentParser
+import Foundation
+
+/// A compose app bundle given to `airlift release create --app
+/// NAME@VERSION=FILE`: a tar.gz with the app's compose file at its root and
+/// its images as `docker save` archives under `images/`. The CLI reads each
+/// archive's image ids so the signed manifest lists them.
+struct AppBundle {
+  let name: String
+  let version: String
+  let file: String
+
+  /// The asset name the bundle gets in the release.
+  var assetName: String { "app-\(name).tar.gz" }
+
+  init(argument: String) throws {
+    guard let at = argument.firstIndex(of: "@"), let equals = argument.firstIndex(of: "="), at < equals else {
+      throw ValidationError("--app takes NAME@VERSION=FILE (e.g. web@1.4.0=web.tar.gz), not '\(argument)'")
+    }
+    name = String(argument[..<at])
+    version = String(argument[argument.index(after: at)..<equals])
+    file = String(argument[argument.index(after: equals)...])
+  }
+
+  /// Reads the bundle: its compose file must be there, and every image archive must carry a tag.
+  func describe() throws -> ReleaseApp {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("airlift-app-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    _ = try Self.run(["tar", "-xf", file, "-C", scratch], what: "unpack \(file)")
+    let composeFiles = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
+    guard composeFiles.contains(where: { FileManager.default.fileExists(atPath: "\(scratch)/\($0)") }) else {
+      throw ValidationError("app bundle \(file) has no docker-compose.yml (or compose.yaml) at its root")
+    }
+    var images: [ReleaseApp.Image] = []
+    let folder = "\(scratch)/images"
+    for archive in ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
+    where archive.hasSuffix(".tar") {
+      let manifest = try Self.run(["tar", "-xOf", "\(folder)/\(archive)", "manifest.json"], what: "read \(archive)")
+      for image in try DockerArchive.images(manifestJSON: Array(manifest), archive: archive) {
+        guard let tag = image.tags.first else {
+          throw ValidationError(
+            "\(file): images/\(archive) holds an untagged image \(image.id); tag it and `docker save` it by name")
+        }
+        images.append(ReleaseApp.Image(reference: tag, id: image.id))
+      }
+    }
+    let app = ReleaseApp(name: name, version: version, asset: assetName, images: images)
+    do { try app.validate() } catch { throw ValidationError("--app \(name)@\(version): \(error)") }
+    return app
+  }
+
+  /// Runs a program with an argument list (no shell); returns its standard output.
+  private static func run(_ argv: [String], what: String) throws -> Data {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = argv
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      throw ValidationError("could not \(what): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+    }
+    return data
+  }
+}

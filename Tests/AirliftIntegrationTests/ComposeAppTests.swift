@@ -1,0 +1,382 @@
+import AirliftAgent
+import AirliftClient
+import AirliftCore
+import Foundation
+import Testing
+
+/// Compose apps on a real Docker engine (Debian's dockerd, vfs, a private
+/// socket) with a real controller, broker and agent.
+@Suite("Compose apps: fetch only what is missing, touch only what changes, roll back", .serialized)
+struct ComposeAppTests {
+  /// A device's view of its apps' images: tag → id.
+  struct Images {
+    var ids: [String: String] = [:]
+  }
+
+  /// Writes an app bundle: a compose file running `tag` with `command`, and
+  /// the image saved under `images/`. Returns the bundle's path.
+  static func bundle(
+    _ engine: DockerEngine, in folder: String, app: String, version: String, tag: String,
+    command: String = "cat /VERSION >> /data/log; exec sleep 100000", health: Bool = false
+  ) throws -> String {
+    let source = "\(folder)/\(app)-\(version)"
+    try FileManager.default.createDirectory(atPath: "\(source)/images", withIntermediateDirectories: true)
+    let healthcheck =
+      health
+      ? """
+          healthcheck:
+            test: ["CMD", "/bin/test", "-f", "/VERSION"]
+            interval: 1s
+            retries: 3
+
+      """ : ""
+    let compose = """
+      version: "2.4"
+      services:
+        main:
+          image: \(tag)
+          command: ["/bin/sh", "-c", "\(command)"]
+          network_mode: none
+          stop_signal: SIGKILL
+          volumes: ["data:/data"]
+      \(healthcheck)volumes:
+        data: {}
+
+      """
+    try compose.write(toFile: "\(source)/docker-compose.yml", atomically: true, encoding: .utf8)
+    try engine.save([tag], to: "\(source)/images/\(app).tar")
+    let output = "\(folder)/\(app)-\(version).tar.gz"
+    try Fleet.run("/usr/bin/env", ["tar", "-czf", output, "-C", source, "."])
+    return output
+  }
+
+  /// Uploads a compose release made of `bundles` (app name, version, bundle, image tag → id).
+  static func release(
+    _ client: ControllerClient, version: String, apps: [(name: String, version: String, file: String, image: String)],
+    ids: [String: String]
+  ) async throws {
+    var assets: [API.CreateRelease.AssetRef] = []
+    var described: [ReleaseApp] = []
+    for app in apps {
+      let blob = try await client.uploadBlob(file: app.file)
+      assets.append(.init(name: "app-\(app.name).tar.gz", sha256: blob.sha256))
+      described.append(
+        ReleaseApp(
+          name: app.name, version: app.version, asset: "app-\(app.name).tar.gz",
+          images: [.init(reference: app.image, id: try #require(ids[app.image]))]))
+    }
+    _ = try await client.createRelease(
+      .init(package: "site", version: version, handler: "compose", assets: assets, apps: described))
+  }
+
+  /// Uploads a release, deploys it to `device` and waits until the deployment completes; returns its id.
+  @discardableResult
+  static func rollOut(
+    _ client: ControllerClient, version: String, apps: [(name: String, version: String, file: String, image: String)],
+    ids: [String: String], to device: String
+  ) async throws -> String {
+    try await release(client, version: version, apps: apps, ids: ids)
+    let id = try await deploy(client, version, to: device)
+    try await eventually("\(version) to complete on \(device)", within: 120) {
+      try await client.deployment(id).status == .completed
+    }
+    return id
+  }
+
+  static func deploy(_ client: ControllerClient, _ version: String, to device: String) async throws -> String {
+    let deployment = try await client.createDeployment(
+      .init(package: "site", version: version, target: .init(devices: [device])))
+    return deployment.id
+  }
+
+  /// The one container of an app's Compose project: id, image id, start time.
+  static func container(_ engine: DockerEngine, app: String) throws -> (id: String, image: String, started: String) {
+    let ids = try engine.docker(["ps", "--quiet", "--no-trunc", "--filter", "label=com.docker.compose.project=\(app)"])
+      .split(whereSeparator: \.isNewline)
+    guard ids.count == 1, let id = ids.first else { throw HarnessError.setup("\(app): running containers \(ids)") }
+    let fields = try engine.docker(["inspect", "--format", "{{.Image}} {{.State.StartedAt}}", String(id)]).split(
+      separator: " ")
+    return (String(id), String(fields[0]), String(fields[1]))
+  }
+
+  static func withEngine(_ body: (DockerEngine, Fleet) async throws -> Void) async throws {
+    let engine = try await DockerEngine.start()
+    do {
+      try await Fleet.with { fleet in try await body(engine, fleet) }
+    } catch {
+      await engine.stop()
+      throw error
+    }
+    await engine.stop()
+  }
+
+  static func startAgent(_ fleet: Fleet, _ engine: DockerEngine, id: String, apps: [String]? = nil) async throws {
+    var config = try fleet.agentConfig(id)
+    config.compose = ComposeConfig(apps: apps, dockerHost: engine.host, verifyTimeout: 30)
+    try await fleet.startAgent(config)
+  }
+
+  @Test(
+    "a release that changes one app and adds one: the unchanged app's container keeps running, only missing images load"
+  )
+  func updatesOnlyWhatChanges() async throws {
+    try await Self.withEngine { engine, fleet in
+      let client = try #require(fleet.client)
+      var ids: [String: String] = [:]
+      for (tag, marker) in [
+        ("local/web:1", "web-1"), ("local/metrics:1", "metrics-1"), ("local/metrics:2", "metrics-2"),
+        ("local/cache:1", "cache-1"),
+      ] {
+        ids[tag] = try engine.makeImage(tag, marker: marker)
+      }
+      let folder = "\(fleet.root)/apps"
+      let web1 = try Self.bundle(engine, in: folder, app: "web", version: "1.0.0", tag: "local/web:1", health: true)
+      let metrics1 = try Self.bundle(engine, in: folder, app: "metrics", version: "1.0.0", tag: "local/metrics:1")
+      let metrics2 = try Self.bundle(engine, in: folder, app: "metrics", version: "2.0.0", tag: "local/metrics:2")
+      let cache1 = try Self.bundle(engine, in: folder, app: "cache", version: "1.0.0", tag: "local/cache:1")
+      // The device starts with none of them: each must come from its bundle.
+      try engine.docker(["image", "rm"] + Array(ids.keys))
+
+      try await Self.startAgent(fleet, engine, id: "compose-01")
+      let first = try await Self.rollOut(
+        client, version: "1.0.0",
+        apps: [("web", "1.0.0", web1, "local/web:1"), ("metrics", "1.0.0", metrics1, "local/metrics:1")], ids: ids,
+        to: "compose-01")
+      let firstReport = try #require(try await client.deployment(first).devices.first)
+      #expect(firstReport.state == .successful, "\(firstReport.error ?? "")")
+      let web = try Self.container(engine, app: "web")
+      #expect(web.image == ids["local/web:1"])
+      #expect(try Self.container(engine, app: "metrics").image == ids["local/metrics:1"])
+
+      let before = Int(Date().timeIntervalSince1970) - 1
+      let second = try await Self.rollOut(
+        client, version: "2.0.0",
+        apps: [
+          ("web", "1.0.0", web1, "local/web:1"), ("metrics", "2.0.0", metrics2, "local/metrics:2"),
+          ("cache", "1.0.0", cache1, "local/cache:1"),
+        ], ids: ids, to: "compose-01")
+      let secondReport = try #require(try await client.deployment(second).devices.first)
+      #expect(secondReport.state == .successful, "\(secondReport.error ?? "")")
+      // web did not change: the same container, never restarted.
+      let webAfter = try Self.container(engine, app: "web")
+      #expect(webAfter.id == web.id && webAfter.started == web.started)
+      #expect(try Self.container(engine, app: "metrics").image == ids["local/metrics:2"])
+      #expect(try Self.container(engine, app: "cache").image == ids["local/cache:1"])
+      // Only what the device lacked was loaded.
+      let loaded = Set(try engine.loadedImages(since: before))
+      #expect(loaded == Set([ids["local/metrics:2"]!, ids["local/cache:1"]!]))
+
+      // The inventory says which app version runs where.
+      try await eventually("the check-in with the apps") {
+        let device = try await client.devices().first { $0.id == "compose-01" }
+        return device?.installed["metrics"] == "2.0.0" && device?.installed["cache"] == "1.0.0"
+          && device?.installed["web"] == "1.0.0"
+      }
+      #expect(try await client.devices(app: "metrics", version: "<2.0.0").isEmpty)
+    }
+  }
+
+  @Test("a v2 whose container exits is rolled back: v1 runs again with its data volume; the report names the app")
+  func rollsBackAnAppThatExits() async throws {
+    try await Self.withEngine { engine, fleet in
+      let client = try #require(fleet.client)
+      var ids: [String: String] = [:]
+      ids["local/web:1"] = try engine.makeImage("local/web:1", marker: "web-1")
+      ids["local/web:2"] = try engine.makeImage("local/web:2", marker: "web-2")
+      let folder = "\(fleet.root)/apps"
+      let web1 = try Self.bundle(engine, in: folder, app: "web", version: "1.0.0", tag: "local/web:1")
+      let web2 = try Self.bundle(
+        engine, in: folder, app: "web", version: "2.0.0", tag: "local/web:2",
+        command: "cat /VERSION >> /data/log; echo v2 cannot start >&2; exit 3")
+      try await Self.startAgent(fleet, engine, id: "compose-02")
+
+      try await Self.rollOut(
+        client, version: "1.0.0", apps: [("web", "1.0.0", web1, "local/web:1")], ids: ids, to: "compose-02")
+
+      try await Self.release(client, version: "2.0.0", apps: [("web", "2.0.0", web2, "local/web:2")], ids: ids)
+      let second = try await Self.deploy(client, "2.0.0", to: "compose-02")
+      try await eventually("v2 to be rolled back", within: 120) {
+        try await client.deployment(second).devices.first?.state == .rolledBack
+      }
+      let report = try #require(try await client.deployment(second).devices.first)
+      #expect(report.error?.contains("compose (web)") == true)
+      #expect(report.error?.contains("exit code 3") == true)
+      // v1 runs again, on the same volume: what v1 and v2 wrote is still there.
+      let web = try Self.container(engine, app: "web")
+      #expect(web.image == ids["local/web:1"])
+      let log = try engine.docker(["exec", web.id, "cat", "/data/log"])
+      #expect(log.split(separator: "\n").map(String.init) == ["web-1", "web-2", "web-1"])
+      try await eventually("the check-in with web 1.0.0") {
+        try await client.devices().first { $0.id == "compose-02" }?.installed["web"] == "1.0.0"
+      }
+    }
+  }
+
+  @Test("an image the signed manifest does not list is refused before any app stops")
+  func refusesAnUnlistedImage() async throws {
+    try await Self.withEngine { engine, fleet in
+      let client = try #require(fleet.client)
+      var ids: [String: String] = [:]
+      ids["local/web:1"] = try engine.makeImage("local/web:1", marker: "web-1")
+      ids["local/web:2"] = try engine.makeImage("local/web:2", marker: "web-2")
+      let folder = "\(fleet.root)/apps"
+      let web1 = try Self.bundle(engine, in: folder, app: "web", version: "1.0.0", tag: "local/web:1")
+      let web2 = try Self.bundle(engine, in: folder, app: "web", version: "2.0.0", tag: "local/web:2")
+      try engine.docker(["image", "rm", "local/web:2"])
+      try await Self.startAgent(fleet, engine, id: "compose-03")
+      try await Self.rollOut(
+        client, version: "1.0.0", apps: [("web", "1.0.0", web1, "local/web:1")], ids: ids, to: "compose-03")
+      let before = try Self.container(engine, app: "web")
+
+      // The manifest says web 2.0.0 runs web:1's image; the bundle carries another one.
+      var lying = ids
+      lying["local/web:2"] = ids["local/web:1"]
+      try await Self.release(client, version: "2.0.0", apps: [("web", "2.0.0", web2, "local/web:2")], ids: lying)
+      let second = try await Self.deploy(client, "2.0.0", to: "compose-03")
+      try await eventually("the update to fail", within: 120) {
+        let state = try await client.deployment(second).devices.first?.state
+        return state == .failed || state == .rolledBack
+      }
+      let report = try #require(try await client.deployment(second).devices.first)
+      #expect(report.error?.contains("which the signed manifest does not list") == true)
+      let after = try Self.container(engine, app: "web")
+      #expect(after.id == before.id && after.started == before.started)
+      #expect(try engine.docker(["images", "--quiet", "local/web:2"]).isEmpty)
+    }
+  }
+
+  static func runningContainers(_ engine: DockerEngine, app: String) throws -> [String] {
+    try engine.docker(["ps", "--quiet", "--filter", "label=com.docker.compose.project=\(app)"])
+      .split(whereSeparator: \.isNewline).map(String.init)
+  }
+
+  @Test("an app the release drops is stopped; an app the config leaves out is never started; others are untouched")
+  func dropsAndDisabledApps() async throws {
+    try await Self.withEngine { engine, fleet in
+      let client = try #require(fleet.client)
+      var ids: [String: String] = [:]
+      for (tag, marker) in [("local/web:1", "web-1"), ("local/metrics:1", "metrics-1"), ("local/cache:1", "cache-1")] {
+        ids[tag] = try engine.makeImage(tag, marker: marker)
+      }
+      let folder = "\(fleet.root)/apps"
+      let web1 = try Self.bundle(engine, in: folder, app: "web", version: "1.0.0", tag: "local/web:1")
+      let metrics1 = try Self.bundle(engine, in: folder, app: "metrics", version: "1.0.0", tag: "local/metrics:1")
+      let cache1 = try Self.bundle(engine, in: folder, app: "cache", version: "1.0.0", tag: "local/cache:1")
+      try await Self.startAgent(fleet, engine, id: "compose-04", apps: ["web", "metrics"])
+
+      let first = try await Self.rollOut(
+        client, version: "1.0.0",
+        apps: [
+          ("web", "1.0.0", web1, "local/web:1"), ("metrics", "1.0.0", metrics1, "local/metrics:1"),
+          ("cache", "1.0.0", cache1, "local/cache:1"),
+        ], ids: ids, to: "compose-04")
+      #expect(try await client.deployment(first).devices.first?.state == .successful)
+      #expect(try Self.runningContainers(engine, app: "metrics").count == 1)
+      #expect(try Self.runningContainers(engine, app: "cache").isEmpty, "cache is not enabled on this device")
+      let web = try Self.container(engine, app: "web")
+
+      let second = try await Self.rollOut(
+        client, version: "2.0.0", apps: [("web", "1.0.0", web1, "local/web:1")], ids: ids, to: "compose-04")
+      #expect(try await client.deployment(second).devices.first?.state == .successful)
+      #expect(try Self.runningContainers(engine, app: "metrics").isEmpty, "metrics left the release")
+      let webAfter = try Self.container(engine, app: "web")
+      #expect(webAfter.id == web.id && webAfter.started == web.started)
+      try await eventually("the check-in without metrics") {
+        let installed = try await client.devices().first { $0.id == "compose-04" }?.installed ?? [:]
+        return installed["web"] == "1.0.0" && installed["metrics"] == nil && installed["cache"] == nil
+      }
+    }
+  }
+
+  @Test(
+    "an agent killed between stopping v1 and starting v2 rolls back when it starts again: v1 runs, never left stopped")
+  func killedMidUpdate() async throws {
+    try await Self.withEngine { engine, fleet in
+      let client = try #require(fleet.client)
+      var ids: [String: String] = [:]
+      ids["local/web:1"] = try engine.makeImage("local/web:1", marker: "web-1")
+      ids["local/web:2"] = try engine.makeImage("local/web:2", marker: "web-2")
+      let folder = "\(fleet.root)/apps"
+      let web1 = try Self.bundle(engine, in: folder, app: "web", version: "1.0.0", tag: "local/web:1")
+      let web2 = try Self.bundle(engine, in: folder, app: "web", version: "2.0.0", tag: "local/web:2")
+      // Compose, stalled when it starts version 2.0.0: the agent is killed while v1 is down and v2 not up.
+      let marker = "\(fleet.root)/stalled"
+      let wrapper = "\(fleet.root)/stalling-compose"
+      try """
+      #!/bin/sh
+      for arg in "$@"; do case "$arg" in */2.0.0) v2=1 ;; esac; done
+      if [ -n "$v2" ] && [ "$*" != "${*% up -d}" ]; then echo $$ > '\(marker)'; sleep 120; fi
+      exec docker-compose "$@"
+
+      """.write(toFile: wrapper, atomically: true, encoding: .utf8)
+      try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
+      var config = try fleet.agentConfig("compose-05")
+      config.compose = ComposeConfig(command: [wrapper], dockerHost: engine.host, verifyTimeout: 30)
+      try fleet.startAgentProcess(config)
+      try await eventually("compose-05 to check in", within: 60) {
+        try await client.devices().contains { $0.id == "compose-05" && $0.online }
+      }
+      try await Self.rollOut(
+        client, version: "1.0.0", apps: [("web", "1.0.0", web1, "local/web:1")], ids: ids, to: "compose-05")
+
+      try await Self.release(client, version: "2.0.0", apps: [("web", "2.0.0", web2, "local/web:2")], ids: ids)
+      let second = try await Self.deploy(client, "2.0.0", to: "compose-05")
+      try await eventually("compose to stall starting v2", within: 120) {
+        FileManager.default.fileExists(atPath: marker)
+      }
+      #expect(try Self.runningContainers(engine, app: "web").isEmpty, "v1 should be stopped by now")
+      await fleet.killAgentProcess("compose-05")
+      if let pid = Int32(
+        (try String(contentsOfFile: marker, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
+      {
+        kill(pid, SIGKILL)
+      }
+
+      config.compose?.command = nil
+      try fleet.startAgentProcess(config)
+      try await eventually("the interrupted update to be rolled back", within: 120) {
+        try await client.deployment(second).devices.first?.state == .rolledBack
+      }
+      #expect(try Self.container(engine, app: "web").image == ids["local/web:1"])
+      await fleet.killAgentProcess("compose-05", SIGTERM)
+    }
+  }
+
+  @Test("airlift release create --app reads the image ids from the bundle and signs them into the manifest")
+  func cliListsAppsAndImages() async throws {
+    try await Self.withEngine { engine, fleet in
+      let client = try #require(fleet.client)
+      let id = try engine.makeImage("local/web:1", marker: "web-1")
+      let bundle = try Self.bundle(engine, in: "\(fleet.root)/apps", app: "web", version: "1.0.0", tag: "local/web:1")
+      let cli = try Fleet.builtBinary("airlift")
+      let common = [
+        "--controller", fleet.controllerURL, "--certs", fleet.certs, "--sign-key",
+        "\(fleet.certs)/release-signing.key",
+      ]
+      let (status, output) = try Fleet.execute(
+        cli, ["release", "create", "site", "3.0.0", "--app", "web@1.0.0=\(bundle)", "--json"] + common)
+      #expect(status == 0, "\(output)")
+      let release = try await client.release(package: "site", version: "3.0.0")
+      #expect(release.handler == "compose")
+      #expect(
+        release.apps == [
+          ReleaseApp(
+            name: "web", version: "1.0.0", asset: "app-web.tar.gz", images: [.init(reference: "local/web:1", id: id)])
+        ])
+      let signed = try await client.signedManifest(package: "site", version: "3.0.0")
+      #expect(signed.manifest.apps == release.apps)
+      #expect(signed.manifest.canonicalText.contains("image web \(id) local/web:1\n"))
+
+      // A bundle without a compose file is refused before anything is uploaded.
+      let empty = "\(fleet.root)/empty"
+      try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+      try "x".write(toFile: "\(empty)/README", atomically: true, encoding: .utf8)
+      try Fleet.run("/usr/bin/env", ["tar", "-czf", "\(fleet.root)/empty.tar.gz", "-C", empty, "."])
+      let (refused, message) = try Fleet.execute(
+        cli, ["release", "create", "site", "3.0.1", "--app", "web@1.0.1=\(fleet.root)/empty.tar.gz"] + common)
+      #expect(refused != 0)
+      #expect(message.contains("has no docker-compose.yml"))
+      await #expect(throws: (any Error).self) { try await client.release(package: "site", version: "3.0.1") }
+    }
+  }
+}
