@@ -110,10 +110,17 @@ struct ComposeAppTests {
     await engine.stop()
   }
 
-  static func startAgent(_ fleet: Fleet, _ engine: DockerEngine, id: String, apps: [String]? = nil) async throws {
+  @discardableResult
+  static func startAgent(_ fleet: Fleet, _ engine: DockerEngine, id: String, apps: [String]? = nil) async throws
+    -> Agent
+  {
     var config = try fleet.agentConfig(id)
     config.compose = ComposeConfig(apps: apps, dockerHost: engine.host, verifyTimeout: 30)
-    try await fleet.startAgent(config)
+    return try await fleet.startAgent(config)
+  }
+
+  static func size(_ file: String) throws -> Int64 {
+    try #require(try FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber).int64Value
   }
 
   @Test(
@@ -137,7 +144,7 @@ struct ComposeAppTests {
       // The device starts with none of them: each must come from its bundle.
       try engine.docker(["image", "rm"] + Array(ids.keys))
 
-      try await Self.startAgent(fleet, engine, id: "compose-01")
+      let agent = try await Self.startAgent(fleet, engine, id: "compose-01")
       let first = try await Self.rollOut(
         client, version: "1.0.0",
         apps: [("web", "1.0.0", web1, "local/web:1"), ("metrics", "1.0.0", metrics1, "local/metrics:1")], ids: ids,
@@ -149,6 +156,8 @@ struct ComposeAppTests {
       #expect(try Self.container(engine, app: "metrics").image == ids["local/metrics:1"])
 
       let before = Int(Date().timeIntervalSince1970) - 1
+      let downloadedBefore = try agent.store.status(device: "compose-01").bytesDownloaded
+      #expect(downloadedBefore == (try Self.size(web1)) + (try Self.size(metrics1)))
       let second = try await Self.rollOut(
         client, version: "2.0.0",
         apps: [
@@ -162,6 +171,9 @@ struct ComposeAppTests {
       #expect(webAfter.id == web.id && webAfter.started == web.started)
       #expect(try Self.container(engine, app: "metrics").image == ids["local/metrics:2"])
       #expect(try Self.container(engine, app: "cache").image == ids["local/cache:1"])
+      // Only the bundles of the apps that change travel: not web's.
+      let downloaded = try agent.store.status(device: "compose-01").bytesDownloaded - downloadedBefore
+      #expect(downloaded == (try Self.size(metrics2)) + (try Self.size(cache1)))
       // Only what the device lacked was loaded.
       let loaded = Set(try engine.loadedImages(since: before))
       #expect(loaded == Set([ids["local/metrics:2"]!, ids["local/cache:1"]!]))

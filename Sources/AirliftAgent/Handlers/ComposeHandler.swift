@@ -39,9 +39,19 @@ public struct ComposeHandler: InstallHandler {
 
   // MARK: Install
 
+  /// Only the bundles of apps that change (and any asset no app names): an
+  /// app the device already runs at the release's version costs no download.
+  public func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>? {
+    guard let apps = notice.manifest?.manifest.apps, !apps.isEmpty else { return nil }
+    let running = Layout(installDirectory).installedApps()
+    let appAssets = Set(apps.map(\.asset))
+    let changing = apps.filter { (config.apps?.contains($0.name) ?? true) && running[$0.name] != $0.version }
+    return Set(notice.artifacts.map(\.name).filter { !appAssets.contains($0) }).union(changing.map(\.asset))
+  }
+
   public func install(_ context: InstallContext) async throws {
     let layout = Layout(context.installDirectory)
-    let apps = try Self.apps(of: context)
+    let apps = try Self.apps(of: context.notice)
     let wanted = apps.filter { config.apps?.contains($0.name) ?? true }
     let package = context.notice.release.package
     let running = layout.installedApps()
@@ -226,8 +236,8 @@ public struct ComposeHandler: InstallHandler {
     Layout(installDirectory).installedApps()
   }
 
-  static func apps(of context: InstallContext) throws -> [ReleaseApp] {
-    guard let apps = context.notice.manifest?.manifest.apps, !apps.isEmpty else {
+  static func apps(of notice: DeploymentNotice) throws -> [ReleaseApp] {
+    guard let apps = notice.manifest?.manifest.apps, !apps.isEmpty else {
       throw AgentError.bundle(reason: "the compose handler needs a signed manifest that lists the release's apps")
     }
     return apps

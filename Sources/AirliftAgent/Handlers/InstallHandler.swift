@@ -65,6 +65,9 @@ public protocol InstallHandler: Sendable {
   /// What the handler runs besides the packages the agent records (a
   /// compose app's name → version), reported in every check-in.
   func inventory(installDirectory: String) -> [String: String]
+  /// The assets of `notice` this device must download (nil: all of them);
+  /// a compose device skips the bundles of apps it already runs.
+  func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>?
 }
 
 extension InstallHandler {
@@ -73,6 +76,7 @@ extension InstallHandler {
   public func commit(_ context: InstallContext) async throws {}
   public func reboot() async throws {}
   public func inventory(installDirectory: String) -> [String: String] { [:] }
+  public func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>? { nil }
   public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
     throw AgentError.rollbackUnsupported(handler: Self.name)
   }

@@ -257,10 +257,11 @@ actor UpdateWorker {
     let deadline =
       downloadDeadline[notice.deployment] ?? (ContinuousClock.now + .seconds(notice.timeouts.download))
     downloadDeadline[notice.deployment] = deadline
-    let total = notice.artifacts.reduce(Int64(0)) { $0 + $1.size }
+    let artifacts = neededArtifacts(notice)
+    let total = artifacts.reduce(Int64(0)) { $0 + $1.size }
     var before: Int64 = 0
     do {
-      for artifact in notice.artifacts {
+      for artifact in artifacts {
         _ = try await fetch(artifact, of: notice, before: before, total: total, attempt: attempt, deadline: deadline)
         before += artifact.size
       }
@@ -342,9 +343,24 @@ actor UpdateWorker {
     "\(config.dataDirectory)/work/\(notice.key)"
   }
 
+  /// The artifacts this device downloads: what the handler needs (a compose
+  /// device skips the bundles of apps it already runs), else all.
+  private func neededArtifacts(_ notice: DeploymentNotice) -> [ArtifactRef] {
+    guard let handler = try? handler(notice),
+      let needed = handler.assetsNeeded(for: notice, installDirectory: config.installDirectory)
+    else { return notice.artifacts }
+    return notice.artifacts.filter { needed.contains($0.name) }
+  }
+
   private func context(_ notice: DeploymentNotice) throws -> InstallContext {
     var files: [String: String] = [:]
-    for artifact in notice.artifacts { files[artifact.name] = downloader.finalPath(artifact) }
+    let skipsSome = (try? handler(notice))?.assetsNeeded(for: notice, installDirectory: config.installDirectory) != nil
+    for artifact in notice.artifacts {
+      let path = downloader.finalPath(artifact)
+      // A handler that downloads only some assets gets only those.
+      if skipsSome && !FileManager.default.fileExists(atPath: path) { continue }
+      files[artifact.name] = path
+    }
     return InstallContext(
       deviceID: deviceID, notice: notice, artifacts: files, workDirectory: workDirectory(notice),
       installDirectory: config.installDirectory)
