@@ -308,12 +308,14 @@ public final class Agent: Service {
   }
 
   private func checkIn(_ mqtt: MQTTClient) async {
+    let apps = await handlers.appStates(installDirectory: config.installDirectory)
     let checkIn = CheckIn(
       device: deviceID, attributes: config.attributes,
       installed: ((try? store.installed()) ?? [:]).merging(
         handlers.inventory(installDirectory: config.installDirectory)
       ) { package, _ in package },
-      agentVersion: Self.version, follows: config.channels.isEmpty ? nil : config.channels)
+      agentVersion: Self.version, follows: config.channels.isEmpty ? nil : config.channels,
+      apps: apps.isEmpty ? nil : apps)
     do {
       try await mqtt.publish(Topics.device(deviceID, .checkin), payload: Wire.encode(checkIn), qos: 1)
       try? store.recordCheckIn()

@@ -46,12 +46,15 @@ extension API {
     public var channels: [String: String]?
     /// When its certificates were revoked (it can no longer connect).
     public var revokedAt: Date?
+    /// Its containerized apps and their state, from its last check-in.
+    public var apps: [AppState]?
 
     public init(
       id: String, online: Bool, attributes: [String: String], installed: [String: String],
       agentVersion: String?, firstSeen: Date, lastSeen: Date, channels: [String: String]? = nil,
-      revokedAt: Date? = nil
+      revokedAt: Date? = nil, apps: [AppState]? = nil
     ) {
+      self.apps = apps
       self.revokedAt = revokedAt
       self.id = id
       self.online = online

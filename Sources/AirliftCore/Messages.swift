@@ -87,16 +87,38 @@ public struct CheckIn: Codable, Sendable, Equatable {
   public var agentVersion: String
   /// Update channels the device follows: package → floating tag (`stable`, `beta`).
   public var follows: [String: String]?
+  /// The containerized apps it runs, with their state (compose devices).
+  public var apps: [AppState]?
 
   public init(
     device: DeviceID, attributes: [String: String], installed: [String: String], agentVersion: String,
-    follows: [String: String]? = nil
+    follows: [String: String]? = nil, apps: [AppState]? = nil
   ) {
+    self.apps = apps
     self.device = device
     self.attributes = attributes
     self.installed = installed
     self.agentVersion = agentVersion
     self.follows = follows
+  }
+}
+
+/// One containerized app on a device, as its check-in reports it.
+public struct AppState: Codable, Sendable, Equatable {
+  public enum State: String, Codable, Sendable {
+    case running, starting, unhealthy, stopped
+  }
+  public var name: String
+  public var version: String
+  public var state: State
+  /// Why it is not running (a container's exit code, a failed health check).
+  public var reason: String?
+
+  public init(name: String, version: String, state: State, reason: String? = nil) {
+    self.name = name
+    self.version = version
+    self.state = state
+    self.reason = reason
   }
 }
 

@@ -46,9 +46,47 @@ struct AppBundle {
         images.append(ReleaseApp.Image(reference: tag, id: image.id))
       }
     }
+    // Images the compose file pins by digest come from a registry: their ids come from this machine's engine.
+    for reference in Self.imageReferences(inComposeAt: scratch)
+    where !images.contains(where: { $0.reference == reference }) {
+      guard reference.contains("@sha256:") else {
+        throw ValidationError(
+          "\(file): the compose file runs \(reference), which is neither in images/ nor pinned by digest (image@sha256:…)"
+        )
+      }
+      let id: String
+      do {
+        id = String(
+          decoding: try Self.run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", reference], what: "inspect \(reference)"),
+          as: UTF8.self
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+      } catch {
+        throw ValidationError(
+          "\(error); pull it on this machine first (docker pull \(reference)) so its image id is signed")
+      }
+      images.append(ReleaseApp.Image(reference: reference, id: id))
+    }
     let app = ReleaseApp(name: name, version: version, asset: assetName, images: images)
     do { try app.validate() } catch { throw ValidationError("--app \(name)@\(version): \(error)") }
     return app
+  }
+
+  /// The `image:` values of the compose file at the bundle's root (a line scan: one image per line).
+  static func imageReferences(inComposeAt folder: String) -> [String] {
+    let names = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"]
+    guard let file = names.first(where: { FileManager.default.fileExists(atPath: "\(folder)/\($0)") }),
+      let text = try? String(contentsOfFile: "\(folder)/\(file)", encoding: .utf8)
+    else { return [] }
+    var references: [String] = []
+    for line in text.split(whereSeparator: \.isNewline) {
+      let trimmed = line.trimmingCharacters(in: .whitespaces)
+      guard trimmed.hasPrefix("image:") else { continue }
+      let value = trimmed.dropFirst("image:".count).split(separator: "#").first ?? ""
+      let reference = value.trimmingCharacters(in: CharacterSet(charactersIn: " \"'"))
+      if !reference.isEmpty && !references.contains(reference) { references.append(reference) }
+    }
+    return references
   }
 
   /// Runs a program with an argument list (no shell); returns its standard output.

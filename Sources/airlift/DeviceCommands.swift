@@ -91,6 +91,12 @@ struct Device: AsyncParsableCommand {
       if let channels = device.channels {
         print("follows: " + channels.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", "))
       }
+      if let apps = device.apps, !apps.isEmpty {
+        print(
+          Output.table(
+            ["APP", "VERSION", "STATE", "REASON"],
+            apps.map { [$0.name, $0.version, $0.state.rawValue, $0.reason ?? ""] }))
+      }
       print(
         Output.table(
           ["DEPLOYMENT", "RELEASE", "STATE", "ATTEMPTS", "UPDATED", "ERROR"],

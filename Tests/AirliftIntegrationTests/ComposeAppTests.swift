@@ -1,8 +1,9 @@
-import AirliftAgent
 import AirliftClient
 import AirliftCore
 import Foundation
 import Testing
+
+@testable import AirliftAgent
 
 /// Compose apps on a real Docker engine (Debian's dockerd, vfs, a private
 /// socket) with a real controller, broker and agent.
@@ -17,7 +18,7 @@ struct ComposeAppTests {
   /// the image saved under `images/`. Returns the bundle's path.
   static func bundle(
     _ engine: DockerEngine, in folder: String, app: String, version: String, tag: String,
-    command: String = "cat /VERSION >> /data/log; exec sleep 100000", health: Bool = false
+    command: String = "cat /VERSION >> /data/log; exec sleep 100000", health: Bool = false, archive: Bool = true
   ) throws -> String {
     let source = "\(folder)/\(app)-\(version)"
     try FileManager.default.createDirectory(atPath: "\(source)/images", withIntermediateDirectories: true)
@@ -44,7 +45,7 @@ struct ComposeAppTests {
 
       """
     try compose.write(toFile: "\(source)/docker-compose.yml", atomically: true, encoding: .utf8)
-    try engine.save([tag], to: "\(source)/images/\(app).tar")
+    if archive { try engine.save([tag], to: "\(source)/images/\(app).tar") }
     let output = "\(folder)/\(app)-\(version).tar.gz"
     try Fleet.run("/usr/bin/env", ["tar", "-czf", output, "-C", source, "."])
     return output
@@ -185,6 +186,11 @@ struct ComposeAppTests {
           && device?.installed["web"] == "1.0.0"
       }
       #expect(try await client.devices(app: "metrics", version: "<2.0.0").isEmpty)
+      let apps = try #require(try await client.devices().first { $0.id == "compose-01" }?.apps)
+      #expect(
+        apps.map { "\($0.name)@\($0.version) \($0.state.rawValue)" }.sorted() == [
+          "cache@1.0.0 running", "metrics@2.0.0 running", "web@1.0.0 running",
+        ])
     }
   }
 
@@ -390,5 +396,87 @@ struct ComposeAppTests {
       #expect(message.contains("has no docker-compose.yml"))
       await #expect(throws: (any Error).self) { try await client.release(package: "site", version: "3.0.1") }
     }
+  }
+
+  @Test(
+    "images pinned by digest come from a registry through the engine; a pinned image that is not the signed id is refused before any app stops"
+  )
+  func pullsPinnedImages() async throws {
+    try await Self.withEngine { engine, fleet in
+      let client = try #require(fleet.client)
+      let registry = try await LocalRegistry.start(in: fleet.root)
+      defer { registry.stop() }
+      var ids: [String: String] = [:]
+      ids["local/web:1"] = try engine.makeImage("local/web:1", marker: "web-1")
+      let folder = "\(fleet.root)/apps"
+      let web1 = try Self.bundle(engine, in: folder, app: "web", version: "1.0.0", tag: "local/web:1")
+      // v2 lives in the registry only, pinned by its digest.
+      let tag = "localhost:\(registry.port)/app/web:2"
+      let id2 = try engine.makeImage(tag, marker: "web-2")
+      try engine.docker(["push", tag])
+      let pinned = try engine.docker(["image", "inspect", "--format", "{{index .RepoDigests 0}}", tag])
+      #expect(pinned.contains("@sha256:"))
+      let web2 = try Self.bundle(engine, in: folder, app: "web", version: "2.0.0", tag: pinned, archive: false)
+      // The CLI asks this machine's engine for the pinned image's id and signs it.
+      let (status, output) = try Fleet.execute(
+        "/usr/bin/env",
+        [
+          "DOCKER_HOST=\(engine.host)", try Fleet.builtBinary("airlift"), "release", "create", "site", "2.0.1", "--app",
+          "web@2.0.0=\(web2)", "--controller", fleet.controllerURL, "--certs", fleet.certs, "--sign-key",
+          "\(fleet.certs)/release-signing.key",
+        ])
+      #expect(status == 0, "\(output)")
+      #expect(
+        try await client.release(package: "site", version: "2.0.1").apps?.first?.images == [
+          .init(reference: pinned, id: id2)
+        ])
+      try engine.docker(["image", "rm", tag])
+      #expect(throws: (any Error).self) { try engine.docker(["image", "inspect", id2]) }
+
+      try await Self.startAgent(fleet, engine, id: "compose-06")
+      try await Self.rollOut(
+        client, version: "1.0.0", apps: [("web", "1.0.0", web1, "local/web:1")], ids: ids, to: "compose-06")
+      let before = try Self.container(engine, app: "web")
+
+      // A manifest that names another image for the pinned reference is refused; v1 never stops.
+      try await Self.release(
+        client, version: "2.0.0", apps: [("web", "2.0.0", web2, pinned)], ids: [pinned: ids["local/web:1"]!])
+      let lying = try await Self.deploy(client, "2.0.0", to: "compose-06")
+      try await eventually("the lying release to fail", within: 120) {
+        let state = try await client.deployment(lying).devices.first?.state
+        return state == .failed || state == .rolledBack
+      }
+      #expect(try await client.deployment(lying).devices.first?.error?.contains("as the signed manifest says") == true)
+      let after = try Self.container(engine, app: "web")
+      #expect(after.id == before.id && after.started == before.started)
+
+      let since = Int(Date().timeIntervalSince1970) - 1
+      let good = try await Self.deploy(client, "2.0.1", to: "compose-06")
+      try await eventually("the pinned release to complete", within: 120) {
+        try await client.deployment(good).status == .completed
+      }
+      #expect(try await client.deployment(good).devices.first?.state == .successful)
+      #expect(try Self.container(engine, app: "web").image == id2)
+      #expect(try engine.loadedImages(since: since).isEmpty, "a pinned image is pulled, not loaded")
+    }
+  }
+
+  @Test("an app's state in check-ins: running, starting, unhealthy or stopped with the container and its exit code")
+  func appStates() {
+    func container(_ status: String, health: String = "", exit: Int = 0) -> ComposeEngine.Container {
+      ComposeEngine.Container(id: "c1", name: "web-main-1", image: "i", status: status, health: health, exitCode: exit)
+    }
+    func state(_ containers: [ComposeEngine.Container]) -> String {
+      let app = ComposeHandler.state(of: "web", version: "1.0.0", containers: containers)
+      return "\(app.state.rawValue) \(app.reason ?? "")"
+    }
+    #expect(state([container("running"), container("running", health: "healthy")]) == "running ")
+    #expect(state([container("running", health: "starting")]) == "starting ")
+    #expect(
+      state([container("running", health: "unhealthy")]) == "unhealthy container web-main-1 failed its health check")
+    #expect(
+      state([container("running"), container("exited", exit: 3)])
+        == "stopped container web-main-1 is exited (exit code 3)")
+    #expect(state([]) == "stopped no container")
   }
 }

@@ -48,6 +48,12 @@ struct ComposeEngine: Sendable {
     return outcome.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
+  /// Pulls an image pinned by digest (`registry/app@sha256:…`): the engine
+  /// checks the digest and fetches only the layers it lacks.
+  func pull(_ reference: String) async throws {
+    try await dockerCommand("docker pull").check(["pull", reference], environment: environment, timeout: 1800)
+  }
+
   /// Loads a `docker save` archive.
   func load(_ archive: String) async throws {
     try await dockerCommand("docker load").check(["load", "--input", archive], environment: environment, timeout: 600)

@@ -112,8 +112,9 @@ public struct ComposeHandler: InstallHandler {
   }
 
   /// Checks every image archive in the bundle's `images/` against the ids
-  /// in the signed manifest, loads the listed images the engine lacks, and
-  /// checks that each reference the compose file uses names its listed id.
+  /// in the signed manifest, loads the listed images the engine lacks (or
+  /// pulls those pinned by digest), and checks that each reference the
+  /// compose file uses names its listed id.
   private func ensureImages(_ app: ReleaseApp, in folder: String) async throws {
     let listed = Set(app.images.map(\.id))
     let imagesFolder = "\(folder)/images"
@@ -134,6 +135,10 @@ public struct ComposeHandler: InstallHandler {
     for (archive, ids) in held where !missing.isDisjoint(with: ids) {
       try await engine.load(archive)
       missing.subtract(ids)
+    }
+    // Images pinned by digest come from their registry, through the engine: only missing layers travel.
+    for image in app.images where missing.contains(image.id) && image.reference.contains("@sha256:") {
+      try await engine.pull(image.reference)
     }
     for image in app.images {
       guard await engine.hasImage(image.id) else {
@@ -234,6 +239,36 @@ public struct ComposeHandler: InstallHandler {
   /// Each app's running version, for check-ins: the fleet's inventory shows which app version runs where.
   public func inventory(installDirectory: String) -> [String: String] {
     Layout(installDirectory).installedApps()
+  }
+
+  /// Each installed app's state from its containers; an engine that does
+  /// not answer leaves the app out (its version is still in the inventory).
+  public func appStates(installDirectory: String) async -> [AppState] {
+    var states: [AppState] = []
+    for (name, version) in Layout(installDirectory).installedApps().sorted(by: { $0.key < $1.key }) {
+      guard let containers = try? await engine.containers(project: name) else { continue }
+      states.append(Self.state(of: name, version: version, containers: containers))
+    }
+    return states
+  }
+
+  /// An app is running when all its containers run (and are healthy where
+  /// they have a health check); a stopped or failing container says why.
+  static func state(of name: String, version: String, containers: [ComposeEngine.Container]) -> AppState {
+    if containers.isEmpty { return AppState(name: name, version: version, state: .stopped, reason: "no container") }
+    if let stopped = containers.first(where: { $0.status != "running" }) {
+      return AppState(
+        name: name, version: version, state: .stopped,
+        reason: "container \(stopped.name) is \(stopped.status) (exit code \(stopped.exitCode))")
+    }
+    if let sick = containers.first(where: { $0.health == "unhealthy" }) {
+      return AppState(
+        name: name, version: version, state: .unhealthy, reason: "container \(sick.name) failed its health check")
+    }
+    if containers.contains(where: { $0.health == "starting" }) {
+      return AppState(name: name, version: version, state: .starting)
+    }
+    return AppState(name: name, version: version, state: .running)
   }
 
   static func apps(of notice: DeploymentNotice) throws -> [ReleaseApp] {

@@ -65,6 +65,8 @@ public protocol InstallHandler: Sendable {
   /// What the handler runs besides the packages the agent records (a
   /// compose app's name → version), reported in every check-in.
   func inventory(installDirectory: String) -> [String: String]
+  /// The apps the handler runs with their state now, for check-ins.
+  func appStates(installDirectory: String) async -> [AppState]
   /// The assets of `notice` this device must download (nil: all of them);
   /// a compose device skips the bundles of apps it already runs.
   func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>?
@@ -76,6 +78,7 @@ extension InstallHandler {
   public func commit(_ context: InstallContext) async throws {}
   public func reboot() async throws {}
   public func inventory(installDirectory: String) -> [String: String] { [:] }
+  public func appStates(installDirectory: String) async -> [AppState] { [] }
   public func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>? { nil }
   public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
     throw AgentError.rollbackUnsupported(handler: Self.name)
@@ -100,6 +103,13 @@ public struct InstallHandlers: Sendable {
   }
 
   public var names: [String] { handlers.keys.sorted() }
+
+  /// Every handler's apps and their state.
+  public func appStates(installDirectory: String) async -> [AppState] {
+    var states: [AppState] = []
+    for name in names { states += await handlers[name]!.appStates(installDirectory: installDirectory) }
+    return states
+  }
 
   /// Every handler's inventory, merged.
   public func inventory(installDirectory: String) -> [String: String] {

@@ -238,7 +238,12 @@ struct DashboardRoutes {
       groups: detail.groups.isEmpty ? nil : detail.groups.joined(separator: ", "),
       revoked: device.revokedAt.map(DashboardFormat.time),
       attributes: device.attributes.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) },
-      apps: device.installed.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) },
+      apps: device.installed.sorted { $0.key < $1.key }.map { name, version in
+        // A compose app also says whether it runs, and why not.
+        guard let app = device.apps?.first(where: { $0.name == name }) else { return .init(key: name, value: version) }
+        return .init(
+          key: name, value: "\(version) · \(app.state.rawValue)" + (app.reason.map { " (\($0))" } ?? ""))
+      },
       presence: try store.presenceHistory(id).map { .init(online: $0.online, at: DashboardFormat.time($0.at)) },
       history: history)
     return renderer.page("device", layout: layout(device.id, page: "device", context: context), view: view)

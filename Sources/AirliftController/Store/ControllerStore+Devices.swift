@@ -55,15 +55,16 @@ extension ControllerStore {
           arguments: [checkIn.device.rawValue]) != nil
       try db.execute(
         sql: """
-          INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows)
-          VALUES (?, 1, ?, ?, ?, ?, ?, ?)
+          INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows, apps)
+          VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT(id) DO UPDATE SET online = 1, attributes = excluded.attributes,
             installed = excluded.installed, agent_version = excluded.agent_version, last_seen = excluded.last_seen,
-            follows = excluded.follows
+            follows = excluded.follows, apps = excluded.apps
           """,
         arguments: [
           checkIn.device.rawValue, JSONColumn.encode(checkIn.attributes), JSONColumn.encode(checkIn.installed),
           checkIn.agentVersion, now, now, JSONColumn.encode(checkIn.follows ?? [:]),
+          checkIn.apps.map { String(decoding: Wire.encode($0), as: UTF8.self) },
         ])
       try Self.updateDynamicGroups(
         for: PolicySubject(attributes: checkIn.attributes, installed: checkIn.installed),
@@ -277,6 +278,7 @@ extension ControllerStore {
       installed: JSONColumn.decode(row["installed"]), agentVersion: row["agent_version"],
       firstSeen: row["first_seen"], lastSeen: row["last_seen"],
       channels: follows.isEmpty ? nil : follows,
-      revokedAt: row["revoked_at"])
+      revokedAt: row["revoked_at"],
+      apps: (row["apps"] as String?).flatMap { try? JSONDecoder().decode([AppState].self, from: Data($0.utf8)) })
   }
 }

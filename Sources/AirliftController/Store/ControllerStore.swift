@@ -325,6 +325,10 @@ public final class ControllerStore: Sendable {
       // A compose release's apps (JSON), which its signed manifest must repeat.
       try db.execute(sql: "ALTER TABLE release ADD COLUMN apps TEXT")
     }
+    migrator.registerMigration("v19-device-apps") { db in
+      // A compose device's apps with their state, from its last check-in (JSON).
+      try db.execute(sql: "ALTER TABLE device ADD COLUMN apps TEXT")
+    }
     return migrator
   }
 }

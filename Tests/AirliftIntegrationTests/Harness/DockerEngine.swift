@@ -96,3 +96,44 @@ final class DockerEngine: @unchecked Sendable {
     try? FileManager.default.removeItem(atPath: root)
   }
 }
+
+/// Debian's docker-registry (Distribution 2.8) on a loopback port, storing
+/// into the test's folder: images pinned by digest are pulled from it.
+final class LocalRegistry: @unchecked Sendable {
+  let port: Int
+  private let process: Process
+
+  private init(port: Int, process: Process) {
+    self.port = port
+    self.process = process
+  }
+
+  static func start(in folder: String) async throws -> LocalRegistry {
+    let port = try Loopback.freePort()
+    let config = "\(folder)/registry.yml"
+    try """
+    version: 0.1
+    storage:
+      filesystem:
+        rootdirectory: \(folder)/registry
+    http:
+      addr: 127.0.0.1:\(port)
+
+    """.write(toFile: config, atomically: true, encoding: .utf8)
+    let process = try Fleet.startBackground(
+      "/usr/bin/env", ["--default-signal=TERM,INT", "docker-registry", "serve", config], log: "\(folder)/registry.log")
+    let registry = LocalRegistry(port: port, process: process)
+    do {
+      try await eventually("the registry on port \(port)", within: 30) { Loopback.isListening(port) }
+    } catch {
+      registry.stop()
+      throw error
+    }
+    return registry
+  }
+
+  func stop() {
+    if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+    process.waitUntilExit()
+  }
+}
