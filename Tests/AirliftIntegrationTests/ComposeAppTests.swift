@@ -18,7 +18,8 @@ struct ComposeAppTests {
   /// the image saved under `images/`. Returns the bundle's path.
   static func bundle(
     _ engine: DockerEngine, in folder: String, app: String, version: String, tag: String,
-    command: String = "cat /VERSION >> /data/log; exec sleep 100000", health: Bool = false, archive: Bool = true
+    command: String = "cat /VERSION >> /data/log; exec sleep 100000", health: Bool = false,
+    healthFile: String = "/VERSION", archive: Bool = true
   ) throws -> String {
     let source = "\(folder)/\(app)-\(version)"
     try FileManager.default.createDirectory(atPath: "\(source)/images", withIntermediateDirectories: true)
@@ -26,7 +27,7 @@ struct ComposeAppTests {
       health
       ? """
           healthcheck:
-            test: ["CMD", "/bin/test", "-f", "/VERSION"]
+            test: ["CMD", "/bin/test", "-f", "\(healthFile)"]
             interval: 1s
             retries: 3
 
@@ -227,6 +228,17 @@ struct ComposeAppTests {
       try await eventually("the check-in with web 1.0.0") {
         try await client.devices().first { $0.id == "compose-02" }?.installed["web"] == "1.0.0"
       }
+
+      // A v3 that runs but fails its health check is rolled back the same way.
+      let web3 = try Self.bundle(
+        engine, in: folder, app: "web", version: "3.0.0", tag: "local/web:2", health: true, healthFile: "/missing")
+      try await Self.release(client, version: "3.0.0", apps: [("web", "3.0.0", web3, "local/web:2")], ids: ids)
+      let third = try await Self.deploy(client, "3.0.0", to: "compose-02")
+      try await eventually("the unhealthy v3 to be rolled back", within: 120) {
+        try await client.deployment(third).devices.first?.state == .rolledBack
+      }
+      #expect(try await client.deployment(third).devices.first?.error?.contains("failed its health check") == true)
+      #expect(try Self.container(engine, app: "web").image == ids["local/web:1"])
     }
   }
 
@@ -303,12 +315,24 @@ struct ComposeAppTests {
         let installed = try await client.devices().first { $0.id == "compose-04" }?.installed ?? [:]
         return installed["web"] == "1.0.0" && installed["metrics"] == nil && installed["cache"] == nil
       }
+
+      // The operator disables web on this device and enables cache: the next update stops web, starts cache.
+      await fleet.stopAgent("compose-04")
+      try await Self.startAgent(fleet, engine, id: "compose-04", apps: ["cache"])
+      let third = try await Self.rollOut(
+        client, version: "3.0.0",
+        apps: [("web", "1.0.0", web1, "local/web:1"), ("cache", "1.0.0", cache1, "local/cache:1")], ids: ids,
+        to: "compose-04")
+      #expect(try await client.deployment(third).devices.first?.state == .successful)
+      #expect(try Self.runningContainers(engine, app: "web").isEmpty, "web is disabled now")
+      #expect(try Self.container(engine, app: "cache").image == ids["local/cache:1"])
     }
   }
 
   @Test(
-    "an agent killed between stopping v1 and starting v2 rolls back when it starts again: v1 runs, never left stopped")
-  func killedMidUpdate() async throws {
+    "an agent killed while Compose stops v1, or between stopping v1 and starting v2, rolls back when it starts again: v1 runs",
+    arguments: ["down", "up -d"])
+  func killedMidUpdate(stalledStep: String) async throws {
     try await Self.withEngine { engine, fleet in
       let client = try #require(fleet.client)
       var ids: [String: String] = [:]
@@ -317,13 +341,13 @@ struct ComposeAppTests {
       let folder = "\(fleet.root)/apps"
       let web1 = try Self.bundle(engine, in: folder, app: "web", version: "1.0.0", tag: "local/web:1")
       let web2 = try Self.bundle(engine, in: folder, app: "web", version: "2.0.0", tag: "local/web:2")
-      // Compose, stalled when it starts version 2.0.0: the agent is killed while v1 is down and v2 not up.
+      // Compose, stalled at one step of the update to 2.0.0 (`down` of v1, or `up` of v2): the agent is killed there.
       let marker = "\(fleet.root)/stalled"
       let wrapper = "\(fleet.root)/stalling-compose"
       try """
       #!/bin/sh
       for arg in "$@"; do case "$arg" in */2.0.0) v2=1 ;; esac; done
-      if [ -n "$v2" ] && [ "$*" != "${*% up -d}" ]; then echo $$ > '\(marker)'; sleep 120; fi
+      if [ -n "$v2" ] && [ "$*" != "${*% up -d}" ]; then echo $$ > '\(marker)'; sleep 120 || exit 1; fi
       exec docker-compose "$@"
 
       """.write(toFile: wrapper, atomically: true, encoding: .utf8)
@@ -338,11 +362,14 @@ struct ComposeAppTests {
         client, version: "1.0.0", apps: [("web", "1.0.0", web1, "local/web:1")], ids: ids, to: "compose-05")
 
       try await Self.release(client, version: "2.0.0", apps: [("web", "2.0.0", web2, "local/web:2")], ids: ids)
+      _ = FileManager.default.createFile(atPath: "\(fleet.root)/updating", contents: nil)
       let second = try await Self.deploy(client, "2.0.0", to: "compose-05")
-      try await eventually("compose to stall starting v2", within: 120) {
+      try await eventually("compose to stall at \(stalledStep)", within: 120) {
         FileManager.default.fileExists(atPath: marker)
       }
-      #expect(try Self.runningContainers(engine, app: "web").isEmpty, "v1 should be stopped by now")
+      if stalledStep == "up -d" {
+        #expect(try Self.runningContainers(engine, app: "web").isEmpty, "v1 should be stopped by now")
+      }
       await fleet.killAgentProcess("compose-05")
       if let pid = Int32(
         (try String(contentsOfFile: marker, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines))
@@ -356,6 +383,7 @@ struct ComposeAppTests {
         try await client.deployment(second).devices.first?.state == .rolledBack
       }
       #expect(try Self.container(engine, app: "web").image == ids["local/web:1"])
+      #expect(try Self.runningContainers(engine, app: "web").count == 1)
       await fleet.killAgentProcess("compose-05", SIGTERM)
     }
   }

@@ -221,7 +221,8 @@ public struct ComposeHandler: InstallHandler {
       return .nothingToUndo
     }
     for change in journal.changes.reversed() {
-      if let to = change.to {
+      // Only a version that was switched to can have been started (a crash before the switch left the old one up).
+      if let to = change.to, layout.target(change.app, "current") == to {
         try? await engine.compose(project: change.app, directory: layout.folder(change.app, to), ["down"])
       }
       if let from = change.from {
