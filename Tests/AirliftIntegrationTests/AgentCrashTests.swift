@@ -146,7 +146,7 @@ struct AgentCrashTests {
       #expect(try phase(config, deployment.id) == .downloaded)
       await fleet.killAgentProcess(config.deviceID)
       // Nobody listens now: apply says so and fails.
-      let refused = try runAgentCommand(["apply", "--config", fleet.agentConfigPath(config.deviceID)])
+      let refused = try await runAgentCommand(["apply", "--config", fleet.agentConfigPath(config.deviceID)])
       #expect(refused.status != 0 && refused.output.contains("cannot reach the agent"))
 
       try fleet.startAgentProcess(config)
@@ -155,11 +155,11 @@ struct AgentCrashTests {
           >= 2
       }
       #expect(!FileManager.default.fileExists(atPath: marker))
-      let applied = try runAgentCommand(["apply", "--config", fleet.agentConfigPath(config.deviceID)])
+      let applied = try await runAgentCommand(["apply", "--config", fleet.agentConfigPath(config.deviceID)])
       #expect(applied.status == 0 && applied.output.contains("installing deployment \(deployment.id)"))
       #expect(try await finalState(client, deployment.id, .successful).state == .successful)
       #expect(FileManager.default.fileExists(atPath: marker))
-      let again = try runAgentCommand(["apply", "--config", fleet.agentConfigPath(config.deviceID)])
+      let again = try await runAgentCommand(["apply", "--config", fleet.agentConfigPath(config.deviceID)])
       #expect(again.status == 1 && again.output.contains("no downloaded update is waiting"))
     }
   }
@@ -284,6 +284,6 @@ struct AgentCrashTests {
 }
 
 /// Runs the real `airlift-agent` binary and returns its exit status and output.
-func runAgentCommand(_ arguments: [String]) throws -> (status: Int32, output: String) {
-  try Fleet.execute(try Fleet.builtBinary("airlift-agent"), arguments)
+func runAgentCommand(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+  try await Fleet.execute(try Fleet.builtBinary("airlift-agent"), arguments)
 }

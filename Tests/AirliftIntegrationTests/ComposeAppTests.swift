@@ -399,7 +399,7 @@ struct ComposeAppTests {
         "--controller", fleet.controllerURL, "--certs", fleet.certs, "--sign-key",
         "\(fleet.certs)/release-signing.key",
       ]
-      let (status, output) = try Fleet.execute(
+      let (status, output) = try await Fleet.execute(
         cli, ["release", "create", "site", "3.0.0", "--app", "web@1.0.0=\(bundle)", "--json"] + common)
       #expect(status == 0, "\(output)")
       let release = try await client.release(package: "site", version: "3.0.0")
@@ -418,7 +418,7 @@ struct ComposeAppTests {
       try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
       try "x".write(toFile: "\(empty)/README", atomically: true, encoding: .utf8)
       try Fleet.run("/usr/bin/env", ["tar", "-czf", "\(fleet.root)/empty.tar.gz", "-C", empty, "."])
-      let (refused, message) = try Fleet.execute(
+      let (refused, message) = try await Fleet.execute(
         cli, ["release", "create", "site", "3.0.1", "--app", "web@1.0.1=\(fleet.root)/empty.tar.gz"] + common)
       #expect(refused != 0)
       #expect(message.contains("has no docker-compose.yml"))
@@ -446,7 +446,7 @@ struct ComposeAppTests {
       #expect(pinned.contains("@sha256:"))
       let web2 = try Self.bundle(engine, in: folder, app: "web", version: "2.0.0", tag: pinned, archive: false)
       // The CLI asks this machine's engine for the pinned image's id and signs it.
-      let (status, output) = try Fleet.execute(
+      let (status, output) = try await Fleet.execute(
         "/usr/bin/env",
         [
           "DOCKER_HOST=\(engine.host)", try Fleet.builtBinary("airlift"), "release", "create", "site", "2.0.1", "--app",

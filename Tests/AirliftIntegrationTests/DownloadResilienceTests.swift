@@ -9,7 +9,7 @@ struct DownloadResilienceTests {
   func resumesAfterRestart() async throws {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
-      let bundle = try ReleaseBundle.make(in: fleet.root, payloadBytes: 3_000_000)
+      let bundle = try ReleaseBundle.make(in: fleet.root, payloadBytes: 6_000_000)
       let release = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
       let size = try #require(release.assets.first?.size)
       var config = try fleet.agentConfig("device-090")

@@ -33,7 +33,7 @@ struct EnrollmentTests {
       let client = try #require(fleet.client)
       let token = try await client.createEnrollmentToken(.init(device: "en-1"))
       let (config, path) = try Self.newDevice("en-1", fleet: fleet)
-      let (status, output) = try Fleet.execute(
+      let (status, output) = try await Fleet.execute(
         try Fleet.builtBinary("airlift-agent"), ["enroll", "--config", path, "--token", token.secret])
       #expect(status == 0, "\(output)")
       let der = try CertificateIdentity.serialNumber(pemFile: config.certificate)
@@ -55,7 +55,7 @@ struct EnrollmentTests {
       // The token was for en-1 only, and is used up.
       let (other, _) = try Self.newDevice("en-9", fleet: fleet)
       _ = other
-      let (refused, message) = try Fleet.execute(
+      let (refused, message) = try await Fleet.execute(
         try Fleet.builtBinary("airlift-agent"),
         ["enroll", "--config", "\(fleet.root)/new/en-9/agent.json", "--token", token.secret])
       #expect(refused != 0 && message.contains("it is for device en-1"), "\(message)")

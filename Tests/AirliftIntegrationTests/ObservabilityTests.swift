@@ -99,14 +99,14 @@ struct ObservabilityTests {
       // The running agent answers on its socket.
       let agent = try Fleet.builtBinary("airlift-agent")
       let configPath = fleet.agentConfigPath("device-122")
-      func status() throws -> AgentStatus {
-        let (code, output) = try Fleet.execute(agent, ["status", "--config", configPath, "--json"])
+      func status() async throws -> AgentStatus {
+        let (code, output) = try await Fleet.execute(agent, ["status", "--config", configPath, "--json"])
         guard code == 0 else { throw HarnessError.setup("airlift-agent status failed: \(output)") }
         return try Wire.decode(AgentStatus.self, from: Array(output.utf8), topic: "status")
       }
-      var live = try status()
+      var live = try await status()
       try await eventually("the outbox to drain") {
-        live = try status()
+        live = try await status()
         return live.queueLength == 0
       }
       #expect(live.device == "device-122")
@@ -121,13 +121,13 @@ struct ObservabilityTests {
 
       // Stopped, it is read from the store: same facts, not running.
       await fleet.killAgentProcess("device-122", SIGTERM)
-      let stored = try status()
+      let stored = try await status()
       #expect(!stored.running && stored.connected == nil)
       #expect(stored.installed == live.installed && stored.bytesDownloaded == live.bytesDownloaded)
       #expect(stored.update?.deployment == live.update?.deployment && stored.update?.state == live.update?.state)
       // Times go through millisecond text once more on the live path.
       #expect(abs((stored.update?.updatedAt ?? .distantPast).timeIntervalSince(live.update?.updatedAt ?? .now)) < 0.01)
-      let (_, text) = try Fleet.execute(agent, ["status", "--config", configPath])
+      let (_, text) = try await Fleet.execute(agent, ["status", "--config", configPath])
       #expect(text.contains("not running") && text.contains("hello 5.1.0") && text.contains("Successful"))
 
       // Every line of both logs is a JSON object; the fields say which device and deployment.

@@ -60,9 +60,10 @@ struct RevocationTests {
         }
       }
       // The CRL the broker reads is the fleet CA's, and lists the serial.
-      let text = try Fleet.execute("/usr/bin/env", ["openssl", "crl", "-in", fleet.crlFile, "-noout", "-text"]).output
+      let text = try await Fleet.execute("/usr/bin/env", ["openssl", "crl", "-in", fleet.crlFile, "-noout", "-text"])
+        .output
       #expect(text.uppercased().contains(serial.uppercased()))
-      let verified = try Fleet.execute(
+      let verified = try await Fleet.execute(
         "/usr/bin/env", ["openssl", "crl", "-in", fleet.crlFile, "-noout", "-CAfile", "\(fleet.certs)/ca.crt"]
       ).output
       #expect(verified.contains("verify OK"))

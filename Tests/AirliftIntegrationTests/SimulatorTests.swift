@@ -11,7 +11,7 @@ struct SimulatorTests {
       let client = try #require(fleet.client)
       let binary = try Fleet.builtBinary("airlift-sim")
       let prefix = "simt\(UUID().uuidString.prefix(4).lowercased())"
-      let (status, output) = try Fleet.execute(
+      let (status, output) = try await Fleet.execute(
         binary, ["certs", "--devices", "4", "--prefix", prefix, "--certs", fleet.certs])
       #expect(status == 0 && output.contains("issued 4 device certificates"), "\(output)")
 

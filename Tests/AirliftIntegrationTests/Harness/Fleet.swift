@@ -374,8 +374,26 @@ final class Fleet: @unchecked Sendable {
     return process
   }
 
+  /// Runs a program with an argument list (no shell) and waits for it on a
+  /// Dispatch thread, not on one of the cooperative pool's few threads: the
+  /// in-process controllers answer the child on those, and a test that
+  /// blocked them all would stall every controller until its timeout.
+  static func execute(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    try await withCheckedThrowingContinuation { continuation in
+      DispatchQueue.global().async {
+        continuation.resume(with: Result { try executeBlocking(executable, arguments) })
+      }
+    }
+  }
+
   /// Runs a program with an argument list (no shell); returns its exit status and output.
   static func execute(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    try executeBlocking(executable, arguments)
+  }
+
+  private static func executeBlocking(_ executable: String, _ arguments: [String]) throws -> (
+    status: Int32, output: String
+  ) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
