@@ -35,42 +35,48 @@ public final class ControllerMetrics: Sendable {
 
   public init() {
     artifactBytes = registry.makeCounter(
-      name: "airlift_artifact_bytes_sent_total", help: "Artifact bytes sent to devices.")
+      descriptor: Self.metric("airlift_artifact_bytes_sent_total", "Artifact bytes sent to devices."))
     artifactRequests = registry.makeCounter(
-      name: "airlift_artifact_requests_total", labels: [("range", "false")],
-      help: "Artifact requests, by whether they resumed with a Range.")
+      descriptor: Self.metric(
+        "airlift_artifact_requests_total", "Artifact requests, by whether they resumed with a Range."),
+      labels: [("range", "false")])
     rangeRequests = registry.makeCounter(
-      name: "airlift_artifact_requests_total", labels: [("range", "true")],
-      help: "Artifact requests, by whether they resumed with a Range.")
+      descriptor: Self.metric(
+        "airlift_artifact_requests_total", "Artifact requests, by whether they resumed with a Range."),
+      labels: [("range", "true")])
     var received: [DeviceState: Counter] = [:]
     var stored: [DeviceState: Counter] = [:]
     for state in DeviceState.allCases {
       received[state] = registry.makeCounter(
-        name: "airlift_status_events_received_total", labels: [("state", state.rawValue)],
-        help: "Status events received over MQTT, by the state they report.")
+        descriptor: Self.metric(
+          "airlift_status_events_received_total", "Status events received over MQTT, by the state they report."),
+        labels: [("state", state.rawValue)])
       stored[state] = registry.makeCounter(
-        name: "airlift_status_events_stored_total", labels: [("state", state.rawValue)],
-        help: "Status events written to the store, by the state they report.")
+        descriptor: Self.metric(
+          "airlift_status_events_stored_total", "Status events written to the store, by the state they report."),
+        labels: [("state", state.rawValue)])
     }
     self.received = received
     self.stored = stored
     batches = registry.makeCounter(
-      name: "airlift_status_batches_total", help: "Transactions that wrote status events.")
+      descriptor: Self.metric("airlift_status_batches_total", "Transactions that wrote status events."))
     batchSize = registry.makeValueHistogram(
-      name: "airlift_status_batch_size", buckets: [1, 10, 50, 100, 500, 1000, 2000, 5000],
-      help: "Status events per stored batch.")
+      descriptor: Self.metric("airlift_status_batch_size", "Status events per stored batch."),
+      buckets: [1, 10, 50, 100, 500, 1000, 2000, 5000])
     batchSeconds = registry.makeDurationHistogram(
-      name: "airlift_status_batch_seconds",
+      descriptor: Self.metric("airlift_status_batch_seconds", "Time to write one batch of status events."),
       buckets: [
         .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100),
         .milliseconds(500), .seconds(1), .seconds(5),
-      ],
-      help: "Time to write one batch of status events.")
-    publishes = registry.makeCounter(name: "airlift_mqtt_publishes_total", help: "MQTT publishes attempted.")
+      ])
+    publishes = registry.makeCounter(
+      descriptor: Self.metric("airlift_mqtt_publishes_total", "MQTT publishes attempted."))
     publishFailures = registry.makeCounter(
-      name: "airlift_mqtt_publish_errors_total", help: "MQTT publishes that failed (not connected, buffer full).")
+      descriptor: Self.metric(
+        "airlift_mqtt_publish_errors_total", "MQTT publishes that failed (not connected, buffer full)."))
     dropped = registry.makeCounter(
-      name: "airlift_device_messages_dropped_total", help: "Device messages dropped as malformed or misaddressed.")
+      descriptor: Self.metric(
+        "airlift_device_messages_dropped_total", "Device messages dropped as malformed or misaddressed."))
   }
 
   /// Artifact bytes handed to connections since the start (resumed
@@ -116,8 +122,8 @@ public final class ControllerMetrics: Sendable {
   /// Counts one HTTP request by its route pattern (not its path: ids would make a series each) and status.
   func httpRequest(route: String, method: String, status: Int) {
     registry.makeCounter(
-      name: "airlift_http_requests_total", labels: [("route", route), ("method", method), ("status", String(status))],
-      help: "HTTP requests, by route pattern, method and status."
+      descriptor: Self.metric("airlift_http_requests_total", "HTTP requests, by route pattern, method and status."),
+      labels: [("route", route), ("method", method), ("status", String(status))]
     ).increment()
   }
 
@@ -158,7 +164,13 @@ public final class ControllerMetrics: Sendable {
 
   private func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
     labels.isEmpty
-      ? registry.makeGauge(name: name, help: help) : registry.makeGauge(name: name, labels: labels, help: help)
+      ? registry.makeGauge(descriptor: Self.metric(name, help))
+      : registry.makeGauge(descriptor: Self.metric(name, help), labels: labels)
+  }
+
+  /// A metric named in full (`airlift_status_batches_total`) with its help text.
+  private static func metric(_ name: String, _ help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
   }
 }
 
