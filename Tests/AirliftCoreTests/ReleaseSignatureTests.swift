@@ -70,13 +70,17 @@ struct ReleaseSignatureTests {
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: folder)
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
+    // A file, not a pipe: a process another test starts meanwhile could inherit a pipe and hold it open.
+    let outputPath = "\(folder)/openssl-\(UUID().uuidString).out"
+    _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+    process.standardOutput = output
+    process.standardError = output
     try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    try? output.close()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    return (process.terminationStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
   }
 
   @Test("a manifest written with printf and signed with openssl verifies here; ours verifies with openssl")

@@ -397,12 +397,24 @@ final class Fleet: @unchecked Sendable {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
-    let output = Pipe()
+    // Output goes to a file, not a pipe: a broker or controller that another
+    // test starts at the same moment may inherit the pipe's write end, and
+    // reading to its end would then wait until that process exits.
+    let outputPath = NSTemporaryDirectory() + "airlift-exec-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: outputPath) }
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
     process.standardOutput = output
     process.standardError = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    do {
+      try process.run()
+    } catch {
+      try? output.close()
+      throw error
+    }
+    try? output.close()
     process.waitUntilExit()
+    let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
     return (process.terminationStatus, text)
   }
 
