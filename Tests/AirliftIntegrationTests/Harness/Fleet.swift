@@ -374,14 +374,33 @@ final class Fleet: @unchecked Sendable {
     return process
   }
 
-  /// Runs a program with an argument list (no shell) and waits for it on a
-  /// Dispatch thread, not on one of the cooperative pool's few threads: the
-  /// in-process controllers answer the child on those, and a test that
-  /// blocked them all would stall every controller until its timeout.
+  /// Runs a program with an argument list (no shell) without holding a
+  /// thread while it runs: the in-process controllers answer the child on
+  /// the cooperative pool's few threads, and waiting on one of those (or on
+  /// Dispatch's, which Foundation needs to notice the exit) stalls them.
   static func execute(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-    try await withCheckedThrowingContinuation { continuation in
-      DispatchQueue.global().async {
-        continuation.resume(with: Result { try executeBlocking(executable, arguments) })
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let outputPath = NSTemporaryDirectory() + "airlift-exec-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+    process.standardOutput = output
+    process.standardError = output
+    // No thread waits: Foundation calls the handler when the child exits.
+    return try await withCheckedThrowingContinuation { continuation in
+      process.terminationHandler = { finished in
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: outputPath)
+        continuation.resume(returning: (finished.terminationStatus, text))
+      }
+      do {
+        try process.run()
+        try? output.close()
+      } catch {
+        try? output.close()
+        try? FileManager.default.removeItem(atPath: outputPath)
+        continuation.resume(throwing: error)
       }
     }
   }
