@@ -14,9 +14,13 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
   case invalidAssetName(String)
   /// A compose app's name, image id or image reference.
   case invalidAppField(kind: String, value: String, reason: String)
+  /// The container engine's pull stream reported an error, or was not its JSON.
+  case imagePull(reason: String)
 
   public var description: String {
     switch self {
+    case .imagePull(let reason):
+      return "the container engine's image pull failed: \(reason)"
     case .invalidDeviceID(let id):
       return
         "invalid device id '\(id)': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, not starting with 'airlift-'"

@@ -330,30 +330,41 @@ struct ComposeAppTests {
   }
 
   @Test(
-    "an agent killed while Compose stops v1, or between stopping v1 and starting v2, rolls back when it starts again: v1 runs",
-    arguments: ["down", "up -d"])
+    "an agent killed while it loads v2's images, after Compose stopped v1, or before Compose starts v2, ends with v2 or v1 running",
+    arguments: ["load", "down", "up -d"])
   func killedMidUpdate(stalledStep: String) async throws {
     try await Self.withEngine { engine, fleet in
       let client = try #require(fleet.client)
       var ids: [String: String] = [:]
       ids["local/web:1"] = try engine.makeImage("local/web:1", marker: "web-1")
-      ids["local/web:2"] = try engine.makeImage("local/web:2", marker: "web-2")
       let folder = "\(fleet.root)/apps"
       let web1 = try Self.bundle(engine, in: folder, app: "web", version: "1.0.0", tag: "local/web:1")
+      ids["local/web:2"] = try engine.makeImage("local/web:2", marker: "web-2")
       let web2 = try Self.bundle(engine, in: folder, app: "web", version: "2.0.0", tag: "local/web:2")
-      // Compose, stalled at one step of the update to 2.0.0 (`down` of v1, or `up` of v2): the agent is killed there.
+      // v2's image must be loaded from its bundle.
+      try engine.docker(["image", "rm", "local/web:2"])
+      // The engine's CLI (load) or Compose (down of v1, up of v2), stalled at one step of the update
+      // to 2.0.0: the agent is killed there. `down` runs to its end first.
       let marker = "\(fleet.root)/stalled"
-      let wrapper = "\(fleet.root)/stalling-compose"
+      let wrapper = "\(fleet.root)/stalling-\(stalledStep == "load" ? "docker" : "compose")"
+      let (pattern, real) =
+        switch stalledStep {
+        case "load": ("'load '*", "docker")
+        case "down": ("*'/1.0.0 down'", "docker-compose")
+        default: ("*'/2.0.0 up -d'", "docker-compose")
+        }
       try """
       #!/bin/sh
-      for arg in "$@"; do case "$arg" in */2.0.0) v2=1 ;; esac; done
-      if [ -n "$v2" ] && [ "$*" != "${*% up -d}" ]; then echo $$ > '\(marker)'; sleep 120 || exit 1; fi
-      exec docker-compose "$@"
+      case "$*" in
+        \(pattern)) \(stalledStep == "down" ? "docker-compose \"$@\";" : "") echo $$ > '\(marker)'; sleep 120; exit 1 ;;
+      esac
+      exec \(real) "$@"
 
       """.write(toFile: wrapper, atomically: true, encoding: .utf8)
       try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper)
       var config = try fleet.agentConfig("compose-05")
-      config.compose = ComposeConfig(command: [wrapper], dockerHost: engine.host, verifyTimeout: 30)
+      config.compose = ComposeConfig(dockerHost: engine.host, verifyTimeout: 30)
+      if stalledStep == "load" { config.compose?.docker = wrapper } else { config.compose?.command = [wrapper] }
       try fleet.startAgentProcess(config)
       try await eventually("compose-05 to check in", within: 60) {
         try await client.devices().contains { $0.id == "compose-05" && $0.online }
@@ -362,12 +373,15 @@ struct ComposeAppTests {
         client, version: "1.0.0", apps: [("web", "1.0.0", web1, "local/web:1")], ids: ids, to: "compose-05")
 
       try await Self.release(client, version: "2.0.0", apps: [("web", "2.0.0", web2, "local/web:2")], ids: ids)
-      _ = FileManager.default.createFile(atPath: "\(fleet.root)/updating", contents: nil)
+      let before = try Self.container(engine, app: "web")
       let second = try await Self.deploy(client, "2.0.0", to: "compose-05")
-      try await eventually("compose to stall at \(stalledStep)", within: 120) {
+      try await eventually("the update to stall at \(stalledStep)", within: 120) {
         FileManager.default.fileExists(atPath: marker)
       }
-      if stalledStep == "up -d" {
+      if stalledStep == "load" {
+        let now = try Self.container(engine, app: "web")
+        #expect(now.id == before.id && now.started == before.started, "nothing stops while images load")
+      } else {
         #expect(try Self.runningContainers(engine, app: "web").isEmpty, "v1 should be stopped by now")
       }
       await fleet.killAgentProcess("compose-05")
@@ -378,11 +392,15 @@ struct ComposeAppTests {
       }
 
       config.compose?.command = nil
+      config.compose?.docker = nil
       try fleet.startAgentProcess(config)
-      try await eventually("the interrupted update to be rolled back", within: 120) {
-        try await client.deployment(second).devices.first?.state == .rolledBack
+      // Killed while fetching, the update goes on (nothing had changed); killed later, it is rolled back.
+      let expected: DeviceState = stalledStep == "load" ? .successful : .rolledBack
+      try await eventually("the interrupted update to end \(expected)", within: 120) {
+        try await client.deployment(second).devices.first?.state == expected
       }
-      #expect(try Self.container(engine, app: "web").image == ids["local/web:1"])
+      #expect(
+        try Self.container(engine, app: "web").image == ids[stalledStep == "load" ? "local/web:2" : "local/web:1"])
       #expect(try Self.runningContainers(engine, app: "web").count == 1)
       await fleet.killAgentProcess("compose-05", SIGTERM)
     }
@@ -483,9 +501,20 @@ struct ComposeAppTests {
       try await eventually("the pinned release to complete", within: 120) {
         try await client.deployment(good).status == .completed
       }
-      #expect(try await client.deployment(good).devices.first?.state == .successful)
+      let goodDevice = try await client.deployment(good).devices.first
+      #expect(goodDevice?.state == .successful, "\(String(describing: goodDevice))")
       #expect(try Self.container(engine, app: "web").image == id2)
       #expect(try engine.loadedImages(since: since).isEmpty, "a pinned image is pulled, not loaded")
+      // The pull's bytes are download progress, after the bundle's.
+      let events = try #require(fleet.controller?.store).statusEvents(
+        deployment: good, device: DeviceID("compose-06"))
+      let pulled = try #require(events.first { $0.stage?.hasPrefix("pulled \(pinned): ") == true })
+      #expect(pulled.state == .downloading)
+      let layerBytes = try #require(Int64(pulled.stage?.split(separator: " ").dropLast().last ?? ""))
+      #expect(layerBytes > 100_000, "busybox's layer travelled: \(pulled)")
+      #expect(pulled.bytes == (try Self.size(web2)) + layerBytes)
+      let pulledAt = try #require(events.firstIndex { $0.stage == pulled.stage })
+      #expect(events[pulledAt...].contains { $0.state == .downloaded })
     }
   }
 

@@ -9,11 +9,14 @@ struct ComposeEngine: Sendable {
   let docker: String
   let composeCommand: [String]?
   let environment: [String: String]
+  /// The engine's API, for pulls with byte progress (nil: a TCP engine; the CLI pulls).
+  let api: EngineAPI?
 
   init(_ config: ComposeConfig) {
     docker = config.docker ?? "docker"
     composeCommand = config.command
     environment = config.dockerHost.map { ["DOCKER_HOST": $0] } ?? [:]
+    api = EngineAPI(dockerHost: config.dockerHost)
   }
 
   /// One container of a Compose project, as the engine reports it.
@@ -49,9 +52,14 @@ struct ComposeEngine: Sendable {
   }
 
   /// Pulls an image pinned by digest (`registry/app@sha256:…`): the engine
-  /// checks the digest and fetches only the layers it lacks.
-  func pull(_ reference: String) async throws {
+  /// checks the digest and fetches only the layers it lacks. Through the
+  /// engine's API when it has a socket (byte progress), else the CLI.
+  func pull(_ reference: String, progress: @escaping @Sendable (ImagePullProgress) -> Void) async throws
+    -> ImagePullProgress
+  {
+    if let api { return try await api.pull(reference, timeout: .seconds(1800), progress: progress) }
     try await dockerCommand("docker pull").check(["pull", reference], environment: environment, timeout: 1800)
+    return ImagePullProgress()
   }
 
   /// Loads a `docker save` archive.

@@ -1,5 +1,6 @@
 import AirliftCore
 import Foundation
+import Synchronization
 
 /// The `compose` handler: updates the containerized apps a release lists,
 /// each a Compose project named after the app. In order: fetch only the
@@ -37,41 +38,91 @@ public struct ComposeHandler: InstallHandler {
     var changes: [Change]
   }
 
-  // MARK: Install
+  // MARK: Fetch and install
+
+  /// What an update does: the apps the release lists and the config
+  /// enables, and each app that changes (a new version, or stopped for good
+  /// because the release drops it or the config disables it).
+  struct Plan {
+    var wanted: [ReleaseApp]
+    var changes: [Change]
+
+    /// The apps that get a new version (their bundles and images are fetched).
+    var arriving: [ReleaseApp] {
+      wanted.filter { app in changes.contains { $0.app == app.name && $0.to != nil } }
+    }
+  }
+
+  func plan(_ notice: DeploymentNotice, layout: Layout) throws -> Plan {
+    let wanted = try Self.apps(of: notice).filter { config.apps?.contains($0.name) ?? true }
+    let running = layout.installedApps()
+    var changes = wanted.filter { running[$0.name] != $0.version }.map {
+      Change(app: $0.name, from: running[$0.name], to: $0.version)
+    }
+    // Apps this package installed before that the release drops, or the config disables.
+    for (name, version) in running.sorted(by: { $0.key < $1.key })
+    where layout.package(of: name) == notice.release.package && !wanted.contains(where: { $0.name == name }) {
+      changes.append(Change(app: name, from: version, to: nil))
+    }
+    return Plan(wanted: wanted, changes: changes)
+  }
 
   /// Only the bundles of apps that change (and any asset no app names): an
   /// app the device already runs at the release's version costs no download.
   public func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>? {
-    guard let apps = notice.manifest?.manifest.apps, !apps.isEmpty else { return nil }
-    let running = Layout(installDirectory).installedApps()
+    guard let apps = notice.manifest?.manifest.apps, !apps.isEmpty,
+      let plan = try? plan(notice, layout: Layout(installDirectory))
+    else { return nil }
     let appAssets = Set(apps.map(\.asset))
-    let changing = apps.filter { (config.apps?.contains($0.name) ?? true) && running[$0.name] != $0.version }
-    return Set(notice.artifacts.map(\.name).filter { !appAssets.contains($0) }).union(changing.map(\.asset))
+    return Set(notice.artifacts.map(\.name).filter { !appAssets.contains($0) }).union(plan.arriving.map(\.asset))
+  }
+
+  /// Step 1, in the download phase: unpacks each arriving app and makes sure
+  /// the engine has its images (loads the missing ones from the bundle,
+  /// pulls the pinned ones with their bytes reported), each checked against
+  /// the signed ids. Nothing has stopped yet.
+  public func prefetch(
+    _ context: InstallContext, progress: @escaping @Sendable (PrefetchProgress) -> Void
+  ) async throws {
+    let layout = Layout(context.installDirectory)
+    let tally = PullTally()
+    for app in try plan(context.notice, layout: layout).arriving {
+      let folder = try await unpack(app, context: context, layout: layout)
+      try await ensureImages(app, in: folder) { reference, pull, final in
+        let (done, total) = tally.add(pull, final: final)
+        progress(
+          PrefetchProgress(
+            stage: final ? "pulled \(reference): \(pull.bytes) bytes" : "pulling \(reference)", bytes: done,
+            total: total, final: final))
+      }
+    }
+  }
+
+  /// The bytes of the pulls of one prefetch: finished ones plus the one under way.
+  private final class PullTally: Sendable {
+    private let finished = Mutex<Int64>(0)
+
+    func add(_ pull: ImagePullProgress, final: Bool) -> (done: Int64, total: Int64) {
+      finished.withLock { finished in
+        if final {
+          finished += pull.bytes
+          return (finished, finished)
+        }
+        return (finished + pull.bytes, finished + max(pull.total, pull.bytes))
+      }
+    }
   }
 
   public func install(_ context: InstallContext) async throws {
     let layout = Layout(context.installDirectory)
-    let apps = try Self.apps(of: context.notice)
-    let wanted = apps.filter { config.apps?.contains($0.name) ?? true }
+    let plan = try plan(context.notice, layout: layout)
+    let changes = plan.changes
     let package = context.notice.release.package
-    let running = layout.installedApps()
-    var changes: [Change] = []
-    for app in wanted where running[app.name] != app.version {
-      changes.append(Change(app: app.name, from: running[app.name], to: app.version))
-    }
-    // Apps this package installed before that the release drops, or the config disables.
-    for (name, version) in running.sorted(by: { $0.key < $1.key })
-    where layout.package(of: name) == package && !wanted.contains(where: { $0.name == name }) {
-      changes.append(Change(app: name, from: version, to: nil))
-    }
 
-    // 1. Fetch: unpack each changed app and make sure the engine has its images; nothing has stopped yet.
-    for app in wanted where changes.contains(where: { $0.app == app.name && $0.to != nil }) {
-      guard let bundle = context.artifacts[app.asset] else {
-        throw AgentError.bundle(reason: "app '\(app.name)' needs asset '\(app.asset)', which was not downloaded")
-      }
-      let folder = try await unpack(app, bundle: bundle, layout: layout)
-      try await ensureImages(app, in: folder)
+    // 1. Fetch (again, if the download phase's prefetch did not run: each part is skipped when done).
+    for app in plan.arriving {
+      let folder = try await unpack(app, context: context, layout: layout)
+      try await ensureImages(app, in: folder) { _, _, _ in }
     }
 
     // 2. The journal first, so that a crash from here on is rolled back.
@@ -96,9 +147,15 @@ public struct ComposeHandler: InstallHandler {
     }
   }
 
-  /// Unpacks an app's bundle into its versioned folder (staging, then rename).
-  private func unpack(_ app: ReleaseApp, bundle: String, layout: Layout) async throws -> String {
+  /// Unpacks an app's bundle into its versioned folder (staging, then
+  /// rename), once per deployment: a marker in the work folder says it is done.
+  private func unpack(_ app: ReleaseApp, context: InstallContext, layout: Layout) async throws -> String {
     let target = layout.folder(app.name, app.version)
+    let marker = "\(context.workDirectory)/unpacked-\(app.name)-\(app.version)"
+    if FileManager.default.fileExists(atPath: marker), FileManager.default.fileExists(atPath: target) { return target }
+    guard let bundle = context.artifacts[app.asset] else {
+      throw AgentError.bundle(reason: "app '\(app.name)' needs asset '\(app.asset)', which was not downloaded")
+    }
     try FileManager.default.createDirectory(atPath: layout.appRoot(app.name), withIntermediateDirectories: true)
     let staging = "\(layout.appRoot(app.name))/.staging-\(UUID().uuidString.prefix(8))"
     defer { try? FileManager.default.removeItem(atPath: staging) }
@@ -108,6 +165,8 @@ public struct ComposeHandler: InstallHandler {
       to: URL(fileURLWithPath: "\(staging)/.airlift-images.json"), options: .atomic)
     try? FileManager.default.removeItem(atPath: target)
     try FileManager.default.moveItem(atPath: staging, toPath: target)
+    try FileManager.default.createDirectory(atPath: context.workDirectory, withIntermediateDirectories: true)
+    FileManager.default.createFile(atPath: marker, contents: Data())
     return target
   }
 
@@ -115,7 +174,10 @@ public struct ComposeHandler: InstallHandler {
   /// in the signed manifest, loads the listed images the engine lacks (or
   /// pulls those pinned by digest), and checks that each reference the
   /// compose file uses names its listed id.
-  private func ensureImages(_ app: ReleaseApp, in folder: String) async throws {
+  private func ensureImages(
+    _ app: ReleaseApp, in folder: String,
+    pulling: @escaping @Sendable (_ reference: String, ImagePullProgress, _ final: Bool) -> Void
+  ) async throws {
     let listed = Set(app.images.map(\.id))
     let imagesFolder = "\(folder)/images"
     let archives = ((try? FileManager.default.contentsOfDirectory(atPath: imagesFolder)) ?? []).sorted()
@@ -138,7 +200,8 @@ public struct ComposeHandler: InstallHandler {
     }
     // Images pinned by digest come from their registry, through the engine: only missing layers travel.
     for image in app.images where missing.contains(image.id) && image.reference.contains("@sha256:") {
-      try await engine.pull(image.reference)
+      let pulled = try await engine.pull(image.reference) { pulling(image.reference, $0, false) }
+      pulling(image.reference, pulled, true)
     }
     for image in app.images {
       guard await engine.hasImage(image.id) else {

@@ -42,6 +42,24 @@ public enum RollbackOutcome: Sendable, Equatable {
   case undoneNeedsReboot
 }
 
+/// What a handler's prefetch has transferred so far, reported like a download.
+public struct PrefetchProgress: Sendable, Equatable {
+  /// What it is doing ("pulling registry/app@sha256:…").
+  public var stage: String
+  public var bytes: Int64
+  /// The bytes it knows it will transfer; grows as the engine learns more.
+  public var total: Int64
+  /// A milestone (a pull's end) that skips the progress throttle.
+  public var final: Bool
+
+  public init(stage: String, bytes: Int64, total: Int64, final: Bool = false) {
+    self.stage = stage
+    self.bytes = bytes
+    self.total = total
+    self.final = final
+  }
+}
+
 /// An install method (`script`, `directory`, `ab-slot` …). The update state
 /// machine calls these in order — install, (reboot), verify, commit, or
 /// rollback — so adding a handler never touches the state machine.
@@ -49,6 +67,12 @@ public protocol InstallHandler: Sendable {
   static var name: String { get }
   /// Whether a successful install needs a reboot before `verify`.
   var needsReboot: Bool { get }
+  /// Fetches what the install needs beyond the downloaded assets (a compose
+  /// app's images), in the download phase: nothing on the device has
+  /// changed yet, a failure is a download failure (retried when it may
+  /// help), and the bytes it transfers are reported as download progress.
+  /// Must be safe to repeat; the install may not rely on it having run.
+  func prefetch(_ context: InstallContext, progress: @escaping @Sendable (PrefetchProgress) -> Void) async throws
   /// Installs the release; throws on failure (the update then rolls back).
   func install(_ context: InstallContext) async throws
   /// Checks that the installed release works (after the reboot, if any).
@@ -74,6 +98,8 @@ public protocol InstallHandler: Sendable {
 
 extension InstallHandler {
   public var needsReboot: Bool { false }
+  public func prefetch(_ context: InstallContext, progress: @escaping @Sendable (PrefetchProgress) -> Void) async throws
+  {}
   public func verify(_ context: InstallContext) async throws {}
   public func commit(_ context: InstallContext) async throws {}
   public func reboot() async throws {}

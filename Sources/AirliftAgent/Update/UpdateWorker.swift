@@ -17,13 +17,13 @@ enum UpdateJob: Sendable {
 /// rollback — and feeds each effect's outcome back in as the next event.
 /// On start it first settles what a previous run left unfinished.
 actor UpdateWorker {
-  private let deviceID: DeviceID
-  private let store: AgentStore
-  private let downloader: ArtifactDownloader
-  private let handlers: InstallHandlers
-  private let config: AgentConfig
-  private let outbox: Outbox
-  private let events: EventHub
+  let deviceID: DeviceID
+  let store: AgentStore
+  let downloader: ArtifactDownloader
+  let handlers: InstallHandlers
+  let config: AgentConfig
+  let outbox: Outbox
+  let events: EventHub
   private let backoff: Backoff
   private let limits: UpdateLimits
   private let gates: UpdateGates
@@ -35,7 +35,7 @@ actor UpdateWorker {
   /// The deployment the device was last told to run: a waiting update that is not it gives way.
   private let desired = Mutex<String?>(nil)
   let consent = ConsentBox()
-  private var downloadDeadline: [String: ContinuousClock.Instant] = [:]
+  var downloadDeadline: [String: ContinuousClock.Instant] = [:]
 
   init(
     deviceID: DeviceID, store: AgentStore, downloader: ArtifactDownloader, handlers: InstallHandlers,
@@ -253,30 +253,6 @@ actor UpdateWorker {
     return nil
   }
 
-  private func download(_ notice: DeploymentNotice, attempt: Int) async -> UpdateEvent? {
-    let deadline =
-      downloadDeadline[notice.deployment] ?? (ContinuousClock.now + .seconds(notice.timeouts.download))
-    downloadDeadline[notice.deployment] = deadline
-    let artifacts = neededArtifacts(notice)
-    let total = artifacts.reduce(Int64(0)) { $0 + $1.size }
-    var before: Int64 = 0
-    do {
-      for artifact in artifacts {
-        _ = try await fetch(artifact, of: notice, before: before, total: total, attempt: attempt, deadline: deadline)
-        before += artifact.size
-      }
-      return .downloadSucceeded
-    } catch is CancellationError {
-      return nil
-    } catch let error as AgentError {
-      if Task.isCancelled { return nil }
-      return .downloadFailed(reason: error.description, retryable: error.isRetryable)
-    } catch {
-      if Task.isCancelled { return nil }
-      return .downloadFailed(reason: "\(error)", retryable: false)
-    }
-  }
-
   private func install(_ notice: DeploymentNotice) async -> UpdateEvent? {
     do {
       let handler = try handler(notice)
@@ -335,24 +311,15 @@ actor UpdateWorker {
     outbox.wake()
   }
 
-  private func handler(_ notice: DeploymentNotice) throws -> any InstallHandler {
+  func handler(_ notice: DeploymentNotice) throws -> any InstallHandler {
     try handlers.handler(named: notice.handler)
   }
 
-  private func workDirectory(_ notice: DeploymentNotice) -> String {
+  func workDirectory(_ notice: DeploymentNotice) -> String {
     "\(config.dataDirectory)/work/\(notice.key)"
   }
 
-  /// The artifacts this device downloads: what the handler needs (a compose
-  /// device skips the bundles of apps it already runs), else all.
-  private func neededArtifacts(_ notice: DeploymentNotice) -> [ArtifactRef] {
-    guard let handler = try? handler(notice),
-      let needed = handler.assetsNeeded(for: notice, installDirectory: config.installDirectory)
-    else { return notice.artifacts }
-    return notice.artifacts.filter { needed.contains($0.name) }
-  }
-
-  private func context(_ notice: DeploymentNotice) throws -> InstallContext {
+  func context(_ notice: DeploymentNotice) throws -> InstallContext {
     var files: [String: String] = [:]
     let skipsSome = (try? handler(notice))?.assetsNeeded(for: notice, installDirectory: config.installDirectory) != nil
     for artifact in notice.artifacts {
@@ -364,36 +331,6 @@ actor UpdateWorker {
     return InstallContext(
       deviceID: deviceID, notice: notice, artifacts: files, workDirectory: workDirectory(notice),
       installDirectory: config.installDirectory)
-  }
-
-  private func fetch(
-    _ artifact: ArtifactRef, of notice: DeploymentNotice, before: Int64, total: Int64, attempt: Int,
-    deadline: ContinuousClock.Instant
-  ) async throws -> String {
-    let clock = ContinuousClock()
-    let start = clock.now
-    let throttle = ThrottleBox(ProgressThrottle(interval: config.progressInterval, percentStep: config.progressPercent))
-    let topic = Topics.device(deviceID, .status)
-    let remaining = deadline - clock.now
-    guard remaining > .zero else {
-      throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "none")
-    }
-    return try await downloader.download(
-      artifact, timeout: .nanoseconds(Int64(remaining.components.seconds) * 1_000_000_000 + 1)
-    ) { [store, outbox, events] bytes, resumedFrom in
-      let done = before + bytes
-      let percent = ProgressThrottle.percent(done, of: total)
-      let elapsed = (clock.now - start) / .seconds(1)
-      guard resumedFrom != nil || throttle.shouldReport(now: elapsed, percent: percent) else { return }
-      var report = StatusReport(
-        deployment: notice.deployment, state: .downloading,
-        stage: resumedFrom.map { "resumed at \($0) bytes" }, bytes: done, total: total, percent: percent,
-        attempt: attempt)
-      report.round = notice.round
-      try? store.enqueue(report: report, topic: topic)
-      outbox.wake()
-      events.publish(DeviceUpdateEvent(notice: notice, report: report))
-    }
   }
 
   /// Stores a step (queuing its report when it is a new state) and tells local watchers.
@@ -435,13 +372,6 @@ actor UpdateWorker {
     report.round = notice.round
     return report
   }
-}
-
-/// The throttle's state, touched only from the download's own task.
-private final class ThrottleBox: @unchecked Sendable {
-  private var throttle: ProgressThrottle
-  init(_ throttle: ProgressThrottle) { self.throttle = throttle }
-  func shouldReport(now: Double, percent: Int) -> Bool { throttle.shouldReport(now: now, percent: percent) }
 }
 
 extension DeploymentNotice {

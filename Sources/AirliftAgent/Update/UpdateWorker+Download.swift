@@ -1,0 +1,114 @@
+import AirliftCore
+import Foundation
+
+/// The download phase: the assets the handler needs, then what the handler
+/// fetches itself (a compose app's images), all reported as `Downloading`
+/// with bytes, and bounded by the deployment's download timeout.
+extension UpdateWorker {
+  func download(_ notice: DeploymentNotice, attempt: Int) async -> UpdateEvent? {
+    let deadline =
+      downloadDeadline[notice.deployment] ?? (ContinuousClock.now + .seconds(notice.timeouts.download))
+    downloadDeadline[notice.deployment] = deadline
+    let artifacts = neededArtifacts(notice)
+    let total = artifacts.reduce(Int64(0)) { $0 + $1.size }
+    var before: Int64 = 0
+    do {
+      for artifact in artifacts {
+        _ = try await fetch(artifact, of: notice, before: before, total: total, attempt: attempt, deadline: deadline)
+        before += artifact.size
+      }
+      try await prefetch(notice, downloaded: total, attempt: attempt, deadline: deadline)
+      return .downloadSucceeded
+    } catch is CancellationError {
+      return nil
+    } catch let error as AgentError {
+      if Task.isCancelled { return nil }
+      return .downloadFailed(reason: error.description, retryable: error.isRetryable)
+    } catch {
+      if Task.isCancelled { return nil }
+      return .downloadFailed(reason: "\(error)", retryable: false)
+    }
+  }
+
+  /// The artifacts this device downloads: what the handler needs (a compose
+  /// device skips the bundles of apps it already runs), else all.
+  func neededArtifacts(_ notice: DeploymentNotice) -> [ArtifactRef] {
+    guard let handler = try? handler(notice),
+      let needed = handler.assetsNeeded(for: notice, installDirectory: config.installDirectory)
+    else { return notice.artifacts }
+    return notice.artifacts.filter { needed.contains($0.name) }
+  }
+
+  /// The handler's own fetching (images through the engine), after the
+  /// assets: its bytes continue the download's count.
+  private func prefetch(
+    _ notice: DeploymentNotice, downloaded: Int64, attempt: Int, deadline: ContinuousClock.Instant
+  ) async throws {
+    let handler = try handler(notice)
+    let context = try context(notice)
+    try FileManager.default.createDirectory(atPath: context.workDirectory, withIntermediateDirectories: true)
+    let report = progressReporter(notice, attempt: attempt)
+    let remaining = deadline - ContinuousClock.now
+    guard remaining > .zero else {
+      throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "none")
+    }
+    do {
+      try await withTimeout(remaining) {
+        try await handler.prefetch(context) { progress in
+          report(downloaded + progress.bytes, downloaded + progress.total, progress.stage, progress.final)
+        }
+      }
+    } catch is CancellationError where !Task.isCancelled {
+      throw AgentError.timedOut(
+        stage: "the download (\(type(of: handler).name) fetching images)", seconds: notice.timeouts.download,
+        last: "none")
+    }
+  }
+
+  private func fetch(
+    _ artifact: ArtifactRef, of notice: DeploymentNotice, before: Int64, total: Int64, attempt: Int,
+    deadline: ContinuousClock.Instant
+  ) async throws -> String {
+    let remaining = deadline - ContinuousClock.now
+    guard remaining > .zero else {
+      throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "none")
+    }
+    let report = progressReporter(notice, attempt: attempt)
+    return try await downloader.download(
+      artifact, timeout: .nanoseconds(Int64(remaining.components.seconds) * 1_000_000_000 + 1)
+    ) { bytes, resumedFrom in
+      report(before + bytes, total, resumedFrom.map { "resumed at \($0) bytes" }, resumedFrom != nil)
+    }
+  }
+
+  /// Queues `Downloading` reports with bytes and percent, throttled by the
+  /// config's interval and percent step (`force` skips the throttle), and
+  /// tells local watchers.
+  private func progressReporter(_ notice: DeploymentNotice, attempt: Int)
+    -> @Sendable (_ bytes: Int64, _ total: Int64, _ stage: String?, _ force: Bool) -> Void
+  {
+    let clock = ContinuousClock()
+    let start = clock.now
+    let throttle = ThrottleBox(ProgressThrottle(interval: config.progressInterval, percentStep: config.progressPercent))
+    let topic = Topics.device(deviceID, .status)
+    return { [store, outbox, events] done, total, stage, force in
+      let percent = ProgressThrottle.percent(done, of: total)
+      let elapsed = (clock.now - start) / .seconds(1)
+      guard force || throttle.shouldReport(now: elapsed, percent: percent) else { return }
+      var report = StatusReport(
+        deployment: notice.deployment, state: .downloading, stage: stage, bytes: done, total: total,
+        percent: percent, attempt: attempt)
+      report.round = notice.round
+      try? store.enqueue(report: report, topic: topic)
+      outbox.wake()
+      events.publish(DeviceUpdateEvent(notice: notice, report: report))
+    }
+  }
+}
+
+/// The throttle's state, touched only from one download's task at a time.
+private final class ThrottleBox: @unchecked Sendable {
+  private var throttle: ProgressThrottle
+  init(_ throttle: ProgressThrottle) { self.throttle = throttle }
+  func shouldReport(now: Double, percent: Int) -> Bool { throttle.shouldReport(now: now, percent: percent) }
+}
