@@ -356,18 +356,18 @@ public final class ControllerClient: Sendable {
   /// Decodes an empty (204) body.
   struct Empty: Decodable {}
 
-  private func get<T: Decodable>(_ path: String, query: [String: String?] = [:], as type: T.Type) async throws -> T {
+  func get<T: Decodable>(_ path: String, query: [String: String?] = [:], as type: T.Type) async throws -> T {
     try await get(path, queryItems: query.compactMap { key, value in value.map { (key, $0) } }, as: type)
   }
 
-  private func get<T: Decodable>(_ path: String, queryItems: [(String, String)], as type: T.Type) async throws -> T {
+  func get<T: Decodable>(_ path: String, queryItems: [(String, String)], as type: T.Type) async throws -> T {
     var components = URLComponents()
     components.queryItems = queryItems.map { URLQueryItem(name: $0.0, value: $0.1) }
     let suffix = queryItems.isEmpty ? "" : (components.percentEncodedQuery.map { "?" + $0 } ?? "")
     return try await send(HTTPClientRequest(url: baseURL + path + suffix), as: type)
   }
 
-  private func send<T: Decodable>(json body: some Encodable, method: HTTPMethod, path: String, as type: T.Type)
+  func send<T: Decodable>(json body: some Encodable, method: HTTPMethod, path: String, as type: T.Type)
     async throws -> T
   {
     var request = HTTPClientRequest(url: baseURL + path)
@@ -384,7 +384,7 @@ public final class ControllerClient: Sendable {
     return request
   }
 
-  private func send<T: Decodable>(_ request: HTTPClientRequest, as type: T.Type) async throws -> T {
+  func send<T: Decodable>(_ request: HTTPClientRequest, as type: T.Type) async throws -> T {
     let response: HTTPClientResponse
     let body: ByteBuffer
     do {
@@ -409,7 +409,7 @@ public final class ControllerClient: Sendable {
     }
   }
 
-  private static func escape(_ segment: String) -> String {
+  static func escape(_ segment: String) -> String {
     segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/")))
       ?? segment
   }

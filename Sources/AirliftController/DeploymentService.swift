@@ -31,9 +31,9 @@ public final class DeploymentService: Sendable {
     self.logger = logger
   }
 
-  public func create(_ request: API.CreateDeployment, by creator: String? = nil, now: Date = Date()) async throws
-    -> API.Deployment
-  {
+  public func create(
+    _ request: API.CreateDeployment, by creator: String? = nil, flow: API.FlowRef? = nil, now: Date = Date()
+  ) async throws -> API.Deployment {
     let version: String
     do {
       try Names.validatePackage(request.package)
@@ -92,7 +92,8 @@ public final class DeploymentService: Sendable {
         maxDevices: request.maxDevices, deviceTimeout: request.deviceTimeout, startAt: request.startAt,
         supersede: request.supersede, rollout: request.rollout, needsApproval: request.needsApproval,
         createdBy: creator, downloadTimeout: request.downloadTimeout, installTimeout: request.installTimeout,
-        canariesFrom: request.canariesFrom, retries: request.retries ?? 0, downgrade: request.downgrade ?? false),
+        canariesFrom: request.canariesFrom, retries: request.retries ?? 0, downgrade: request.downgrade ?? false,
+        flow: flow),
       now: now)
     logger.info(
       "deployment created",

@@ -184,6 +184,8 @@ extension API {
     public var retries: Int = 0
     /// Whether it may replace a newer version on a device (a signed downgrade).
     public var downgrade: Bool = false
+    /// The flow version it runs, when a flow launched it (its parameter values are `parameters`).
+    public var flow: FlowRef?
 
     public init(
       id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,

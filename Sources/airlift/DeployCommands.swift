@@ -14,8 +14,15 @@ struct Deploy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Deploy a release (PKG@VERSION, or PKG:TAG resolved now) to devices, a group or the fleet.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "PACKAGE@VERSION, or PACKAGE:TAG (the version the tag names now is recorded).")
-    var release: String
+    @Argument(
+      help: ArgumentHelp(
+        "PACKAGE@VERSION, or PACKAGE:TAG (the version the tag names now is recorded).", valueName: "release"))
+    var releaseArgument: String?
+    @Option(name: .customLong("release"), help: "The release, as the argument (either form).")
+    var releaseOption: String?
+    @Option(help: "Run this update flow: its handler, target, rollout and failure policy; --param gives its values.")
+    var flow: String?
+    @Option(help: "With --flow: run this version of it (default: the newest).") var flowVersion: Int?
     @Option(name: .customLong("device"), help: "A target device (repeatable).") var devices: [String] = []
     @Option(help: "Target a group; devices added to it while active join.") var group: String?
     @Flag(help: "Target every device, and devices that check in later while it is active.") var all = false
@@ -37,9 +44,31 @@ struct Deploy: AsyncParsableCommand {
     @Flag(help: "Install even over a newer version (the release must be signed with --allow-downgrade too).")
     var downgrade = false
 
+    var release: String { releaseArgument ?? releaseOption ?? "" }
+
     func validate() throws {
+      guard (releaseArgument == nil) != (releaseOption == nil) else {
+        throw ValidationError("give the release once: PACKAGE@VERSION or PACKAGE:TAG, as the argument or --release")
+      }
+      if flow != nil {
+        let plan = try rolloutOptions.plan()
+        let steered =
+          all || group != nil || !devices.isEmpty || plan != nil || maxDevices != nil || deviceTimeout != nil
+          || retries != nil || downloadTimeout != nil || installTimeout != nil || canariesFrom != nil || supersede
+          || needsApproval || downgrade
+        if steered {
+          throw ValidationError(
+            "with --flow the flow sets the target, rollout, timeouts and failure policy; give only --param, --name and --start-at"
+          )
+        }
+        _ = try KeyValues.parse(parameters)
+        _ = try startDate()
+        _ = try parsedRelease()
+        return
+      }
+      if flowVersion != nil { throw ValidationError("--flow-version goes with --flow") }
       guard all || group != nil || !devices.isEmpty else {
-        throw ValidationError("give --device ID (repeatable), --group NAME or --all")
+        throw ValidationError("give --device ID (repeatable), --group NAME or --all (or run a flow with --flow)")
       }
       _ = try KeyValues.parse(parameters)
       _ = try startDate()
@@ -70,6 +99,13 @@ struct Deploy: AsyncParsableCommand {
 
     func run() async throws {
       let (package, version, tag) = try parsedRelease()
+      if let flow {
+        let launch = API.LaunchFlow(
+          package: package, version: version, tag: tag, parameters: try KeyValues.parse(parameters),
+          flowVersion: flowVersion, name: name, startAt: try startDate())
+        let deployment = try await connection.withClient { try await $0.launchFlow(flow, launch) }
+        return report(deployment)
+      }
       var request = API.CreateDeployment(
         package: package, version: version, tag: tag,
         target: .init(devices: devices.isEmpty ? nil : devices, group: group, allDevices: all),
@@ -81,11 +117,15 @@ struct Deploy: AsyncParsableCommand {
       request.canariesFrom = canariesFrom
       request.retries = retries
       request.downgrade = downgrade ? true : nil
-      let deployment = try await connection.withClient { try await $0.createDeployment(request) }
+      report(try await connection.withClient { try await $0.createDeployment(request) })
+    }
+
+    private func report(_ deployment: API.Deployment) {
       if connection.json { return print(Output.json(deployment)) }
       let via = deployment.tag.map { " (tag \($0))" } ?? ""
+      let flow = deployment.flow.map { " by flow \($0)" } ?? ""
       print(
-        "created deployment \(deployment.id): \(deployment.release)\(via) to \(deployment.devices.count) device(s), \(deployment.status.rawValue)"
+        "created deployment \(deployment.id): \(deployment.release)\(via)\(flow) to \(deployment.devices.count) device(s), \(deployment.status.rawValue)"
       )
     }
   }
@@ -136,6 +176,10 @@ struct Deploy: AsyncParsableCommand {
       if let tag = deployment.tag { header += " (tag \(tag))" }
       header += "  \(deployment.status.rawValue)  [\(counts)]"
       if let reason = deployment.reason { header += "\nreason: \(reason)" }
+      if let flow = deployment.flow {
+        let values = deployment.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        header += "\nflow \(flow)" + (values.isEmpty ? "" : " with \(values.joined(separator: " "))")
+      }
       if let parent = deployment.linkedTo { header += "\nrollback of \(parent)" }
       if !deployment.rolledBackBy.isEmpty {
         header += "\nrolled back by \(deployment.rolledBackBy.joined(separator: ", "))"

@@ -196,7 +196,7 @@ struct ErrorMappingMiddleware: RouterMiddleware {
         .dynamicGroup, .releaseUnsigned, .releaseExpired, .tokenExists:
         status = .conflict
       case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound,
-        .tokenNotFound:
+        .tokenNotFound, .flowNotFound:
         status = .notFound
       case .blobNotFound, .noTargetDevices, .manifestMismatch, .invalidTokenName: status = .badRequest
       case .packageNotInstalled: status = .conflict
@@ -204,6 +204,14 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       return APIError(status: status, code: error.code, message: error.description)
     } catch let error as DeploymentError {
       return APIError(status: .badRequest, code: "invalid_request", message: error.description)
+    } catch let error as FlowError {
+      let code =
+        switch error {
+        case .unknownParameters, .missingParameters: "invalid_parameters"
+        case .handlerMismatch: "handler_mismatch"
+        case .invalid: "invalid_flow"
+        }
+      return APIError(status: .badRequest, code: code, message: error.description)
     } catch let error as PolicyExpressionError {
       return APIError(
         status: .badRequest, code: "invalid_expression", message: error.description + "\n" + error.pointer)

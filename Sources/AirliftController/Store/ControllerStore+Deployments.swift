@@ -37,6 +37,8 @@ public struct NewDeployment: Sendable {
   public var retries = 0
   /// Install over a newer version (the manifest must allow it too).
   public var downgrade = false
+  /// The flow version that launched it.
+  public var flow: API.FlowRef?
 }
 
 /// Deployments that can still move devices.
@@ -76,8 +78,8 @@ extension ControllerStore {
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
             max_devices, device_timeout, start_at, updated_at, rollout, paused_by_freeze, reason, created_by,
             needs_approval, download_timeout, install_timeout, linked_to, target_channel, target_policy, retries,
-            downgrade)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            downgrade, flow_name, flow_version)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           spec.id, spec.name, releaseID, status.rawValue,
@@ -86,7 +88,7 @@ extension ControllerStore {
           spec.rollout.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
           status == .paused, status == .paused ? "fleet frozen: \(frozen.reason ?? "")" : nil, spec.createdBy,
           spec.needsApproval, spec.downloadTimeout, spec.installTimeout, spec.linkedTo, spec.target.channel,
-          spec.target.releasePolicy, spec.retries, spec.downgrade,
+          spec.target.releasePolicy, spec.retries, spec.downgrade, spec.flow?.name, spec.flow?.version,
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       var ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
@@ -515,6 +517,9 @@ extension ControllerStore {
     deployment.rolledBackBy = (row["rolled_back_by"] as String?)?.split(separator: ",").map(String.init) ?? []
     deployment.downloadTimeout = row["download_timeout"]
     deployment.installTimeout = row["install_timeout"]
+    if let name: String = row["flow_name"], let version: Int = row["flow_version"] {
+      deployment.flow = API.FlowRef(name: name, version: version)
+    }
     return deployment
   }
 }

@@ -329,6 +329,23 @@ public final class ControllerStore: Sendable {
       // A compose device's apps with their state, from its last check-in (JSON).
       try db.execute(sql: "ALTER TABLE device ADD COLUMN apps TEXT")
     }
+    migrator.registerMigration("v20-flows") { db in
+      // Each version of a flow is kept: deployments name the one they ran. Deleting hides every version.
+      try db.execute(
+        sql: """
+          CREATE TABLE flow (
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            definition TEXT NOT NULL,
+            created_at DATETIME NOT NULL,
+            created_by TEXT,
+            deleted_at DATETIME,
+            PRIMARY KEY (name, version)
+          );
+          ALTER TABLE deployment ADD COLUMN flow_name TEXT;
+          ALTER TABLE deployment ADD COLUMN flow_version INTEGER;
+          """)
+    }
     return migrator
   }
 }

@@ -25,6 +25,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case tokenExists(String)
   case tokenNotFound(String)
   case invalidTokenName(String)
+  case flowNotFound(String, version: Int?)
 
   public var code: String {
     switch self {
@@ -51,6 +52,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .tokenExists: return "token_exists"
     case .tokenNotFound: return "token_not_found"
     case .invalidTokenName: return "invalid_request"
+    case .flowNotFound: return "flow_not_found"
     }
   }
 
@@ -70,6 +72,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
       return "deployment '\(id)' not found; `airlift deploy list` shows them"
     case .groupNotFound(let name):
       return "group '\(name)' not found; `airlift group list` shows them"
+    case .flowNotFound(let name, let version):
+      return "flow '\(name)'\(version.map { " has no version \($0)" } ?? " not found"); `airlift flow list` shows them"
     case .groupExists(let name):
       return "group '\(name)' already exists"
     case .noTargetDevices:

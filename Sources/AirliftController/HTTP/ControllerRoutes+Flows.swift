@@ -1,0 +1,49 @@
+import AirliftCore
+import Foundation
+import Hummingbird
+
+/// Update flows: `POST/GET /api/v1/flows`, `GET/DELETE /api/v1/flows/{name}`
+/// (`?version=N` for an older one, `?versions=all` for every one), and
+/// `POST /api/v1/flows/{name}/deployments` to run one in a single call.
+extension ControllerRoutes {
+  @Sendable func createFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let body = try await request.decode(as: API.CreateFlow.self, context: context)
+    return try Self.json(
+      try deployments.createFlow(body, by: Self.operatorName(context)), status: .created, context: context)
+  }
+
+  @Sendable func listFlows(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.flows(), context: context)
+  }
+
+  @Sendable func showFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let name = try context.parameters.require("name")
+    if request.uri.queryParameters.get("versions") == "all" {
+      let versions = try store.flowVersions(name)
+      guard !versions.isEmpty else { throw StoreError.flowNotFound(name, version: nil) }
+      return try Self.json(versions, context: context)
+    }
+    let version = try request.uri.queryParameters.get("version").map { text in
+      guard let number = Int(text), number > 0 else {
+        throw APIError(status: .badRequest, code: "invalid_request", message: "version must be a positive number")
+      }
+      return number
+    }
+    guard let flow = try store.flow(name, version: version) else {
+      throw StoreError.flowNotFound(name, version: version)
+    }
+    return try Self.json(flow, context: context)
+  }
+
+  @Sendable func deleteFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try store.deleteFlow(try context.parameters.require("name"))
+    return Response(status: .noContent)
+  }
+
+  @Sendable func launchFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let body = try await request.decode(as: API.LaunchFlow.self, context: context)
+    return try Self.json(
+      try await deployments.launch(flow: try context.parameters.require("name"), body, by: Self.operatorName(context)),
+      status: .created, context: context)
+  }
+}
