@@ -385,6 +385,17 @@ public final class ControllerClient: Sendable {
   }
 
   func send<T: Decodable>(_ request: HTTPClientRequest, as type: T.Type) async throws -> T {
+    let (status, body) = try await raw(request)
+    if status == .noContent, let empty = Empty() as? T { return empty }
+    do {
+      return try Self.decoder.decode(T.self, from: Data(body.readableBytesView))
+    } catch {
+      throw ClientError.unexpectedResponse("\(error)")
+    }
+  }
+
+  /// Sends a request and returns a 2xx answer's status and body; anything else is a `ClientError`.
+  func raw(_ request: HTTPClientRequest) async throws -> (HTTPResponseStatus, ByteBuffer) {
     let response: HTTPClientResponse
     let body: ByteBuffer
     do {
@@ -393,20 +404,19 @@ public final class ControllerClient: Sendable {
     } catch {
       throw ClientError.unreachable(url: baseURL, reason: "\(error)")
     }
-    let decoder = JSONDecoder()
-    decoder.dateDecodingStrategy = .iso8601
     guard (200..<300).contains(response.status.code) else {
-      let error = (try? decoder.decode(API.ErrorBody.self, from: Data(body.readableBytesView)))?.error
+      let error = (try? Self.decoder.decode(API.ErrorBody.self, from: Data(body.readableBytesView)))?.error
       throw ClientError.refused(
         status: Int(response.status.code), code: error?.code ?? "http_\(response.status.code)",
         message: error?.message ?? String(buffer: body))
     }
-    if response.status == .noContent, let empty = Empty() as? T { return empty }
-    do {
-      return try decoder.decode(T.self, from: Data(body.readableBytesView))
-    } catch {
-      throw ClientError.unexpectedResponse("\(error)")
-    }
+    return (response.status, body)
+  }
+
+  private static var decoder: JSONDecoder {
+    let decoder = JSONDecoder()
+    decoder.dateDecodingStrategy = .iso8601
+    return decoder
   }
 
   static func escape(_ segment: String) -> String {

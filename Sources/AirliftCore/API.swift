@@ -55,13 +55,16 @@ public enum API {
     public var signature: ReleaseSignature?
     /// The containerized apps of a `compose` release.
     public var apps: [ReleaseApp]?
+    /// Named JSON documents besides the assets: an SBOM, build information, free JSON.
+    public var metadata: [MetadataDocument]?
 
     public init(
       package: String, version: String, handler: String, parameters: [String: String] = [:], assets: [Asset],
       tags: [String] = [], createdAt: Date, policy: String? = nil, signature: ReleaseSignature? = nil,
-      apps: [ReleaseApp]? = nil
+      apps: [ReleaseApp]? = nil, metadata: [MetadataDocument]? = nil
     ) {
       self.apps = apps
+      self.metadata = metadata
       self.policy = policy
       self.signature = signature
       self.package = package

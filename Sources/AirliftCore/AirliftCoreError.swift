@@ -16,9 +16,13 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
   case invalidAppField(kind: String, value: String, reason: String)
   /// The container engine's pull stream reported an error, or was not its JSON.
   case imagePull(reason: String)
+  /// A metadata document that cannot be attached to a version.
+  case invalidMetadata(name: String, reason: String)
 
   public var description: String {
     switch self {
+    case .invalidMetadata(let name, let reason):
+      return "metadata document '\(name)' refused: \(reason)"
     case .imagePull(let reason):
       return "the container engine's image pull failed: \(reason)"
     case .invalidDeviceID(let id):

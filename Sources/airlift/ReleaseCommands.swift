@@ -6,7 +6,7 @@ import Foundation
 struct Release: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Publish and inspect releases.",
-    subcommands: [Create.self, Upload.self, Sign.self, List.self, Show.self, Policy.self])
+    subcommands: [Create.self, Upload.self, Sign.self, List.self, Show.self, Policy.self, Attach.self, Meta.self])
 
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +23,8 @@ struct Release: AsyncParsableCommand {
     @Option(help: "Install handler (default: script, or compose with --app).") var handler: String?
     @Option(name: .customLong("param"), help: "A default handler parameter, KEY=VALUE (repeatable).")
     var parameters: [String] = []
+    @Option(name: .customLong("meta"), help: "A metadata document, NAME=FILE.json (sbom, build, …; repeatable).")
+    var metadata: [String] = []
     @Option(name: .customLong("tag"), help: "Tags to point at it once created (repeatable).") var tags: [String] = []
     @Flag(help: "Make the --tag tags locked (never move again).") var locked = false
     @OptionGroup var signing: SigningOptions
@@ -38,9 +40,11 @@ struct Release: AsyncParsableCommand {
         throw ValidationError(error.description)
       }
       _ = try KeyValues.parse(parameters)
+      _ = try Attach.documents(metadata)
     }
 
     func run() async throws {
+      let documents = try Attach.documents(metadata)
       let release = try await connection.withClient { client in
         var files = assets.map(Self.split)
         var described: [ReleaseApp] = []
@@ -62,6 +66,11 @@ struct Release: AsyncParsableCommand {
         if let key = try signing.loadKey() {
           release = try await client.signRelease(
             package: package, version: release.version, key: key, expires: try signing.expiryDate())
+        }
+        for (name, document) in documents {
+          let attached = try await client.attachMetadata(
+            package: package, version: release.version, name: name, document: document)
+          release.metadata = (release.metadata ?? []) + [attached]
         }
         for tag in tags {
           _ = try await client.setTag(package: package, tag: tag, version: release.version, locked: locked)
@@ -148,6 +157,12 @@ struct Release: AsyncParsableCommand {
       lines.append(
         Output.table(
           ["ASSET", "SIZE", "SHA-256"], release.assets.map { [$0.name, Output.bytes($0.size), $0.sha256] }))
+      if let metadata = release.metadata, !metadata.isEmpty {
+        lines.append(
+          Output.table(
+            ["METADATA", "KIND", "SIZE", "SHA-256"],
+            metadata.map { [$0.name, $0.kind.rawValue, Output.bytes(Int64($0.size)), $0.sha256] }))
+      }
       if let apps = release.apps, !apps.isEmpty {
         lines.append(
           Output.table(

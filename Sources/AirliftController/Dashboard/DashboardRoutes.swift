@@ -32,6 +32,7 @@ struct DashboardRoutes {
     pages.get("fleet", use: fleet)
     pages.get("devices/:id", use: device)
     pages.get("releases", use: releases)
+    pages.get("releases/:package/:version/metadata/:name", use: releaseMetadata)
     pages.get("deployments", use: deploymentList)
     pages.get("deployments/:id", use: deployment)
     pages.get("deployments/:id/events", use: deploymentEvents)
@@ -247,65 +248,6 @@ struct DashboardRoutes {
       presence: try store.presenceHistory(id).map { .init(online: $0.online, at: DashboardFormat.time($0.at)) },
       history: history)
     return renderer.page("device", layout: layout(device.id, page: "device", context: context), view: view)
-  }
-
-  // MARK: Releases
-
-  struct ReleasesView {
-    struct Asset {
-      var name: String
-      var size: String
-      var sha256: String
-      var short: String
-    }
-    struct Signature {
-      var key: String
-      var expires: String
-      var downgrade: Bool
-    }
-    struct Version {
-      var ref: String
-      var version: String
-      var handler: String
-      var assets: [Asset]
-      var signature: Signature?
-      var created: String
-    }
-    struct Package {
-      var name: String
-      var tags: [API.Tag]
-      var versions: [Version]
-    }
-    var packages: [Package]
-  }
-
-  @Sendable func releases(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let all = try store.releases()
-    let byPackage = Dictionary(grouping: all, by: \.package)
-    let packages = try byPackage.keys.sorted().map { name in
-      let versions = (byPackage[name] ?? []).sorted { a, b in
-        guard let va = try? SemanticVersion(a.version), let vb = try? SemanticVersion(b.version) else {
-          return a.version > b.version
-        }
-        return va > vb
-      }
-      return ReleasesView.Package(
-        name: name, tags: try store.tags(package: name),
-        versions: versions.map { release in
-          ReleasesView.Version(
-            ref: "\(release.package)@\(release.version)", version: release.version, handler: release.handler,
-            assets: release.assets.map {
-              .init(
-                name: $0.name, size: DashboardFormat.bytes($0.size), sha256: $0.sha256,
-                short: String($0.sha256.prefix(12)))
-            },
-            signature: release.signature.map { .init(key: $0.key, expires: $0.expires, downgrade: $0.downgrade) },
-            created: DashboardFormat.time(release.createdAt))
-        })
-    }
-    return renderer.page(
-      "releases", layout: layout("Releases", page: "releases", context: context),
-      view: ReleasesView(packages: packages))
   }
 
   // MARK: Deployments

@@ -199,13 +199,14 @@ enum DashboardTemplates {
       <p>Tags: {{#tags}}<span class="tag" data-tag="{{name}}">{{name}} → {{version}}{{#locked}} 🔒{{/locked}}</span> {{/tags}}{{^tags}}<span class="muted">none</span>{{/tags}}</p>
       <div class="scroll">
       <table id="releases-{{name}}" class="releases">
-        <thead><tr><th scope="col">Version</th><th scope="col">Handler</th><th scope="col">Assets</th><th scope="col">Signature</th><th scope="col">Created</th></tr></thead>
+        <thead><tr><th scope="col">Version</th><th scope="col">Handler</th><th scope="col">Assets</th><th scope="col">Metadata</th><th scope="col">Signature</th><th scope="col">Created</th></tr></thead>
         <tbody>
         {{#versions}}
           <tr data-release="{{ref}}">
             <th scope="row">{{version}}</th>
             <td>{{handler}}</td>
             <td><ul class="plain">{{#assets}}<li>{{name}} · {{size}} · <code title="{{sha256}}">{{short}}</code></li>{{/assets}}</ul></td>
+            <td><ul class="plain">{{#metadata}}<li><a class="metadata" href="{{link}}">{{name}}</a> · {{kind}} · {{size}}</li>{{/metadata}}</ul>{{^metadata}}<span class="muted">none</span>{{/metadata}}</td>
             <td>{{#signature}}<span class="pill ok">signed</span> key {{key}}, expires {{expires}}{{#downgrade}}, downgrade allowed{{/downgrade}}{{/signature}}{{^signature}}<span class="pill bad">unsigned</span>{{/signature}}</td>
             <td>{{created}}</td>
           </tr>

@@ -193,10 +193,10 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       let status: HTTPResponse.Status
       switch error {
       case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition, .fleetFrozen, .approvalRefused,
-        .dynamicGroup, .releaseUnsigned, .releaseExpired, .tokenExists:
+        .dynamicGroup, .releaseUnsigned, .releaseExpired, .tokenExists, .metadataExists:
         status = .conflict
       case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound,
-        .tokenNotFound, .flowNotFound:
+        .tokenNotFound, .flowNotFound, .metadataNotFound:
         status = .notFound
       case .blobNotFound, .noTargetDevices, .manifestMismatch, .invalidTokenName: status = .badRequest
       case .packageNotInstalled: status = .conflict

@@ -38,6 +38,7 @@ struct ControllerRoutes {
     router.get("api/v1/device/deployment", use: ownDeployment)
     router.get("api/v1/device/status", use: ownStatusCursor)
     router.post("api/v1/device/status", use: ownStatusReports)
+    router.get("api/v1/device/releases/:package/:version/metadata/:name", use: deviceMetadata)
 
     router.group("metrics").add(middleware: OperatorOnlyMiddleware()).get(use: metricsExposition)
 
@@ -56,6 +57,8 @@ struct ControllerRoutes {
     api.get("releases/:package/:version", use: showRelease)
     api.put("releases/:package/:version/policy", use: setReleasePolicy)
     api.put("releases/:package/:version/signature", use: signRelease)
+    api.put("releases/:package/:version/metadata/:name", use: attachMetadata)
+    api.get("releases/:package/:version/metadata/:name", use: showMetadata)
     api.post("devices/:id/revoke", use: revokeDevice)
     api.get("releases/:package/:version/manifest", use: showManifest)
     api.get("packages/:package/tags", use: listTags)

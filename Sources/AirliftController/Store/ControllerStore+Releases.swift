@@ -151,7 +151,8 @@ extension ControllerStore {
     return API.Release(
       package: package, version: version, handler: row["handler"], parameters: JSONColumn.decode(row["parameters"]),
       assets: assets, tags: tags, createdAt: row["created_at"], policy: row["policy"], signature: signature,
-      apps: (row["apps"] as String?).flatMap { try? JSONDecoder().decode([ReleaseApp].self, from: Data($0.utf8)) })
+      apps: (row["apps"] as String?).flatMap { try? JSONDecoder().decode([ReleaseApp].self, from: Data($0.utf8)) },
+      metadata: try Self.metadataDocuments(releaseID: id, db: db))
   }
 
   static func signedManifest(_ text: String?) -> SignedManifest? {

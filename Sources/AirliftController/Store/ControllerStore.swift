@@ -346,6 +346,22 @@ public final class ControllerStore: Sendable {
           ALTER TABLE deployment ADD COLUMN flow_version INTEGER;
           """)
     }
+    migrator.registerMigration("v21-release-metadata") { db in
+      // Named JSON documents of a version (SBOM, build information); immutable once attached, like the version.
+      try db.execute(
+        sql: """
+          CREATE TABLE release_metadata (
+            release_id INTEGER NOT NULL REFERENCES release(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            content BLOB NOT NULL,
+            sha256 TEXT NOT NULL,
+            created_at DATETIME NOT NULL,
+            created_by TEXT,
+            PRIMARY KEY (release_id, name)
+          )
+          """)
+    }
     return migrator
   }
 }

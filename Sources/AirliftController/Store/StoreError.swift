@@ -26,6 +26,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case tokenNotFound(String)
   case invalidTokenName(String)
   case flowNotFound(String, version: Int?)
+  case metadataExists(ReleaseRef, name: String)
+  case metadataNotFound(ReleaseRef, name: String)
 
   public var code: String {
     switch self {
@@ -53,6 +55,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .tokenNotFound: return "token_not_found"
     case .invalidTokenName: return "invalid_request"
     case .flowNotFound: return "flow_not_found"
+    case .metadataExists: return "metadata_exists"
+    case .metadataNotFound: return "metadata_not_found"
     }
   }
 
@@ -72,6 +76,11 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
       return "deployment '\(id)' not found; `airlift deploy list` shows them"
     case .groupNotFound(let name):
       return "group '\(name)' not found; `airlift group list` shows them"
+    case .metadataExists(let ref, let name):
+      return
+        "\(ref) already has a different '\(name)' document; documents are immutable like versions, attach it under another name"
+    case .metadataNotFound(let ref, let name):
+      return "\(ref) has no metadata document '\(name)'; `airlift release show \(ref)` lists them"
     case .flowNotFound(let name, let version):
       return "flow '\(name)'\(version.map { " has no version \($0)" } ?? " not found"); `airlift flow list` shows them"
     case .groupExists(let name):

@@ -1,0 +1,46 @@
+import AirliftCore
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// The controller's device routes for programs on the device (`airlift-agent
+/// metadata`, `airlift-agent asset-url`): one HTTPS request with the
+/// device's own certificate, no running agent needed.
+public struct DeviceAPI: Sendable {
+  let config: AgentConfig
+
+  public init(config: AgentConfig) { self.config = config }
+
+  /// A metadata document of a version (an SBOM, build information), as attached.
+  public func metadata(package: String, version: String, name: String) async throws -> [UInt8] {
+    try await get(
+      "/api/v1/device/releases/\(Self.escape(package))/\(Self.escape(version))/metadata/\(Self.escape(name))")
+  }
+
+  /// GETs a device route; a non-2xx answer is an error with the controller's message.
+  func get(_ path: String) async throws -> [UInt8] {
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Agent.httpConfiguration(config))
+    defer { _ = http.shutdown() }
+    let url = config.controllerURL + path
+    let response: HTTPClientResponse
+    let body: ByteBuffer
+    do {
+      response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+      body = try await response.body.collect(upTo: 8 << 20)
+    } catch {
+      throw AgentError.controller(reason: "GET \(url): \(error)")
+    }
+    guard (200..<300).contains(response.status.code) else {
+      let message =
+        (try? JSONDecoder().decode(API.ErrorBody.self, from: Data(body.readableBytesView)))?.error.message
+        ?? String(buffer: body).prefix(300).description
+      throw AgentError.controller(reason: "GET \(url): HTTP \(response.status.code): \(message)")
+    }
+    return Array(body.readableBytesView)
+  }
+
+  static func escape(_ segment: String) -> String {
+    segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/")))
+      ?? segment
+  }
+}

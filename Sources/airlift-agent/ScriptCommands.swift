@@ -1,0 +1,42 @@
+import AirliftAgent
+import AirliftCore
+import ArgumentParser
+import Foundation
+
+/// Commands for scripts on the device: they ask the controller with the device's certificate.
+extension AirliftAgentCommand {
+  struct Metadata: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Print a metadata document of a version (sbom, build, …): PKG[@VERSION] NAME.",
+      discussion: "Without @VERSION, the version of the package this device runs.")
+    @Option(help: "Agent config (JSON).") var config: String
+    @Argument(help: "PACKAGE@VERSION, or PACKAGE for the installed version.") var release: String
+    @Argument(help: "The document's name (sbom, build, …).") var name: String
+
+    func run() async throws {
+      let settings = try AgentConfig.load(path: config)
+      let (package, version) = try Self.resolve(release, settings)
+      do {
+        let document = try await DeviceAPI(config: settings).metadata(package: package, version: version, name: name)
+        FileHandle.standardOutput.write(Data(document))
+        if document.last != UInt8(ascii: "\n") { print() }
+      } catch {
+        print("error: \(error)")
+        throw ExitCode(1)
+      }
+    }
+
+    /// `PKG@VERSION`, or `PKG` and the version the agent's store records as installed.
+    static func resolve(_ text: String, _ settings: AgentConfig) throws -> (String, String) {
+      let parts = text.split(separator: "@", maxSplits: 1).map(String.init)
+      if parts.count == 2 { return (parts[0], parts[1]) }
+      let path = "\(settings.dataDirectory)/agent.sqlite"
+      guard FileManager.default.fileExists(atPath: path),
+        let version = try? AgentStore(path: path).status(device: settings.deviceID).installed[text]
+      else {
+        throw ValidationError("\(text) is not installed on this device; give PACKAGE@VERSION")
+      }
+      return (text, version)
+    }
+  }
+}
