@@ -17,6 +17,19 @@ public struct DeviceAPI: Sendable {
       "/api/v1/device/releases/\(Self.escape(package))/\(Self.escape(version))/metadata/\(Self.escape(name))")
   }
 
+  /// A short-lived URL of one asset of the version `tag` names now, and that version.
+  public func assetLink(package: String, tag: String, asset: String) async throws -> API.AssetLink {
+    let body = try await get(
+      "/api/v1/device/assets/\(Self.escape(package))/\(Self.escape(tag))/\(Self.escape(asset))/url")
+    let decoder = JSONDecoder()
+    decoder.dateDecodingStrategy = .iso8601
+    do {
+      return try decoder.decode(API.AssetLink.self, from: Data(body))
+    } catch {
+      throw AgentError.controller(reason: "the controller's asset link answer is not understood: \(error)")
+    }
+  }
+
   /// GETs a device route; a non-2xx answer is an error with the controller's message.
   func get(_ path: String) async throws -> [UInt8] {
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Agent.httpConfiguration(config))

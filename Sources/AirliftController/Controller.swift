@@ -1,3 +1,4 @@
+import AirliftCrypto
 import AirliftMQTT
 import Foundation
 import Hummingbird
@@ -40,7 +41,10 @@ public struct Controller: Sendable {
     let router = try ControllerRoutes(
       store: store, blobs: blobs, deployments: deployments, revocations: revocations, health: health,
       metrics: metrics, operators: Set(config.operators), readers: Set(config.readers),
-      maxArtifactSize: config.maxArtifactSize, caFile: config.caFile, caKeyFile: config.caKeyFile
+      maxArtifactSize: config.maxArtifactSize, caFile: config.caFile, caKeyFile: config.caKeyFile,
+      links: AssetLinks(
+        signer: AssetLinkSigner(secret: try config.resolvedLinkSecret()),
+        origin: config.assetLinks.origin ?? config.baseURL, ttl: config.assetLinks.ttl)
     ).build()
     let app = Application(
       router: router,

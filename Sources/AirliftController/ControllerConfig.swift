@@ -1,3 +1,4 @@
+import AirliftCrypto
 import Foundation
 
 /// Everything `airlift serve` needs, with defaults for a loopback setup.
@@ -31,6 +32,8 @@ public struct ControllerConfig: Sendable, Codable {
   public var shareGroup: String?
   public var crlFile: String?
   public var maxArtifactSize: Int64 = 16 << 30
+  /// Short-lived links to one asset (`airlift-agent asset-url`): where they point and how long they live.
+  public var assetLinks = AssetLinkConfig()
 
   public init(
     host: String = "127.0.0.1", port: Int = 8443, dataDirectory: String, certificates: String = "Certs/generated",
@@ -65,6 +68,7 @@ public struct ControllerConfig: Sendable, Codable {
     shareGroup = try c.decodeIfPresent(String.self, forKey: .shareGroup)
     crlFile = try c.decodeIfPresent(String.self, forKey: .crlFile)
     maxArtifactSize = try c.decodeIfPresent(Int64.self, forKey: .maxArtifactSize) ?? maxArtifactSize
+    assetLinks = try c.decodeIfPresent(AssetLinkConfig.self, forKey: .assetLinks) ?? assetLinks
   }
 
   public var caFile: String { "\(certificates)/ca.crt" }
@@ -96,5 +100,46 @@ extension ControllerConfig {
     try Data(name.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
     try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
     return name
+  }
+}
+
+/// Where asset links point and how long they live. The secret is shared
+/// with an external origin that checks the links itself (nginx's
+/// `secure_link`, a CDN rule); without one in the config the controller
+/// keeps a generated one in its data folder (`link-secret`).
+public struct AssetLinkConfig: Codable, Sendable, Equatable {
+  /// The base URL links point at (`https://cdn.example.com`); nil: the controller.
+  public var origin: String?
+  public var secret: String?
+  /// Seconds a link stays valid (default 900).
+  public var ttl: Int
+
+  public init(origin: String? = nil, secret: String? = nil, ttl: Int = 900) {
+    self.origin = origin
+    self.secret = secret
+    self.ttl = ttl
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    origin = try c.decodeIfPresent(String.self, forKey: .origin)
+    secret = try c.decodeIfPresent(String.self, forKey: .secret)
+    ttl = try c.decodeIfPresent(Int.self, forKey: .ttl) ?? 900
+  }
+}
+
+extension ControllerConfig {
+  /// The link secret from the config, or the one kept in the data folder (made on first start).
+  func resolvedLinkSecret() throws -> String {
+    if let secret = assetLinks.secret, !secret.isEmpty { return secret }
+    let path = "\(dataDirectory)/link-secret"
+    if let data = FileManager.default.contents(atPath: path),
+      let secret = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !secret.isEmpty
+    {
+      return secret
+    }
+    let secret = AssetLinkSigner.makeSecret()
+    FileManager.default.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+    return secret
   }
 }

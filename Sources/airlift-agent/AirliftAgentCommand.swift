@@ -11,7 +11,7 @@ import UnixSignals
 struct AirliftAgentCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "airlift-agent", abstract: "The Airlift device agent.",
-    subcommands: [Run.self, Status.self, Enroll.self, Check.self, Watch.self, Apply.self, Metadata.self])
+    subcommands: [Run.self, Status.self, Enroll.self, Check.self, Watch.self, Apply.self, Metadata.self, AssetURL.self])
 
   struct Enroll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -39,4 +39,34 @@ extension AirliftAgentCommand {
       return (text, version)
     }
   }
+
+  struct AssetURL: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "asset-url",
+      abstract: "Print a short-lived URL of one asset of the version a tag names now, as JSON: PKG/TAG/ASSET.",
+      discussion: """
+        For scripts: `curl -fsSO "$(airlift-agent asset-url --config C app/stable/tool.tar.gz | jq -r .url)"`. \
+        The link works for that asset only, without credentials, until "expires" (15 minutes by default).
+        """)
+    @Option(help: "Agent config (JSON).") var config: String
+    @Argument(help: "PACKAGE/TAG/ASSET.") var path: String
+
+    func run() async throws {
+      let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+      guard parts.count == 3, !parts.contains(where: \.isEmpty) else {
+        throw ValidationError("give PACKAGE/TAG/ASSET, e.g. app/stable/tool.tar.gz; got '\(path)'")
+      }
+      do {
+        let link = try await DeviceAPI(config: try AgentConfig.load(path: config)).assetLink(
+          package: parts[0], tag: parts[1], asset: parts[2])
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(link), as: UTF8.self))
+      } catch {
+        print("error: \(error)")
+        throw ExitCode(1)
+      }
+    }
+  }
 }

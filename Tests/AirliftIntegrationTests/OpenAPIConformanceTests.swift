@@ -64,7 +64,7 @@ struct OpenAPIConformanceTests {
         .init(package: "app", version: "1.0.0", target: .init(devices: ["device-081"])))
       let values = [
         "package": "app", "version": "1.0.0", "tag": "stable", "sha256": release.assets[0].sha256, "name": "g1",
-        "device": "device-080", "command": "cmd-unknown",
+        "device": "device-080", "command": "cmd-unknown", "asset": "bundle.tar.gz",
       ]
       let http = try fleet.httpClient()
       defer { _ = http.shutdown() }

@@ -96,7 +96,7 @@ struct IdentityMiddleware: RouterMiddleware {
 
   /// Paths served without credentials (their handlers decide what an anonymous caller sees).
   static func isOpen(_ path: String) -> Bool {
-    path == "/healthz" || path == "/readyz" || path == "/ui" || path.hasPrefix("/ui/")
+    path == "/healthz" || path == "/readyz" || path == "/ui" || path.hasPrefix("/ui/") || path.hasPrefix("/links/")
   }
 }
 

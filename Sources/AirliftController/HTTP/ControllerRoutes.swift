@@ -18,6 +18,7 @@ struct ControllerRoutes {
   let maxArtifactSize: Int64
   let caFile: String
   let caKeyFile: String
+  let links: AssetLinks
 
   /// Install handlers agents know; a release must name one of them.
   static let handlers: Set<String> = ["script", "directory", "ab-slot", "compose"]
@@ -39,6 +40,8 @@ struct ControllerRoutes {
     router.get("api/v1/device/status", use: ownStatusCursor)
     router.post("api/v1/device/status", use: ownStatusReports)
     router.get("api/v1/device/releases/:package/:version/metadata/:name", use: deviceMetadata)
+    router.get("api/v1/device/assets/:package/:tag/:asset/url", use: assetLink)
+    router.get("links/:sha256/:name", use: linkedAsset)
 
     router.group("metrics").add(middleware: OperatorOnlyMiddleware()).get(use: metricsExposition)
 
@@ -521,6 +524,11 @@ struct ControllerRoutes {
     }
     let digest = try context.parameters.require("sha256")
     try Names.validateDigest(digest)
+    return try await serveBlob(digest, request: request, context: context)
+  }
+
+  /// A released blob, whole or the `Range` asked for (206), streamed from disk.
+  func serveBlob(_ digest: String, request: Request, context: ControllerRequestContext) async throws -> Response {
     let path = blobs.path(sha256: digest)
     guard try store.blobIsReleased(sha256: digest),
       let attributes = try? FileManager.default.attributesOfItem(atPath: path),

@@ -125,13 +125,14 @@ final class Fleet: @unchecked Sendable {
   /// `publicURL` is where devices are told to fetch artifacts (a proxy in some tests).
   func startControllerNow(
     readers: [String] = [], operators: [String] = ["airlift-operator"], publicURL: String? = nil,
-    maxArtifactSize: Int64? = nil
+    maxArtifactSize: Int64? = nil, assetLinks: AssetLinkConfig? = nil
   ) async throws {
     var config = ControllerConfig(
       port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
       publicURL: publicURL, operators: operators, readers: readers,
       mqttClientID: "airlift-controller-test", crlFile: crlFile)
     if let maxArtifactSize { config.maxArtifactSize = maxArtifactSize }
+    if let assetLinks { config.assetLinks = assetLinks }
     let controller = try Controller(config: config, logger: Self.quietLogger)
     self.controller = controller
     if client == nil {
