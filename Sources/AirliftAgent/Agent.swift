@@ -17,12 +17,12 @@ public final class Agent: Service {
   public let config: AgentConfig
   public let deviceID: DeviceID
   public let store: AgentStore
-  private let handlers: InstallHandlers
-  private let logger: Logger
-  private let restart = Mutex(false)
+  let handlers: InstallHandlers
+  let logger: Logger
+  let restart = Mutex(false)
   /// Set on every (re)connect: once the outbox is empty, ask the controller
   /// which reports it has and send again over HTTPS what it lacks.
-  private let needsReconcile = Mutex(true)
+  let needsReconcile = Mutex(true)
 
   /// Whether the agent stopped because an update asked for a reboot (the
   /// process should exit so the device, or its supervisor, restarts it).
@@ -47,12 +47,18 @@ public final class Agent: Service {
 
   /// Runs until cancelled or a graceful shutdown.
   public func run() async throws {
-    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
-    let mqtt = try MQTTClient(options: mqttOptions(), logger: logger)
-    let outbox = Outbox(store: store, mqtt: mqtt, logger: logger)
-    let events = EventHub()
-    let (reboots, reboot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    let worker = UpdateWorker(
+    switch config.transport {
+    case .mqtt: try await runWithBroker()
+    case .https: try await runPolling()
+    }
+  }
+
+  /// The update worker and what it reports through; `onChange` runs when an update ended.
+  func makeWorker(
+    http: HTTPClient, outbox: Outbox, events: EventHub, reboot: AsyncStream<Void>.Continuation,
+    onChange: @escaping @Sendable () async -> Void
+  ) -> UpdateWorker {
+    UpdateWorker(
       deviceID: deviceID, store: store,
       downloader: ArtifactDownloader(
         client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond,
@@ -62,53 +68,79 @@ public final class Agent: Service {
         // An update ended: make sure the controller has its whole history, then report the new inventory.
         self?.needsReconcile.withLock { $0 = true }
         outbox.wake()
-        await self?.checkIn(mqtt)
+        await onChange()
       },
       onReboot: { [weak self] in
         self?.restart.withLock { $0 = true }
         reboot.yield()
       })
+  }
+
+  /// What runs on the device whatever the transport: the event socket, hooks, the worker, and the
+  /// reboot watch (an update that asked for a reboot ends the agent: the restart verifies it).
+  func addLocalServices(
+    to group: inout ThrowingTaskGroup<Void, any Error>, events: EventHub, worker: UpdateWorker,
+    reboots: AsyncStream<Void>, connected: @escaping @Sendable () -> Bool
+  ) {
+    let socket = EventSocketServer(
+      path: config.eventSocketPath, hub: events, logger: logger,
+      handle: { request in
+        Self.handle(request, consent: worker.consent) {
+          try self.store.status(device: self.config.deviceID, running: true, connected: connected())
+        }
+      })
+    group.addTask {
+      do {
+        try await socket.run()
+      } catch {
+        self.logger.error("event socket \(socket.path): \(error); local programs cannot follow updates")
+      }
+    }
+    if let hooks = config.hooksDirectory {
+      let runner = HookRunner(directory: hooks, timeout: config.hookTimeout, hub: events, logger: logger)
+      group.addTask { await runner.run() }
+    }
+    group.addTask { await worker.run() }
+    group.addTask { for await _ in reboots { return } }
+  }
+
+  /// Sends again, over HTTPS, the reports the controller lacks each time the outbox drained after a
+  /// (re)connect or an update's end.
+  func addReconciliation(to group: inout ThrowingTaskGroup<Void, any Error>, outbox: Outbox, http: HTTPClient) {
+    group.addTask {
+      for await _ in outbox.drained where self.needsReconcile.withLock({ $0 }) {
+        // Give the reports just published a moment to reach the controller first.
+        try await Task.sleep(for: .seconds(1))
+        // Capped at 30 s: a controller that was away is back within that of its return.
+        var delay = 2.0
+        while await !self.reconcile(http) {
+          try await Task.sleep(for: .seconds(delay))
+          delay = min(delay * 2, 30)
+        }
+      }
+    }
+  }
+
+  /// The agent with a broker session: notices and commands arrive by MQTT at once.
+  private func runWithBroker() async throws {
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
+    let mqtt = try MQTTClient(options: mqttOptions(), logger: logger)
+    let outbox = Outbox(store: store, mqtt: mqtt, logger: logger)
+    let events = EventHub()
+    let (reboots, reboot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    let worker = makeWorker(http: http, outbox: outbox, events: events, reboot: reboot) { [weak self] in
+      await self?.checkIn(mqtt)
+    }
     do {
       try await cancelWhenGracefulShutdown {
         try await withThrowingTaskGroup(of: Void.self) { group in
-          let socket = EventSocketServer(
-            path: self.config.eventSocketPath, hub: events, logger: self.logger,
-            handle: { request in
-              Self.handle(request, consent: worker.consent) {
-                try self.store.status(device: self.config.deviceID, running: true, connected: mqtt.isConnected)
-              }
-            })
-          group.addTask {
-            do {
-              try await socket.run()
-            } catch {
-              self.logger.error("event socket \(socket.path): \(error); local programs cannot follow updates")
-            }
-          }
-          if let hooks = self.config.hooksDirectory {
-            let runner = HookRunner(
-              directory: hooks, timeout: self.config.hookTimeout, hub: events, logger: self.logger)
-            group.addTask { await runner.run() }
-          }
-          group.addTask { await worker.run() }
-          // An update that asked for a reboot ends the agent: the restart verifies it.
-          group.addTask { for await _ in reboots { return } }
+          self.addLocalServices(
+            to: &group, events: events, worker: worker, reboots: reboots, connected: { mqtt.isConnected })
           let notices = try await mqtt.subscribe(Topics.device(self.deviceID, .deployment), qos: 1)
           let commands = try await mqtt.subscribe(Topics.device(self.deviceID, .command), qos: 1)
           try await self.connectWithRetry(mqtt)
           group.addTask { await outbox.run() }
-          group.addTask {
-            for await _ in outbox.drained where self.needsReconcile.withLock({ $0 }) {
-              // Give the reports just published a moment to reach the controller first.
-              try await Task.sleep(for: .seconds(1))
-              // Capped at 30 s: a controller that was away is back within that of its return.
-              var delay = 2.0
-              while await !self.reconcile(http) {
-                try await Task.sleep(for: .seconds(delay))
-                delay = min(delay * 2, 30)
-              }
-            }
-          }
+          self.addReconciliation(to: &group, outbox: outbox, http: http)
           group.addTask {
             for await message in notices { self.accept(message, worker: worker) }
           }
@@ -196,7 +228,7 @@ public final class Agent: Service {
   }
 
   /// The period plus a random part of the jitter, so a fleet spreads its check-ins.
-  private func nextCheckInDelay() -> Duration {
+  func nextCheckInDelay() -> Duration {
     let jitter = config.jitter.seconds > 0 ? Double.random(in: 0..<Double(config.jitter.seconds)) : 0
     return .seconds(Double(max(config.period.seconds, 1)) + jitter)
   }
@@ -249,7 +281,7 @@ public final class Agent: Service {
   /// broker that crashed after acknowledging them, a controller that was
   /// not subscribed yet). The controller stores each report number once.
   /// Returns false when the controller could not be asked (try again later).
-  private func reconcile(_ http: HTTPClient) async -> Bool {
+  func reconcile(_ http: HTTPClient) async -> Bool {
     needsReconcile.withLock { $0 = false }
     let url = "\(config.controllerURL)/api/v1/device/status"
     do {
@@ -279,7 +311,7 @@ public final class Agent: Service {
     }
   }
 
-  private func exchange<T: Decodable>(_ http: HTTPClient, _ request: HTTPClientRequest, as type: T.Type) async throws
+  func exchange<T: Decodable>(_ http: HTTPClient, _ request: HTTPClientRequest, as type: T.Type) async throws
     -> T
   {
     let response = try await http.execute(request, timeout: .seconds(30))
@@ -307,15 +339,21 @@ public final class Agent: Service {
     }
   }
 
-  private func checkIn(_ mqtt: MQTTClient) async {
+  /// The device document: attributes, installed packages and apps, channels.
+  func currentCheckIn(nextCheckIn: Date? = nil) async -> CheckIn {
     let apps = await handlers.appStates(installDirectory: config.installDirectory)
-    let checkIn = CheckIn(
+    return CheckIn(
       device: deviceID, attributes: config.attributes,
       installed: ((try? store.installed()) ?? [:]).merging(
         handlers.inventory(installDirectory: config.installDirectory)
       ) { package, _ in package },
       agentVersion: Self.version, follows: config.channels.isEmpty ? nil : config.channels,
-      apps: apps.isEmpty ? nil : apps)
+      apps: apps.isEmpty ? nil : apps, transport: config.transport == .https ? .https : nil,
+      nextCheckIn: nextCheckIn)
+  }
+
+  private func checkIn(_ mqtt: MQTTClient) async {
+    let checkIn = await currentCheckIn()
     do {
       try await mqtt.publish(Topics.device(deviceID, .checkin), payload: Wire.encode(checkIn), qos: 1)
       try? store.recordCheckIn()

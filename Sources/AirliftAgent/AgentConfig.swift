@@ -6,8 +6,10 @@ import Foundation
 public struct AgentConfig: Codable, Sendable {
   /// Must equal the CN of `certificate`.
   public var deviceID: String
-  /// `mqtts://HOST:PORT`.
+  /// `mqtts://HOST:PORT` (unused with `transport: https`).
   public var brokerURL: String
+  /// `mqtt` (a broker session; the default) or `https` (no broker: check in over HTTPS every `period`).
+  public var transport: DeviceTransport = .mqtt
   /// `https://HOST:PORT`.
   public var controllerURL: String
   public var caFile: String
@@ -93,7 +95,7 @@ public struct AgentConfig: Codable, Sendable {
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
     case maxBytesPerSecond, reservedDiskSpace, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
-    case trustedKeys, compose
+    case trustedKeys, compose, transport
   }
 
   /// Where the event socket lives.
@@ -105,7 +107,14 @@ public struct AgentConfig: Codable, Sendable {
   public init(from decoder: any Decoder) throws {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     deviceID = try c.decode(String.self, forKey: .deviceID)
-    brokerURL = try c.decode(String.self, forKey: .brokerURL)
+    transport = try c.decodeIfPresent(DeviceTransport.self, forKey: .transport) ?? .mqtt
+    // A polling device needs no broker.
+    brokerURL = try c.decodeIfPresent(String.self, forKey: .brokerURL) ?? ""
+    if transport == .mqtt && brokerURL.isEmpty {
+      throw DecodingError.keyNotFound(
+        CodingKeys.brokerURL,
+        .init(codingPath: c.codingPath, debugDescription: "brokerURL is required unless transport is \"https\""))
+    }
     controllerURL = try c.decode(String.self, forKey: .controllerURL)
     caFile = try c.decode(String.self, forKey: .caFile)
     certificate = try c.decode(String.self, forKey: .certificate)
@@ -154,6 +163,7 @@ public struct AgentConfig: Codable, Sendable {
     var c = encoder.container(keyedBy: CodingKeys.self)
     try c.encode(deviceID, forKey: .deviceID)
     try c.encode(brokerURL, forKey: .brokerURL)
+    try c.encode(transport, forKey: .transport)
     try c.encode(controllerURL, forKey: .controllerURL)
     try c.encode(caFile, forKey: .caFile)
     try c.encode(certificate, forKey: .certificate)

@@ -285,6 +285,9 @@ public final class DeploymentService: Sendable {
         logger.info("scheduled deployment started", metadata: ["deployment": .string(id)])
         notifyAll(deployment)
       }
+      for device in try store.markOverduePollers(now: now) {
+        logger.info("polling device missed its check-in; now offline", metadata: ["device": .string(device)])
+      }
       let timedOut = try store.failTimedOutDevices(now: now)
       if timedOut > 0 { logger.warning("\(timedOut) device(s) timed out") }
       for outcome in try store.stepRollouts(now: now) {

@@ -48,12 +48,18 @@ extension API {
     public var revokedAt: Date?
     /// Its containerized apps and their state, from its last check-in.
     public var apps: [AppState]?
+    /// MQTT or HTTPS polling (nil: not known yet).
+    public var transport: DeviceTransport?
+    /// When a polling device said it would check in again.
+    public var nextCheckIn: Date?
 
     public init(
       id: String, online: Bool, attributes: [String: String], installed: [String: String],
       agentVersion: String?, firstSeen: Date, lastSeen: Date, channels: [String: String]? = nil,
-      revokedAt: Date? = nil, apps: [AppState]? = nil
+      revokedAt: Date? = nil, apps: [AppState]? = nil, transport: DeviceTransport? = nil, nextCheckIn: Date? = nil
     ) {
+      self.transport = transport
+      self.nextCheckIn = nextCheckIn
       self.apps = apps
       self.revokedAt = revokedAt
       self.id = id

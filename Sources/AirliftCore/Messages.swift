@@ -89,11 +89,18 @@ public struct CheckIn: Codable, Sendable, Equatable {
   public var follows: [String: String]?
   /// The containerized apps it runs, with their state (compose devices).
   public var apps: [AppState]?
+  /// `https` for a device that polls instead of holding a broker connection (nil: MQTT).
+  public var transport: DeviceTransport?
+  /// A polling device's promise: it checks in again by then (its period plus jitter).
+  public var nextCheckIn: Date?
 
   public init(
     device: DeviceID, attributes: [String: String], installed: [String: String], agentVersion: String,
-    follows: [String: String]? = nil, apps: [AppState]? = nil
+    follows: [String: String]? = nil, apps: [AppState]? = nil, transport: DeviceTransport? = nil,
+    nextCheckIn: Date? = nil
   ) {
+    self.transport = transport
+    self.nextCheckIn = nextCheckIn
     self.apps = apps
     self.device = device
     self.attributes = attributes
@@ -101,6 +108,23 @@ public struct CheckIn: Codable, Sendable, Equatable {
     self.agentVersion = agentVersion
     self.follows = follows
   }
+}
+
+/// How a device talks to the controller.
+public enum DeviceTransport: String, Codable, Sendable, CaseIterable {
+  /// A broker session: notices arrive at once, presence by last will.
+  case mqtt
+  /// Check-ins over HTTPS every period: notices arrive at the next check-in.
+  case https
+}
+
+/// The answer to a polling device's check-in (`POST /api/v1/device/checkin`).
+public struct PollAnswer: Codable, Sendable, Equatable {
+  public var v: Int = 1
+  /// The deployment the device should run now, as MQTT devices get it on their `deployment` topic.
+  public var deployment: DeploymentNotice?
+
+  public init(deployment: DeploymentNotice?) { self.deployment = deployment }
 }
 
 /// One containerized app on a device, as its check-in reports it.

@@ -59,13 +59,14 @@ struct Device: AsyncParsableCommand {
       if connection.json { return print(Output.json(devices)) }
       print(
         Output.table(
-          ["DEVICE", "PRESENCE", "INSTALLED", "ATTRIBUTES", "AGENT", "LAST SEEN"],
+          ["DEVICE", "PRESENCE", "TRANSPORT", "INSTALLED", "ATTRIBUTES", "AGENT", "LAST SEEN", "NEXT CHECK-IN"],
           devices.map {
             [
               $0.id, $0.revokedAt != nil ? "revoked" : $0.online ? "online" : "offline",
+              $0.transport?.rawValue ?? "-",
               $0.installed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ","),
               $0.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
-              $0.agentVersion ?? "-", Output.date($0.lastSeen),
+              $0.agentVersion ?? "-", Output.date($0.lastSeen), $0.nextCheckIn.map(Output.date) ?? "-",
             ]
           }))
     }
@@ -80,7 +81,10 @@ struct Device: AsyncParsableCommand {
       let detail = try await connection.withClient { try await $0.device(id) }
       if connection.json { return print(Output.json(detail)) }
       let device = detail.device
-      print("device \(device.id)  \(device.online ? "online" : "offline")  agent \(device.agentVersion ?? "-")")
+      print(
+        "device \(device.id)  \(device.online ? "online" : "offline")  agent \(device.agentVersion ?? "-")"
+          + "  transport \(device.transport?.rawValue ?? "-")"
+          + (device.nextCheckIn.map { "  next check-in by \(Output.date($0))" } ?? ""))
       if let revoked = device.revokedAt { print("REVOKED at \(Output.date(revoked)): the broker refuses it") }
       print("first seen \(Output.date(device.firstSeen))  last seen \(Output.date(device.lastSeen))")
       print("groups: \(detail.groups.isEmpty ? "-" : detail.groups.joined(separator: ", "))")
@@ -272,6 +276,7 @@ struct Group: AsyncParsableCommand {
 
     func run() async throws {
       try await connection.withClient { try await $0.deleteGroup(name) }
+      if connection.json { return print(Output.json(["deleted": name])) }
       print("deleted group \(name)")
     }
   }

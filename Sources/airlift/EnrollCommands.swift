@@ -70,6 +70,7 @@ struct Enroll: AsyncParsableCommand {
 
     func run() async throws {
       let result = try await connection.withClient { try await $0.decideEnrollment(device, approve: false) }
+      if connection.json { return print(Output.json(result)) }
       print("rejected the enrollment of \(result.device)")
     }
   }

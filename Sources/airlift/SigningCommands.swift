@@ -13,6 +13,7 @@ struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Write a new key pair: PREFIX.key (private, mode 0600) and PREFIX.pub (for agents' trustedKeys).")
     @Option(help: "Path prefix of the two files.") var out: String
+    @Flag(help: "Print the key id and the two paths as JSON.") var json = false
 
     func run() async throws {
       let (privatePath, publicPath) = ("\(out).key", "\(out).pub")
@@ -27,6 +28,7 @@ struct Keys: AsyncParsableCommand {
           atPath: privatePath, contents: Data(try key.pem.utf8), attributes: [.posixPermissions: 0o600])
       else { throw ValidationError("cannot write \(privatePath)") }
       try Data(try key.publicKey.pem.utf8).write(to: URL(fileURLWithPath: publicPath))
+      if json { return print(Output.json(["id": try key.publicKey.id, "private": privatePath, "public": publicPath])) }
       print("key \(try key.publicKey.id): private \(privatePath) (keep it off the controller), public \(publicPath)")
     }
   }

@@ -54,6 +54,7 @@ struct Token: AsyncParsableCommand {
 
     func run() async throws {
       try await connection.withClient { try await $0.revokeToken(name: name) }
+      if connection.json { return print(Output.json(["revoked": name])) }
       print("revoked token \(name)")
     }
   }

@@ -26,7 +26,7 @@ struct AssetLinkTests {
   /// A release `app@version` with a script bundle and `tool.bin`, tagged `stable`; returns tool.bin's bytes.
   static func publish(_ fleet: Fleet, version: String) async throws -> [UInt8] {
     let client = try #require(fleet.client)
-    let tool = (0..<300_000).map { _ in UInt8.random(in: 0...255) }
+    let tool = try randomBytes(300_000)
     let toolFile = "\(fleet.root)/tool-\(version).bin"
     try Data(tool).write(to: URL(fileURLWithPath: toolFile))
     let bundle = try await client.uploadBlob(

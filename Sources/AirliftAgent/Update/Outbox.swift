@@ -1,25 +1,55 @@
 import AirliftMQTT
 import Logging
 
-/// Publishes the stored reports in order and deletes each one only after
-/// the broker acknowledged it: a report survives broker outages and agent
-/// restarts, and is sent again (at least once) until it arrives.
+/// What became of one attempt to deliver a stored message.
+enum OutboxDelivery: Sendable {
+  case delivered
+  /// Refused for good (it would block every later report): dropped, with why.
+  case refused(String)
+  /// The transport is closing: stop until woken again.
+  case stopped
+}
+
+/// Sends the stored reports in order and deletes each one only after the
+/// broker (or, for a polling device, the controller) acknowledged it: a
+/// report survives outages and agent restarts, and is sent again (at least
+/// once) until it arrives.
 final class Outbox: Sendable {
   private let store: AgentStore
-  private let mqtt: MQTTClient
+  private let deliver: @Sendable (OutboxMessage) async throws -> OutboxDelivery
   private let logger: Logger
+  /// Failed sends are retried after 1 s, doubling up to this.
+  private let maxRetryDelay: Double
   private let signals: AsyncStream<Void>
   private let signal: AsyncStream<Void>.Continuation
   /// Yields each time the outbox has been emptied.
   let drained: AsyncStream<Void>
   private let drainedSignal: AsyncStream<Void>.Continuation
 
-  init(store: AgentStore, mqtt: MQTTClient, logger: Logger) {
+  init(
+    store: AgentStore, logger: Logger, maxRetryDelay: Double = 30,
+    deliver: @escaping @Sendable (OutboxMessage) async throws -> OutboxDelivery
+  ) {
+    self.maxRetryDelay = maxRetryDelay
     self.store = store
-    self.mqtt = mqtt
+    self.deliver = deliver
     self.logger = logger
     (signals, signal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     (drained, drainedSignal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+  }
+
+  /// Publishes over the device's MQTT session (QoS 1); retries every second (the client reconnects by itself).
+  convenience init(store: AgentStore, mqtt: MQTTClient, logger: Logger) {
+    self.init(store: store, logger: logger, maxRetryDelay: 1) { message in
+      do {
+        try await mqtt.publish(message.topic, payload: message.payload, qos: 1)
+        return .delivered
+      } catch MQTTError.notAuthorized(let operation, let topic) {
+        return .refused("broker refused to \(operation) \(topic) — check the ACL and certificate CN")
+      } catch MQTTError.closed {
+        return .stopped
+      }
+    }
   }
 
   func wake() { signal.yield() }
@@ -33,6 +63,7 @@ final class Outbox: Sendable {
   }
 
   private func drain() async {
+    var delay = 1.0
     while !Task.isCancelled {
       let next: OutboxMessage?
       do {
@@ -46,17 +77,20 @@ final class Outbox: Sendable {
         return
       }
       do {
-        try await mqtt.publish(message.topic, payload: message.payload, qos: 1)
-        try store.removeOutboxMessage(message.id)
-      } catch MQTTError.notAuthorized(let operation, let topic) {
-        // The broker will never take it; keeping it would block every later report.
-        logger.error("broker refused to \(operation) \(topic); report dropped — check the ACL and certificate CN")
-        try? store.removeOutboxMessage(message.id)
-      } catch MQTTError.closed {
-        return
+        switch try await deliver(message) {
+        case .delivered:
+          try store.removeOutboxMessage(message.id)
+          delay = 1
+        case .refused(let reason):
+          logger.error("report dropped: \(reason)")
+          try? store.removeOutboxMessage(message.id)
+        case .stopped:
+          return
+        }
       } catch {
-        logger.warning("report not delivered yet (\(error)); retrying")
-        try? await Task.sleep(for: .seconds(1))
+        logger.warning("report not delivered yet (\(error)); retrying in \(Int(delay)) s")
+        try? await Task.sleep(for: .seconds(delay))
+        delay = min(delay * 2, maxRetryDelay)
       }
     }
   }

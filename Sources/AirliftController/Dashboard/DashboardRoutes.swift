@@ -199,6 +199,8 @@ struct DashboardRoutes {
     var firstSeen: String
     var lastSeen: String
     var agentVersion: String?
+    /// "MQTT", or "HTTPS polling" with when it said it would check in again.
+    var transport: String?
     var groups: String?
     var revoked: String?
     var attributes: [Pair]
@@ -236,6 +238,13 @@ struct DashboardRoutes {
     let view = DeviceView(
       id: device.id, online: device.online, firstSeen: DashboardFormat.time(device.firstSeen),
       lastSeen: DashboardFormat.time(device.lastSeen), agentVersion: device.agentVersion,
+      transport: device.transport.map { transport in
+        switch transport {
+        case .mqtt: return "MQTT"
+        case .https:
+          return "HTTPS polling" + (device.nextCheckIn.map { ", next check-in by " + DashboardFormat.time($0) } ?? "")
+        }
+      },
       groups: detail.groups.isEmpty ? nil : detail.groups.joined(separator: ", "),
       revoked: device.revokedAt.map(DashboardFormat.time),
       attributes: device.attributes.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) },

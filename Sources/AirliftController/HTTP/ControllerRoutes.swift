@@ -39,6 +39,8 @@ struct ControllerRoutes {
     router.get("api/v1/device/deployment", use: ownDeployment)
     router.get("api/v1/device/status", use: ownStatusCursor)
     router.post("api/v1/device/status", use: ownStatusReports)
+    router.post("api/v1/device/checkin", use: pollingCheckIn)
+    router.post("api/v1/device/command-result", use: pollingCommandResult)
     router.get("api/v1/device/releases/:package/:version/metadata/:name", use: deviceMetadata)
     router.get("api/v1/device/assets/:package/:tag/:asset/url", use: assetLink)
     router.get("links/:sha256/:name", use: linkedAsset)

@@ -205,7 +205,7 @@ extension ControllerStore {
         try db.execute(
           sql: """
             UPDATE device_deployment SET round = ?, state = ?, percent = NULL, started_at = NULL, released_at = ?,
-              updated_at = ? WHERE deployment_id = ? AND device_id = ?
+              delivered_at = NULL, updated_at = ? WHERE deployment_id = ? AND device_id = ?
             """, arguments: [round, DeviceState.pending.rawValue, now, now, deployment, device])
         try Self.insertEvent(db, deployment: deployment, device: device, state: .pending, error: note, now: now)
         if let id = try? DeviceID(device) { again.append(id) }
@@ -270,17 +270,21 @@ extension ControllerStore {
       let rows = try Row.fetchAll(
         db,
         sql: """
-          SELECT device_deployment.deployment_id, device_deployment.device_id, device_deployment.state,
-            COALESCE(device_deployment.started_at, device_deployment.released_at) AS started_at,
-            device_deployment.started_at IS NULL AS unreachable, deployment.device_timeout FROM device_deployment
-          JOIN deployment ON deployment.id = device_deployment.deployment_id
-          WHERE deployment.device_timeout IS NOT NULL AND deployment.status IN (?, ?)
-            AND COALESCE(device_deployment.started_at, device_deployment.released_at) IS NOT NULL
-            AND device_deployment.state NOT IN (?, ?, ?)
+          SELECT * FROM (
+            SELECT device_deployment.deployment_id, device_deployment.device_id, device_deployment.state,
+              -- A polling device's clock starts at the check-in that handed it the deployment.
+              CASE WHEN device.transport = ? THEN COALESCE(device_deployment.started_at, device_deployment.delivered_at)
+                ELSE COALESCE(device_deployment.started_at, device_deployment.released_at) END AS started_at,
+              device_deployment.started_at IS NULL AS unreachable, deployment.device_timeout FROM device_deployment
+            JOIN deployment ON deployment.id = device_deployment.deployment_id
+            LEFT JOIN device ON device.id = device_deployment.device_id
+            WHERE deployment.device_timeout IS NOT NULL AND deployment.status IN (?, ?)
+              AND device_deployment.state NOT IN (?, ?, ?)
+          ) WHERE started_at IS NOT NULL
           """,
         arguments: [
-          DeploymentStatus.active.rawValue, DeploymentStatus.paused.rawValue, DeviceState.successful.rawValue,
-          DeviceState.failed.rawValue, DeviceState.rolledBack.rawValue,
+          DeviceTransport.https.rawValue, DeploymentStatus.active.rawValue, DeploymentStatus.paused.rawValue,
+          DeviceState.successful.rawValue, DeviceState.failed.rawValue, DeviceState.rolledBack.rawValue,
         ])
       var failed = 0
       for row in rows {

@@ -55,16 +55,19 @@ extension ControllerStore {
           arguments: [checkIn.device.rawValue]) != nil
       try db.execute(
         sql: """
-          INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows, apps)
-          VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)
+          INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows, apps,
+            transport, next_check_in)
+          VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT(id) DO UPDATE SET online = 1, attributes = excluded.attributes,
             installed = excluded.installed, agent_version = excluded.agent_version, last_seen = excluded.last_seen,
-            follows = excluded.follows, apps = excluded.apps
+            follows = excluded.follows, apps = excluded.apps, transport = excluded.transport,
+            next_check_in = excluded.next_check_in
           """,
         arguments: [
           checkIn.device.rawValue, JSONColumn.encode(checkIn.attributes), JSONColumn.encode(checkIn.installed),
           checkIn.agentVersion, now, now, JSONColumn.encode(checkIn.follows ?? [:]),
           checkIn.apps.map { String(decoding: Wire.encode($0), as: UTF8.self) },
+          (checkIn.transport ?? .mqtt).rawValue, checkIn.nextCheckIn,
         ])
       try Self.updateDynamicGroups(
         for: PolicySubject(attributes: checkIn.attributes, installed: checkIn.installed),
@@ -279,6 +282,8 @@ extension ControllerStore {
       firstSeen: row["first_seen"], lastSeen: row["last_seen"],
       channels: follows.isEmpty ? nil : follows,
       revokedAt: row["revoked_at"],
-      apps: (row["apps"] as String?).flatMap { try? JSONDecoder().decode([AppState].self, from: Data($0.utf8)) })
+      apps: (row["apps"] as String?).flatMap { try? JSONDecoder().decode([AppState].self, from: Data($0.utf8)) },
+      transport: (row["transport"] as String?).flatMap(DeviceTransport.init(rawValue:)),
+      nextCheckIn: row["next_check_in"])
   }
 }

@@ -362,6 +362,16 @@ public final class ControllerStore: Sendable {
           )
           """)
     }
+    migrator.registerMigration("v22-polling-devices") { db in
+      // How each device talks to us; a polling device's promised next check-in (it is offline once overdue);
+      // when a polling device was handed a deployment (its device timeout counts from then).
+      try db.execute(
+        sql: """
+          ALTER TABLE device ADD COLUMN transport TEXT;
+          ALTER TABLE device ADD COLUMN next_check_in DATETIME;
+          ALTER TABLE device_deployment ADD COLUMN delivered_at DATETIME;
+          """)
+    }
     return migrator
   }
 }

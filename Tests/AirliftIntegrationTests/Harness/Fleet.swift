@@ -107,7 +107,7 @@ final class Fleet: @unchecked Sendable {
     let log = FileHandle(forWritingAtPath: createFile("\(root)/broker-\(UUID().uuidString.prefix(4)).log"))
     broker.standardOutput = log
     broker.standardError = log
-    try broker.run()
+    try Self.launch(broker)
     self.broker = broker
     try await eventually("the broker on port \(brokerPort)", within: 60) { Loopback.isListening(self.brokerPort) }
   }
@@ -191,7 +191,7 @@ final class Fleet: @unchecked Sendable {
     let log = FileHandle(forWritingAtPath: logPath)
     process.standardOutput = log
     process.standardError = log
-    try process.run()
+    try Self.launch(process)
     controllerProcess = process
     if client == nil {
       client = try ControllerClient(
@@ -281,7 +281,7 @@ final class Fleet: @unchecked Sendable {
     let log = FileHandle(forWritingAtPath: logPath)
     process.standardOutput = log
     process.standardError = log
-    try process.run()
+    try Self.launch(process)
     agentProcesses[config.deviceID] = process
     return logPath
   }
@@ -354,6 +354,16 @@ final class Fleet: @unchecked Sendable {
     return path
   }
 
+  /// Serializes child launches: Foundation's `Process.run` crashed (a bad read in its memcpy) when two
+  /// tests launched children at the same moment, so every launch in the harness takes this lock.
+  private static let launchLock = NSLock()
+
+  static func launch(_ process: Process) throws {
+    launchLock.lock()
+    defer { launchLock.unlock() }
+    try process.run()
+  }
+
   /// Runs a repository script with an argument list (no shell); throws unless it succeeds.
   static func run(_ executable: String, _ arguments: [String]) throws {
     let (status, text) = try execute(executable, arguments)
@@ -371,7 +381,7 @@ final class Fleet: @unchecked Sendable {
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
     process.standardOutput = handle
     process.standardError = handle
-    try process.run()
+    try Self.launch(process)
     return process
   }
 
@@ -396,7 +406,7 @@ final class Fleet: @unchecked Sendable {
         continuation.resume(returning: (finished.terminationStatus, text))
       }
       do {
-        try process.run()
+        try Self.launch(process)
         try? output.close()
       } catch {
         try? output.close()
@@ -427,7 +437,7 @@ final class Fleet: @unchecked Sendable {
     process.standardOutput = output
     process.standardError = output
     do {
-      try process.run()
+      try Self.launch(process)
     } catch {
       try? output.close()
       throw error

@@ -27,12 +27,25 @@ enum ReleaseBundle {
     }
     try "payload of \(name)\n".write(toFile: "\(source)/README", atomically: true, encoding: .utf8)
     if payloadBytes > 0 {
-      var generator = SystemRandomNumberGenerator()
-      let bytes = (0..<payloadBytes).map { _ in UInt8.random(in: 0...255, using: &generator) }
-      try Data(bytes).write(to: URL(fileURLWithPath: "\(source)/payload.bin"))
+      try Data(try randomBytes(payloadBytes)).write(to: URL(fileURLWithPath: "\(source)/payload.bin"))
     }
     let output = "\(folder)/\(name)"
     try Fleet.run("/usr/bin/env", ["tar", "-czf", output, "-C", source, "."])
     return output
   }
+}
+
+/// `count` random bytes in one read of /dev/urandom: a byte-at-a-time generator costs a system call per
+/// byte in a debug build, and holds one of the cooperative pool's two threads while it runs.
+func randomBytes(_ count: Int) throws -> [UInt8] {
+  guard let source = FileHandle(forReadingAtPath: "/dev/urandom") else {
+    throw HarnessError.setup("cannot open /dev/urandom")
+  }
+  defer { try? source.close() }
+  var bytes: [UInt8] = []
+  while bytes.count < count {
+    guard let chunk = try source.read(upToCount: count - bytes.count), !chunk.isEmpty else { break }
+    bytes += chunk
+  }
+  return bytes
 }

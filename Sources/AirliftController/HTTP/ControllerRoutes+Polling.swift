@@ -1,0 +1,50 @@
+import AirliftCore
+import Foundation
+import Hummingbird
+
+/// Devices that poll over HTTPS (`transport: https` in the agent config):
+/// the check-in that MQTT devices publish, answered with the deployment the
+/// device should run, and command results. Status reports use
+/// `POST /api/v1/device/status`, as MQTT devices' catch-up does.
+extension ControllerRoutes {
+  /// `POST /api/v1/device/checkin` (a device certificate): the device
+  /// document in, its desired deployment (or none) out.
+  @Sendable func pollingCheckIn(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let device = try Self.requireDevice(context)
+    let topic = "POST /api/v1/device/checkin"
+    let body = try await request.body.collect(upTo: Wire.maxPayload)
+    let checkIn = try Wire.decode(CheckIn.self, from: Array(buffer: body), topic: topic)
+    guard checkIn.device == device else {
+      throw APIError(
+        status: .forbidden, code: "forbidden",
+        message: "the check-in names '\(checkIn.device)' but the certificate is \(device)'s")
+    }
+    if try store.recordCheckIn(checkIn) {
+      context.logger.info("new device checked in", metadata: ["device": .string(device.rawValue)])
+    }
+    // The same rules as for MQTT devices: open deployments, channels, distribution policies.
+    deployments.deviceMayJoin(device)
+    let notice = try deployments.notice(for: device)
+    if let notice { try store.markDelivered(notice.deployment, to: device) }
+    return Response(
+      status: .ok, headers: [.contentType: "application/json"],
+      body: .init(byteBuffer: ByteBuffer(bytes: Wire.encode(PollAnswer(deployment: notice)))))
+  }
+
+  /// `POST /api/v1/device/command-result` (a device certificate): what a polling device answered to a command.
+  @Sendable func pollingCommandResult(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let device = try Self.requireDevice(context)
+    let body = try await request.body.collect(upTo: Wire.maxPayload)
+    let result = try Wire.decode(
+      CommandResult.self, from: Array(buffer: body), topic: "POST /api/v1/device/command-result")
+    try store.recordCommandResult(result, from: device)
+    return Response(status: .noContent)
+  }
+
+  static func requireDevice(_ context: ControllerRequestContext) throws -> DeviceID {
+    guard case .device(let device) = context.identity else {
+      throw APIError(status: .forbidden, code: "forbidden", message: "only a device certificate can use /api/v1/device")
+    }
+    return device
+  }
+}
