@@ -60,6 +60,14 @@ struct PollingDeviceTests {
       #expect(status == 0)
       #expect(output.split(separator: "\n").contains { $0.hasPrefix("px-1") && $0.contains("https") }, "\(output)")
 
+      let token = try await client.createToken(name: "poll-viewer", role: .reader)
+      let browser = DashboardTests.Browser(fleet)
+      _ = try await browser.login(token.secret)
+      let page = try await browser.request("/ui/devices/px-1")
+      #expect(page.body.contains(#"<span id="transport">HTTPS polling, next check-in by"#), "\(page.body.prefix(3000))")
+      #expect(try await browser.request("/ui/devices/mx-1").body.contains(#"<span id="transport">MQTT</span>"#))
+      await browser.shutdown()
+
       // A poller that stops calling is offline once its promised check-in (plus 10 s) has passed.
       await fleet.stopAgent("px-1")
       try await eventually("px-1 to be marked offline", within: 30) {

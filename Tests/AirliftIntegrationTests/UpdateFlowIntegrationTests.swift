@@ -105,6 +105,12 @@ struct UpdateFlowIntegrationTests {
       #expect(try await client.flowVersions("canary").map(\.version) == [1, 2])
       let (described, describedOutput) = try await Self.airlift(fleet, ["deploy", "show", first.id])
       #expect(described == 0 && describedOutput.contains("flow canary v1 with COLOR=blue GREETING=hello"))
+      let token = try await client.createToken(name: "flow-viewer", role: .reader)
+      let browser = DashboardTests.Browser(fleet)
+      _ = try await browser.login(token.secret)
+      let page = try await browser.request("/ui/deployments/\(first.id)")
+      #expect(page.body.contains(#"<span id="flow">flow canary v1 with COLOR=blue GREETING=hello</span>"#))
+      await browser.shutdown()
 
       // Deleted: it no longer runs; its deployments keep naming it.
       let (deleted, _) = try await Self.airlift(fleet, ["flow", "delete", "canary"])

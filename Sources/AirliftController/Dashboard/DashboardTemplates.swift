@@ -251,7 +251,7 @@ enum DashboardTemplates {
     {{> head}}
     {{#view}}
     <h1>{{title}}</h1>
-    <p class="muted">{{release}}{{#tag}} (tag {{tag}}){{/tag}} · {{target}} · created {{created}}{{#createdBy}} by {{createdBy}}{{/createdBy}} · <span id="live" aria-live="polite">connecting…</span></p>
+    <p class="muted">{{release}}{{#tag}} (tag {{tag}}){{/tag}} · {{target}} · created {{created}}{{#createdBy}} by {{createdBy}}{{/createdBy}}{{#launchedBy}} · <span id="flow">{{launchedBy}}</span>{{/launchedBy}} · <span id="live" aria-live="polite">connecting…</span></p>
     <div id="live-region" data-events="/ui/deployments/{{id}}/events" data-deployment="{{id}}">
     {{> deployment-live}}
     </div>

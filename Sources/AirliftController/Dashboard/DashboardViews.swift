@@ -155,6 +155,8 @@ struct DeploymentView {
   var target: String
   var created: String
   var createdBy: String?
+  /// "flow canary v2 with GREETING=hello" when a flow launched it.
+  var launchedBy: String?
   var status: String
   var statusClass: String
   var finished: Bool
@@ -186,6 +188,10 @@ struct DeploymentView {
     target = Self.describe(deployment.target, devices: deployment.devices.count)
     created = DashboardFormat.time(deployment.createdAt)
     createdBy = deployment.createdBy
+    launchedBy = deployment.flow.map { flow in
+      let values = deployment.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+      return "flow \(flow)" + (values.isEmpty ? "" : " with " + values.joined(separator: " "))
+    }
     status = deployment.status.rawValue
     statusClass = DashboardFormat.statusClass(deployment.status)
     finished = deployment.status == .completed || deployment.status == .aborted

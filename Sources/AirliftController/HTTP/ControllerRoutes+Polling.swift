@@ -40,11 +40,4 @@ extension ControllerRoutes {
     try store.recordCommandResult(result, from: device)
     return Response(status: .noContent)
   }
-
-  static func requireDevice(_ context: ControllerRequestContext) throws -> DeviceID {
-    guard case .device(let device) = context.identity else {
-      throw APIError(status: .forbidden, code: "forbidden", message: "only a device certificate can use /api/v1/device")
-    }
-    return device
-  }
 }

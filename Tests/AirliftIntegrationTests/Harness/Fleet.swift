@@ -385,11 +385,13 @@ final class Fleet: @unchecked Sendable {
     return process
   }
 
-  /// Runs a program with an argument list (no shell) without holding a
-  /// thread while it runs: the in-process controllers answer the child on
-  /// the cooperative pool's few threads, and waiting on one of those (or on
-  /// Dispatch's, which Foundation needs to notice the exit) stalls them.
-  static func execute(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+  /// A child process whose output (standard output and error) goes to a new
+  /// temporary file, not a pipe: a broker or controller that another test
+  /// starts at the same moment may inherit a pipe's write end, and reading to
+  /// its end would then wait until that process exits.
+  private static func child(_ executable: String, _ arguments: [String]) throws -> (
+    process: Process, outputPath: String, output: FileHandle
+  ) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -398,6 +400,15 @@ final class Fleet: @unchecked Sendable {
     let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
     process.standardOutput = output
     process.standardError = output
+    return (process, outputPath, output)
+  }
+
+  /// Runs a program with an argument list (no shell) without holding a
+  /// thread while it runs: the in-process controllers answer the child on
+  /// the cooperative pool's few threads, and waiting on one of those (or on
+  /// Dispatch's, which Foundation needs to notice the exit) stalls them.
+  static func execute(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    let (process, outputPath, output) = try child(executable, arguments)
     // No thread waits: Foundation calls the handler when the child exits.
     return try await withCheckedThrowingContinuation { continuation in
       process.terminationHandler = { finished in
@@ -424,18 +435,8 @@ final class Fleet: @unchecked Sendable {
   private static func executeBlocking(_ executable: String, _ arguments: [String]) throws -> (
     status: Int32, output: String
   ) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    // Output goes to a file, not a pipe: a broker or controller that another
-    // test starts at the same moment may inherit the pipe's write end, and
-    // reading to its end would then wait until that process exits.
-    let outputPath = NSTemporaryDirectory() + "airlift-exec-\(UUID().uuidString)"
-    _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+    let (process, outputPath, output) = try child(executable, arguments)
     defer { try? FileManager.default.removeItem(atPath: outputPath) }
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-    process.standardOutput = output
-    process.standardError = output
     do {
       try Self.launch(process)
     } catch {

@@ -1,0 +1,114 @@
+import AirliftCore
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// What a device asks over HTTPS with its certificate: its desired
+/// deployment, which of its reports are stored (and the missing ones), and
+/// artifacts by digest.
+extension ControllerRoutes {
+  /// Which of the calling device's report numbers in (after, through] are
+  /// stored, so it can send again what never arrived (a broker that lost a
+  /// message, a controller that was not subscribed yet).
+  @Sendable func ownStatusCursor(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let device = try Self.requireDevice(context)
+    let query = request.uri.queryParameters
+    guard let after = query.get("after").flatMap({ Int64($0) }),
+      let through = query.get("through").flatMap({ Int64($0) }),
+      after >= 0, through >= after, through - after <= 10000
+    else {
+      throw APIError(
+        status: .badRequest, code: "invalid_request",
+        message: "give after=A&through=B, whole numbers with 0 <= A <= B <= A + 10000")
+    }
+    return try Self.json(
+      StoredSeqs(seqs: try store.storedStatusSeqs(device: device, after: after, through: through)), context: context)
+  }
+
+  /// Reports a device sends again over HTTPS; each is stored once, by its number.
+  @Sendable func ownStatusReports(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let device = try Self.requireDevice(context)
+    let buffer = try await request.body.collect(upTo: 4 << 20)
+    let batch = try Wire.decode(StatusBatch.self, from: Array(buffer: buffer), topic: "POST /api/v1/device/status")
+    let seqs = batch.reports.compactMap(\.seq)
+    guard seqs.count == batch.reports.count, let low = seqs.min(), let high = seqs.max() else {
+      throw APIError(
+        status: .badRequest, code: "invalid_request", message: "send at least one report, each with its seq")
+    }
+    let unknown = try store.recordStatuses(batch.reports.map { (device, $0) })
+    for (_, report) in unknown {
+      context.logger.warning("status for unknown deployment '\(report.deployment)' from \(device); kept")
+    }
+    return try Self.json(
+      StoredSeqs(seqs: try store.storedStatusSeqs(device: device, after: low - 1, through: high)), context: context)
+  }
+
+  /// `GET /api/v1/device/deployment`: the calling device's desired
+  /// deployment (identity from its certificate), or 204 when it has none.
+  @Sendable func ownDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let device = try Self.requireDevice(context)
+    guard let notice = try deployments.notice(for: device) else { return Response(status: .noContent) }
+    return Response(
+      status: .ok, headers: [.contentType: "application/json"],
+      body: .init(byteBuffer: ByteBuffer(bytes: Wire.encode(notice))))
+  }
+
+  // MARK: Artifacts
+
+  /// `GET /artifacts/{sha256}` with `Range` support (206), streamed from disk.
+  @Sendable func artifact(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    if case .enrollment = context.identity {
+      throw APIError(status: .forbidden, code: "forbidden", message: "a bootstrap token may only enroll")
+    }
+    let digest = try context.parameters.require("sha256")
+    try Names.validateDigest(digest)
+    return try await serveBlob(digest, request: request, context: context)
+  }
+
+  /// A released blob, whole or the `Range` asked for (206), streamed from disk.
+  func serveBlob(_ digest: String, request: Request, context: ControllerRequestContext) async throws -> Response {
+    let path = blobs.path(sha256: digest)
+    guard try store.blobIsReleased(sha256: digest),
+      let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+      let size = (attributes[.size] as? NSNumber)?.int64Value
+    else {
+      throw APIError(status: .notFound, code: "not_found", message: "no released artifact with SHA-256 \(digest)")
+    }
+    var headers: HTTPFields = [.acceptRanges: "bytes", .contentType: "application/octet-stream"]
+    if let rangeHeader = request.headers[.range] {
+      let range: ClosedRange<Int64>
+      do {
+        range = try ByteRange.parse(rangeHeader, size: size)
+      } catch {
+        headers[.contentRange] = "bytes */\(size)"
+        return Response(status: .rangeNotSatisfiable, headers: headers)
+      }
+      headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
+      headers[.contentLength] = "\(range.count)"
+      let body = try await FileIO().loadFile(
+        path: path, range: Int(range.lowerBound)...Int(range.upperBound), context: context)
+      metrics.artifactRequest(range: true)
+      return Response(status: .partialContent, headers: headers, body: counted(body))
+    }
+    headers[.contentLength] = "\(size)"
+    let body = try await FileIO().loadFile(path: path, context: context)
+    metrics.artifactRequest(range: false)
+    return Response(status: .ok, headers: headers, body: counted(body))
+  }
+
+  /// Counts the bytes of `body` as they are handed to the connection.
+  private func counted(_ body: ResponseBody) -> ResponseBody {
+    body.map { [metrics] buffer in
+      metrics.sent(buffer.readableBytes)
+      return buffer
+    }
+  }
+
+  /// The calling device, or a 403 for anyone else.
+  static func requireDevice(_ context: ControllerRequestContext) throws -> DeviceID {
+    guard case .device(let device) = context.identity else {
+      throw APIError(status: .forbidden, code: "forbidden", message: "only a device certificate can use /api/v1/device")
+    }
+    return device
+  }
+}

@@ -1,0 +1,128 @@
+import AirliftCore
+import AirliftCrypto
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Releases and tags: blobs, versions, signatures, manifests, tags.
+extension ControllerRoutes {
+  /// `POST /api/v1/blobs`, body = one asset, streamed to disk and hashed on
+  /// the way; stored once by SHA-256 however often it is uploaded.
+  @Sendable func uploadBlob(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    if let declared = request.headers[.contentLength].flatMap({ Int64($0) }), declared > maxArtifactSize {
+      throw BlobTooLarge(limit: maxArtifactSize)
+    }
+    let (digest, size) = try await blobs.ingest(request.body.map { $0.readableBytesView }, limit: maxArtifactSize)
+    guard size > 0 else {
+      throw APIError(status: .badRequest, code: "empty_asset", message: "the uploaded asset is empty")
+    }
+    try store.recordBlob(sha256: digest, size: size)
+    return try Self.json(API.Blob(sha256: digest, size: size), status: .created, context: context)
+  }
+
+  /// `POST /api/v1/releases`: a version made of uploaded blobs.
+  @Sendable func createRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let body = try await request.decode(as: API.CreateRelease.self, context: context)
+    try Names.validatePackage(body.package)
+    let version = try SemanticVersion(body.version)
+    guard Self.handlers.contains(body.handler) else {
+      throw APIError(
+        status: .badRequest, code: "unknown_handler",
+        message: "unknown install handler '\(body.handler)'; known: \(Self.handlers.sorted().joined(separator: ", "))")
+    }
+    guard !body.assets.isEmpty else {
+      throw APIError(status: .badRequest, code: "no_assets", message: "a release needs at least one asset")
+    }
+    var names = Set<String>()
+    for asset in body.assets {
+      try Names.validateDigest(asset.sha256)
+      do { try Names.validateAssetName(asset.name) } catch {
+        throw APIError(status: .badRequest, code: "invalid_asset_name", message: error.description)
+      }
+      guard names.insert(asset.name).inserted else {
+        throw APIError(
+          status: .badRequest, code: "invalid_asset_name", message: "asset name '\(asset.name)' is given twice")
+      }
+    }
+    for name in body.parameters.keys { try Names.validateParameter(name) }
+    try Self.validateApps(body)
+    let release = try store.addRelease(
+      package: body.package, version: version, handler: body.handler, parameters: body.parameters,
+      assets: body.assets, apps: body.apps)
+    return try Self.json(release, status: .created, context: context)
+  }
+
+  /// A compose release's apps: valid names, each bundle one of the release's assets, no app twice.
+  static func validateApps(_ body: API.CreateRelease) throws {
+    guard let apps = body.apps, !apps.isEmpty else {
+      if body.handler == "compose" {
+        throw APIError(
+          status: .badRequest, code: "invalid_app",
+          message: "a compose release must list its apps (--app NAME@VERSION=FILE)")
+      }
+      return
+    }
+    func refuse(_ message: String) -> APIError { APIError(status: .badRequest, code: "invalid_app", message: message) }
+    let assets = Set(body.assets.map(\.name))
+    var seen = Set<String>()
+    for app in apps {
+      do { try app.validate() } catch { throw refuse(error.description) }
+      guard assets.contains(app.asset) else {
+        throw refuse("app '\(app.name)' names asset '\(app.asset)', which the release does not have")
+      }
+      guard seen.insert(app.name).inserted else { throw refuse("app '\(app.name)' is given twice") }
+    }
+  }
+
+  /// `PUT /api/v1/releases/{package}/{version}/signature`: the manifest an operator signed off the controller.
+  @Sendable func signRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let ref = try Self.releaseRef(context)
+    let signed = try await request.decode(as: SignedManifest.self, context: context)
+    return try Self.json(try store.signRelease(ref, with: signed, by: Self.operatorName(context)), context: context)
+  }
+
+  /// `GET /api/v1/releases/{package}/{version}/manifest`: the signed manifest, for anyone to check.
+  @Sendable func showManifest(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let ref = try Self.releaseRef(context)
+    guard try store.release(ref) != nil else { throw StoreError.releaseNotFound(ref) }
+    guard let signed = try store.signedManifest(ref) else { throw StoreError.releaseUnsigned(ref) }
+    return try Self.json(signed, context: context)
+  }
+
+  static func releaseRef(_ context: ControllerRequestContext) throws -> ReleaseRef {
+    let package = try context.parameters.require("package")
+    try Names.validatePackage(package)
+    return ReleaseRef(
+      package: package, version: try SemanticVersion(try context.parameters.require("version")).description)
+  }
+
+  @Sendable func listReleases(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.releases(package: request.uri.queryParameters.get("package")), context: context)
+  }
+
+  @Sendable func showRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let ref = ReleaseRef(
+      package: try context.parameters.require("package"), version: try context.parameters.require("version"))
+    guard let release = try store.release(ref) else { throw StoreError.releaseNotFound(ref) }
+    return try Self.json(release, context: context)
+  }
+
+  @Sendable func listTags(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.json(try store.tags(package: try context.parameters.require("package")), context: context)
+  }
+
+  /// `PUT /api/v1/packages/{package}/tags/{tag}`: moves a floating tag
+  /// atomically, or binds a locked one for good.
+  @Sendable func setTag(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let package = try context.parameters.require("package")
+    let name = try context.parameters.require("tag")
+    try Names.validatePackage(package)
+    try Names.validateTag(name)
+    let body = try await request.decode(as: API.SetTag.self, context: context)
+    let version = try SemanticVersion(body.version).description
+    let tag = try store.setTag(package: package, name: name, version: version, locked: body.locked)
+    // Devices that follow this tag as an update channel get the new version.
+    _ = try await deployments.channelMoved(package: package, tag: name, to: version)
+    return try Self.json(tag, context: context)
+  }
+}
