@@ -72,6 +72,7 @@ extension Agent {
       let answer = try await exchange(http, request, as: PollAnswer.self)
       try? store.recordCheckIn()
       if let notice = answer.deployment { worker.submit(notice) }
+      for command in answer.commands ?? [] { worker.submit(command) }
       return true
     } catch {
       logger.warning("could not check in over HTTPS: \(error); trying again in a period")

@@ -123,8 +123,13 @@ public struct PollAnswer: Codable, Sendable, Equatable {
   public var v: Int = 1
   /// The deployment the device should run now, as MQTT devices get it on their `deployment` topic.
   public var deployment: DeploymentNotice?
+  /// Operator commands not answered yet, as MQTT devices get them on their `command` topic.
+  public var commands: [DeviceCommand]?
 
-  public init(deployment: DeploymentNotice?) { self.deployment = deployment }
+  public init(deployment: DeploymentNotice?, commands: [DeviceCommand]? = nil) {
+    self.deployment = deployment
+    self.commands = commands
+  }
 }
 
 /// One containerized app on a device, as its check-in reports it.

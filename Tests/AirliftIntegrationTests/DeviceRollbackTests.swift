@@ -37,6 +37,32 @@ struct DeviceRollbackTests {
     return command
   }
 
+  @Test("a polling device gets the rollback with its next check-in, carries it out once, and answers over HTTPS")
+  func pollingRollback() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      var config = try fleet.agentConfig("rb-poll")
+      config.transport = .https
+      config.brokerURL = ""
+      config.period = Period(seconds: 1)
+      try await fleet.startAgent(config)
+      _ = try await install(fleet, "1.0.0", device: config.deviceID)
+      let second = try await install(fleet, "2.0.0", device: config.deviceID)
+
+      let command = try await answer(
+        client, try await client.rollBack(device: config.deviceID, package: "site", reason: "bad build"))
+      #expect(command.status == .succeeded && command.message == "rolled site back from 2.0.0 to 1.0.0")
+      try await eventually("the deployment to show RolledBack") {
+        try await client.deployment(second.id).devices.first?.state == .rolledBack
+      }
+      // Several more check-ins: the command is not carried out again (a second run would switch back to 2.0.0).
+      try await Task.sleep(for: .seconds(3))
+      let current = "\(config.installDirectory)/site/current"
+      #expect(try FileManager.default.destinationOfSymbolicLink(atPath: current) == "versions/1.0.0")
+      #expect(try await client.device(config.deviceID).device.installed["site"] == "1.0.0")
+    }
+  }
+
   @Test("a directory device switches back to the version it kept and reports the newer deployment RolledBack")
   func directoryRollback() async throws {
     try await Fleet.with { fleet in

@@ -157,6 +157,8 @@ struct DownloadResilienceTests {
       _ = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
       var config = try fleet.agentConfig("device-094")
       config.stallTimeout = 1
+      // Slow enough that the stall starts before the transfer ends, even on a busy machine.
+      config.maxBytesPerSecond = 1_000_000
       config.retryBaseDelay = 0.2
       config.retryMaxDelay = 0.5
       try await fleet.startAgent(config)

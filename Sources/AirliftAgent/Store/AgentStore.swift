@@ -88,6 +88,19 @@ public final class AgentStore: Sendable {
           );
           """)
     }
+    migrator.registerMigration("v5-handled-commands") { db in
+      // Operator commands already carried out: a command delivered twice (QoS 1, or a polling device's
+      // check-ins before its answer arrived) runs once and is answered again.
+      try db.execute(
+        sql: """
+          CREATE TABLE handled_command (
+            id TEXT PRIMARY KEY NOT NULL,
+            ok BOOLEAN NOT NULL,
+            message TEXT NOT NULL,
+            at DATETIME NOT NULL
+          );
+          """)
+    }
     try migrator.migrate(db)
   }
 
@@ -279,5 +292,24 @@ public final class AgentStore: Sendable {
     let state = DeviceState(rawValue: row["state"]) ?? .failed
     let phase = UpdatePhase.allCases.first { $0.reported == state } ?? .failed
     return UpdateRecord(notice: notice, progress: UpdateProgress(phase: phase, error: row["error"]))
+  }
+
+  /// How a command was answered, if this device carried it out already.
+  func handledCommand(_ id: String) throws -> (ok: Bool, message: String)? {
+    try db.read { db in
+      try Row.fetchOne(db, sql: "SELECT ok, message FROM handled_command WHERE id = ?", arguments: [id]).map {
+        ($0["ok"], $0["message"])
+      }
+    }
+  }
+
+  /// Records a command's answer and queues it for the controller, in one transaction.
+  func answerCommand(_ result: CommandResult, topic: String, now: Date = Date()) throws {
+    try db.write { db in
+      try db.execute(
+        sql: "INSERT OR REPLACE INTO handled_command (id, ok, message, at) VALUES (?, ?, ?, ?)",
+        arguments: [result.command, result.ok, result.message, now])
+      try Self.enqueue(db, topic: topic, payload: Wire.encode(result), now: now)
+    }
   }
 }

@@ -272,6 +272,12 @@ actor UpdateWorker {
   /// that had installed the current version is reported `RolledBack`.
   private func rollBack(_ command: DeviceCommand) async {
     let topic = Topics.device(deviceID, .status)
+    // Delivered again (QoS 1, or a polling device's next check-in before the answer arrived): answer again, once.
+    if let done = try? store.handledCommand(command.id) {
+      logger.info("command \(command.id) was carried out already; answering again")
+      answer(command, ok: done.ok, message: done.message)
+      return
+    }
     do {
       guard let installed = try store.installedPackage(command.package),
         let record = try store.lastSuccessfulUpdate(of: command.package)
@@ -307,7 +313,11 @@ actor UpdateWorker {
   /// Queues the answer to an operator command.
   private func answer(_ command: DeviceCommand, ok: Bool, message: String) {
     let result = CommandResult(command: command.id, ok: ok, message: message)
-    try? store.enqueue(topic: Topics.device(deviceID, .commandResult), payload: Wire.encode(result))
+    do {
+      try store.answerCommand(result, topic: Topics.device(deviceID, .commandResult))
+    } catch {
+      logger.error("could not store the answer to command \(command.id): \(error)")
+    }
     outbox.wake()
   }
 

@@ -26,9 +26,12 @@ extension ControllerRoutes {
     deployments.deviceMayJoin(device)
     let notice = try deployments.notice(for: device)
     if let notice { try store.markDelivered(notice.deployment, to: device) }
+    let commands = try store.pendingCommands(for: device)
     return Response(
       status: .ok, headers: [.contentType: "application/json"],
-      body: .init(byteBuffer: ByteBuffer(bytes: Wire.encode(PollAnswer(deployment: notice)))))
+      body: .init(
+        byteBuffer: ByteBuffer(
+          bytes: Wire.encode(PollAnswer(deployment: notice, commands: commands.isEmpty ? nil : commands)))))
   }
 
   /// `POST /api/v1/device/command-result` (a device certificate): what a polling device answered to a command.

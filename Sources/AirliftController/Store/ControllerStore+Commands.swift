@@ -55,4 +55,19 @@ extension ControllerStore {
         message: row["message"], createdAt: row["created_at"], finishedAt: row["finished_at"])
     }
   }
+
+  /// The commands a device has not answered yet, oldest first (for a polling device's check-in).
+  public func pendingCommands(for device: DeviceID) throws -> [DeviceCommand] {
+    try db.read { db in
+      try Row.fetchAll(
+        db,
+        sql:
+          "SELECT id, action, package, reason FROM device_command WHERE device_id = ? AND status = 'sent' ORDER BY created_at",
+        arguments: [device.rawValue]
+      ).compactMap { row in
+        guard let action = DeviceCommand.Action(rawValue: row["action"]) else { return nil }
+        return DeviceCommand(id: row["id"], action: action, package: row["package"], reason: row["reason"])
+      }
+    }
+  }
 }
