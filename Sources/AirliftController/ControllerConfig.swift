@@ -19,6 +19,10 @@ import Foundation
 /// - `crlFile` (string, "CERTIFICATES/crl.pem"): the certificate revocation list the controller writes when a
 ///   device is revoked, signed with `CERTIFICATES/ca.key`; the broker reads it (`Broker/run --crl`).
 /// - `maxArtifactSize` (int, 17179869184 = 16 GiB): a larger asset upload is refused with 413.
+/// - `assetLinks` ({origin, secret, ttl}): where `airlift-agent asset-url` links point and how long they live.
+/// - `trustedProxies` ([string], []): addresses of TLS-terminating proxies whose `X-Client-Cert` header
+///   (with `X-Client-Verify: SUCCESS`) stands for the caller's client certificate; from any other address
+///   the header is refused.
 public struct ControllerConfig: Sendable, Codable {
   public var host: String
   public var port: Int
@@ -34,6 +38,8 @@ public struct ControllerConfig: Sendable, Codable {
   public var maxArtifactSize: Int64 = 16 << 30
   /// Short-lived links to one asset (`airlift-agent asset-url`): where they point and how long they live.
   public var assetLinks = AssetLinkConfig()
+  /// Addresses of TLS-terminating proxies (nginx) whose X-Client-Cert header is believed (docs/scale.md).
+  public var trustedProxies: [String] = []
 
   public init(
     host: String = "127.0.0.1", port: Int = 8443, dataDirectory: String, certificates: String = "Certs/generated",
@@ -69,6 +75,7 @@ public struct ControllerConfig: Sendable, Codable {
     crlFile = try c.decodeIfPresent(String.self, forKey: .crlFile)
     maxArtifactSize = try c.decodeIfPresent(Int64.self, forKey: .maxArtifactSize) ?? maxArtifactSize
     assetLinks = try c.decodeIfPresent(AssetLinkConfig.self, forKey: .assetLinks) ?? assetLinks
+    trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? trustedProxies
   }
 
   public var caFile: String { "\(certificates)/ca.crt" }

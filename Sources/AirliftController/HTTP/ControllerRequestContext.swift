@@ -40,13 +40,19 @@ struct IdentityMiddleware: RouterMiddleware {
   let readers: Set<String>
   let revocations: RevocationService
   let store: ControllerStore
+  /// Proxies whose X-Client-Cert header stands for the caller's certificate.
+  let trustedProxies: Set<String>
 
   func handle(
     _ request: Request, context: Context, next: (Request, Context) async throws -> Response
   ) async throws -> Response {
     var context = context
     let certificate = try await context.channel.nioSSL_peerCertificate().get()
-    guard let der = try certificate?.toDERBytes() else {
+    let presented =
+      try certificate?.toDERBytes()
+      ?? TrustedProxy.forwardedCertificate(
+        request.headers, from: context.channel.remoteAddress, trusted: trustedProxies)
+    guard let der = presented else {
       guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
         if let cookie = request.cookies[DashboardRoutes.cookieName]?.value, let session = try store.session(cookie) {
           // A dashboard session: REST writes must carry the header only the dashboard's own script sets.

@@ -19,6 +19,7 @@ struct ControllerRoutes {
   let caFile: String
   let caKeyFile: String
   let links: AssetLinks
+  let trustedProxies: Set<String>
 
   /// Install handlers agents know; a release must name one of them.
   static let handlers: Set<String> = ["script", "directory", "ab-slot", "compose"]
@@ -28,7 +29,9 @@ struct ControllerRoutes {
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMappingMiddleware())
     router.add(
-      middleware: IdentityMiddleware(operators: operators, readers: readers, revocations: revocations, store: store))
+      middleware: IdentityMiddleware(
+        operators: operators, readers: readers, revocations: revocations, store: store,
+        trustedProxies: trustedProxies))
     router.get("healthz", use: healthz)
     router.get("readyz", use: readyz)
     DashboardRoutes(store: store, renderer: try DashboardRenderer()).add(to: router)

@@ -125,7 +125,7 @@ final class Fleet: @unchecked Sendable {
   /// `publicURL` is where devices are told to fetch artifacts (a proxy in some tests).
   func startControllerNow(
     readers: [String] = [], operators: [String] = ["airlift-operator"], publicURL: String? = nil,
-    maxArtifactSize: Int64? = nil, assetLinks: AssetLinkConfig? = nil
+    maxArtifactSize: Int64? = nil, assetLinks: AssetLinkConfig? = nil, trustedProxies: [String] = []
   ) async throws {
     var config = ControllerConfig(
       port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
@@ -133,6 +133,7 @@ final class Fleet: @unchecked Sendable {
       mqttClientID: "airlift-controller-test", crlFile: crlFile)
     if let maxArtifactSize { config.maxArtifactSize = maxArtifactSize }
     if let assetLinks { config.assetLinks = assetLinks }
+    config.trustedProxies = trustedProxies
     let controller = try Controller(config: config, logger: Self.quietLogger)
     self.controller = controller
     if client == nil {
