@@ -14,13 +14,13 @@ public struct DeviceAPI: Sendable {
   /// A metadata document of a version (an SBOM, build information), as attached.
   public func metadata(package: String, version: String, name: String) async throws -> [UInt8] {
     try await get(
-      "/api/v1/device/releases/\(Self.escape(package))/\(Self.escape(version))/metadata/\(Self.escape(name))")
+      "/api/v1/device/releases/\(package.urlPathSegment)/\(version.urlPathSegment)/metadata/\(name.urlPathSegment)")
   }
 
   /// A short-lived URL of one asset of the version `tag` names now, and that version.
   public func assetLink(package: String, tag: String, asset: String) async throws -> API.AssetLink {
     let body = try await get(
-      "/api/v1/device/assets/\(Self.escape(package))/\(Self.escape(tag))/\(Self.escape(asset))/url")
+      "/api/v1/device/assets/\(package.urlPathSegment)/\(tag.urlPathSegment)/\(asset.urlPathSegment)/url")
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .iso8601
     do {
@@ -50,10 +50,5 @@ public struct DeviceAPI: Sendable {
       throw AgentError.controller(reason: "GET \(url): HTTP \(response.status.code): \(message)")
     }
     return Array(body.readableBytesView)
-  }
-
-  static func escape(_ segment: String) -> String {
-    segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/")))
-      ?? segment
   }
 }

@@ -419,8 +419,5 @@ public final class ControllerClient: Sendable {
     return decoder
   }
 
-  static func escape(_ segment: String) -> String {
-    segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/")))
-      ?? segment
-  }
+  static func escape(_ segment: String) -> String { segment.urlPathSegment }
 }

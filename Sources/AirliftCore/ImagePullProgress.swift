@@ -5,7 +5,7 @@ import Foundation
 /// line, per layer: "Pulling fs layer", "Downloading" with current/total,
 /// "Download complete", "Already exists", … or an error). Layers the
 /// engine already has never count, so the figure is what travelled.
-public struct ImagePullProgress: Sendable, Equatable {
+public struct ImagePullProgress: Sendable {
   /// Layer id → bytes received and the layer's size.
   private var layers: [String: (current: Int64, total: Int64)] = [:]
   /// The layers the engine had already.
@@ -19,10 +19,6 @@ public struct ImagePullProgress: Sendable, Equatable {
   public var bytes: Int64 { layers.values.reduce(0) { $0 + $1.current } }
   /// The size of the layers being fetched, as far as the engine has said.
   public var total: Int64 { layers.values.reduce(0) { $0 + max($1.total, $1.current) } }
-
-  public static func == (lhs: ImagePullProgress, rhs: ImagePullProgress) -> Bool {
-    lhs.bytes == rhs.bytes && lhs.total == rhs.total && lhs.reused == rhs.reused && lhs.lastStatus == rhs.lastStatus
-  }
 
   private struct Message: Decodable {
     struct Detail: Decodable {

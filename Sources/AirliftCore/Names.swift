@@ -1,3 +1,5 @@
+import Foundation
+
 /// Validation of names that end up in URLs, file names and SQL.
 public enum Names {
   /// Package names: lower-case letters, digits, `.`, `_`, `-`, at most 64.
@@ -85,4 +87,11 @@ extension PositionedError {
 func caretPointer(_ text: String, at position: Int) -> String {
   let indent = text.prefix(max(position - 1, 0)).map { $0 == "\t" ? "\t" : " " }.joined()
   return text + "\n" + indent + "^"
+}
+
+extension String {
+  /// The string as one URL path segment: percent-escaped, a "/" included.
+  public var urlPathSegment: String {
+    addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? self
+  }
 }

@@ -64,7 +64,7 @@ extension DashboardRoutes {
               .init(
                 name: $0.name, kind: $0.kind.rawValue, size: DashboardFormat.bytes(Int64($0.size)),
                 link:
-                  "/ui/releases/\(Self.escape(release.package))/\(Self.escape(release.version))/metadata/\(Self.escape($0.name))"
+                  "/ui/releases/\(release.package.urlPathSegment)/\(release.version.urlPathSegment)/metadata/\($0.name.urlPathSegment)"
               )
             },
             signature: release.signature.map { .init(key: $0.key, expires: $0.expires, downgrade: $0.downgrade) },
@@ -84,10 +84,5 @@ extension DashboardRoutes {
     return Response(
       status: .ok, headers: [.contentType: "application/json", .contentSecurityPolicy: "default-src 'none'"],
       body: .init(byteBuffer: ByteBuffer(bytes: document)))
-  }
-
-  private static func escape(_ segment: String) -> String {
-    segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/")))
-      ?? segment
   }
 }

@@ -13,7 +13,7 @@ struct AssetLinks: Sendable {
 
   /// The path a link names: the blob by digest, then the asset's name (for `curl -O`).
   static func path(sha256: String, name: String) -> String {
-    "/links/\(sha256)/\(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? name)"
+    "/links/\(sha256)/\(name.urlPathSegment)"
   }
 }
 

@@ -22,11 +22,12 @@ extension ControllerStore {
   /// (by more than `pollingGrace`); returns their ids.
   @discardableResult
   public func markOverduePollers(now: Date = Date()) throws -> [String] {
-    try db.write { db in
-      let overdue = try String.fetchAll(
-        db,
-        sql: "SELECT id FROM device WHERE transport = ? AND online = 1 AND next_check_in < ?",
-        arguments: [DeviceTransport.https.rawValue, now.addingTimeInterval(-Self.pollingGrace)])
+    // The scheduler asks every second: a read, and a write only when someone is overdue.
+    let sql = "SELECT id FROM device WHERE transport = ? AND online = 1 AND next_check_in < ?"
+    let arguments: StatementArguments = [DeviceTransport.https.rawValue, now.addingTimeInterval(-Self.pollingGrace)]
+    guard try !db.read({ try String.fetchAll($0, sql: sql, arguments: arguments) }).isEmpty else { return [] }
+    return try db.write { db in
+      let overdue = try String.fetchAll(db, sql: sql, arguments: arguments)
       for id in overdue {
         try db.execute(sql: "UPDATE device SET online = 0 WHERE id = ?", arguments: [id])
         try Self.logPresence(db, device: id, online: false, now: now)
