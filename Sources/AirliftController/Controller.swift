@@ -20,7 +20,7 @@ public struct Controller: Sendable {
     self.config = config
     self.logger = logger
     try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
-    store = try ControllerStore(path: "\(config.dataDirectory)/controller.sqlite")
+    store = try ControllerStore(location: config.storeLocation)
   }
 
   /// Runs until cancelled or until a signal in `signals` arrives.

@@ -5,7 +5,10 @@ import Foundation
 ///
 /// Keys (also the JSON config file's keys, all optional but `dataDirectory`):
 /// - `host` (string, "127.0.0.1"), `port` (int, 8443): HTTPS listener.
-/// - `dataDirectory` (string): SQLite file and blobs.
+/// - `dataDirectory` (string): blobs, and the SQLite file unless `store` says otherwise.
+/// - `store` (string, "sqlite:DATA/controller.sqlite"): the database, `sqlite:PATH` or
+///   `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=require]`; several controllers share one PostgreSQL
+///   (docs/scale.md).
 /// - `certificates` (string, "Certs/generated"): folder with `ca.crt`,
 ///   `controller.crt`/`.key` (HTTPS) and `controller-client.crt`/`.key` (MQTT).
 /// - `brokerURL` (string, "mqtts://127.0.0.1:8883").
@@ -27,6 +30,8 @@ public struct ControllerConfig: Sendable, Codable {
   public var host: String
   public var port: Int
   public var dataDirectory: String
+  /// The database: nil for the SQLite file in the data folder.
+  public var store: String?
   public var certificates: String
   public var brokerURL: String
   public var publicURL: String?
@@ -64,6 +69,7 @@ public struct ControllerConfig: Sendable, Codable {
     let c = try decoder.container(keyedBy: CodingKeys.self)
     self.init(dataDirectory: try c.decode(String.self, forKey: .dataDirectory))
     host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
+    store = try c.decodeIfPresent(String.self, forKey: .store)
     port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
     certificates = try c.decodeIfPresent(String.self, forKey: .certificates) ?? certificates
     brokerURL = try c.decodeIfPresent(String.self, forKey: .brokerURL) ?? brokerURL
@@ -78,6 +84,8 @@ public struct ControllerConfig: Sendable, Codable {
     trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? trustedProxies
   }
 
+  /// The configured database, or the SQLite file in the data folder.
+  public var storeLocation: String { store ?? "sqlite:\(dataDirectory)/controller.sqlite" }
   public var caFile: String { "\(certificates)/ca.crt" }
   public var serverCertificateFile: String { "\(certificates)/controller.crt" }
   public var serverKeyFile: String { "\(certificates)/controller.key" }

@@ -1,16 +1,15 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 extension ControllerStore {
   /// Devices that follow `PACKAGE:TAG`.
-  static func followers(_ channel: String, db: Database) throws -> [String] {
+  static func followers(_ channel: String, db: any SQLConnection) throws -> [String] {
     let parts = channel.split(separator: ":", maxSplits: 1).map(String.init)
     guard parts.count == 2 else { return [] }
     return try String.fetchAll(
       db,
       sql: """
-        SELECT device.id FROM device, json_each(device.follows) AS j
+        SELECT device.id FROM device, \(db.dialect.jsonEntries(of: "device.follows", as: "j"))
         WHERE j.key = ? AND j.value = ? ORDER BY device.id
         """, arguments: [parts[0], parts[1]])
   }
@@ -35,11 +34,14 @@ extension ControllerStore {
   /// Channels: those configured and those devices follow.
   public func channels() throws -> [API.Channel] {
     try db.read { db in
-      let configured = try Row.fetchAll(db, sql: "SELECT package, tag FROM channel").map {
+      let configured = try SQLRow.fetchAll(db, sql: "SELECT package, tag FROM channel").map {
         "\($0["package"] as String):\($0["tag"] as String)"
       }
       let followed = try String.fetchAll(
-        db, sql: "SELECT DISTINCT j.key || ':' || j.value FROM device, json_each(device.follows) AS j")
+        db,
+        sql:
+          "SELECT DISTINCT j.key || ':' || j.value FROM device, \(db.dialect.jsonEntries(of: "device.follows", as: "j"))"
+      )
       return try Set(configured + followed).sorted().compactMap { name in
         let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
         return try Self.channel(package: parts[0], tag: parts[1], db: db)
@@ -51,8 +53,8 @@ extension ControllerStore {
     try db.read { db in try Self.channel(package: package, tag: tag, db: db) }
   }
 
-  static func channel(package: String, tag: String, db: Database) throws -> API.Channel? {
-    let row = try Row.fetchOne(
+  static func channel(package: String, tag: String, db: any SQLConnection) throws -> API.Channel? {
+    let row = try SQLRow.fetchOne(
       db, sql: "SELECT rollout FROM channel WHERE package = ? AND tag = ?", arguments: [package, tag])
     let followers = try followers("\(package):\(tag)", db: db)
     guard row != nil || !followers.isEmpty else { return nil }

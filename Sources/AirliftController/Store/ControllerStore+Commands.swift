@@ -1,6 +1,5 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 extension ControllerStore {
   /// Records a rollback command for a device that reports `package` installed.
@@ -9,7 +8,8 @@ extension ControllerStore {
   ) throws -> API.DeviceCommand {
     try db.write { db in
       guard
-        let row = try Row.fetchOne(db, sql: "SELECT installed FROM device WHERE id = ?", arguments: [device.rawValue])
+        let row = try SQLRow.fetchOne(
+          db, sql: "SELECT installed FROM device WHERE id = ?", arguments: [device.rawValue])
       else { throw StoreError.deviceNotFound(device.rawValue) }
       let installed = JSONColumn.decode(row["installed"])
       guard installed[package] != nil else {
@@ -46,7 +46,7 @@ extension ControllerStore {
   public func command(_ id: String, device: DeviceID) throws -> API.DeviceCommand {
     try db.read { db in
       guard
-        let row = try Row.fetchOne(
+        let row = try SQLRow.fetchOne(
           db, sql: "SELECT * FROM device_command WHERE id = ? AND device_id = ?", arguments: [id, device.rawValue])
       else { throw StoreError.commandNotFound(id) }
       return API.DeviceCommand(
@@ -59,7 +59,7 @@ extension ControllerStore {
   /// The commands a device has not answered yet, oldest first (for a polling device's check-in).
   public func pendingCommands(for device: DeviceID) throws -> [DeviceCommand] {
     try db.read { db in
-      try Row.fetchAll(
+      try SQLRow.fetchAll(
         db,
         sql:
           "SELECT id, action, package, reason FROM device_command WHERE device_id = ? AND status = 'sent' ORDER BY created_at",

@@ -1,7 +1,6 @@
 import AirliftCore
 import AirliftCrypto
 import Foundation
-import GRDB
 
 /// A dashboard session: the operator token it was opened with.
 public struct DashboardSession: Sendable, Equatable {
@@ -56,7 +55,7 @@ extension ControllerStore {
     guard secret.hasPrefix("als_"), secret.utf8.count < 100 else { return nil }
     return try db.read { db in
       guard
-        let row = try Row.fetchOne(
+        let row = try SQLRow.fetchOne(
           db,
           sql: """
             SELECT operator_token.name, operator_token.role, ui_session.expires_at FROM ui_session
@@ -79,7 +78,7 @@ extension ControllerStore {
 
   // MARK: Presence history
 
-  static func logPresence(_ db: Database, device: String, online: Bool, now: Date) throws {
+  static func logPresence(_ db: any SQLConnection, device: String, online: Bool, now: Date) throws {
     try db.execute(
       sql: "INSERT INTO presence_event (device_id, online, at) VALUES (?, ?, ?)", arguments: [device, online, now])
     try db.execute(
@@ -92,7 +91,7 @@ extension ControllerStore {
   /// A device's latest presence changes, newest first.
   public func presenceHistory(_ device: DeviceID) throws -> [(online: Bool, at: Date)] {
     try db.read { db in
-      try Row.fetchAll(
+      try SQLRow.fetchAll(
         db, sql: "SELECT online, at FROM presence_event WHERE device_id = ? ORDER BY id DESC",
         arguments: [device.rawValue]
       ).map { (online: $0["online"], at: $0["at"]) }
@@ -105,7 +104,7 @@ extension ControllerStore {
   public func fleetSummary() throws -> FleetSummary {
     try db.read { db in
       var summary = FleetSummary()
-      for row in try Row.fetchAll(db, sql: "SELECT online, attributes, installed FROM device") {
+      for row in try SQLRow.fetchAll(db, sql: "SELECT online, attributes, installed FROM device") {
         summary.total += 1
         if row["online"] as Bool { summary.online += 1 }
         let model = JSONColumn.decode(row["attributes"])["model"] ?? "unknown"
@@ -124,7 +123,7 @@ extension ControllerStore {
             JOIN deployment ON deployment.id = device_deployment.deployment_id
             WHERE deployment.status IN ('Active', 'Paused') AND device_deployment.state NOT IN (\(placeholders))
               AND device_deployment.state != 'Pending'
-            """, arguments: StatementArguments(terminal)) ?? 0
+            """, arguments: SQLArguments(terminal)) ?? 0
       // The latest deployment row of each device decides whether it counts as failed.
       summary.failed =
         try Int.fetchOne(
@@ -143,7 +142,7 @@ extension ControllerStore {
   public func deploymentCounts() throws -> [DeploymentStatus: Int] {
     try db.read { db in
       var counts: [DeploymentStatus: Int] = [:]
-      for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM deployment GROUP BY status") {
+      for row in try SQLRow.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM deployment GROUP BY status") {
         if let status = DeploymentStatus(rawValue: row["status"]) { counts[status] = row["n"] }
       }
       return counts

@@ -1,6 +1,5 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 /// A device's desired deployment with everything needed to notify it.
 public struct DesiredDeployment: Sendable, Equatable {
@@ -97,7 +96,7 @@ extension ControllerStore {
         ordered = ordered.filter(canaries.contains) + ordered.filter { !canaries.contains($0) }
       }
       let closed = try Self.outsideWindow(now: now, db: db)
-      let insert = try db.cachedStatement(
+      let insert = db.cachedStatement(
         sql: """
           INSERT INTO device_deployment (deployment_id, device_id, state, updated_at, position, released_at)
           VALUES (?, ?, ?, ?, ?, ?)
@@ -160,7 +159,7 @@ extension ControllerStore {
   public func startWaitingDevices(now: Date = Date()) throws -> [DeviceID] {
     try db.write { db in
       let closed = try Self.outsideWindow(now: now, db: db)
-      let rows = try Row.fetchAll(
+      let rows = try SQLRow.fetchAll(
         db,
         sql: """
           SELECT device_deployment.deployment_id, device_deployment.device_id FROM device_deployment
@@ -186,7 +185,7 @@ extension ControllerStore {
   /// update again (the next round); returns them, to notify.
   public func retryFailedDevices(now: Date = Date()) throws -> [DeviceID] {
     try db.write { db in
-      let rows = try Row.fetchAll(
+      let rows = try SQLRow.fetchAll(
         db,
         sql: """
           SELECT device_deployment.deployment_id, device_deployment.device_id, device_deployment.round,
@@ -215,7 +214,7 @@ extension ControllerStore {
   }
 
   /// The devices of an earlier phased deployment's first phase, in their order.
-  static func canaries(of id: String, db: Database) throws -> [String] {
+  static func canaries(of id: String, db: any SQLConnection) throws -> [String] {
     guard let deployment = try Self.deployment(id: id, db: db) else { throw StoreError.deploymentNotFound(id) }
     guard let first = deployment.rollout?.plan.phases.first else { return [] }
     let count = first.devices(of: deployment.devices.count)
@@ -267,7 +266,7 @@ extension ControllerStore {
   @discardableResult
   public func failTimedOutDevices(now: Date = Date()) throws -> Int {
     try db.write { db in
-      let rows = try Row.fetchAll(
+      let rows = try SQLRow.fetchAll(
         db,
         sql: """
           SELECT * FROM (
@@ -319,13 +318,13 @@ extension ControllerStore {
   public func joinOpenDeployments(_ device: DeviceID, now: Date = Date()) throws -> [String] {
     try db.write { db in
       guard try Self.busyDevices([device.rawValue], db: db).isEmpty else { return [] }
-      let candidates = try Row.fetchAll(
+      let candidates = try SQLRow.fetchAll(
         db,
         sql: """
           SELECT id, max_devices, rollout FROM deployment WHERE status = ?
           AND (all_devices = 1 OR target_group IN (SELECT group_name FROM group_member WHERE device_id = ?)
-            OR target_channel IN (SELECT j.key || ':' || j.value FROM device, json_each(device.follows) AS j
-              WHERE device.id = ?))
+            OR target_channel IN (SELECT j.key || ':' || j.value FROM device,
+              \(db.dialect.jsonEntries(of: "device.follows", as: "j")) WHERE device.id = ?))
           AND id NOT IN (SELECT deployment_id FROM device_deployment WHERE device_id = ?)
           ORDER BY created_at DESC, rowid DESC
           """, arguments: [DeploymentStatus.active.rawValue, device.rawValue, device.rawValue, device.rawValue])
@@ -370,7 +369,7 @@ extension ControllerStore {
     try db.read { db in
       var releases: [Int64: (API.Release, SignedManifest?)] = [:]
       var desired: [DeviceID: DesiredDeployment] = [:]
-      let statement = try db.cachedStatement(
+      let statement = db.cachedStatement(
         sql: """
           SELECT deployment.id, deployment.parameters, deployment.release_id, deployment.download_timeout,
             deployment.install_timeout, deployment.downgrade, device_deployment.round
@@ -382,7 +381,7 @@ extension ControllerStore {
       let defaults = UpdateTimeouts()
       for device in devices {
         guard
-          let row = try Row.fetchOne(
+          let row = try SQLRow.fetchOne(
             statement,
             arguments: [
               device.rawValue, DeploymentStatus.active.rawValue, DeploymentStatus.completed.rawValue,
@@ -410,7 +409,7 @@ extension ControllerStore {
   // MARK: Helpers
 
   /// The ids a target names now, sorted (a stable order for limits).
-  static func targetDevices(_ target: API.Target, db: Database) throws -> [String] {
+  static func targetDevices(_ target: API.Target, db: any SQLConnection) throws -> [String] {
     var ids = Set(target.devices ?? [])
     if let name = target.group { ids.formUnion(try Self.group(name, db: db).devices) }
     if target.allDevices { ids.formUnion(try String.fetchAll(db, sql: "SELECT id FROM device")) }
@@ -419,11 +418,11 @@ extension ControllerStore {
   }
 
   /// Devices with an unfinished entry in a live deployment: id → (deployment, state).
-  static func busyDevices(_ devices: [String], db: Database) throws -> [String: (
+  static func busyDevices(_ devices: [String], db: any SQLConnection) throws -> [String: (
     deployment: String, state: DeviceState
   )] {
     var busy: [String: (deployment: String, state: DeviceState)] = [:]
-    let statement = try db.cachedStatement(
+    let statement = db.cachedStatement(
       sql: """
         SELECT device_deployment.deployment_id, device_deployment.state FROM device_deployment
         JOIN deployment ON deployment.id = device_deployment.deployment_id
@@ -431,9 +430,9 @@ extension ControllerStore {
           AND device_deployment.state NOT IN (?, ?, ?) LIMIT 1
         """)
     for device in devices {
-      let row = try Row.fetchOne(
+      let row = try SQLRow.fetchOne(
         statement,
-        arguments: StatementArguments(
+        arguments: SQLArguments(
           [device] + liveStatuses + [
             DeviceState.successful.rawValue, DeviceState.failed.rawValue, DeviceState.rolledBack.rawValue,
           ]))
@@ -446,16 +445,16 @@ extension ControllerStore {
 
   /// Completes an active or paused deployment whose devices all finished:
   /// a fixed target always; an open target only once its limit is reached.
-  static func completeIfFinished(_ id: String, db: Database) throws {
+  static func completeIfFinished(_ id: String, db: any SQLConnection) throws {
     guard
-      let row = try Row.fetchOne(
+      let row = try SQLRow.fetchOne(
         db, sql: "SELECT status, all_devices, target_group, max_devices, rollout FROM deployment WHERE id = ?",
         arguments: [id])
     else { return }
     let status: String = row["status"]
     guard status == DeploymentStatus.active.rawValue || status == DeploymentStatus.paused.rawValue else { return }
     let retries = try Int.fetchOne(db, sql: "SELECT retries FROM deployment WHERE id = ?", arguments: [id]) ?? 0
-    let entries = try Row.fetchAll(
+    let entries = try SQLRow.fetchAll(
       db, sql: "SELECT state, round FROM device_deployment WHERE deployment_id = ?", arguments: [id])
     let states = entries.compactMap { DeviceState(rawValue: $0["state"]) }
     // A failed device with tries left will go again.
@@ -482,16 +481,16 @@ extension ControllerStore {
       arguments: [DeploymentStatus.completed.rawValue, Date(), id])
   }
 
-  static func deployment(id: String, db: Database) throws -> API.Deployment? {
+  static func deployment(id: String, db: any SQLConnection) throws -> API.Deployment? {
     guard
-      let row = try Row.fetchOne(
+      let row = try SQLRow.fetchOne(
         db,
         sql: """
           SELECT deployment.*, release.package, release.version FROM deployment
           JOIN release ON release.id = deployment.release_id WHERE deployment.id = ?
           """, arguments: [id])
     else { return nil }
-    let devices = try Row.fetchAll(
+    let devices = try SQLRow.fetchAll(
       db, sql: "SELECT * FROM device_deployment WHERE deployment_id = ? ORDER BY device_id", arguments: [id]
     ).map { row in
       API.DeviceProgress(

@@ -1,6 +1,5 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 /// What `airlift device list` filters by; every set field must match.
 public struct DeviceFilter: Sendable, Equatable {
@@ -50,7 +49,7 @@ extension ControllerStore {
   public func recordCheckIn(_ checkIn: CheckIn, now: Date = Date()) throws -> Bool {
     try db.write { db in
       let known =
-        try Row.fetchOne(
+        try SQLRow.fetchOne(
           db, sql: "SELECT 1 FROM device WHERE id = ? AND agent_version IS NOT NULL",
           arguments: [checkIn.device.rawValue]) != nil
       try db.execute(
@@ -91,19 +90,20 @@ extension ControllerStore {
 
   public func devices(_ filter: DeviceFilter = DeviceFilter()) throws -> [API.Device] {
     try db.read { db in
-      let rows: [Row]
+      let rows: [SQLRow]
       if let group = filter.group {
-        guard try Row.fetchOne(db, sql: "SELECT 1 FROM device_group WHERE name = ?", arguments: [group]) != nil else {
+        guard try SQLRow.fetchOne(db, sql: "SELECT 1 FROM device_group WHERE name = ?", arguments: [group]) != nil
+        else {
           throw StoreError.groupNotFound(group)
         }
-        rows = try Row.fetchAll(
+        rows = try SQLRow.fetchAll(
           db,
           sql: """
             SELECT device.* FROM device JOIN group_member ON group_member.device_id = device.id
             WHERE group_member.group_name = ? ORDER BY device.id
             """, arguments: [group])
       } else {
-        rows = try Row.fetchAll(db, sql: "SELECT * FROM device ORDER BY id")
+        rows = try SQLRow.fetchAll(db, sql: "SELECT * FROM device ORDER BY id")
       }
       return rows.map(Self.device(from:)).filter(filter.matches)
     }
@@ -112,13 +112,13 @@ extension ControllerStore {
   /// A device with its groups and its deployment history, newest first.
   public func deviceDetail(_ id: DeviceID) throws -> API.DeviceDetail? {
     try db.read { db in
-      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [id.rawValue]) else {
+      guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [id.rawValue]) else {
         return nil
       }
       let groups = try String.fetchAll(
         db, sql: "SELECT group_name FROM group_member WHERE device_id = ? ORDER BY group_name",
         arguments: [id.rawValue])
-      let history = try Row.fetchAll(
+      let history = try SQLRow.fetchAll(
         db,
         sql: """
           SELECT device_deployment.*, release.package, release.version FROM device_deployment
@@ -142,14 +142,14 @@ extension ControllerStore {
   /// members are the devices matching it now and at each check-in.
   public func createGroup(_ name: String, expression: PolicyExpression? = nil, now: Date = Date()) throws -> API.Group {
     try db.write { db in
-      if try Row.fetchOne(db, sql: "SELECT 1 FROM device_group WHERE name = ?", arguments: [name]) != nil {
+      if try SQLRow.fetchOne(db, sql: "SELECT 1 FROM device_group WHERE name = ?", arguments: [name]) != nil {
         throw StoreError.groupExists(name)
       }
       try db.execute(
         sql: "INSERT INTO device_group (name, created_at, expression) VALUES (?, ?, ?)",
         arguments: [name, now, expression?.text])
       if let expression {
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM device") {
+        for row in try SQLRow.fetchAll(db, sql: "SELECT * FROM device") {
           let device = Self.device(from: row)
           if expression.matches(DeviceFilter.subject(device)) {
             try db.execute(
@@ -162,13 +162,14 @@ extension ControllerStore {
   }
 
   /// Re-evaluates every dynamic group for one device (at its check-in).
-  static func updateDynamicGroups(for subject: PolicySubject, device: String, db: Database) throws {
-    for row in try Row.fetchAll(db, sql: "SELECT name, expression FROM device_group WHERE expression IS NOT NULL") {
+  static func updateDynamicGroups(for subject: PolicySubject, device: String, db: any SQLConnection) throws {
+    for row in try SQLRow.fetchAll(db, sql: "SELECT name, expression FROM device_group WHERE expression IS NOT NULL") {
       let name: String = row["name"]
       guard let expression = try? PolicyExpression(row["expression"] as String) else { continue }
       if expression.matches(subject) {
         try db.execute(
-          sql: "INSERT OR IGNORE INTO group_member (group_name, device_id) VALUES (?, ?)", arguments: [name, device])
+          sql: "INSERT INTO group_member (group_name, device_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+          arguments: [name, device])
       } else {
         try db.execute(
           sql: "DELETE FROM group_member WHERE group_name = ? AND device_id = ?", arguments: [name, device])
@@ -192,7 +193,7 @@ extension ControllerStore {
       try Self.requireStatic(try Self.group(name, db: db))
       for device in devices {
         try db.execute(
-          sql: "INSERT OR IGNORE INTO group_member (group_name, device_id) VALUES (?, ?)",
+          sql: "INSERT INTO group_member (group_name, device_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
           arguments: [name, device.rawValue])
       }
       return try Self.group(name, db: db)
@@ -217,10 +218,11 @@ extension ControllerStore {
     }
   }
 
-  static func group(_ name: String, db: Database) throws -> API.Group {
+  static func group(_ name: String, db: any SQLConnection) throws -> API.Group {
     guard
-      let row = try Row.fetchOne(
-        db, sql: "SELECT created_at, expression, window, time_zone FROM device_group WHERE name = ?", arguments: [name])
+      let row = try SQLRow.fetchOne(
+        db, sql: "SELECT created_at, expression, \"window\", time_zone FROM device_group WHERE name = ?",
+        arguments: [name])
     else { throw StoreError.groupNotFound(name) }
     let devices = try String.fetchAll(
       db, sql: "SELECT device_id FROM group_member WHERE group_name = ? ORDER BY device_id", arguments: [name])
@@ -234,7 +236,7 @@ extension ControllerStore {
     try db.write { db in
       _ = try Self.group(name, db: db)
       try db.execute(
-        sql: "UPDATE device_group SET window = ?, time_zone = ? WHERE name = ?",
+        sql: "UPDATE device_group SET \"window\" = ?, time_zone = ? WHERE name = ?",
         arguments: [window?.expression, window == nil ? nil : timeZone, name])
       return try Self.group(name, db: db)
     }
@@ -242,13 +244,13 @@ extension ControllerStore {
 
   /// Whether one device is in a group whose maintenance window is closed at
   /// `now` (the check-in path: only that device's groups are read).
-  static func waitsForWindow(_ device: String, now: Date, db: Database) throws -> Bool {
-    let rows = try Row.fetchAll(
+  static func waitsForWindow(_ device: String, now: Date, db: any SQLConnection) throws -> Bool {
+    let rows = try SQLRow.fetchAll(
       db,
       sql: """
-        SELECT device_group.window, device_group.time_zone FROM device_group
+        SELECT device_group."window", device_group.time_zone FROM device_group
         JOIN group_member ON group_member.group_name = device_group.name
-        WHERE group_member.device_id = ? AND device_group.window IS NOT NULL
+        WHERE group_member.device_id = ? AND device_group."window" IS NOT NULL
         """, arguments: [device])
     return rows.contains { !isOpen(window: $0["window"], zone: $0["time_zone"], at: now) }
   }
@@ -259,9 +261,11 @@ extension ControllerStore {
   }
 
   /// Devices in a group whose maintenance window is closed at `now`: they are not started.
-  static func outsideWindow(now: Date, db: Database) throws -> Set<String> {
+  static func outsideWindow(now: Date, db: any SQLConnection) throws -> Set<String> {
     var closed: Set<String> = []
-    for row in try Row.fetchAll(db, sql: "SELECT name, window, time_zone FROM device_group WHERE window IS NOT NULL") {
+    for row in try SQLRow.fetchAll(
+      db, sql: "SELECT name, \"window\", time_zone FROM device_group WHERE \"window\" IS NOT NULL")
+    {
       guard !isOpen(window: row["window"], zone: row["time_zone"], at: now) else { continue }
       closed.formUnion(
         try String.fetchAll(
@@ -274,7 +278,7 @@ extension ControllerStore {
     if let expression = group.expression { throw StoreError.dynamicGroup(group.name, expression: expression) }
   }
 
-  static func device(from row: Row) -> API.Device {
+  static func device(from row: SQLRow) -> API.Device {
     let follows = JSONColumn.decode(row["follows"])
     return API.Device(
       id: row["id"], online: row["online"], attributes: JSONColumn.decode(row["attributes"]),

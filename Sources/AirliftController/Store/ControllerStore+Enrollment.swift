@@ -1,7 +1,6 @@
 import AirliftCore
 import AirliftCrypto
 import Foundation
-import GRDB
 
 /// Bootstrap tokens and device enrollments (CSR in, certificate out).
 extension ControllerStore {
@@ -44,13 +43,13 @@ extension ControllerStore {
     -> (API.Enrollment, preRegistered: Bool)
   {
     try db.write { db in
-      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM enrollment_token WHERE id = ?", arguments: [token])
+      guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM enrollment_token WHERE id = ?", arguments: [token])
       else { throw EnrollmentError.tokenUnusable("unknown") }
       let registered: String? = row["device_id"]
       if let registered, registered != request.device {
         throw EnrollmentError.tokenUnusable("it is for device \(registered), not \(request.device)")
       }
-      if let existing = try Row.fetchOne(
+      if let existing = try SQLRow.fetchOne(
         db, sql: "SELECT * FROM enrollment WHERE device_id = ? AND token_id = ? AND csr = ?",
         arguments: [request.device, token, request.csr])
       {
@@ -62,10 +61,13 @@ extension ControllerStore {
       try db.execute(sql: "UPDATE enrollment_token SET uses_left = uses_left - 1 WHERE id = ?", arguments: [token])
       try db.execute(
         sql: """
-          INSERT OR REPLACE INTO enrollment (device_id, csr, status, token_id, requested_at) VALUES (?, ?, ?, ?, ?)
+          INSERT INTO enrollment (device_id, csr, status, token_id, requested_at) VALUES (?, ?, ?, ?, ?)
+          ON CONFLICT (device_id) DO UPDATE SET csr = excluded.csr, status = excluded.status,
+            token_id = excluded.token_id, requested_at = excluded.requested_at, certificate = NULL, serial = NULL,
+            decided_at = NULL, decided_by = NULL
           """,
         arguments: [request.device, request.csr, API.Enrollment.Status.pending.rawValue, token, now])
-      let stored = try Row.fetchOne(
+      let stored = try SQLRow.fetchOne(
         db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [request.device])!
       return (Self.enrollment(stored), registered != nil)
     }
@@ -77,7 +79,7 @@ extension ControllerStore {
     issue: (String) throws -> (certificate: String, serial: String)
   ) throws -> API.Enrollment {
     try db.write { db in
-      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device])
+      guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device])
       else { throw StoreError.deviceNotFound(device) }
       guard row["status"] == API.Enrollment.Status.pending.rawValue else {
         throw EnrollmentError.notPending(device, status: row["status"])
@@ -89,7 +91,7 @@ extension ControllerStore {
             "UPDATE enrollment SET status = ?, certificate = ?, serial = ?, decided_at = ?, decided_by = ? WHERE device_id = ?",
           arguments: [API.Enrollment.Status.issued.rawValue, certificate, serial, now, by, device])
         try db.execute(
-          sql: "INSERT OR IGNORE INTO device_certificate (serial, device_id, first_seen) VALUES (?, ?, ?)",
+          sql: "INSERT INTO device_certificate (serial, device_id, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
           arguments: [serial, device, now])
       } else {
         try db.execute(
@@ -97,14 +99,14 @@ extension ControllerStore {
           arguments: [API.Enrollment.Status.rejected.rawValue, now, by, device])
       }
       return Self.enrollment(
-        try Row.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device])!)
+        try SQLRow.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device])!)
     }
   }
 
   /// A device's enrollment, when `token` (if given) is the one it came with.
   public func enrollment(_ device: String, token: String? = nil) throws -> API.Enrollment? {
     try db.read { db in
-      guard let row = try Row.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device]),
+      guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device]),
         token == nil || row["token_id"] == token
       else { return nil }
       return Self.enrollment(row)
@@ -113,11 +115,11 @@ extension ControllerStore {
 
   public func enrollments() throws -> [API.Enrollment] {
     try db.read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM enrollment ORDER BY requested_at DESC").map(Self.enrollment)
+      try SQLRow.fetchAll(db, sql: "SELECT * FROM enrollment ORDER BY requested_at DESC").map(Self.enrollment)
     }
   }
 
-  static func enrollment(_ row: Row) -> API.Enrollment {
+  static func enrollment(_ row: SQLRow) -> API.Enrollment {
     API.Enrollment(
       device: row["device_id"], status: API.Enrollment.Status(rawValue: row["status"]) ?? .pending,
       certificate: row["certificate"], serial: row["serial"], requestedAt: row["requested_at"],

@@ -1,14 +1,13 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 extension ControllerStore {
   public func fleetState() throws -> API.FleetState {
     try db.read { db in try Self.fleetState(db) }
   }
 
-  static func fleetState(_ db: Database) throws -> API.FleetState {
-    guard let row = try Row.fetchOne(db, sql: "SELECT * FROM fleet_setting WHERE key = 'frozen'") else {
+  static func fleetState(_ db: any SQLConnection) throws -> API.FleetState {
+    guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM fleet_setting WHERE key = 'frozen'") else {
       return API.FleetState(frozen: false)
     }
     return API.FleetState(frozen: true, reason: row["value"], since: row["updated_at"])
@@ -20,7 +19,10 @@ extension ControllerStore {
   public func freeze(reason: String, now: Date = Date()) throws -> (API.FleetState, pending: [DeviceID]) {
     try db.write { db in
       try db.execute(
-        sql: "INSERT OR REPLACE INTO fleet_setting (key, value, updated_at) VALUES ('frozen', ?, ?)",
+        sql: """
+          INSERT INTO fleet_setting (key, value, updated_at) VALUES ('frozen', ?, ?)
+          ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+          """,
         arguments: [reason, now])
       let active = try String.fetchAll(
         db, sql: "SELECT id FROM deployment WHERE status = ?", arguments: [DeploymentStatus.active.rawValue])
@@ -52,7 +54,7 @@ extension ControllerStore {
     }
   }
 
-  static func startedPendingDevices(_ id: String, db: Database) throws -> [DeviceID] {
+  static func startedPendingDevices(_ id: String, db: any SQLConnection) throws -> [DeviceID] {
     try String.fetchAll(
       db,
       sql: "SELECT device_id FROM device_deployment WHERE deployment_id = ? AND state = ? AND released_at IS NOT NULL",

@@ -1,6 +1,5 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 /// Update flows: every version is kept (deployments name the one they ran);
 /// deleting a flow hides all its versions, and a flow created again under
@@ -25,11 +24,11 @@ extension ControllerStore {
     try db.read { db in
       let row =
         if let version {
-          try Row.fetchOne(
+          try SQLRow.fetchOne(
             db, sql: "SELECT * FROM flow WHERE name = ? AND version = ? AND deleted_at IS NULL",
             arguments: [name, version])
         } else {
-          try Row.fetchOne(
+          try SQLRow.fetchOne(
             db, sql: "SELECT * FROM flow WHERE name = ? AND deleted_at IS NULL ORDER BY version DESC LIMIT 1",
             arguments: [name])
         }
@@ -40,7 +39,7 @@ extension ControllerStore {
   /// The newest version of every flow, by name.
   public func flows() throws -> [API.Flow] {
     try db.read { db in
-      try Row.fetchAll(
+      try SQLRow.fetchAll(
         db,
         sql: """
           SELECT * FROM flow AS f WHERE deleted_at IS NULL
@@ -53,7 +52,7 @@ extension ControllerStore {
   /// Every version of a flow, oldest first.
   public func flowVersions(_ name: String) throws -> [API.Flow] {
     try db.read { db in
-      try Row.fetchAll(
+      try SQLRow.fetchAll(
         db, sql: "SELECT * FROM flow WHERE name = ? AND deleted_at IS NULL ORDER BY version", arguments: [name]
       ).map(Self.flow)
     }
@@ -62,13 +61,13 @@ extension ControllerStore {
   /// Hides every version of a flow; the deployments it launched keep naming them.
   public func deleteFlow(_ name: String, now: Date = Date()) throws {
     try db.write { db in
-      try db.execute(
+      let hidden = try db.execute(
         sql: "UPDATE flow SET deleted_at = ? WHERE name = ? AND deleted_at IS NULL", arguments: [now, name])
-      guard db.changesCount > 0 else { throw StoreError.flowNotFound(name, version: nil) }
+      guard hidden > 0 else { throw StoreError.flowNotFound(name, version: nil) }
     }
   }
 
-  private static func flow(_ row: Row) throws -> API.Flow {
+  private static func flow(_ row: SQLRow) throws -> API.Flow {
     API.Flow(
       version: row["version"],
       definition: try JSONDecoder().decode(API.CreateFlow.self, from: Data((row["definition"] as String).utf8)),

@@ -1,7 +1,6 @@
 import AirliftCore
 import AirliftCrypto
 import Foundation
-import GRDB
 
 /// Metadata documents of versions: attached once, then read by operators, the dashboard and devices.
 extension ControllerStore {
@@ -40,8 +39,8 @@ extension ControllerStore {
     }
   }
 
-  static func metadataDocuments(releaseID: Int64, db: Database) throws -> [API.MetadataDocument] {
-    try Row.fetchAll(
+  static func metadataDocuments(releaseID: Int64, db: any SQLConnection) throws -> [API.MetadataDocument] {
+    try SQLRow.fetchAll(
       db,
       sql: """
         SELECT name, kind, length(content) AS size, sha256, created_at, created_by FROM release_metadata

@@ -1,15 +1,14 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 /// Distribution policies: releases offered to idle devices that match them.
 extension ControllerStore {
   /// The release a device is offered by distribution policies for `package`:
   /// the newest one with a policy it matches that is newer than what it runs.
-  static func policyOffer(for device: API.Device, package: String, db: Database) throws -> ReleaseRef? {
+  static func policyOffer(for device: API.Device, package: String, db: any SQLConnection) throws -> ReleaseRef? {
     guard let installed = device.installed[package].flatMap({ try? SemanticVersion($0) }) else { return nil }
     let subject = DeviceFilter.subject(device)
-    let candidates = try Row.fetchAll(
+    let candidates = try SQLRow.fetchAll(
       db, sql: "SELECT version, policy FROM release WHERE package = ? AND policy IS NOT NULL", arguments: [package]
     ).compactMap { row -> (SemanticVersion, PolicyExpression)? in
       guard let version = try? SemanticVersion(row["version"] as String),
@@ -22,8 +21,8 @@ extension ControllerStore {
   }
 
   /// Puts a device that has nothing to do into the policy deployment of the release its policies offer it.
-  static func joinPolicyOffer(_ device: DeviceID, now: Date, db: Database) throws -> [String] {
-    guard let row = try Row.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [device.rawValue])
+  static func joinPolicyOffer(_ device: DeviceID, now: Date, db: any SQLConnection) throws -> [String] {
+    guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [device.rawValue])
     else { return [] }
     let record = Self.device(from: row)
     // A package the device follows through a channel gets what the channel's tag names, not policy offers.
@@ -35,7 +34,7 @@ extension ControllerStore {
             SELECT deployment.id FROM deployment JOIN release ON release.id = deployment.release_id
             WHERE deployment.target_policy = 1 AND deployment.status = ? AND release.package = ? AND release.version = ?
             """, arguments: [DeploymentStatus.active.rawValue, offer.package, offer.version]),
-        try Row.fetchOne(
+        try SQLRow.fetchOne(
           db, sql: "SELECT 1 FROM device_deployment WHERE deployment_id = ? AND device_id = ?",
           arguments: [id, device.rawValue]) == nil
       else { continue }
@@ -65,7 +64,7 @@ extension ControllerStore {
   /// (candidates for a policy offer).
   public func idleDevices(running package: String) throws -> [DeviceID] {
     try db.read { db in
-      let devices = try Row.fetchAll(db, sql: "SELECT * FROM device").map(Self.device(from:))
+      let devices = try SQLRow.fetchAll(db, sql: "SELECT * FROM device").map(Self.device(from:))
         .filter { $0.installed[package] != nil && $0.channels?[package] == nil }.map(\.id)
       let busy = try Self.busyDevices(devices, db: db)
       return devices.filter { busy[$0] == nil }.compactMap { try? DeviceID($0) }

@@ -1,6 +1,5 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 /// Devices that poll over HTTPS instead of holding a broker session.
 extension ControllerStore {
@@ -24,7 +23,7 @@ extension ControllerStore {
   public func markOverduePollers(now: Date = Date()) throws -> [String] {
     // The scheduler asks every second: a read, and a write only when someone is overdue.
     let sql = "SELECT id FROM device WHERE transport = ? AND online = 1 AND next_check_in < ?"
-    let arguments: StatementArguments = [DeviceTransport.https.rawValue, now.addingTimeInterval(-Self.pollingGrace)]
+    let arguments: SQLArguments = [DeviceTransport.https.rawValue, now.addingTimeInterval(-Self.pollingGrace)]
     guard try !db.read({ try String.fetchAll($0, sql: sql, arguments: arguments) }).isEmpty else { return [] }
     return try db.write { db in
       let overdue = try String.fetchAll(db, sql: sql, arguments: arguments)

@@ -1,13 +1,12 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 extension ControllerStore {
   /// Records a blob that was written to the blob store.
   public func recordBlob(sha256: String, size: Int64, now: Date = Date()) throws {
     try db.write { db in
       try db.execute(
-        sql: "INSERT OR IGNORE INTO blob (sha256, size, created_at) VALUES (?, ?, ?)",
+        sql: "INSERT INTO blob (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         arguments: [sha256, size, now])
     }
   }
@@ -21,16 +20,20 @@ extension ControllerStore {
     return try db.write { db in
       if try Self.releaseID(ref, db: db) != nil { throw StoreError.releaseExists(ref) }
       for asset in assets
-      where try Row.fetchOne(db, sql: "SELECT 1 FROM blob WHERE sha256 = ?", arguments: [asset.sha256]) == nil {
+      where try SQLRow.fetchOne(db, sql: "SELECT 1 FROM blob WHERE sha256 = ?", arguments: [asset.sha256]) == nil {
         throw StoreError.blobNotFound(asset.sha256)
       }
-      try db.execute(
-        sql: "INSERT INTO release (package, version, handler, parameters, apps, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      let inserted = try SQLRow.fetchOne(
+        db,
+        sql: """
+          INSERT INTO release (package, version, handler, parameters, apps, created_at) VALUES (?, ?, ?, ?, ?, ?)
+          RETURNING id
+          """,
         arguments: [
           package, ref.version, handler, JSONColumn.encode(parameters),
           apps.flatMap { $0.isEmpty ? nil : String(decoding: Wire.encode($0), as: UTF8.self) }, now,
         ])
-      let releaseID = db.lastInsertedRowID
+      guard let releaseID: Int64 = inserted?["id"] else { throw StoreError.releaseNotFound(ref) }
       for asset in assets {
         try db.execute(
           sql: "INSERT INTO release_asset (release_id, name, sha256) VALUES (?, ?, ?)",
@@ -67,7 +70,7 @@ extension ControllerStore {
   /// Whether a release references this blob (only those are served to devices).
   public func blobIsReleased(sha256: String) throws -> Bool {
     try db.read { db in
-      try Row.fetchOne(db, sql: "SELECT 1 FROM release_asset WHERE sha256 = ? LIMIT 1", arguments: [sha256]) != nil
+      try SQLRow.fetchOne(db, sql: "SELECT 1 FROM release_asset WHERE sha256 = ? LIMIT 1", arguments: [sha256]) != nil
     }
   }
 
@@ -82,7 +85,7 @@ extension ControllerStore {
     try db.write { db in
       let ref = ReleaseRef(package: package, version: version)
       guard try Self.releaseID(ref, db: db) != nil else { throw StoreError.releaseNotFound(ref) }
-      if let row = try Row.fetchOne(
+      if let row = try SQLRow.fetchOne(
         db, sql: "SELECT version, locked FROM tag WHERE package = ? AND name = ?", arguments: [package, name]),
         row["locked"] as Bool
       {
@@ -102,7 +105,7 @@ extension ControllerStore {
 
   public func tags(package: String) throws -> [API.Tag] {
     try db.read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM tag WHERE package = ? ORDER BY name", arguments: [package]).map {
+      try SQLRow.fetchAll(db, sql: "SELECT * FROM tag WHERE package = ? ORDER BY name", arguments: [package]).map {
         API.Tag(
           package: $0["package"], name: $0["name"], version: $0["version"], locked: $0["locked"],
           updatedAt: $0["updated_at"])
@@ -123,16 +126,16 @@ extension ControllerStore {
 
   // MARK: Rows
 
-  static func releaseID(_ ref: ReleaseRef, db: Database) throws -> Int64? {
+  static func releaseID(_ ref: ReleaseRef, db: any SQLConnection) throws -> Int64? {
     try Int64.fetchOne(
       db, sql: "SELECT id FROM release WHERE package = ? AND version = ?", arguments: [ref.package, ref.version])
   }
 
-  static func release(id: Int64, db: Database) throws -> API.Release {
-    guard let row = try Row.fetchOne(db, sql: "SELECT * FROM release WHERE id = ?", arguments: [id]) else {
+  static func release(id: Int64, db: any SQLConnection) throws -> API.Release {
+    guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM release WHERE id = ?", arguments: [id]) else {
       throw StoreError.releaseNotFound(ReleaseRef(package: "?", version: "?"))
     }
-    let assets = try Row.fetchAll(
+    let assets = try SQLRow.fetchAll(
       db,
       sql: """
         SELECT release_asset.name, blob.size, blob.sha256 FROM release_asset

@@ -1,6 +1,5 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 /// Device certificates the controller has seen, and those revoked.
 extension ControllerStore {
@@ -8,7 +7,7 @@ extension ControllerStore {
   public func recordCertificate(_ device: DeviceID, serial: String, now: Date = Date()) throws {
     try db.write { db in
       try db.execute(
-        sql: "INSERT OR IGNORE INTO device_certificate (serial, device_id, first_seen) VALUES (?, ?, ?)",
+        sql: "INSERT INTO device_certificate (serial, device_id, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         arguments: [serial, device.rawValue, now])
     }
   }
@@ -26,7 +25,8 @@ extension ControllerStore {
       for serial in all {
         try db.execute(
           sql: """
-            INSERT OR IGNORE INTO revocation (serial, device_id, revoked_at, reason, revoked_by) VALUES (?, ?, ?, ?, ?)
+            INSERT INTO revocation (serial, device_id, revoked_at, reason, revoked_by) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT DO NOTHING
             """, arguments: [serial, device.rawValue, now, reason, by])
       }
       try db.execute(
@@ -39,7 +39,7 @@ extension ControllerStore {
   /// Every revoked serial with its time (the CRL's content).
   public func revocations() throws -> [(serial: String, device: String, revokedAt: Date)] {
     try db.read { db in
-      try Row.fetchAll(db, sql: "SELECT serial, device_id, revoked_at FROM revocation ORDER BY serial").map {
+      try SQLRow.fetchAll(db, sql: "SELECT serial, device_id, revoked_at FROM revocation ORDER BY serial").map {
         (serial: $0["serial"], device: $0["device_id"], revokedAt: $0["revoked_at"])
       }
     }

@@ -1,6 +1,5 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 /// What a rollout step did, for the service to act on.
 public struct RolloutOutcome: Sendable, Equatable {
@@ -39,13 +38,13 @@ extension ControllerStore {
   private func stepRollout(_ id: String, now: Date) throws -> RolloutOutcome? {
     try db.write { db in
       guard
-        let row = try Row.fetchOne(
+        let row = try SQLRow.fetchOne(
           db, sql: "SELECT * FROM deployment WHERE id = ? AND status = ?",
           arguments: [id, DeploymentStatus.active.rawValue]),
         let text: String = row["rollout"],
         let plan = try? JSONDecoder().decode(RolloutPlan.self, from: Data(text.utf8))
       else { return nil }
-      let devices = try Row.fetchAll(
+      let devices = try SQLRow.fetchAll(
         db, sql: "SELECT device_id, position, state, released_at FROM device_deployment WHERE deployment_id = ?",
         arguments: [id])
       let byPosition = Dictionary(devices.map { ($0["position"] as Int, $0["device_id"] as String) }) { $1 }
@@ -121,12 +120,12 @@ extension ControllerStore {
   }
 
   /// Notes the version of the deployment's package the device runs as it is started.
-  static func recordFromVersion(_ db: Database, deployment: String, device: String) throws {
+  static func recordFromVersion(_ db: any SQLConnection, deployment: String, device: String) throws {
     // Cached: a deployment to every device runs this once per device.
     try db.cachedStatement(
       sql: """
         UPDATE device_deployment SET from_version = (
-          SELECT json_extract(device.installed, '$."' || release.package || '"') FROM device, deployment, release
+          SELECT \(db.dialect.jsonText(of: "device.installed", key: "release.package")) FROM device, deployment, release
           WHERE device.id = ? AND deployment.id = ? AND release.id = deployment.release_id)
         WHERE deployment_id = ? AND device_id = ?
         """
@@ -138,7 +137,7 @@ extension ControllerStore {
   /// updated. Devices whose earlier version is unknown are left out.
   public func settledRollbacks() throws -> [(deployment: String, package: String, devices: [String: [String]])] {
     try db.read { db in
-      let rows = try Row.fetchAll(
+      let rows = try SQLRow.fetchAll(
         db,
         sql: """
           SELECT deployment.id, deployment.rollout, release.package FROM deployment
@@ -152,7 +151,7 @@ extension ControllerStore {
           plan.failure?.rollBackOnAbort == true
         else { continue }
         let id: String = row["id"]
-        let devices = try Row.fetchAll(
+        let devices = try SQLRow.fetchAll(
           db, sql: "SELECT device_id, state, from_version, released_at FROM device_deployment WHERE deployment_id = ?",
           arguments: [id])
         let working = devices.contains {
@@ -182,7 +181,7 @@ extension ControllerStore {
   }
 
   /// Records a deployment-level event (phase changes) in the event log of no device.
-  static func insertDeploymentNote(_ db: Database, _ id: String, _ text: String, now: Date) throws {
+  static func insertDeploymentNote(_ db: any SQLConnection, _ id: String, _ text: String, now: Date) throws {
     try db.execute(
       sql: """
         INSERT INTO status_event (deployment_id, device_id, state, stage, received_at)

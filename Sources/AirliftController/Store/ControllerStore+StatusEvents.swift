@@ -1,6 +1,5 @@
 import AirliftCore
 import Foundation
-import GRDB
 
 /// Status events: the intake's batches, and reading them back.
 extension ControllerStore {
@@ -33,31 +32,32 @@ extension ControllerStore {
   /// Every event is inserted; each device entry is read once and written
   /// once per batch however many of its events the batch holds; only a
   /// deployment where a device finished is checked for completion.
-  private static func storeStatuses(_ batch: [(DeviceID, StatusReport)], now: Date, db: Database) throws -> [(
+  private static func storeStatuses(_ batch: [(DeviceID, StatusReport)], now: Date, db: any SQLConnection) throws -> [(
     DeviceID, StatusReport
   )] {
     var unknown: [(DeviceID, StatusReport)] = []
     var entries: [EntryKey: BatchEntry?] = [:]
     var finishing: Set<String> = []
-    let insert = try db.cachedStatement(
+    let insert = db.cachedStatement(
       sql: """
-        INSERT OR IGNORE INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
+        INSERT INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
           error, device_time, received_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT DO NOTHING
         """)
-    let select = try db.cachedStatement(
+    let select = db.cachedStatement(
       sql:
         "SELECT state, round, percent, error, attempts FROM device_deployment WHERE deployment_id = ? AND device_id = ?"
     )
     for (device, report) in batch {
-      try insert.execute(arguments: [
+      let inserted = try insert.execute(arguments: [
         report.deployment, device.rawValue, report.state.rawValue, report.stage, report.bytes, report.total,
         report.percent, report.attempt, report.error, report.time, now, report.seq,
       ])
       // A report the controller already has (a QoS 1 repeat, or one the device sent again) changes nothing.
-      guard db.changesCount > 0 else { continue }
+      guard inserted > 0 else { continue }
       let key = EntryKey(deployment: report.deployment, device: device.rawValue)
       if entries[key] == nil {
-        let row = try Row.fetchOne(select, arguments: [report.deployment, device.rawValue])
+        let row = try SQLRow.fetchOne(select, arguments: [report.deployment, device.rawValue])
         entries[key] = row.flatMap { row in
           DeviceState(rawValue: row["state"]).map {
             BatchEntry(
@@ -82,7 +82,7 @@ extension ControllerStore {
       entries[key] = entry
       if report.state.isTerminal { finishing.insert(report.deployment) }
     }
-    let update = try db.cachedStatement(
+    let update = db.cachedStatement(
       sql: """
         UPDATE device_deployment SET state = ?, percent = ?, error = ?, updated_at = ?, attempts = ?,
           started_at = COALESCE(started_at, ?)
@@ -101,7 +101,7 @@ extension ControllerStore {
   /// Every status event of one device in one deployment, oldest first.
   public func statusEvents(deployment: String, device: DeviceID) throws -> [StatusReport] {
     try db.read { db in
-      try Row.fetchAll(
+      try SQLRow.fetchAll(
         db,
         // In the order things happened: a report that arrived late (sent again after a loss) sits where it belongs.
         sql: """
@@ -122,19 +122,20 @@ extension ControllerStore {
   /// Stores an event; false when the device's report with this sequence number is already stored.
   @discardableResult
   static func insertEvent(
-    _ db: Database, deployment: String, device: String, state: DeviceState, report: StatusReport? = nil,
+    _ db: any SQLConnection, deployment: String, device: String, state: DeviceState, report: StatusReport? = nil,
     error: String? = nil, now: Date
   ) throws -> Bool {
-    try db.execute(
+    let inserted = try db.execute(
       sql: """
-        INSERT OR IGNORE INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
+        INSERT INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
           error, device_time, received_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT DO NOTHING
         """,
       arguments: [
         deployment, device, state.rawValue, report?.stage, report?.bytes, report?.total, report?.percent,
         report?.attempt, report?.error ?? error, report?.time, now, report?.seq,
       ])
-    return db.changesCount > 0
+    return inserted > 0
   }
 
   /// The report sequence numbers in (`after`, `through`] stored for `device`.

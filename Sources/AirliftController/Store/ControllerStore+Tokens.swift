@@ -1,7 +1,6 @@
 import AirliftCore
 import AirliftCrypto
 import Foundation
-import GRDB
 
 /// Operator tokens (stored as the SHA-256 of their secret) and the audit log of operator writes.
 extension ControllerStore {
@@ -13,7 +12,7 @@ extension ControllerStore {
     let id = Self.randomHex(8)
     let secret = "alt_\(id)_\(Self.randomHex(32))"
     return try db.write { db in
-      if try Row.fetchOne(db, sql: "SELECT 1 FROM operator_token WHERE name = ?", arguments: [name]) != nil {
+      if try SQLRow.fetchOne(db, sql: "SELECT 1 FROM operator_token WHERE name = ?", arguments: [name]) != nil {
         throw StoreError.tokenExists(name)
       }
       try db.execute(
@@ -34,7 +33,8 @@ extension ControllerStore {
     let digest = SHA256Hasher.hex(of: Array(secret.utf8))
     guard
       let row = try db.read({ db in
-        try Row.fetchOne(db, sql: "SELECT * FROM operator_token WHERE id = ? AND revoked_at IS NULL", arguments: [id])
+        try SQLRow.fetchOne(
+          db, sql: "SELECT * FROM operator_token WHERE id = ? AND revoked_at IS NULL", arguments: [id])
       }),
       Self.constantTimeEqual(row["secret_sha256"], digest),
       let role = API.Role(rawValue: row["role"])
@@ -49,7 +49,7 @@ extension ControllerStore {
 
   public func tokens() throws -> [API.Token] {
     try db.read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM operator_token ORDER BY name").map {
+      try SQLRow.fetchAll(db, sql: "SELECT * FROM operator_token ORDER BY name").map {
         API.Token(
           name: $0["name"], role: API.Role(rawValue: $0["role"]) ?? .reader, createdAt: $0["created_at"],
           createdBy: $0["created_by"], lastUsedAt: $0["last_used_at"], revokedAt: $0["revoked_at"])
@@ -60,9 +60,9 @@ extension ControllerStore {
   /// Ends a token at once; it stays listed, revoked.
   public func revokeToken(name: String, now: Date = Date()) throws {
     try db.write { db in
-      try db.execute(
+      let revoked = try db.execute(
         sql: "UPDATE operator_token SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [now, name])
-      if db.changesCount == 0 { throw StoreError.tokenNotFound(name) }
+      if revoked == 0 { throw StoreError.tokenNotFound(name) }
     }
   }
 
@@ -78,7 +78,7 @@ extension ControllerStore {
   /// The newest audit entries first.
   public func auditLog(limit: Int = 100) throws -> [API.AuditEntry] {
     try db.read { db in
-      try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
+      try SQLRow.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
         API.AuditEntry(at: $0["at"], actor: $0["actor"], method: $0["method"], path: $0["path"], status: $0["status"])
       }
     }

@@ -1,0 +1,343 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOPosix
+import NIOSSL
+import PostgresNIO
+import Synchronization
+
+/// The store seam on PostgreSQL, through postgres-nio: the database several
+/// controllers share. Writes run SERIALIZABLE and are retried when the
+/// server reports a conflict with another controller, so the store keeps
+/// SQLite's one-writer semantics across processes; within one process they
+/// take turns, as on SQLite, so they never conflict with each other.
+///
+/// The store's API is synchronous (it was written for SQLite, whose calls
+/// block too); a call waits for the server on the calling thread, never on
+/// an event loop.
+public final class PostgreSQLDatabase: SQLDatabase {
+  public var dialect: SQLDialect { .postgres }
+  public let displayName: String
+  private let configuration: PostgresConnection.Configuration
+  private let idle = Mutex<[PostgresConnection]>([])
+  private let slots: DispatchSemaphore
+  private let writer = NSLock()
+  private let connectionCount = Atomic<Int>(0)
+  private let statements = PostgresStatementCache()
+  private let logger = Logger(label: "airlift.postgres")
+
+  /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|require]`.
+  public init(url: String, maxConnections: Int = 8) throws {
+    let location = try PostgresLocation(url)
+    displayName = location.display
+    configuration = try location.configuration()
+    slots = DispatchSemaphore(value: maxConnections)
+    // Fail at start, with the reason, when the server cannot be reached.
+    try withConnection { _ in }
+  }
+
+  deinit {
+    for connection in idle.withLock({ $0 }) { connection.close().whenComplete { _ in } }
+  }
+
+  public func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+    try withConnection { connection in
+      let session = PostgreSQLConnection(connection: connection, statements: statements, logger: logger)
+      try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+      do {
+        let value = try body(session)
+        try session.run("COMMIT")
+        return value
+      } catch {
+        try? session.run("ROLLBACK")
+        throw error
+      }
+    }
+  }
+
+  @discardableResult public func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+    writer.lock()
+    defer { writer.unlock() }
+    var attempt = 0
+    while true {
+      attempt += 1
+      do {
+        return try withConnection { connection in
+          let session = PostgreSQLConnection(connection: connection, statements: statements, logger: logger)
+          try session.run("BEGIN ISOLATION LEVEL SERIALIZABLE")
+          do {
+            let value = try body(session)
+            try session.run("COMMIT")
+            return value
+          } catch {
+            try? session.run("ROLLBACK")
+            throw error
+          }
+        }
+      } catch let error as SQLDatabaseError where error.isConflict && attempt < 20 {
+        // Another controller wrote the same rows: run the whole transaction again on fresh data.
+        Thread.sleep(forTimeInterval: Double.random(in: 0.001...0.005) * Double(attempt))
+      }
+    }
+  }
+
+  /// Each migration in its own transaction, all under an advisory lock, so
+  /// controllers starting together apply each step once.
+  public func migrate(_ migrations: [SQLMigration]) throws {
+    try withConnection { connection in
+      let session = PostgreSQLConnection(connection: connection, statements: statements, logger: logger)
+      try session.simple("SELECT pg_advisory_lock(\(Self.migrationLock))")
+      defer { try? session.simple("SELECT pg_advisory_unlock(\(Self.migrationLock))") }
+      try session.simple(
+        "CREATE TABLE IF NOT EXISTS airlift_migration (id TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+      )
+      let applied = Set(try String.fetchAll(session, sql: "SELECT id FROM airlift_migration"))
+      for migration in migrations where !applied.contains(migration.id) {
+        let id = migration.id.replacingOccurrences(of: "'", with: "''")
+        try session.simple("BEGIN;\n\(migration.sql);\nINSERT INTO airlift_migration (id) VALUES ('\(id)');\nCOMMIT;")
+      }
+    }
+  }
+
+  /// An arbitrary constant naming the migration lock ("airlift" in ASCII).
+  private static let migrationLock: Int64 = 0x6169_726c_6966_74
+
+  /// Borrows a pooled connection (opening one when none is idle); a
+  /// connection the server closed is dropped instead of returned.
+  private func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    slots.wait()
+    defer { slots.signal() }
+    let connection: PostgresConnection
+    if let reused = idle.withLock({ $0.popLast() }), !reused.isClosed {
+      connection = reused
+    } else {
+      let id = connectionCount.add(1, ordering: .relaxed).newValue
+      do {
+        connection = try PostgresConnection.connect(
+          on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: id, logger: logger
+        ).wait()
+      } catch {
+        throw SQLDatabaseError.unreachable(displayName, reason: SQLDatabaseError.describe(error))
+      }
+    }
+    do {
+      let value = try body(connection)
+      idle.withLock { $0.append(connection) }
+      return value
+    } catch {
+      if connection.isClosed {
+        connection.close().whenComplete { _ in }
+      } else {
+        idle.withLock { $0.append(connection) }
+      }
+      throw error
+    }
+  }
+}
+
+/// Why the database refused or could not be reached, with the server's words.
+public enum SQLDatabaseError: Error, CustomStringConvertible, Sendable {
+  case invalidLocation(String, reason: String)
+  case unreachable(String, reason: String)
+  case statement(sqlState: String?, message: String, sql: String)
+
+  /// Serialization failures and deadlocks: the transaction may simply run again.
+  var isConflict: Bool {
+    if case .statement(let state?, _, _) = self { return state == "40001" || state == "40P01" }
+    return false
+  }
+
+  public var description: String {
+    switch self {
+    case .invalidLocation(let location, let reason):
+      return "store location '\(location)' is not usable: \(reason) (use sqlite:PATH or postgres://USER@HOST:PORT/DB)"
+    case .unreachable(let location, let reason):
+      return "cannot reach the database at \(location): \(reason)"
+    case .statement(let state, let message, let sql):
+      return "the database refused a statement (\(state ?? "no SQLSTATE")): \(message) — in: \(sql.prefix(200))"
+    }
+  }
+
+  static func describe(_ error: any Error) -> String {
+    if let error = error as? PSQLError {
+      if let message = error.serverInfo?[.message] { return message }
+      return "\(error.code)"
+    }
+    return "\(error)"
+  }
+}
+
+/// A parsed `postgres://` location.
+private struct PostgresLocation {
+  let host: String
+  let port: Int
+  let user: String
+  let password: String?
+  let database: String
+  let tls: Bool
+  let display: String
+
+  init(_ url: String) throws {
+    guard let components = URLComponents(string: url),
+      components.scheme == "postgres" || components.scheme == "postgresql"
+    else { throw SQLDatabaseError.invalidLocation(url, reason: "not a postgres:// URL") }
+    guard let host = components.host, !host.isEmpty else {
+      throw SQLDatabaseError.invalidLocation(url, reason: "no host")
+    }
+    guard let user = components.user, !user.isEmpty else {
+      throw SQLDatabaseError.invalidLocation(url, reason: "no user name")
+    }
+    let database = String(components.path.drop { $0 == "/" })
+    guard !database.isEmpty else { throw SQLDatabaseError.invalidLocation(url, reason: "no database name") }
+    let mode = components.queryItems?.first { $0.name == "sslmode" }?.value ?? "disable"
+    guard ["disable", "require"].contains(mode) else {
+      throw SQLDatabaseError.invalidLocation(url, reason: "sslmode must be disable or require, not \(mode)")
+    }
+    self.host = host
+    self.port = components.port ?? 5432
+    self.user = user.removingPercentEncoding ?? user
+    self.password = components.password.map { $0.removingPercentEncoding ?? $0 }
+    self.database = database
+    self.tls = mode == "require"
+    display = "postgres://\(user)@\(host):\(port)/\(database)"
+  }
+
+  func configuration() throws -> PostgresConnection.Configuration {
+    let tlsMode: PostgresConnection.Configuration.TLS =
+      tls ? .require(try NIOSSLContext(configuration: .makeClientConfiguration())) : .disable
+    return PostgresConnection.Configuration(
+      host: host, port: port, username: user, password: password, database: database, tls: tlsMode)
+  }
+}
+
+/// The store's `?` placeholders as PostgreSQL's `$1, $2, …`, each statement rewritten once.
+final class PostgresStatementCache: Sendable {
+  private let rewritten = Mutex<[String: String]>([:])
+
+  func sql(_ text: String) -> String {
+    if let known = rewritten.withLock({ $0[text] }) { return known }
+    let converted = Self.numberPlaceholders(text)
+    rewritten.withLock { $0[text] = converted }
+    return converted
+  }
+
+  /// Replaces each `?` outside quotes and comments with `$N`.
+  static func numberPlaceholders(_ sql: String) -> String {
+    var output = ""
+    output.reserveCapacity(sql.utf8.count + 16)
+    var count = 0
+    var quote: Character?
+    var inComment = false
+    var previous: Character = " "
+    for character in sql {
+      if inComment {
+        if character == "\n" { inComment = false }
+      } else if let open = quote {
+        if character == open { quote = nil }
+      } else if character == "'" || character == "\"" {
+        quote = character
+      } else if character == "-" && previous == "-" {
+        inComment = true
+      } else if character == "?" {
+        count += 1
+        output += "$\(count)"
+        previous = character
+        continue
+      }
+      output.append(character)
+      previous = character
+    }
+    return output
+  }
+}
+
+/// One borrowed connection inside a transaction.
+private struct PostgreSQLConnection: SQLConnection {
+  let connection: PostgresConnection
+  let statements: PostgresStatementCache
+  let logger: Logger
+  var dialect: SQLDialect { .postgres }
+
+  func execute(sql: String, arguments: SQLArguments) throws -> Int {
+    try query(sql, arguments).metadata.rows ?? 0
+  }
+
+  func fetchAll(sql: String, arguments: SQLArguments) throws -> [SQLRow] {
+    try query(sql, arguments).rows.map(Self.row)
+  }
+
+  func run(_ sql: String) throws {
+    _ = try query(sql, [])
+  }
+
+  /// Several statements at once, without parameters (schema steps).
+  func simple(_ sql: String) throws {
+    do {
+      _ = try connection.simpleQuery(sql).wait()
+    } catch {
+      throw Self.statementError(error, sql: sql)
+    }
+  }
+
+  private func query(_ sql: String, _ arguments: SQLArguments) throws -> PostgresQueryResult {
+    var bindings = PostgresBindings(capacity: arguments.values.count)
+    for value in arguments.values {
+      switch value {
+      case .null: bindings.appendNull()
+      case .integer(let number): bindings.append(number)
+      case .real(let number): bindings.append(number)
+      case .text(let text): bindings.append(text)
+      case .blob(let data): bindings.append(ByteBuffer(bytes: data))
+      // Milliseconds, as SQLite keeps them, so both databases compare the same values.
+      case .date(let date):
+        bindings.append(Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000))
+      }
+    }
+    let text = statements.sql(sql)
+    do {
+      return try connection.query(PostgresQuery(unsafeSQL: text, binds: bindings), logger: logger).wait()
+    } catch {
+      throw Self.statementError(error, sql: sql)
+    }
+  }
+
+  private static func statementError(_ error: any Error, sql: String) -> SQLDatabaseError {
+    if let error = error as? PSQLError, let info = error.serverInfo {
+      return .statement(sqlState: info[.sqlState], message: info[.message] ?? "\(error.code)", sql: sql)
+    }
+    return .statement(sqlState: nil, message: SQLDatabaseError.describe(error), sql: sql)
+  }
+
+  private static func row(_ row: PostgresRow) -> SQLRow {
+    var columns: [String] = []
+    var values: [SQLValue] = []
+    columns.reserveCapacity(row.count)
+    values.reserveCapacity(row.count)
+    for cell in row {
+      columns.append(cell.columnName)
+      values.append(value(cell))
+    }
+    return SQLRow(columns: columns, values: values)
+  }
+
+  private static func value(_ cell: PostgresCell) -> SQLValue {
+    guard cell.bytes != nil else { return .null }
+    do {
+      switch cell.dataType {
+      case .int2, .int4, .int8, .oid: return .integer(try cell.decode(Int64.self))
+      case .float4, .float8: return .real(try cell.decode(Double.self))
+      case .numeric:
+        let number = try cell.decode(Decimal.self)
+        let integer = NSDecimalNumber(decimal: number)
+        return number == Decimal(integer.int64Value) ? .integer(integer.int64Value) : .real(integer.doubleValue)
+      case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+      case .bytea: return .blob(Data(buffer: try cell.decode(ByteBuffer.self)))
+      case .timestamptz, .timestamp, .date: return .date(try cell.decode(Date.self))
+      default: return .text(try cell.decode(String.self))
+      }
+    } catch {
+      return .text(String(buffer: cell.bytes ?? ByteBuffer()))
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import GRDB
+
+/// The store seam on SQLite, through GRDB: one file in WAL mode, readers
+/// beside one writer. The default; nothing to install or run.
+public final class SQLiteDatabase: SQLDatabase {
+  private let pool: DatabasePool
+  public let displayName: String
+  public var dialect: SQLDialect { .sqlite }
+
+  public init(path: String) throws {
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(5)
+    pool = try DatabasePool(path: path, configuration: configuration)
+    displayName = "sqlite:\(path)"
+  }
+
+  public func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+    try pool.read { db in try body(SQLiteConnection(db: db)) }
+  }
+
+  @discardableResult public func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+    try pool.write { db in try body(SQLiteConnection(db: db)) }
+  }
+
+  /// GRDB's migrator, so databases created before the seam keep their history (`grdb_migrations`).
+  public func migrate(_ migrations: [SQLMigration]) throws {
+    var migrator = DatabaseMigrator()
+    for migration in migrations {
+      migrator.registerMigration(migration.id) { db in try db.execute(sql: migration.sql) }
+    }
+    try migrator.migrate(pool)
+  }
+}
+
+private struct SQLiteConnection: SQLConnection {
+  let db: Database
+  var dialect: SQLDialect { .sqlite }
+
+  func execute(sql: String, arguments: SQLArguments) throws -> Int {
+    try db.cachedStatement(sql: sql).execute(arguments: Self.arguments(arguments))
+    return db.changesCount
+  }
+
+  func fetchAll(sql: String, arguments: SQLArguments) throws -> [SQLRow] {
+    let statement = try db.cachedStatement(sql: sql)
+    let columns = statement.columnNames
+    return try Row.fetchAll(statement, arguments: Self.arguments(arguments)).map { row in
+      SQLRow(columns: columns, values: row.databaseValues.map(Self.value))
+    }
+  }
+
+  func fetchOne(sql: String, arguments: SQLArguments) throws -> SQLRow? {
+    let statement = try db.cachedStatement(sql: sql)
+    let columns = statement.columnNames
+    return try Row.fetchOne(statement, arguments: Self.arguments(arguments)).map { row in
+      SQLRow(columns: columns, values: row.databaseValues.map(Self.value))
+    }
+  }
+
+  private static func arguments(_ arguments: SQLArguments) -> StatementArguments {
+    StatementArguments(
+      arguments.values.map { value -> DatabaseValue in
+        switch value {
+        case .null: return .null
+        case .integer(let number): return number.databaseValue
+        case .real(let number): return number.databaseValue
+        case .text(let text): return text.databaseValue
+        case .blob(let data): return data.databaseValue
+        case .date(let date): return date.databaseValue
+        }
+      })
+  }
+
+  private static func value(_ value: DatabaseValue) -> SQLValue {
+    switch value.storage {
+    case .null: return .null
+    case .int64(let number): return .integer(number)
+    case .double(let number): return .real(number)
+    case .string(let text): return .text(text)
+    case .blob(let data): return .blob(data)
+    }
+  }
+}
