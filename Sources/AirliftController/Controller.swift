@@ -34,7 +34,7 @@ public struct Controller: Sendable {
       logger: logger)
     let health = ControllerHealth(brokerConnected: { mqtt.isConnected }, publishCounts: { mqtt.publishCounts })
     let deployments = DeploymentService(store: store, mqtt: mqtt, baseURL: config.baseURL, logger: logger)
-    let revocations = try RevocationService(store: store, mqtt: mqtt, config: config, logger: logger)
+    let revocations = try await RevocationService(store: store, mqtt: mqtt, config: config, logger: logger)
     let session = ControllerMQTT(
       client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments,
       revocations: revocations, health: health, metrics: metrics, logger: logger)

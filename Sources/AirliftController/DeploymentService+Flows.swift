@@ -4,11 +4,11 @@ import Foundation
 /// Update flows: stored once, run for every release with that run's values.
 extension DeploymentService {
   /// Stores a flow (or its next version) once its definition holds together.
-  public func createFlow(_ definition: API.CreateFlow, by creator: String?) throws -> API.Flow {
+  public func createFlow(_ definition: API.CreateFlow, by creator: String?) async throws -> API.Flow {
     try definition.validate()
     if let plan = definition.rollout { try Self.validate(plan) }
-    if let group = definition.target.group { _ = try store.group(group) }
-    let flow = try store.createFlow(definition, by: creator)
+    if let group = definition.target.group { _ = try await store.group(group) }
+    let flow = try await store.createFlow(definition, by: creator)
     logger.info("flow stored", metadata: ["flow": .string(flow.ref.description)])
     return flow
   }
@@ -17,18 +17,18 @@ extension DeploymentService {
   /// declarations and the release's handler against the flow's before
   /// anything is created; the deployment records the flow version and values.
   public func launch(flow name: String, _ request: API.LaunchFlow, by creator: String?) async throws -> API.Deployment {
-    guard let flow = try store.flow(name, version: request.flowVersion) else {
+    guard let flow = try await store.flow(name, version: request.flowVersion) else {
       throw StoreError.flowNotFound(name, version: request.flowVersion)
     }
     let values = try flow.resolve(request.parameters)
     let version: String
     switch (request.version, request.tag) {
     case (let given?, nil): version = given
-    case (nil, let tag?): version = try store.resolveTag(package: request.package, name: tag)
+    case (nil, let tag?): version = try await store.resolveTag(package: request.package, name: tag)
     default: throw DeploymentError.invalidRequest("give the release as a version or as a tag, not both or neither")
     }
     let ref = ReleaseRef(package: request.package, version: version)
-    guard let release = try store.release(ref) else { throw StoreError.releaseNotFound(ref) }
+    guard let release = try await store.release(ref) else { throw StoreError.releaseNotFound(ref) }
     guard release.handler == flow.definition.handler else {
       throw FlowError.handlerMismatch(
         flow: flow.ref, handler: flow.definition.handler, release: ref, releaseHandler: release.handler)
@@ -38,7 +38,7 @@ extension DeploymentService {
     if let text = target.expression {
       var filter = DeviceFilter()
       filter.expression = try PolicyExpression(text)
-      devices = try store.devices(filter).map(\.id)
+      devices = try await store.devices(filter).map(\.id)
       guard devices?.isEmpty == false else { throw StoreError.noTargetDevices }
     }
     let (rollout, retries) = flow.runPolicy

@@ -5,8 +5,8 @@ import Foundation
 /// `deployment` topic, built from what the store says it should run.
 extension DeploymentService {
   /// The notice a device should act on now, or nil when it has none.
-  public func notice(for device: DeviceID) throws -> DeploymentNotice? {
-    try store.desiredDeployment(for: device).map(notice)
+  public func notice(for device: DeviceID) async throws -> DeploymentNotice? {
+    try await store.desiredDeployment(for: device).map(notice)
   }
 
   private func notice(_ desired: DesiredDeployment) -> DeploymentNotice {
@@ -21,8 +21,8 @@ extension DeploymentService {
       manifest: desired.manifest, downgrade: desired.downgrade ? true : nil)
   }
 
-  func notifyAll(_ deployment: API.Deployment) {
-    notify(Self.startedAndPending(deployment))
+  func notifyAll(_ deployment: API.Deployment) async {
+    await notify(Self.startedAndPending(deployment))
   }
 
   /// The devices of a deployment that it started and that have not answered yet.
@@ -34,10 +34,10 @@ extension DeploymentService {
   /// clears it): one read for all, each distinct notice encoded once. Runs
   /// in the background: a broker that is down delays it, the devices still
   /// find their deployment over HTTPS.
-  func notify(_ devices: [DeviceID]) {
+  func notify(_ devices: [DeviceID]) async {
     let desired: [DeviceID: DesiredDeployment]
     do {
-      desired = try store.desiredDeployments(for: devices)
+      desired = try await store.desiredDeployments(for: devices)
     } catch {
       logger.error("could not build the deployment notices for \(devices.count) devices: \(error)")
       return
@@ -46,7 +46,7 @@ extension DeploymentService {
     var messages: [(DeviceID, [UInt8])] = []
     for device in devices {
       guard let wanted = desired[device] else {
-        withdraw(device)
+        await withdraw(device)
         continue
       }
       let key = "\(wanted.deploymentID)#\(wanted.round)"
@@ -58,12 +58,12 @@ extension DeploymentService {
 
   /// A deployment just created is the newest of each of its devices, so one
   /// notice (its first round) serves them all: no read per device.
-  func notifyNew(_ deployment: API.Deployment) {
+  func notifyNew(_ deployment: API.Deployment) async {
     let devices = Self.startedAndPending(deployment)
     guard let first = devices.first,
-      let desired = try? store.desiredDeployment(for: first), desired.deploymentID == deployment.id,
+      let desired = try? await store.desiredDeployment(for: first), desired.deploymentID == deployment.id,
       desired.round == 1
-    else { return notify(devices) }
+    else { return await notify(devices) }
     let payload = Wire.encode(notice(desired))
     publish(devices.map { ($0, payload) })
   }
@@ -105,11 +105,11 @@ extension DeploymentService {
   /// Deployment notices in flight at most during a fan-out.
   static let publishWindow = 500
 
-  func notify(_ device: DeviceID) { notify([device]) }
+  func notify(_ device: DeviceID) async { await notify([device]) }
 
   /// Clears the device's retained notice (a zero-length retained message).
-  func withdraw(_ device: DeviceID) {
-    if let notice = try? self.notice(for: device) {
+  func withdraw(_ device: DeviceID) async {
+    if let notice = try? await self.notice(for: device) {
       // An older deployment it already started stays its desired one.
       return publish([(device, Wire.encode(notice))])
     }

@@ -50,7 +50,7 @@ public final class DeploymentService: Sendable {
         throw DeploymentError.invalidRequest("\(error)")
       }
     case (nil, let tag?):
-      version = try store.resolveTag(package: request.package, name: tag)
+      version = try await store.resolveTag(package: request.package, name: tag)
     default:
       throw DeploymentError.invalidRequest("give the release as a version or as a tag, not both or neither")
     }
@@ -68,7 +68,9 @@ public final class DeploymentService: Sendable {
       guard request.rollout != nil else {
         throw DeploymentError.invalidRequest("canariesFrom orders a phased rollout: give rollout phases too")
       }
-      guard let deployment = try store.deployment(id: earlier) else { throw StoreError.deploymentNotFound(earlier) }
+      guard let deployment = try await store.deployment(id: earlier) else {
+        throw StoreError.deploymentNotFound(earlier)
+      }
       guard deployment.rollout != nil else {
         throw DeploymentError.invalidRequest("deployment \(earlier) had no phases, so it had no canaries to reuse")
       }
@@ -77,7 +79,7 @@ public final class DeploymentService: Sendable {
       if let value, value < 1 { throw DeploymentError.invalidRequest("\(name) must be at least 1 second") }
     }
     let ref = ReleaseRef(package: request.package, version: version)
-    guard let release = try store.release(ref) else { throw StoreError.releaseNotFound(ref) }
+    guard let release = try await store.release(ref) else { throw StoreError.releaseNotFound(ref) }
     // Devices refuse an unsigned or expired release; say so now rather than through every device's failure.
     guard let signature = release.signature else { throw StoreError.releaseUnsigned(ref) }
     if let expiry = try? Date(signature.expires, strategy: .iso8601), expiry <= now {
@@ -85,7 +87,7 @@ public final class DeploymentService: Sendable {
     }
     let id = "dep-" + UUID().uuidString.lowercased().prefix(8)
     let creating = ContinuousClock.now
-    let deployment = try store.createDeployment(
+    let deployment = try await store.createDeployment(
       NewDeployment(
         id: String(id), name: request.name, release: ref, tag: request.tag, target: request.target,
         parameters: release.parameters.merging(request.parameters) { _, given in given },
@@ -102,37 +104,37 @@ public final class DeploymentService: Sendable {
         "devices": "\(deployment.devices.count)",
         "status": .string(deployment.status.rawValue), "seconds": "\(Self.seconds(since: creating))",
       ])
-    if deployment.status == .active { notifyNew(deployment) }
-    if request.rollout != nil { tick(now: now) }
-    return try store.deployment(id: deployment.id) ?? deployment
+    if deployment.status == .active { await notifyNew(deployment) }
+    if request.rollout != nil { await tick(now: now) }
+    return try await store.deployment(id: deployment.id) ?? deployment
   }
 
   /// For aborted rollouts that asked for it, once they settled: deploy to the
   /// devices that had updated the version each ran before, linked to the abort.
-  private func startRollbacks(now: Date) throws {
-    for (id, package, devices) in try store.settledRollbacks() {
+  private func startRollbacks(now: Date) async throws {
+    for (id, package, devices) in try await store.settledRollbacks() {
       var created: [String] = []
       for (version, targets) in devices.sorted(by: { $0.key < $1.key }) {
         let ref = ReleaseRef(package: package, version: version)
-        guard let release = try store.release(ref) else {
+        guard let release = try await store.release(ref) else {
           logger.warning(
             "cannot roll \(targets.count) device(s) back to \(ref): no such release",
             metadata: ["deployment": .string(id)])
           continue
         }
         let rollbackID = "dep-" + UUID().uuidString.lowercased().prefix(8)
-        let deployment = try store.createDeployment(
+        let deployment = try await store.createDeployment(
           NewDeployment(
             id: String(rollbackID), name: "rollback of \(id)", release: ref, tag: nil,
             target: API.Target(devices: targets.sorted()), parameters: release.parameters, maxDevices: nil,
             deviceTimeout: nil,
             startAt: nil, supersede: false, createdBy: "airlift-controller", linkedTo: id, downgrade: true), now: now)
-        notifyAll(deployment)
+        await notifyAll(deployment)
         created.append(deployment.id)
         logger.warning(
           "rolling \(targets.count) device(s) back to \(ref)", metadata: ["deployment": .string(deployment.id)])
       }
-      try store.markRolledBack(id, by: created)
+      try await store.markRolledBack(id, by: created)
     }
   }
 
@@ -164,27 +166,27 @@ public final class DeploymentService: Sendable {
   }
 
   /// A second operator approves; it starts now unless its start time is later or the fleet is frozen.
-  public func approve(_ id: String, by approver: String) throws -> API.Deployment {
-    _ = try store.approve(id, by: approver)
-    tick()
-    return try store.deployment(id: id)!
+  public func approve(_ id: String, by approver: String) async throws -> API.Deployment {
+    _ = try await store.approve(id, by: approver)
+    await tick()
+    return try await store.deployment(id: id)!
   }
 
   /// The emergency stop for the whole fleet.
-  public func freeze(reason: String) throws -> API.FleetState {
-    let (state, pending) = try store.freeze(reason: reason)
-    for device in pending { withdraw(device) }
+  public func freeze(reason: String) async throws -> API.FleetState {
+    let (state, pending) = try await store.freeze(reason: reason)
+    for device in pending { await withdraw(device) }
     logger.warning("fleet frozen: \(reason)")
     return state
   }
 
-  public func thaw() throws -> API.FleetState {
-    for id in try store.thaw() {
-      if let deployment = try store.deployment(id: id) { notifyAll(deployment) }
+  public func thaw() async throws -> API.FleetState {
+    for id in try await store.thaw() {
+      if let deployment = try await store.deployment(id: id) { await notifyAll(deployment) }
     }
-    tick()
+    await tick()
     logger.notice("fleet thawed")
-    return try store.fleetState()
+    return try await store.fleetState()
   }
 
   /// A tag moved: the devices that follow `package:tag` get the new version,
@@ -192,9 +194,9 @@ public final class DeploymentService: Sendable {
   /// (devices in progress finish) and its waiting devices move over.
   public func channelMoved(package: String, tag: String, to version: String) async throws -> API.Deployment? {
     let name = "\(package):\(tag)"
-    guard let channel = try store.channel(package: package, tag: tag) else { return nil }
-    for id in try store.channelDeployments(name) {
-      _ = try? abort(id, reason: "channel \(name) moved to \(version)")
+    guard let channel = try await store.channel(package: package, tag: tag) else { return nil }
+    for id in try await store.channelDeployments(name) {
+      _ = try? await abort(id, reason: "channel \(name) moved to \(version)")
     }
     let request = API.CreateDeployment(
       package: package, version: version, target: API.Target(channel: name), name: "channel \(name) → \(version)",
@@ -209,30 +211,30 @@ public final class DeploymentService: Sendable {
   /// Sets (nil: removes) a release's distribution policy. Devices that run
   /// an older version, match it and have nothing else to do are offered the
   /// newest matching release — now, and at each later check-in.
-  public func setPolicy(_ ref: ReleaseRef, policy: PolicyExpression?, by creator: String?) throws -> API.Release {
-    let release = try store.setReleasePolicy(ref, policy: policy)
-    let existing = try store.policyDeployment(ref)
+  public func setPolicy(_ ref: ReleaseRef, policy: PolicyExpression?, by creator: String?) async throws -> API.Release {
+    let release = try await store.setReleasePolicy(ref, policy: policy)
+    let existing = try await store.policyDeployment(ref)
     guard policy != nil else {
-      if let existing { _ = try abort(existing, reason: "the release's distribution policy was removed") }
+      if let existing { _ = try await abort(existing, reason: "the release's distribution policy was removed") }
       return release
     }
     if existing == nil {
       let id = "dep-" + UUID().uuidString.lowercased().prefix(8)
-      _ = try store.createDeployment(
+      _ = try await store.createDeployment(
         NewDeployment(
           id: String(id), name: "policy \(ref)", release: ref, tag: nil, target: API.Target(releasePolicy: true),
           parameters: release.parameters, maxDevices: nil, deviceTimeout: nil, startAt: nil, supersede: false,
           createdBy: creator))
     }
-    for device in try store.idleDevices(running: ref.package) { deviceMayJoin(device) }
+    for device in try await store.idleDevices(running: ref.package) { await deviceMayJoin(device) }
     return release
   }
 
   /// Lets a phased deployment go on to its next phase now.
-  public func promote(_ id: String) throws -> API.Deployment {
-    _ = try store.promote(id)
-    tick()
-    return try store.deployment(id: id)!
+  public func promote(_ id: String) async throws -> API.Deployment {
+    _ = try await store.promote(id)
+    await tick()
+    return try await store.deployment(id: id)!
   }
 
   /// Asks a device to switch `package` back to the version it ran before
@@ -240,7 +242,8 @@ public final class DeploymentService: Sendable {
   /// reports the deployment that installed the current version `RolledBack`.
   public func rollBack(_ device: DeviceID, _ request: API.RollbackRequest) async throws -> API.DeviceCommand {
     try Names.validatePackage(request.package)
-    let command = try store.createRollbackCommand(device: device, package: request.package, reason: request.reason)
+    let command = try await store.createRollbackCommand(
+      device: device, package: request.package, reason: request.reason)
     let message = DeviceCommand(id: command.id, action: .rollback, package: request.package, reason: request.reason)
     // QoS 1 to the device's persistent session: an offline device gets it when it reconnects.
     try await mqtt.publish(Topics.device(device, .command), payload: Wire.encode(message), qos: 1)
@@ -248,29 +251,30 @@ public final class DeploymentService: Sendable {
     return command
   }
 
-  public func pause(_ id: String, reason: String?) throws -> API.Deployment {
-    let (deployment, pending) = try store.changeStatus(id, to: .paused, reason: reason)
-    for device in pending { withdraw(device) }
+  public func pause(_ id: String, reason: String?) async throws -> API.Deployment {
+    let (deployment, pending) = try await store.changeStatus(id, to: .paused, reason: reason)
+    for device in pending { await withdraw(device) }
     return deployment
   }
 
-  public func resume(_ id: String) throws -> API.Deployment {
-    let (deployment, pending) = try store.changeStatus(id, to: .active)
-    notify(pending)
+  public func resume(_ id: String) async throws -> API.Deployment {
+    let (deployment, pending) = try await store.changeStatus(id, to: .active)
+    await notify(pending)
     return deployment
   }
 
   /// Devices that had not started never will; devices in progress finish.
-  public func abort(_ id: String, reason: String?) throws -> API.Deployment {
-    let (deployment, pending) = try store.changeStatus(id, to: .aborted, reason: reason ?? "aborted by an operator")
-    for device in pending { withdraw(device) }
+  public func abort(_ id: String, reason: String?) async throws -> API.Deployment {
+    let (deployment, pending) = try await store.changeStatus(
+      id, to: .aborted, reason: reason ?? "aborted by an operator")
+    for device in pending { await withdraw(device) }
     return deployment
   }
 
   /// A device checked in, or joined a group: add it to open deployments it missed.
-  func deviceMayJoin(_ device: DeviceID) {
+  func deviceMayJoin(_ device: DeviceID) async {
     do {
-      if !(try store.joinOpenDeployments(device)).isEmpty { notify(device) }
+      if await !(try store.joinOpenDeployments(device)).isEmpty { await notify(device) }
     } catch {
       logger.error("could not add \(device) to active deployments: \(error)")
     }
@@ -278,21 +282,21 @@ public final class DeploymentService: Sendable {
 
   /// Starts due scheduled deployments, fails devices past their timeout,
   /// and moves phased rollouts on.
-  func tick(now: Date = Date()) {
+  func tick(now: Date = Date()) async {
     do {
-      for id in try store.activateDue(now: now) {
-        guard let deployment = try store.deployment(id: id) else { continue }
+      for id in try await store.activateDue(now: now) {
+        guard let deployment = try await store.deployment(id: id) else { continue }
         logger.info("scheduled deployment started", metadata: ["deployment": .string(id)])
-        notifyAll(deployment)
+        await notifyAll(deployment)
       }
-      for device in try store.markOverduePollers(now: now) {
+      for device in try await store.markOverduePollers(now: now) {
         logger.info("polling device missed its check-in; now offline", metadata: ["device": .string(device)])
       }
-      let timedOut = try store.failTimedOutDevices(now: now)
+      let timedOut = try await store.failTimedOutDevices(now: now)
       if timedOut > 0 { logger.warning("\(timedOut) device(s) timed out") }
-      for outcome in try store.stepRollouts(now: now) {
-        notify(outcome.started)
-        for device in outcome.withdrawn { withdraw(device) }
+      for outcome in try await store.stepRollouts(now: now) {
+        await notify(outcome.started)
+        for device in outcome.withdrawn { await withdraw(device) }
         if let phase = outcome.advancedTo {
           logger.info("rollout phase \(phase + 1) started", metadata: ["deployment": .string(outcome.deployment)])
         }
@@ -300,9 +304,9 @@ public final class DeploymentService: Sendable {
           logger.warning("deployment aborted: \(reason)", metadata: ["deployment": .string(outcome.deployment)])
         }
       }
-      try startRollbacks(now: now)
-      notify(try store.startWaitingDevices(now: now))
-      notify(try store.retryFailedDevices(now: now))
+      try await startRollbacks(now: now)
+      await notify(try store.startWaitingDevices(now: now))
+      await notify(try store.retryFailedDevices(now: now))
     } catch {
       logger.error("deployment scheduler: \(error)")
     }
@@ -317,7 +321,7 @@ struct DeploymentScheduler: Service {
   func run() async throws {
     try await cancelWhenGracefulShutdown {
       while !Task.isCancelled {
-        deployments.tick()
+        await deployments.tick()
         try await Task.sleep(for: interval)
       }
     }

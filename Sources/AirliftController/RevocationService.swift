@@ -19,13 +19,13 @@ public final class RevocationService: Service, Sendable {
   /// Serials already recorded this run (a certificate is written to the store once).
   private let seen = Mutex<Set<String>>([])
 
-  init(store: ControllerStore, mqtt: MQTTClient, config: ControllerConfig, logger: Logger) throws {
+  init(store: ControllerStore, mqtt: MQTTClient, config: ControllerConfig, logger: Logger) async throws {
     self.store = store
     self.mqtt = mqtt
     self.config = config
     self.logger = logger
-    revokedSerials = Mutex(Set(try store.revocations().map(\.serial)))
-    revokedDevices = Mutex(try store.revokedDevices())
+    revokedSerials = Mutex(Set(try await store.revocations().map(\.serial)))
+    revokedDevices = Mutex(try await store.revokedDevices())
   }
 
   /// Keeps the CRL current: written when missing, and again when it is 30 days old (it is valid
@@ -33,31 +33,31 @@ public final class RevocationService: Service, Sendable {
   public func run() async throws {
     try? await cancelWhenGracefulShutdown {
       while !Task.isCancelled {
-        self.refreshList()
+        await self.refreshList()
         try await Task.sleep(for: .seconds(3600))
       }
     }
   }
 
-  func refreshList(now: Date = Date()) {
+  func refreshList(now: Date = Date()) async {
     let path = config.revocationListFile
     let written = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate]) as? Date
     guard written.map({ now.timeIntervalSince($0) > 30 * 86400 }) ?? true else { return }
     guard FileManager.default.fileExists(atPath: config.caKeyFile) else {
       return logger.warning("no CA key at \(config.caKeyFile): the revocation list \(path) is not kept current")
     }
-    do { try writeList() } catch { logger.warning("could not write the revocation list \(path): \(error)") }
+    do { try await writeList() } catch { logger.warning("could not write the revocation list \(path): \(error)") }
   }
 
   /// Throws unless the device's certificate may be used; remembers certificates it has not seen.
-  func admit(_ device: DeviceID, serial: String) throws {
+  func admit(_ device: DeviceID, serial: String) async throws {
     if revokedSerials.withLock({ $0.contains(serial) }) {
       throw APIError(
         status: .forbidden, code: "certificate_revoked",
         message: "the certificate of device \(device) (serial \(serial)) has been revoked")
     }
     guard seen.withLock({ $0.insert(serial).inserted }) else { return }
-    try store.recordCertificate(device, serial: serial)
+    try await store.recordCertificate(device, serial: serial)
   }
 
   /// Whether the device's certificates were revoked (its messages are ignored).
@@ -72,10 +72,10 @@ public final class RevocationService: Service, Sendable {
     if FileManager.default.fileExists(atPath: issued) {
       serials.append(try CertificateIdentity.serialNumber(pemFile: issued))
     }
-    let revoked = try store.revoke(device, serials: serials, reason: reason, by: by, now: now)
+    let revoked = try await store.revoke(device, serials: serials, reason: reason, by: by, now: now)
     revokedSerials.withLock { $0.formUnion(revoked) }
     revokedDevices.withLock { _ = $0.insert(device.rawValue) }
-    try writeList()
+    try await writeList()
     logger.warning(
       "revoked device \(device)", metadata: ["serials": .string(revoked.joined(separator: ",")), "by": "\(by ?? "-")"])
     // Its retained deployment goes; its open session is closed once the broker has reloaded the list.
@@ -91,9 +91,9 @@ public final class RevocationService: Service, Sendable {
       device: device.rawValue, serials: revoked, revokedAt: now, reason: reason, crlFile: config.revocationListFile)
   }
 
-  private func writeList() throws {
+  private func writeList() async throws {
     let authority = try CertificateAuthority(certificateFile: config.caFile, keyFile: config.caKeyFile)
-    let entries = try store.revocations().map { RevokedSerial(serial: $0.serial, revokedAt: $0.revokedAt) }
+    let entries = try await store.revocations().map { RevokedSerial(serial: $0.serial, revokedAt: $0.revokedAt) }
     let pem = try authority.revocationList(entries)
     // Whole or not at all: the broker may read it at any moment.
     let path = config.revocationListFile

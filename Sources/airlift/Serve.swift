@@ -6,14 +6,16 @@ import Logging
 
 struct Serve: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Run the controller: MQTT session, SQLite store, HTTPS API and artifacts.")
+    abstract: "Run the controller: MQTT session, store (SQLite or PostgreSQL), HTTPS API and artifacts.")
 
   @Option(help: "JSON config file (keys as in ControllerConfig); flags override it.")
   var config: String?
 
   @Option(help: "Address to listen on.") var host: String?
   @Option(help: "HTTPS port.") var port: Int?
-  @Option(help: "Data folder (SQLite store and blobs).") var data: String?
+  @Option(help: "Data folder (blobs, and the SQLite store unless --store names another).") var data: String?
+  @Option(help: "Database: sqlite:PATH (default DATA/controller.sqlite) or postgres://USER@HOST:PORT/DB.")
+  var store: String?
   @Option(help: "Certificate folder (ca.crt, controller.*, controller-client.*).") var certs: String?
   @Option(help: "Broker URL, e.g. mqtts://127.0.0.1:8883.") var broker: String?
   @Option(help: "Base URL devices use to download artifacts.") var publicURL: String?
@@ -37,6 +39,7 @@ struct Serve: AsyncParsableCommand {
     if let host { settings.host = host }
     if let port { settings.port = port }
     if let data { settings.dataDirectory = data }
+    if let store { settings.store = store }
     if let certs { settings.certificates = certs }
     if let broker { settings.brokerURL = broker }
     if let publicURL { settings.publicURL = publicURL }

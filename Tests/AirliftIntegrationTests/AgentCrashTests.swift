@@ -21,8 +21,8 @@ struct AgentCrashTests {
     try await eventually("\(path) to appear") { FileManager.default.fileExists(atPath: path) }
   }
 
-  private func events(_ fleet: Fleet, _ deployment: String, _ device: String) throws -> [StatusReport] {
-    try #require(fleet.controller?.store).statusEvents(deployment: deployment, device: DeviceID(device))
+  private func events(_ fleet: Fleet, _ deployment: String, _ device: String) async throws -> [StatusReport] {
+    try await #require(fleet.controller?.store).statusEvents(deployment: deployment, device: DeviceID(device))
   }
 
   /// Waits for `expected` (a `Failed` is followed by `RolledBack` when a rollback runs).
@@ -61,10 +61,12 @@ struct AgentCrashTests {
       try fleet.startAgentProcess(config)
       let deployment = try await deployScript(fleet, install: "exit 0", device: config.deviceID)
       try await eventually("the deferral to reach the controller") {
-        try self.events(fleet, deployment.id, config.deviceID).contains { ($0.stage ?? "").contains("metered link") }
+        try await self.events(fleet, deployment.id, config.deviceID).contains {
+          ($0.stage ?? "").contains("metered link")
+        }
       }
       #expect(try phase(config, deployment.id) == .pending)
-      let deferral = try #require(try events(fleet, deployment.id, config.deviceID).compactMap(\.stage).last)
+      let deferral = try await #require(try events(fleet, deployment.id, config.deviceID).compactMap(\.stage).last)
       #expect(
         deferral.contains("precondition for download not met") && deferral.contains("on a metered link (download)"))
 
@@ -98,7 +100,7 @@ struct AgentCrashTests {
 
       try fleet.startAgentProcess(config)
       #expect(try await finalState(client, deployment.id, .successful).state == .successful)
-      let events = try events(fleet, deployment.id, config.deviceID)
+      let events = try await events(fleet, deployment.id, config.deviceID)
       #expect(events.contains { $0.stage == "resuming after the agent restarted" })
       let resumed = try #require(events.compactMap(\.stage).first { $0.hasPrefix("resumed at ") })
       #expect(try #require(Int64(resumed.split(separator: " ")[2])) >= kept)
@@ -141,7 +143,7 @@ struct AgentCrashTests {
       let marker = "\(fleet.root)/installed-consent"
       let deployment = try await deployScript(fleet, install: "touch '\(marker)'", device: config.deviceID)
       try await eventually("the ready event to reach the controller") {
-        try self.events(fleet, deployment.id, config.deviceID).contains { ($0.stage ?? "").hasPrefix("ready:") }
+        try await self.events(fleet, deployment.id, config.deviceID).contains { ($0.stage ?? "").hasPrefix("ready:") }
       }
       #expect(try phase(config, deployment.id) == .downloaded)
       await fleet.killAgentProcess(config.deviceID)
@@ -151,7 +153,8 @@ struct AgentCrashTests {
 
       try fleet.startAgentProcess(config)
       try await eventually("the agent to wait for consent again") {
-        try self.events(fleet, deployment.id, config.deviceID).filter { ($0.stage ?? "").hasPrefix("ready:") }.count
+        try await self.events(fleet, deployment.id, config.deviceID).filter { ($0.stage ?? "").hasPrefix("ready:") }
+          .count
           >= 2
       }
       #expect(!FileManager.default.fileExists(atPath: marker))
@@ -184,7 +187,7 @@ struct AgentCrashTests {
       #expect(device.state == .rolledBack)
       #expect(device.error?.contains("the agent stopped during the install") == true)
       #expect(FileManager.default.fileExists(atPath: rolledBack))
-      let states = try events(fleet, deployment.id, config.deviceID).map(\.state)
+      let states = try await events(fleet, deployment.id, config.deviceID).map(\.state)
       #expect(states.suffix(2) == [.failed, .rolledBack])
       let store = try AgentStore(path: "\(config.dataDirectory)/agent.sqlite")
       #expect(try store.installed()["app-crash-installing"] == nil)
@@ -241,7 +244,7 @@ struct AgentCrashTests {
       #expect(boot.booted == "b")
       #expect(boot.slot("b") == image)
       #expect(boot.slot("a") == Data("slot a: version 0\n".utf8))
-      let states = try events(fleet, deployment.id, config.deviceID).map(\.state)
+      let states = try await events(fleet, deployment.id, config.deviceID).map(\.state)
         .reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
       #expect(states.suffix(4) == [.installing, .rebooting, .verifying, .successful])
       // Let the stand-in reboot command that the kill orphaned finish.
@@ -275,7 +278,7 @@ struct AgentCrashTests {
 
       try fleet.startAgentProcess(config)
       #expect(try await finalState(client, deployment.id, .successful).state == .successful)
-      let stages = try events(fleet, deployment.id, config.deviceID).compactMap(\.stage)
+      let stages = try await events(fleet, deployment.id, config.deviceID).compactMap(\.stage)
       #expect(stages.contains("started again (1 of 3), verifying"))
       #expect(stages.contains("started again (2 of 3), verifying"))
       #expect(boot.booted == "b")

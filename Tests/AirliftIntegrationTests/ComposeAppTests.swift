@@ -385,7 +385,7 @@ struct ComposeAppTests {
       #expect(try Self.container(engine, app: "web").image == id2)
       #expect(try engine.loadedImages(since: since).isEmpty, "a pinned image is pulled, not loaded")
       // The pull's bytes are download progress, after the bundle's.
-      let events = try #require(fleet.controller?.store).statusEvents(
+      let events = try await #require(fleet.controller?.store).statusEvents(
         deployment: good, device: DeviceID("compose-06"))
       let pulled = try #require(events.first { $0.stage?.hasPrefix("pulled \(pinned): ") == true })
       #expect(pulled.state == .downloading)

@@ -140,7 +140,10 @@ struct ControllerAPITests {
         try await reporter.publish(Topics.device(id, .status), payload: Wire.encode(report), qos: 1)
       }
       try await eventually("all twelve reports at the controller") {
-        try (0..<12).allSatisfy { try store.statusEvents(deployment: "dep-\($0)", device: id).count == 1 }
+        for index in 0..<12 where try await store.statusEvents(deployment: "dep-\(index)", device: id).count != 1 {
+          return false
+        }
+        return true
       }
     }
   }

@@ -30,7 +30,7 @@ struct DownloadResilienceTests {
         try await client.deployment(deployment.id).status == .completed
       }
       let store = try #require(fleet.controller?.store)
-      let events = try store.statusEvents(deployment: deployment.id, device: DeviceID("device-090"))
+      let events = try await store.statusEvents(deployment: deployment.id, device: DeviceID("device-090"))
       let resumed = events.compactMap(\.stage).first { $0.hasPrefix("resumed at ") }
       let offset = try #require(resumed.flatMap { Int64($0.split(separator: " ")[2]) })
       #expect(offset >= kept)
@@ -68,7 +68,7 @@ struct DownloadResilienceTests {
         try await client.deployment(deployment.id).status == .completed
       }
       let store = try #require(fleet.controller?.store)
-      let events = try store.statusEvents(deployment: deployment.id, device: DeviceID("device-091"))
+      let events = try await store.statusEvents(deployment: deployment.id, device: DeviceID("device-091"))
       let retries = events.filter { $0.state == .retrying }
       #expect(retries.count >= 2)
       #expect(retries.allSatisfy { ($0.attempt ?? 0) >= 2 && ($0.error ?? "").contains("download of") })
@@ -136,7 +136,7 @@ struct DownloadResilienceTests {
       try await eventually("the deployment to complete") {
         try await client.deployment(deployment.id).status == .completed
       }
-      let events = try #require(fleet.controller?.store).statusEvents(
+      let events = try await #require(fleet.controller?.store).statusEvents(
         deployment: deployment.id, device: DeviceID("device-093"))
       let retry = try #require(events.first { $0.state == .retrying })
       #expect(retry.attempt == 2 && retry.error?.contains("connection lost after") == true)
@@ -175,7 +175,7 @@ struct DownloadResilienceTests {
       try await eventually("the deployment to complete") {
         try await client.deployment(deployment.id).status == .completed
       }
-      let events = try #require(fleet.controller?.store).statusEvents(
+      let events = try await #require(fleet.controller?.store).statusEvents(
         deployment: deployment.id, device: DeviceID("device-094"))
       let retry = try #require(events.first { $0.state == .retrying })
       #expect(retry.error?.contains("readTimeout") == true)
@@ -201,8 +201,9 @@ struct DownloadResilienceTests {
       try await eventually("the update to finish on the device") {
         try agent.store.update(deployment.id)?.state == .successful
       }
-      // The controller has not heard of it yet.
-      #expect(try await client.deployment(deployment.id).devices.first?.state == .downloading)
+      // The controller has not heard of the end yet (how far the download had got depends on the machine's load).
+      let heard = try await client.deployment(deployment.id).devices.first?.state
+      #expect(heard == .downloading || heard == .downloaded)
 
       try await fleet.startBroker()
       // Through the broker, or sent again over HTTPS if the broker lost some.
@@ -210,13 +211,13 @@ struct DownloadResilienceTests {
       let complete: [DeviceState] = [.pending, .downloading, .downloaded, .installing, .verifying, .successful]
       var states: [DeviceState] = []
       try await eventually("every queued report to arrive") {
-        states = try store.statusEvents(deployment: deployment.id, device: DeviceID("device-095")).map(\.state)
+        states = try await store.statusEvents(deployment: deployment.id, device: DeviceID("device-095")).map(\.state)
           .reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
         return states == complete
       }
       #expect(states == complete)
       #expect(try await client.deployment(deployment.id).devices.first?.state == .successful)
-      let events = try store.statusEvents(deployment: deployment.id, device: DeviceID("device-095"))
+      let events = try await store.statusEvents(deployment: deployment.id, device: DeviceID("device-095"))
       #expect(events.map(\.time) == events.map(\.time).sorted())
       let percents = events.filter { $0.state == .downloading }.compactMap(\.percent)
       #expect(percents == percents.sorted() && percents.last ?? 0 > 10)
@@ -250,7 +251,7 @@ struct DownloadResilienceTests {
       try await eventually("the lost reports to arrive", within: 60) {
         try await client.deployment(deployment.id).devices.first?.state == .successful
       }
-      let events = try #require(fleet.controller?.store).statusEvents(
+      let events = try await #require(fleet.controller?.store).statusEvents(
         deployment: deployment.id, device: DeviceID("device-096"))
       let states = events.map(\.state).reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
       #expect(states == [.pending, .downloading, .downloaded, .installing, .verifying, .successful])

@@ -39,7 +39,7 @@ struct EndToEndTests {
 
       // Every stage was reported, in order.
       let store = try #require(fleet.controller?.store)
-      let states = try store.statusEvents(deployment: deployment.id, device: DeviceID("device-001")).map(\.state)
+      let states = try await store.statusEvents(deployment: deployment.id, device: DeviceID("device-001")).map(\.state)
       let stages = states.reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
       #expect(stages == [.pending, .downloading, .downloaded, .installing, .verifying, .successful])
     }
@@ -156,7 +156,7 @@ struct EndToEndTests {
         try await eventually("round \(round) to complete") {
           try await client.deployment(deployment.id).status == .completed
         }
-        let events = try #require(fleet.controller?.store).statusEvents(
+        let events = try await #require(fleet.controller?.store).statusEvents(
           deployment: deployment.id, device: DeviceID("device-008"))
         if round == 2 {
           #expect(events.map(\.state) == [.successful])

@@ -38,7 +38,7 @@ struct PollingDeviceTests {
         try await client.deployment(deployment.id).status == .completed
       }
       #expect(try await client.deployment(deployment.id).devices.allSatisfy { $0.state == .successful })
-      let events = try #require(fleet.controller?.store).statusEvents(
+      let events = try await #require(fleet.controller?.store).statusEvents(
         deployment: deployment.id, device: DeviceID("px-1"))
       var reported = events.map(\.state).makeIterator()
       let inOrder = [DeviceState.downloading, .downloaded, .installing, .successful].allSatisfy { wanted in
@@ -123,7 +123,7 @@ struct PollingDeviceTests {
       try await eventually("the controller to hear the end") {
         try await client.deployment(deployment.id).devices.first?.state == .successful
       }
-      let events = try #require(fleet.controller?.store).statusEvents(
+      let events = try await #require(fleet.controller?.store).statusEvents(
         deployment: deployment.id, device: DeviceID("px-3"))
       #expect(events.filter { $0.state == .successful }.count == 1)
       let seqs = events.compactMap(\.seq)

@@ -39,10 +39,11 @@ struct RolloutIntegrationTests {
         #expect(done.devices.allSatisfy { $0.state == .successful && $0.started })
         // Nobody but the canary started before it had succeeded.
         let store = try #require(fleet.controller?.store)
-        let canaryDone = try #require(
+        let canaryDone = try await #require(
           try store.statusEvents(deployment: created.id, device: DeviceID(first[0])).last?.time)
         for other in ids where other != first[0] {
-          let firstEvent = try #require(try store.statusEvents(deployment: created.id, device: DeviceID(other)).first)
+          let firstEvent = try await #require(
+            try store.statusEvents(deployment: created.id, device: DeviceID(other)).first)
           #expect(firstEvent.time >= canaryDone, "\(other) started before the canary finished")
         }
         canaries.append(first[0])
@@ -97,7 +98,7 @@ struct RolloutIntegrationTests {
       #expect(aborted.devices.filter { !$0.started }.allSatisfy { $0.state == .pending })
       // Nothing reached the devices that waited.
       for device in aborted.devices where !device.started {
-        let events = try #require(fleet.controller?.store).statusEvents(
+        let events = try await #require(fleet.controller?.store).statusEvents(
           deployment: created.id, device: DeviceID(device.device))
         #expect(events.isEmpty)
       }
@@ -502,7 +503,8 @@ struct WholeUpdateRetryTests {
       }
       let device = try #require(try await client.deployment(retried.id).devices.first)
       #expect(device.state == .successful && device.round == 2)
-      let states = try #require(fleet.controller?.store).statusEvents(deployment: retried.id, device: DeviceID("rt-1"))
+      let states = try await #require(fleet.controller?.store).statusEvents(
+        deployment: retried.id, device: DeviceID("rt-1"))
       #expect(states.contains { $0.state == .failed && ($0.error ?? "").contains("flash busy") })
       #expect(states.contains { ($0.error ?? "").hasPrefix("try 2 of 2 after:") })
       #expect(states.last?.state == .successful)

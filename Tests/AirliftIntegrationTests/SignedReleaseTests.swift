@@ -36,9 +36,9 @@ struct SignedReleaseTests {
   static func outcome(_ deployment: String, device: String, fleet: Fleet) async throws -> StatusReport {
     let store = try #require(fleet.controller?.store)
     try await eventually("\(device) to end \(deployment)") {
-      try store.statusEvents(deployment: deployment, device: DeviceID(device)).last?.state.isTerminal == true
+      try await store.statusEvents(deployment: deployment, device: DeviceID(device)).last?.state.isTerminal == true
     }
-    return try #require(try store.statusEvents(deployment: deployment, device: DeviceID(device)).last)
+    return try await #require(try store.statusEvents(deployment: deployment, device: DeviceID(device)).last)
   }
 
   @Test(

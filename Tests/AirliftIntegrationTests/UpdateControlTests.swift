@@ -22,8 +22,8 @@ struct UpdateControlTests {
     return try await client.createDeployment(.init(package: "app", version: "1.0.0", target: .init(devices: [device])))
   }
 
-  private func stages(_ fleet: Fleet, _ deployment: String, _ device: String) throws -> [String] {
-    try #require(fleet.controller?.store).statusEvents(deployment: deployment, device: DeviceID(device))
+  private func stages(_ fleet: Fleet, _ deployment: String, _ device: String) async throws -> [String] {
+    try await #require(fleet.controller?.store).statusEvents(deployment: deployment, device: DeviceID(device))
       .compactMap(\.stage)
   }
 
@@ -45,7 +45,7 @@ struct UpdateControlTests {
       try await fleet.startAgent(config)
       let deployment = try await deploy(fleet, device: config.deviceID)
       try await eventually("the wait for the lock to be reported") {
-        try self.stages(fleet, deployment.id, config.deviceID).contains(
+        try await self.stages(fleet, deployment.id, config.deviceID).contains(
           "waiting for the update lock \(lock) to be removed")
       }
       try await Task.sleep(for: .seconds(1.5))
@@ -108,12 +108,10 @@ struct UpdateControlTests {
       let deployment = try await client.createDeployment(
         .init(package: "app", version: "1.0.0", target: .init(devices: [applyLater.deviceID, downloadLater.deviceID])))
       try await eventually("both waits to be reported") {
-        try self.stages(fleet, deployment.id, applyLater.deviceID).contains {
-          $0.hasPrefix("waiting for the apply window '\(closedWindow)' (opens ")
-        }
-          && self.stages(fleet, deployment.id, downloadLater.deviceID).contains {
-            $0.hasPrefix("waiting for the schedule window '\(closedWindow)' (opens ")
-          }
+        let applying = try await self.stages(fleet, deployment.id, applyLater.deviceID)
+        let downloading = try await self.stages(fleet, deployment.id, downloadLater.deviceID)
+        return applying.contains { $0.hasPrefix("waiting for the apply window '\(closedWindow)' (opens ") }
+          && downloading.contains { $0.hasPrefix("waiting for the schedule window '\(closedWindow)' (opens ") }
       }
       try await Task.sleep(for: .seconds(1.5))
       let devices = try await client.deployment(deployment.id).devices

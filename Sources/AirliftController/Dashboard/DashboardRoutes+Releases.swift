@@ -41,9 +41,11 @@ extension DashboardRoutes {
   }
 
   @Sendable func releases(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let all = try store.releases()
+    let all = try await store.releases()
     let byPackage = Dictionary(grouping: all, by: \.package)
-    let packages = try byPackage.keys.sorted().map { name in
+    var tags: [String: [API.Tag]] = [:]
+    for name in byPackage.keys { tags[name] = try await store.tags(package: name) }
+    let packages = byPackage.keys.sorted().map { name in
       let versions = (byPackage[name] ?? []).sorted { a, b in
         guard let va = try? SemanticVersion(a.version), let vb = try? SemanticVersion(b.version) else {
           return a.version > b.version
@@ -51,7 +53,7 @@ extension DashboardRoutes {
         return va > vb
       }
       return ReleasesView.Package(
-        name: name, tags: try store.tags(package: name),
+        name: name, tags: tags[name] ?? [],
         versions: versions.map { release in
           ReleasesView.Version(
             ref: "\(release.package)@\(release.version)", version: release.version, handler: release.handler,
@@ -80,7 +82,7 @@ extension DashboardRoutes {
   @Sendable func releaseMetadata(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let ref = ReleaseRef(
       package: try context.parameters.require("package"), version: try context.parameters.require("version"))
-    let document = try store.metadata(ref, name: try context.parameters.require("name"))
+    let document = try await store.metadata(ref, name: try context.parameters.require("name"))
     return Response(
       status: .ok, headers: [.contentType: "application/json", .contentSecurityPolicy: "default-src 'none'"],
       body: .init(byteBuffer: ByteBuffer(bytes: document)))

@@ -124,14 +124,14 @@ struct DashboardRoutes {
     var filterError: String?
     do {
       func value(_ text: String) -> String? { text.isEmpty ? nil : text }
-      let filter = try ControllerRoutes.deviceFilter(
+      let filter = try await ControllerRoutes.deviceFilter(
         group: value(query.group), app: value(query.app), version: value(query.version),
         attributes: query.attr.isEmpty ? [] : [query.attr], expression: nil, online: value(query.online))
-      devices = try store.devices(filter)
+      devices = try await store.devices(filter)
     } catch {
       filterError = ErrorMappingMiddleware.map(error, logger: context.logger).message
     }
-    let summary = try store.fleetSummary()
+    let summary = try await store.fleetSummary()
     let pageCount = max(1, (devices.count + Self.pageSize - 1) / Self.pageSize)
     let page = min(requestedPage, pageCount)
     let shown = devices.dropFirst((page - 1) * Self.pageSize).prefix(Self.pageSize)
@@ -214,17 +214,19 @@ struct DashboardRoutes {
 
   @Sendable func device(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let raw = try context.parameters.require("id")
-    guard let id = try? DeviceID(raw), let detail = try store.deviceDetail(id) else {
+    guard let id = try? DeviceID(raw), let detail = try await store.deviceDetail(id) else {
       return notFound("No device '\(raw)' has checked in.", context: context)
     }
     let device = detail.device
-    let history = try detail.history.prefix(Self.deviceHistoryShown).enumerated().map { index, entry in
+    let shown = Array(detail.history.prefix(Self.deviceHistoryShown))
+    let events = try await store.statusEvents(device: id, deployments: shown.map(\.deployment))
+    let history = shown.enumerated().map { index, entry in
       DeviceView.Deployment(
         deployment: entry.deployment, release: "\(entry.release.package)@\(entry.release.version)",
         state: entry.state.rawValue, stateClass: DashboardFormat.stateClass(entry.state),
         deploymentError: entry.error,
         open: index == 0,
-        events: try store.statusEvents(deployment: entry.deployment, device: id).map { event in
+        events: (events[entry.deployment] ?? []).map { event in
           DeviceView.Event(
             time: DashboardFormat.time(event.time), state: event.state.rawValue, eventStage: event.stage,
             progress: event.percent.map { "\($0) %" }
@@ -254,7 +256,7 @@ struct DashboardRoutes {
         return .init(
           key: name, value: "\(version) · \(app.state.rawValue)" + (app.reason.map { " (\($0))" } ?? ""))
       },
-      presence: try store.presenceHistory(id).map { .init(online: $0.online, at: DashboardFormat.time($0.at)) },
+      presence: try await store.presenceHistory(id).map { .init(online: $0.online, at: DashboardFormat.time($0.at)) },
       history: history)
     return renderer.page("device", layout: layout(device.id, page: "device", context: context), view: view)
   }
@@ -280,7 +282,7 @@ struct DashboardRoutes {
   static let deploymentsShown = 200
 
   @Sendable func deploymentList(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let rows = try store.deployments().sorted { $0.createdAt > $1.createdAt }.prefix(Self.deploymentsShown).map {
+    let rows = try await store.deployments().sorted { $0.createdAt > $1.createdAt }.prefix(Self.deploymentsShown).map {
       deployment in
       let counts = deployment.counts
       return DeploymentListView.Row(
@@ -298,7 +300,7 @@ struct DashboardRoutes {
 
   @Sendable func deployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try context.parameters.require("id")
-    guard let deployment = try store.deployment(id: id) else {
+    guard let deployment = try await store.deployment(id: id) else {
       return notFound("No deployment '\(id)'.", context: context)
     }
     let view = DeploymentView(deployment, canWrite: Self.canWrite(context))
@@ -310,7 +312,7 @@ struct DashboardRoutes {
   /// a comment every 15 s to keep proxies from closing the stream.
   @Sendable func deploymentEvents(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try context.parameters.require("id")
-    guard try store.deployment(id: id) != nil else { return notFound("No deployment '\(id)'.", context: context) }
+    guard try await store.deployment(id: id) != nil else { return notFound("No deployment '\(id)'.", context: context) }
     let canWrite = Self.canWrite(context)
     let (store, renderer) = (self.store, self.renderer)
     var headers = DashboardRenderer.securityHeaders
@@ -324,7 +326,7 @@ struct DashboardRoutes {
         var lastSent = ""
         var lastWrite = start
         while !Task.isCancelled && !Task.isShuttingDownGracefully && clock.now - start < Self.liveStreamLimit {
-          guard let deployment = try store.deployment(id: id) else { break }
+          guard let deployment = try await store.deployment(id: id) else { break }
           let view = DeploymentView(deployment, canWrite: canWrite)
           let fragment = renderer.render("deployment-live", view)
           if fragment != lastSent {

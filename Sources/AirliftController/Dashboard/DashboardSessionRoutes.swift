@@ -28,7 +28,7 @@ extension DashboardRoutes {
     let form = try? URLEncodedFormDecoder().decode(Form.self, from: String(buffer: body))
     let next = Self.safeNext(form?.next)
     let token = form?.token?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-    guard !token.isEmpty, let (secret, session) = try store.openSession(token: token) else {
+    guard !token.isEmpty, let (secret, session) = try await store.openSession(token: token) else {
       return renderer.page(
         "login", layout: DashboardLayout(title: "Log in", page: "login"),
         view: LoginView(error: "That operator token is unknown or was revoked.", next: next), status: .unauthorized)
@@ -43,7 +43,7 @@ extension DashboardRoutes {
   }
 
   @Sendable func logout(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    if let secret = request.cookies[Self.cookieName]?.value { try store.closeSession(secret) }
+    if let secret = request.cookies[Self.cookieName]?.value { try await store.closeSession(secret) }
     var response = DashboardRenderer.redirect("/ui/login")
     response.setCookie(
       Cookie(name: Self.cookieName, value: "", maxAge: 0, path: "/", secure: true, httpOnly: true, sameSite: .strict))

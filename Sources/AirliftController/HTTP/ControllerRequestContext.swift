@@ -54,7 +54,9 @@ struct IdentityMiddleware: RouterMiddleware {
         request.headers, from: context.channel.remoteAddress, trusted: trustedProxies)
     guard let der = presented else {
       guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
-        if let cookie = request.cookies[DashboardRoutes.cookieName]?.value, let session = try store.session(cookie) {
+        if let cookie = request.cookies[DashboardRoutes.cookieName]?.value,
+          let session = try await store.session(cookie)
+        {
           // A dashboard session: REST writes must carry the header only the dashboard's own script sets.
           let reads = request.method == .get || request.method == .head
           if !reads && !request.uri.path.hasPrefix("/ui/") && request.headers[.airliftUI] != "1" {
@@ -73,11 +75,11 @@ struct IdentityMiddleware: RouterMiddleware {
             "a client certificate signed by the fleet CA, or an operator token (Authorization: Bearer …), is required")
       }
       let secret = String(header.dropFirst("Bearer ".count))
-      if let bootstrap = try store.enrollmentTokenID(secret) {
+      if let bootstrap = try await store.enrollmentTokenID(secret) {
         context.identity = .enrollment(bootstrap)
         return try await next(request, context)
       }
-      guard let (name, role) = try store.authenticate(token: secret) else {
+      guard let (name, role) = try await store.authenticate(token: secret) else {
         throw APIError(
           status: .unauthorized, code: "invalid_token", message: "the operator token is unknown or was revoked")
       }
@@ -90,7 +92,7 @@ struct IdentityMiddleware: RouterMiddleware {
     } else if readers.contains(name) {
       context.identity = .operator(name, role: .reader)
     } else if let device = try? DeviceID(name) {
-      try revocations.admit(device, serial: try CertificateIdentity.serialNumber(der: der))
+      try await revocations.admit(device, serial: try CertificateIdentity.serialNumber(der: der))
       context.identity = .device(device)
     } else {
       throw APIError(
@@ -145,17 +147,17 @@ struct OperatorOnlyMiddleware: RouterMiddleware {
     do {
       if let refusal { throw refusal }
       let response = try await next(request, context)
-      record(name, request, Int(response.status.code))
+      await record(name, request, Int(response.status.code))
       return response
     } catch {
       let mapped = ErrorMappingMiddleware.map(error, logger: context.logger)
-      record(name, request, Int(mapped.status.code))
+      await record(name, request, Int(mapped.status.code))
       throw mapped
     }
   }
 
-  private func record(_ actor: String, _ request: Request, _ status: Int) {
-    try? store?.audit(
+  private func record(_ actor: String, _ request: Request, _ status: Int) async {
+    try? await store?.audit(
       API.AuditEntry(at: Date(), actor: actor, method: request.method.rawValue, path: request.uri.path, status: status))
   }
 }

@@ -8,17 +8,17 @@ extension ControllerRoutes {
   /// `POST /api/v1/tokens`: a new operator token; its secret is in this answer only.
   @Sendable func createToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.CreateToken.self, context: context)
-    return try Self.json(
+    return try await Self.json(
       try store.createToken(name: body.name, role: body.role, by: Self.operatorName(context)), status: .created,
       context: context)
   }
 
   @Sendable func listTokens(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.tokens(), context: context)
+    try await Self.json(try store.tokens(), context: context)
   }
 
   @Sendable func revokeToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try store.revokeToken(name: try context.parameters.require("name"))
+    try await store.revokeToken(name: try context.parameters.require("name"))
     return Response(status: .noContent)
   }
 
@@ -32,11 +32,11 @@ extension ControllerRoutes {
     let body = try await request.decode(as: API.EnrollmentRequest.self, context: context)
     _ = try DeviceID(body.device)
     guard body.csr.utf8.count <= 16 << 10 else { throw SigningRequestError.notACSR }
-    let (enrollment, preRegistered) = try store.submitEnrollment(body, token: token)
+    let (enrollment, preRegistered) = try await store.submitEnrollment(body, token: token)
     guard preRegistered, enrollment.status == .pending else {
       return try Self.json(enrollment, status: .accepted, context: context)
     }
-    return try Self.json(try decide(body.device, approve: true, by: "pre-registered"), context: context)
+    return try await Self.json(try decide(body.device, approve: true, by: "pre-registered"), context: context)
   }
 
   /// `GET /enroll/{device}` (the same bootstrap token): pending, issued (with the certificate) or rejected.
@@ -45,7 +45,9 @@ extension ControllerRoutes {
       throw APIError(status: .forbidden, code: "forbidden", message: "enrolling needs a bootstrap token")
     }
     let device = try context.parameters.require("device")
-    guard let enrollment = try store.enrollment(device, token: token) else { throw StoreError.deviceNotFound(device) }
+    guard let enrollment = try await store.enrollment(device, token: token) else {
+      throw StoreError.deviceNotFound(device)
+    }
     return try Self.json(enrollment, context: context)
   }
 
@@ -56,12 +58,12 @@ extension ControllerRoutes {
       throw APIError(
         status: .badRequest, code: "invalid_request", message: "uses must be 1-100000 and validFor 60 s to a year")
     }
-    return try Self.json(
+    return try await Self.json(
       try store.createEnrollmentToken(body, by: Self.operatorName(context)), status: .created, context: context)
   }
 
   @Sendable func listEnrollments(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(
+    try await Self.json(
       try store.enrollments().map {
         var e = $0
         e.certificate = nil
@@ -70,19 +72,19 @@ extension ControllerRoutes {
   }
 
   @Sendable func approveEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(
+    try await Self.json(
       try decide(try context.parameters.require("device"), approve: true, by: Self.operatorName(context)),
       context: context)
   }
 
   @Sendable func rejectEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(
+    try await Self.json(
       try decide(try context.parameters.require("device"), approve: false, by: Self.operatorName(context)),
       context: context)
   }
 
-  private func decide(_ device: String, approve: Bool, by: String?) throws -> API.Enrollment {
-    try store.decideEnrollment(device, approve: approve, by: by) { csr in
+  private func decide(_ device: String, approve: Bool, by: String?) async throws -> API.Enrollment {
+    try await store.decideEnrollment(device, approve: approve, by: by) { csr in
       let authority = try CertificateAuthority(certificateFile: caFile, keyFile: caKeyFile)
       return try authority.issue(csrPEM: csr, commonName: device)
     }
@@ -91,7 +93,7 @@ extension ControllerRoutes {
   /// `GET /api/v1/audit?limit=N`: operator writes, newest first.
   @Sendable func auditLog(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
-    return try Self.json(try store.auditLog(limit: min(max(limit, 1), 10_000)), context: context)
+    return try await Self.json(try store.auditLog(limit: min(max(limit, 1), 10_000)), context: context)
   }
 
   /// `POST /api/v1/devices/{id}/revoke`: the device's certificates go on the broker's CRL.

@@ -29,9 +29,9 @@ extension ControllerRoutes {
     let package = try context.parameters.require("package")
     let tag = try context.parameters.require("tag")
     let name = try context.parameters.require("asset")
-    let version = try store.resolveTag(package: package, name: tag)
+    let version = try await store.resolveTag(package: package, name: tag)
     let ref = ReleaseRef(package: package, version: version)
-    guard let release = try store.release(ref) else { throw StoreError.releaseNotFound(ref) }
+    guard let release = try await store.release(ref) else { throw StoreError.releaseNotFound(ref) }
     guard let asset = release.assets.first(where: { $0.name == name }) else {
       throw APIError(
         status: .notFound, code: "asset_not_found",

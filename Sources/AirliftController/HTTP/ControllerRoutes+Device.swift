@@ -21,7 +21,7 @@ extension ControllerRoutes {
         status: .badRequest, code: "invalid_request",
         message: "give after=A&through=B, whole numbers with 0 <= A <= B <= A + 10000")
     }
-    return try Self.json(
+    return try await Self.json(
       StoredSeqs(seqs: try store.storedStatusSeqs(device: device, after: after, through: through)), context: context)
   }
 
@@ -35,11 +35,11 @@ extension ControllerRoutes {
       throw APIError(
         status: .badRequest, code: "invalid_request", message: "send at least one report, each with its seq")
     }
-    let unknown = try store.recordStatuses(batch.reports.map { (device, $0) })
+    let unknown = try await store.recordStatuses(batch.reports.map { (device, $0) })
     for (_, report) in unknown {
       context.logger.warning("status for unknown deployment '\(report.deployment)' from \(device); kept")
     }
-    return try Self.json(
+    return try await Self.json(
       StoredSeqs(seqs: try store.storedStatusSeqs(device: device, after: low - 1, through: high)), context: context)
   }
 
@@ -47,7 +47,7 @@ extension ControllerRoutes {
   /// deployment (identity from its certificate), or 204 when it has none.
   @Sendable func ownDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let device = try Self.requireDevice(context)
-    guard let notice = try deployments.notice(for: device) else { return Response(status: .noContent) }
+    guard let notice = try await deployments.notice(for: device) else { return Response(status: .noContent) }
     return Response(
       status: .ok, headers: [.contentType: "application/json"],
       body: .init(byteBuffer: ByteBuffer(bytes: Wire.encode(notice))))
@@ -68,7 +68,7 @@ extension ControllerRoutes {
   /// A released blob, whole or the `Range` asked for (206), streamed from disk.
   func serveBlob(_ digest: String, request: Request, context: ControllerRequestContext) async throws -> Response {
     let path = blobs.path(sha256: digest)
-    guard try store.blobIsReleased(sha256: digest),
+    guard try await store.blobIsReleased(sha256: digest),
       let attributes = try? FileManager.default.attributesOfItem(atPath: path),
       let size = (attributes[.size] as? NSNumber)?.int64Value
     else {

@@ -8,18 +8,18 @@ import Hummingbird
 extension ControllerRoutes {
   @Sendable func createFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.CreateFlow.self, context: context)
-    return try Self.json(
+    return try await Self.json(
       try deployments.createFlow(body, by: Self.operatorName(context)), status: .created, context: context)
   }
 
   @Sendable func listFlows(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.flows(), context: context)
+    try await Self.json(try store.flows(), context: context)
   }
 
   @Sendable func showFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let name = try context.parameters.require("name")
     if request.uri.queryParameters.get("versions") == "all" {
-      let versions = try store.flowVersions(name)
+      let versions = try await store.flowVersions(name)
       guard !versions.isEmpty else { throw StoreError.flowNotFound(name, version: nil) }
       return try Self.json(versions, context: context)
     }
@@ -29,14 +29,14 @@ extension ControllerRoutes {
       }
       return number
     }
-    guard let flow = try store.flow(name, version: version) else {
+    guard let flow = try await store.flow(name, version: version) else {
       throw StoreError.flowNotFound(name, version: version)
     }
     return try Self.json(flow, context: context)
   }
 
   @Sendable func deleteFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try store.deleteFlow(try context.parameters.require("name"))
+    try await store.deleteFlow(try context.parameters.require("name"))
     return Response(status: .noContent)
   }
 

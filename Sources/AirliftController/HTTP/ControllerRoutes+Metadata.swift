@@ -11,13 +11,13 @@ extension ControllerRoutes {
     let body = try await request.body.collect(upTo: API.maxRequestBody)
     let document = Array(body.readableBytesView)
     let kind = try ReleaseMetadata.classify(name: name, document: document)
-    let attached = try store.attachMetadata(
+    let attached = try await store.attachMetadata(
       ref, name: name, document: document, kind: kind, by: Self.operatorName(context))
     return try Self.json(attached, status: .created, context: context)
   }
 
   @Sendable func showMetadata(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.metadataResponse(
+    try await Self.metadataResponse(
       try store.metadata(try Self.releaseRef(context), name: try context.parameters.require("name")))
   }
 
@@ -28,7 +28,7 @@ extension ControllerRoutes {
         status: .forbidden, code: "forbidden",
         message: "this route is for devices; operators use /api/v1/releases/{package}/{version}/metadata/{name}")
     }
-    return try Self.metadataResponse(
+    return try await Self.metadataResponse(
       try store.metadata(try Self.releaseRef(context), name: try context.parameters.require("name")))
   }
 

@@ -19,14 +19,14 @@ extension ControllerRoutes {
         status: .forbidden, code: "forbidden",
         message: "the check-in names '\(checkIn.device)' but the certificate is \(device)'s")
     }
-    if try store.recordCheckIn(checkIn) {
+    if try await store.recordCheckIn(checkIn) {
       context.logger.info("new device checked in", metadata: ["device": .string(device.rawValue)])
     }
     // The same rules as for MQTT devices: open deployments, channels, distribution policies.
-    deployments.deviceMayJoin(device)
-    let notice = try deployments.notice(for: device)
-    if let notice { try store.markDelivered(notice.deployment, to: device) }
-    let commands = try store.pendingCommands(for: device)
+    await deployments.deviceMayJoin(device)
+    let notice = try await deployments.notice(for: device)
+    if let notice { try await store.markDelivered(notice.deployment, to: device) }
+    let commands = try await store.pendingCommands(for: device)
     return Response(
       status: .ok, headers: [.contentType: "application/json"],
       body: .init(
@@ -40,7 +40,7 @@ extension ControllerRoutes {
     let body = try await request.body.collect(upTo: Wire.maxPayload)
     let result = try Wire.decode(
       CommandResult.self, from: Array(buffer: body), topic: "POST /api/v1/device/command-result")
-    try store.recordCommandResult(result, from: device)
+    try await store.recordCommandResult(result, from: device)
     return Response(status: .noContent)
   }
 }

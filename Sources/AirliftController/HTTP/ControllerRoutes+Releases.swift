@@ -16,7 +16,7 @@ extension ControllerRoutes {
     guard size > 0 else {
       throw APIError(status: .badRequest, code: "empty_asset", message: "the uploaded asset is empty")
     }
-    try store.recordBlob(sha256: digest, size: size)
+    try await store.recordBlob(sha256: digest, size: size)
     return try Self.json(API.Blob(sha256: digest, size: size), status: .created, context: context)
   }
 
@@ -46,7 +46,7 @@ extension ControllerRoutes {
     }
     for name in body.parameters.keys { try Names.validateParameter(name) }
     try Self.validateApps(body)
-    let release = try store.addRelease(
+    let release = try await store.addRelease(
       package: body.package, version: version, handler: body.handler, parameters: body.parameters,
       assets: body.assets, apps: body.apps)
     return try Self.json(release, status: .created, context: context)
@@ -78,14 +78,15 @@ extension ControllerRoutes {
   @Sendable func signRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let ref = try Self.releaseRef(context)
     let signed = try await request.decode(as: SignedManifest.self, context: context)
-    return try Self.json(try store.signRelease(ref, with: signed, by: Self.operatorName(context)), context: context)
+    return try await Self.json(
+      try store.signRelease(ref, with: signed, by: Self.operatorName(context)), context: context)
   }
 
   /// `GET /api/v1/releases/{package}/{version}/manifest`: the signed manifest, for anyone to check.
   @Sendable func showManifest(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let ref = try Self.releaseRef(context)
-    guard try store.release(ref) != nil else { throw StoreError.releaseNotFound(ref) }
-    guard let signed = try store.signedManifest(ref) else { throw StoreError.releaseUnsigned(ref) }
+    guard try await store.release(ref) != nil else { throw StoreError.releaseNotFound(ref) }
+    guard let signed = try await store.signedManifest(ref) else { throw StoreError.releaseUnsigned(ref) }
     return try Self.json(signed, context: context)
   }
 
@@ -97,18 +98,18 @@ extension ControllerRoutes {
   }
 
   @Sendable func listReleases(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.releases(package: request.uri.queryParameters.get("package")), context: context)
+    try await Self.json(try store.releases(package: request.uri.queryParameters.get("package")), context: context)
   }
 
   @Sendable func showRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let ref = ReleaseRef(
       package: try context.parameters.require("package"), version: try context.parameters.require("version"))
-    guard let release = try store.release(ref) else { throw StoreError.releaseNotFound(ref) }
+    guard let release = try await store.release(ref) else { throw StoreError.releaseNotFound(ref) }
     return try Self.json(release, context: context)
   }
 
   @Sendable func listTags(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.tags(package: try context.parameters.require("package")), context: context)
+    try await Self.json(try store.tags(package: try context.parameters.require("package")), context: context)
   }
 
   /// `PUT /api/v1/packages/{package}/tags/{tag}`: moves a floating tag
@@ -120,7 +121,7 @@ extension ControllerRoutes {
     try Names.validateTag(name)
     let body = try await request.decode(as: API.SetTag.self, context: context)
     let version = try SemanticVersion(body.version).description
-    let tag = try store.setTag(package: package, name: name, version: version, locked: body.locked)
+    let tag = try await store.setTag(package: package, name: name, version: version, locked: body.locked)
     // Devices that follow this tag as an update channel get the new version.
     _ = try await deployments.channelMoved(package: package, tag: name, to: version)
     return try Self.json(tag, context: context)

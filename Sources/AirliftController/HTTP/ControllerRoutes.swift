@@ -120,7 +120,7 @@ struct ControllerRoutes {
       problems.append("mqtt: connection to the broker lost; reconnecting")
     }
     do {
-      try store.checkWritable()
+      try await store.checkWritable()
     } catch {
       problems.append("store: not writable: \(error)")
     }
@@ -131,7 +131,7 @@ struct ControllerRoutes {
 
   /// `GET /metrics` (operators): the Prometheus text exposition.
   @Sendable func metricsExposition(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let snapshot = ControllerMetrics.Snapshot(
+    let snapshot = await ControllerMetrics.Snapshot(
       fleet: try store.fleetSummary(), deployments: try store.deploymentCounts(), publishes: health.mqttPublishes)
     return Response(
       status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -146,7 +146,7 @@ struct ControllerRoutes {
     let filter = try Self.deviceFilter(
       group: query.get("group"), app: query.get("app"), version: query.get("version"),
       attributes: query.getAll("attr"), expression: query.get("where"), online: query.get("online"))
-    return try Self.json(try store.devices(filter), context: context)
+    return try await Self.json(try store.devices(filter), context: context)
   }
 
   /// The device filter a query asks for (the API's and the dashboard's), or a 400 saying what is wrong.
@@ -179,7 +179,7 @@ struct ControllerRoutes {
 
   @Sendable func showDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try DeviceID(try context.parameters.require("id"))
-    guard let detail = try store.deviceDetail(id) else {
+    guard let detail = try await store.deviceDetail(id) else {
       throw APIError(status: .notFound, code: "device_not_found", message: "device '\(id)' has never checked in")
     }
     return try Self.json(detail, context: context)
@@ -193,11 +193,12 @@ struct ControllerRoutes {
 
   @Sendable func showCommand(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try DeviceID(try context.parameters.require("id"))
-    return try Self.json(try store.command(try context.parameters.require("command"), device: id), context: context)
+    return try await Self.json(
+      try store.command(try context.parameters.require("command"), device: id), context: context)
   }
 
   @Sendable func listGroups(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.groups(), context: context)
+    try await Self.json(try store.groups(), context: context)
   }
 
   @Sendable func createGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -208,12 +209,12 @@ struct ControllerRoutes {
     let body = try await request.decode(as: Body.self, context: context)
     try Names.validateTag(body.name)
     let expression = try body.expression.map { text throws(PolicyExpressionError) in try PolicyExpression(text) }
-    return try Self.json(
+    return try await Self.json(
       try store.createGroup(body.name, expression: expression), status: .created, context: context)
   }
 
   @Sendable func showGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.group(try context.parameters.require("name")), context: context)
+    try await Self.json(try store.group(try context.parameters.require("name")), context: context)
   }
 
   @Sendable func setGroupWindow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -231,13 +232,13 @@ struct ControllerRoutes {
     if let zone = body.timeZone, TimeZone(identifier: zone) == nil {
       throw APIError(status: .badRequest, code: "invalid_request", message: "unknown time zone '\(zone)'")
     }
-    return try Self.json(
+    return try await Self.json(
       try store.setGroupWindow(try context.parameters.require("name"), window: window, timeZone: body.timeZone),
       context: context)
   }
 
   @Sendable func deleteGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try store.deleteGroup(try context.parameters.require("name"))
+    try await store.deleteGroup(try context.parameters.require("name"))
     return Response(status: .noContent)
   }
 
@@ -245,14 +246,14 @@ struct ControllerRoutes {
   @Sendable func addGroupDevices(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.GroupMembers.self, context: context)
     let ids = try body.devices.map { try DeviceID($0) }
-    let group = try store.addToGroup(try context.parameters.require("name"), devices: ids)
-    for id in ids { deployments.deviceMayJoin(id) }
+    let group = try await store.addToGroup(try context.parameters.require("name"), devices: ids)
+    for id in ids { await deployments.deviceMayJoin(id) }
     return try Self.json(group, context: context)
   }
 
   @Sendable func removeGroupDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try DeviceID(try context.parameters.require("id"))
-    return try Self.json(
+    return try await Self.json(
       try store.removeFromGroup(try context.parameters.require("name"), devices: [id]), context: context)
   }
 
@@ -265,12 +266,12 @@ struct ControllerRoutes {
   }
 
   @Sendable func listDeployments(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.deployments(), context: context)
+    try await Self.json(try store.deployments(), context: context)
   }
 
   @Sendable func showDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try context.parameters.require("id")
-    guard let deployment = try store.deployment(id: id) else { throw StoreError.deploymentNotFound(id) }
+    guard let deployment = try await store.deployment(id: id) else { throw StoreError.deploymentNotFound(id) }
     return try Self.json(deployment, context: context)
   }
 
@@ -278,16 +279,18 @@ struct ControllerRoutes {
 
   @Sendable func pauseDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let reason = try? await request.decode(as: ReasonBody.self, context: context).reason
-    return try Self.json(try deployments.pause(try context.parameters.require("id"), reason: reason), context: context)
+    return try await Self.json(
+      try deployments.pause(try context.parameters.require("id"), reason: reason), context: context)
   }
 
   @Sendable func resumeDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try deployments.resume(try context.parameters.require("id")), context: context)
+    try await Self.json(try deployments.resume(try context.parameters.require("id")), context: context)
   }
 
   @Sendable func approveDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let approver = try Self.operatorName(context) ?? ""
-    return try Self.json(try deployments.approve(try context.parameters.require("id"), by: approver), context: context)
+    return try await Self.json(
+      try deployments.approve(try context.parameters.require("id"), by: approver), context: context)
   }
 
   @Sendable func setReleasePolicy(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -295,12 +298,12 @@ struct ControllerRoutes {
     let ref = try Self.releaseRef(context)
     let body = try await request.decode(as: Body.self, context: context)
     let policy = try body.policy.map { text throws(PolicyExpressionError) in try PolicyExpression(text) }
-    return try Self.json(
+    return try await Self.json(
       try deployments.setPolicy(ref, policy: policy, by: Self.operatorName(context)), context: context)
   }
 
   @Sendable func listChannels(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.channels(), context: context)
+    try await Self.json(try store.channels(), context: context)
   }
 
   @Sendable func setChannel(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -311,21 +314,22 @@ struct ControllerRoutes {
     try Names.validateTag(tag)
     let body = try await request.decode(as: Body.self, context: context)
     if let plan = body.rollout { try DeploymentService.validate(plan) }
-    return try Self.json(try store.setChannel(package: package, tag: tag, rollout: body.rollout), context: context)
+    return try await Self.json(
+      try store.setChannel(package: package, tag: tag, rollout: body.rollout), context: context)
   }
 
   @Sendable func fleetState(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try store.fleetState(), context: context)
+    try await Self.json(try store.fleetState(), context: context)
   }
 
   @Sendable func freezeFleet(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let reason = (try? await request.decode(as: ReasonBody.self, context: context).reason) ?? nil
     let who = try Self.operatorName(context) ?? "an operator"
-    return try Self.json(try deployments.freeze(reason: reason ?? "frozen by \(who)"), context: context)
+    return try await Self.json(try deployments.freeze(reason: reason ?? "frozen by \(who)"), context: context)
   }
 
   @Sendable func thawFleet(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try deployments.thaw(), context: context)
+    try await Self.json(try deployments.thaw(), context: context)
   }
 
   static func operatorName(_ context: ControllerRequestContext) throws -> String? {
@@ -334,12 +338,13 @@ struct ControllerRoutes {
   }
 
   @Sendable func promoteDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try Self.json(try deployments.promote(try context.parameters.require("id")), context: context)
+    try await Self.json(try deployments.promote(try context.parameters.require("id")), context: context)
   }
 
   @Sendable func abortDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let reason = try? await request.decode(as: ReasonBody.self, context: context).reason
-    return try Self.json(try deployments.abort(try context.parameters.require("id"), reason: reason), context: context)
+    return try await Self.json(
+      try deployments.abort(try context.parameters.require("id"), reason: reason), context: context)
   }
 
   static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, context: ControllerRequestContext)

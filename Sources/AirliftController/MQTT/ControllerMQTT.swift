@@ -90,15 +90,15 @@ final class ControllerMQTT: Service {
       do {
         try await Task.sleep(for: .milliseconds(50))
       } catch {
-        flushStatuses()
+        await flushStatuses()
         throw error
       }
-      flushStatuses()
+      await flushStatuses()
     }
   }
 
   /// Writes the received status events, at most `maxBatch` per transaction.
-  func flushStatuses() {
+  func flushStatuses() async {
     while true {
       let batch = pendingStatuses.withLock { pending in
         let count = min(pending.count, Self.maxBatch)
@@ -108,7 +108,7 @@ final class ControllerMQTT: Service {
       guard !batch.isEmpty else { return }
       do {
         let started = ContinuousClock.now
-        let unknown = try store.recordStatuses(batch)
+        let unknown = try await store.recordStatuses(batch)
         metrics.statusBatchStored(batch.map(\.1.state), took: ContinuousClock.now - started)
         for (device, report) in unknown {
           logger.warning(
@@ -163,9 +163,9 @@ final class ControllerMQTT: Service {
             metadata: ["device": .string(device.rawValue)])
           return
         }
-        let firstTime = try store.recordCheckIn(checkIn)
+        let firstTime = try await store.recordCheckIn(checkIn)
         if firstTime { logger.info("new device checked in", metadata: ["device": .string(device.rawValue)]) }
-        deployments.deviceMayJoin(device)
+        await deployments.deviceMayJoin(device)
       case .status:
         let report = try Wire.decode(StatusReport.self, from: message.payload, topic: message.topic)
         pendingStatuses.withLock { $0.append((device, report)) }
@@ -173,11 +173,11 @@ final class ControllerMQTT: Service {
       case .presence:
         guard !message.payload.isEmpty else { return }
         let presence = try Wire.decode(Presence.self, from: message.payload, topic: message.topic)
-        try store.recordPresence(device, online: presence.status == .online)
+        try await store.recordPresence(device, online: presence.status == .online)
         logger.debug("device \(presence.status.rawValue)", metadata: ["device": .string(device.rawValue)])
       case .commandResult:
         let result = try Wire.decode(CommandResult.self, from: message.payload, topic: message.topic)
-        try store.recordCommandResult(result, from: device)
+        try await store.recordCommandResult(result, from: device)
       case .deployment, .command:
         return
       }

@@ -15,9 +15,10 @@ extension ControllerStore {
   }
 
   /// Sets an update channel's default rollout plan (nil: every follower at once).
-  public func setChannel(package: String, tag: String, rollout: RolloutPlan?, now: Date = Date()) throws -> API.Channel
+  public func setChannel(package: String, tag: String, rollout: RolloutPlan?, now: Date = Date()) async throws
+    -> API.Channel
   {
-    try db.write { db in
+    try await db.write { db in
       try db.execute(
         sql: """
           INSERT INTO channel (package, tag, rollout, updated_at) VALUES (?, ?, ?, ?)
@@ -32,8 +33,8 @@ extension ControllerStore {
   }
 
   /// Channels: those configured and those devices follow.
-  public func channels() throws -> [API.Channel] {
-    try db.read { db in
+  public func channels() async throws -> [API.Channel] {
+    try await db.read { db in
       let configured = try SQLRow.fetchAll(db, sql: "SELECT package, tag FROM channel").map {
         "\($0["package"] as String):\($0["tag"] as String)"
       }
@@ -49,8 +50,8 @@ extension ControllerStore {
     }
   }
 
-  public func channel(package: String, tag: String) throws -> API.Channel? {
-    try db.read { db in try Self.channel(package: package, tag: tag, db: db) }
+  public func channel(package: String, tag: String) async throws -> API.Channel? {
+    try await db.read { db in try Self.channel(package: package, tag: tag, db: db) }
   }
 
   static func channel(package: String, tag: String, db: any SQLConnection) throws -> API.Channel? {
@@ -63,8 +64,8 @@ extension ControllerStore {
   }
 
   /// The live deployments of a channel (a tag move replaces them).
-  public func channelDeployments(_ channel: String) throws -> [String] {
-    try db.read { db in
+  public func channelDeployments(_ channel: String) async throws -> [String] {
+    try await db.read { db in
       try String.fetchAll(
         db, sql: "SELECT id FROM deployment WHERE target_channel = ? AND status IN (?, ?, ?)",
         arguments: [

@@ -5,8 +5,8 @@ extension ControllerStore {
   /// Records a rollback command for a device that reports `package` installed.
   public func createRollbackCommand(
     device: DeviceID, package: String, reason: String?, now: Date = Date()
-  ) throws -> API.DeviceCommand {
-    try db.write { db in
+  ) async throws -> API.DeviceCommand {
+    try await db.write { db in
       guard
         let row = try SQLRow.fetchOne(
           db, sql: "SELECT installed FROM device WHERE id = ?", arguments: [device.rawValue])
@@ -29,8 +29,8 @@ extension ControllerStore {
   }
 
   /// Stores a device's answer; answers for another device's command are ignored.
-  public func recordCommandResult(_ result: CommandResult, from device: DeviceID, now: Date = Date()) throws {
-    try db.write { db in
+  public func recordCommandResult(_ result: CommandResult, from device: DeviceID, now: Date = Date()) async throws {
+    try await db.write { db in
       try db.execute(
         sql: """
           UPDATE device_command SET status = ?, message = ?, finished_at = ?
@@ -43,8 +43,8 @@ extension ControllerStore {
     }
   }
 
-  public func command(_ id: String, device: DeviceID) throws -> API.DeviceCommand {
-    try db.read { db in
+  public func command(_ id: String, device: DeviceID) async throws -> API.DeviceCommand {
+    try await db.read { db in
       guard
         let row = try SQLRow.fetchOne(
           db, sql: "SELECT * FROM device_command WHERE id = ? AND device_id = ?", arguments: [id, device.rawValue])
@@ -57,8 +57,8 @@ extension ControllerStore {
   }
 
   /// The commands a device has not answered yet, oldest first (for a polling device's check-in).
-  public func pendingCommands(for device: DeviceID) throws -> [DeviceCommand] {
-    try db.read { db in
+  public func pendingCommands(for device: DeviceID) async throws -> [DeviceCommand] {
+    try await db.read { db in
       try SQLRow.fetchAll(
         db,
         sql:

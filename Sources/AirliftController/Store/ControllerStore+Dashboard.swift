@@ -35,11 +35,12 @@ extension ControllerStore {
 
   /// Opens a session for a live operator token; returns the session secret
   /// (for the cookie) or nil when the token is unknown or revoked.
-  public func openSession(token secret: String, now: Date = Date()) throws -> (secret: String, DashboardSession)? {
-    guard let (name, role) = try authenticate(token: secret, now: now) else { return nil }
+  public func openSession(token secret: String, now: Date = Date()) async throws -> (secret: String, DashboardSession)?
+  {
+    guard let (name, role) = try await authenticate(token: secret, now: now) else { return nil }
     let session = "als_" + Self.randomHex(32)
     let expires = now.addingTimeInterval(Self.sessionLifetime)
-    try db.write { db in
+    try await db.write { db in
       try db.execute(sql: "DELETE FROM ui_session WHERE expires_at < ?", arguments: [now])
       try db.execute(
         sql: """
@@ -51,9 +52,9 @@ extension ControllerStore {
   }
 
   /// The session a cookie names, while it has not expired and its token is not revoked.
-  public func session(_ secret: String, now: Date = Date()) throws -> DashboardSession? {
+  public func session(_ secret: String, now: Date = Date()) async throws -> DashboardSession? {
     guard secret.hasPrefix("als_"), secret.utf8.count < 100 else { return nil }
-    return try db.read { db in
+    return try await db.read { db in
       guard
         let row = try SQLRow.fetchOne(
           db,
@@ -69,8 +70,8 @@ extension ControllerStore {
   }
 
   /// Ends a session (logout).
-  public func closeSession(_ secret: String) throws {
-    try db.write { db in
+  public func closeSession(_ secret: String) async throws {
+    try await db.write { db in
       try db.execute(
         sql: "DELETE FROM ui_session WHERE secret_sha256 = ?", arguments: [SHA256Hasher.hex(of: Array(secret.utf8))])
     }
@@ -89,8 +90,8 @@ extension ControllerStore {
   }
 
   /// A device's latest presence changes, newest first.
-  public func presenceHistory(_ device: DeviceID) throws -> [(online: Bool, at: Date)] {
-    try db.read { db in
+  public func presenceHistory(_ device: DeviceID) async throws -> [(online: Bool, at: Date)] {
+    try await db.read { db in
       try SQLRow.fetchAll(
         db, sql: "SELECT online, at FROM presence_event WHERE device_id = ? ORDER BY id DESC",
         arguments: [device.rawValue]
@@ -101,8 +102,8 @@ extension ControllerStore {
   // MARK: Fleet summary
 
   /// Counts of the whole fleet by presence, update state, model and installed version.
-  public func fleetSummary() throws -> FleetSummary {
-    try db.read { db in
+  public func fleetSummary() async throws -> FleetSummary {
+    try await db.read { db in
       var summary = FleetSummary()
       for row in try SQLRow.fetchAll(db, sql: "SELECT online, attributes, installed FROM device") {
         summary.total += 1
@@ -139,8 +140,8 @@ extension ControllerStore {
   }
 
   /// Deployments per status (for metrics).
-  public func deploymentCounts() throws -> [DeploymentStatus: Int] {
-    try db.read { db in
+  public func deploymentCounts() async throws -> [DeploymentStatus: Int] {
+    try await db.read { db in
       var counts: [DeploymentStatus: Int] = [:]
       for row in try SQLRow.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM deployment GROUP BY status") {
         if let status = DeploymentStatus(rawValue: row["status"]) { counts[status] = row["n"] }
@@ -152,10 +153,10 @@ extension ControllerStore {
   // MARK: A device's status events
 
   /// Every status event of a device, grouped by deployment, newest deployment first.
-  public func statusEvents(device: DeviceID, deployments: [String]) throws -> [String: [StatusReport]] {
+  public func statusEvents(device: DeviceID, deployments: [String]) async throws -> [String: [StatusReport]] {
     var events: [String: [StatusReport]] = [:]
     for deployment in deployments {
-      events[deployment] = try statusEvents(deployment: deployment, device: device)
+      events[deployment] = try await statusEvents(deployment: deployment, device: device)
     }
     return events
   }

@@ -47,8 +47,8 @@ extension ControllerStore {
   /// Creates a deployment with every target `Pending`, in one transaction.
   /// Devices still in another live deployment are refused, or with
   /// `supersede` moved over when they had not started there.
-  public func createDeployment(_ spec: NewDeployment, now: Date = Date()) throws -> API.Deployment {
-    try db.write { db in
+  public func createDeployment(_ spec: NewDeployment, now: Date = Date()) async throws -> API.Deployment {
+    try await db.write { db in
       guard let releaseID = try Self.releaseID(spec.release, db: db) else {
         throw StoreError.releaseNotFound(spec.release)
       }
@@ -111,13 +111,13 @@ extension ControllerStore {
     }
   }
 
-  public func deployment(id: String) throws -> API.Deployment? {
-    try db.read { db in try Self.deployment(id: id, db: db) }
+  public func deployment(id: String) async throws -> API.Deployment? {
+    try await db.read { db in try Self.deployment(id: id, db: db) }
   }
 
   /// Deployments, newest first.
-  public func deployments() throws -> [API.Deployment] {
-    try db.read { db in
+  public func deployments() async throws -> [API.Deployment] {
+    try await db.read { db in
       try String.fetchAll(db, sql: "SELECT id FROM deployment ORDER BY created_at DESC, rowid DESC")
         .compactMap { try Self.deployment(id: $0, db: db) }
     }
@@ -127,8 +127,8 @@ extension ControllerStore {
   /// had not started (to withdraw their notice, or to notify again).
   public func changeStatus(
     _ id: String, to status: DeploymentStatus, reason: String? = nil, now: Date = Date()
-  ) throws -> (API.Deployment, pending: [DeviceID]) {
-    try db.write { db in
+  ) async throws -> (API.Deployment, pending: [DeviceID]) {
+    try await db.write { db in
       guard let deployment = try Self.deployment(id: id, db: db) else { throw StoreError.deploymentNotFound(id) }
       let allowed: [DeploymentStatus]
       let action: String
@@ -156,8 +156,8 @@ extension ControllerStore {
 
   /// Starts the devices of plain (unphased) active deployments that waited
   /// for their group's maintenance window, now that it is open; returns them.
-  public func startWaitingDevices(now: Date = Date()) throws -> [DeviceID] {
-    try db.write { db in
+  public func startWaitingDevices(now: Date = Date()) async throws -> [DeviceID] {
+    try await db.write { db in
       let closed = try Self.outsideWindow(now: now, db: db)
       let rows = try SQLRow.fetchAll(
         db,
@@ -183,8 +183,8 @@ extension ControllerStore {
 
   /// Gives failed devices of active deployments with retries left the whole
   /// update again (the next round); returns them, to notify.
-  public func retryFailedDevices(now: Date = Date()) throws -> [DeviceID] {
-    try db.write { db in
+  public func retryFailedDevices(now: Date = Date()) async throws -> [DeviceID] {
+    try await db.write { db in
       let rows = try SQLRow.fetchAll(
         db,
         sql: """
@@ -224,8 +224,8 @@ extension ControllerStore {
   }
 
   /// A second operator approves a deployment created with `needsApproval`.
-  public func approve(_ id: String, by approver: String, now: Date = Date()) throws -> API.Deployment {
-    try db.write { db in
+  public func approve(_ id: String, by approver: String, now: Date = Date()) async throws -> API.Deployment {
+    try await db.write { db in
       guard let deployment = try Self.deployment(id: id, db: db) else { throw StoreError.deploymentNotFound(id) }
       guard deployment.needsApproval, deployment.approvedBy == nil, deployment.status == .scheduled else {
         throw StoreError.approvalRefused(
@@ -242,13 +242,13 @@ extension ControllerStore {
   }
 
   /// Starts scheduled deployments whose time has come; returns their ids.
-  public func activateDue(now: Date = Date()) throws -> [String] {
-    try db.write { db in
+  public func activateDue(now: Date = Date()) async throws -> [String] {
+    try await db.write { db in
       guard try !Self.fleetState(db).frozen else { return [] }
       let due = try String.fetchAll(
         db,
         sql: """
-          SELECT id FROM deployment WHERE status = ? AND COALESCE(start_at, 0) <= ?
+          SELECT id FROM deployment WHERE status = ? AND (start_at IS NULL OR start_at <= ?)
             AND (needs_approval = 0 OR approved_by IS NOT NULL)
           """,
         arguments: [DeploymentStatus.scheduled.rawValue, now])
@@ -264,8 +264,8 @@ extension ControllerStore {
   /// Fails devices that started but did not finish within their
   /// deployment's device timeout; returns how many.
   @discardableResult
-  public func failTimedOutDevices(now: Date = Date()) throws -> Int {
-    try db.write { db in
+  public func failTimedOutDevices(now: Date = Date()) async throws -> Int {
+    try await db.write { db in
       let rows = try SQLRow.fetchAll(
         db,
         sql: """
@@ -279,7 +279,7 @@ extension ControllerStore {
             LEFT JOIN device ON device.id = device_deployment.device_id
             WHERE deployment.device_timeout IS NOT NULL AND deployment.status IN (?, ?)
               AND device_deployment.state NOT IN (?, ?, ?)
-          ) WHERE started_at IS NOT NULL
+          ) AS open_entry WHERE started_at IS NOT NULL
           """,
         arguments: [
           DeviceTransport.https.rawValue, DeploymentStatus.active.rawValue, DeploymentStatus.paused.rawValue,
@@ -315,8 +315,8 @@ extension ControllerStore {
   /// deployment started — or else to the release its distribution policies
   /// offer it — unless the device is busy elsewhere or the deployment's
   /// limit is reached; returns the id of that deployment.
-  public func joinOpenDeployments(_ device: DeviceID, now: Date = Date()) throws -> [String] {
-    try db.write { db in
+  public func joinOpenDeployments(_ device: DeviceID, now: Date = Date()) async throws -> [String] {
+    try await db.write { db in
       guard try Self.busyDevices([device.rawValue], db: db).isEmpty else { return [] }
       let candidates = try SQLRow.fetchAll(
         db,
@@ -359,14 +359,14 @@ extension ControllerStore {
 
   /// The deployment the device should act on: the newest one it belongs to
   /// that is active, or that it already started (so it can finish).
-  public func desiredDeployment(for device: DeviceID) throws -> DesiredDeployment? {
-    try desiredDeployments(for: [device])[device]
+  public func desiredDeployment(for device: DeviceID) async throws -> DesiredDeployment? {
+    try await desiredDeployments(for: [device])[device]
   }
 
   /// `desiredDeployment(for:)` of many devices in one read, each release
   /// read once: a deployment to ten thousand devices notifies them all.
-  public func desiredDeployments(for devices: [DeviceID]) throws -> [DeviceID: DesiredDeployment] {
-    try db.read { db in
+  public func desiredDeployments(for devices: [DeviceID]) async throws -> [DeviceID: DesiredDeployment] {
+    try await db.read { db in
       var releases: [Int64: (API.Release, SignedManifest?)] = [:]
       var desired: [DeviceID: DesiredDeployment] = [:]
       let statement = db.cachedStatement(

@@ -46,8 +46,8 @@ extension ControllerStore {
   /// Records a check-in; returns true for the device's first check-in (its
   /// presence may have been seen just before).
   @discardableResult
-  public func recordCheckIn(_ checkIn: CheckIn, now: Date = Date()) throws -> Bool {
-    try db.write { db in
+  public func recordCheckIn(_ checkIn: CheckIn, now: Date = Date()) async throws -> Bool {
+    try await db.write { db in
       let known =
         try SQLRow.fetchOne(
           db, sql: "SELECT 1 FROM device WHERE id = ? AND agent_version IS NOT NULL",
@@ -77,8 +77,8 @@ extension ControllerStore {
   }
 
   /// Records presence (the device's `online` message or its last will).
-  public func recordPresence(_ device: DeviceID, online: Bool, now: Date = Date()) throws {
-    try db.write { db in
+  public func recordPresence(_ device: DeviceID, online: Bool, now: Date = Date()) async throws {
+    try await db.write { db in
       try db.execute(
         sql: """
           INSERT INTO device (id, online, first_seen, last_seen) VALUES (?, ?, ?, ?)
@@ -88,8 +88,8 @@ extension ControllerStore {
     }
   }
 
-  public func devices(_ filter: DeviceFilter = DeviceFilter()) throws -> [API.Device] {
-    try db.read { db in
+  public func devices(_ filter: DeviceFilter = DeviceFilter()) async throws -> [API.Device] {
+    try await db.read { db in
       let rows: [SQLRow]
       if let group = filter.group {
         guard try SQLRow.fetchOne(db, sql: "SELECT 1 FROM device_group WHERE name = ?", arguments: [group]) != nil
@@ -110,8 +110,8 @@ extension ControllerStore {
   }
 
   /// A device with its groups and its deployment history, newest first.
-  public func deviceDetail(_ id: DeviceID) throws -> API.DeviceDetail? {
-    try db.read { db in
+  public func deviceDetail(_ id: DeviceID) async throws -> API.DeviceDetail? {
+    try await db.read { db in
       guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM device WHERE id = ?", arguments: [id.rawValue]) else {
         return nil
       }
@@ -140,8 +140,10 @@ extension ControllerStore {
 
   /// Creates a static group, or with `expression` a dynamic one whose
   /// members are the devices matching it now and at each check-in.
-  public func createGroup(_ name: String, expression: PolicyExpression? = nil, now: Date = Date()) throws -> API.Group {
-    try db.write { db in
+  public func createGroup(_ name: String, expression: PolicyExpression? = nil, now: Date = Date()) async throws
+    -> API.Group
+  {
+    try await db.write { db in
       if try SQLRow.fetchOne(db, sql: "SELECT 1 FROM device_group WHERE name = ?", arguments: [name]) != nil {
         throw StoreError.groupExists(name)
       }
@@ -177,19 +179,19 @@ extension ControllerStore {
     }
   }
 
-  public func groups() throws -> [API.Group] {
-    try db.read { db in
+  public func groups() async throws -> [API.Group] {
+    try await db.read { db in
       try String.fetchAll(db, sql: "SELECT name FROM device_group ORDER BY name").map { try Self.group($0, db: db) }
     }
   }
 
-  public func group(_ name: String) throws -> API.Group {
-    try db.read { db in try Self.group(name, db: db) }
+  public func group(_ name: String) async throws -> API.Group {
+    try await db.read { db in try Self.group(name, db: db) }
   }
 
   /// Adds devices (known or not yet seen) to a static group.
-  public func addToGroup(_ name: String, devices: [DeviceID]) throws -> API.Group {
-    try db.write { db in
+  public func addToGroup(_ name: String, devices: [DeviceID]) async throws -> API.Group {
+    try await db.write { db in
       try Self.requireStatic(try Self.group(name, db: db))
       for device in devices {
         try db.execute(
@@ -200,8 +202,8 @@ extension ControllerStore {
     }
   }
 
-  public func removeFromGroup(_ name: String, devices: [DeviceID]) throws -> API.Group {
-    try db.write { db in
+  public func removeFromGroup(_ name: String, devices: [DeviceID]) async throws -> API.Group {
+    try await db.write { db in
       try Self.requireStatic(try Self.group(name, db: db))
       for device in devices {
         try db.execute(
@@ -211,8 +213,8 @@ extension ControllerStore {
     }
   }
 
-  public func deleteGroup(_ name: String) throws {
-    try db.write { db in
+  public func deleteGroup(_ name: String) async throws {
+    try await db.write { db in
       _ = try Self.group(name, db: db)
       try db.execute(sql: "DELETE FROM device_group WHERE name = ?", arguments: [name])
     }
@@ -232,8 +234,8 @@ extension ControllerStore {
   }
 
   /// Sets (or with nil clears) a group's maintenance window.
-  public func setGroupWindow(_ name: String, window: UpdateWindow?, timeZone: String?) throws -> API.Group {
-    try db.write { db in
+  public func setGroupWindow(_ name: String, window: UpdateWindow?, timeZone: String?) async throws -> API.Group {
+    try await db.write { db in
       _ = try Self.group(name, db: db)
       try db.execute(
         sql: "UPDATE device_group SET \"window\" = ?, time_zone = ? WHERE name = ?",

@@ -5,12 +5,12 @@ import Foundation
 /// Bootstrap tokens and device enrollments (CSR in, certificate out).
 extension ControllerStore {
   public func createEnrollmentToken(_ request: API.CreateEnrollmentToken, by creator: String?, now: Date = Date())
-    throws -> API.EnrollmentToken
+    async throws -> API.EnrollmentToken
   {
     let id = Self.randomHex(8)
     let secret = "alb_\(id)_\(Self.randomHex(32))"
     let expires = now + TimeInterval(request.validFor)
-    try db.write { db in
+    try await db.write { db in
       try db.execute(
         sql: """
           INSERT INTO enrollment_token (id, secret_sha256, device_id, uses_left, expires_at, created_at, created_by)
@@ -24,10 +24,10 @@ extension ControllerStore {
   }
 
   /// The id of the bootstrap token `secret` names, when it is one (used or not).
-  public func enrollmentTokenID(_ secret: String) throws -> String? {
+  public func enrollmentTokenID(_ secret: String) async throws -> String? {
     let parts = secret.split(separator: "_")
     guard parts.count == 3, parts[0] == "alb" else { return nil }
-    return try db.read { db in
+    return try await db.read { db in
       guard
         let stored = try String.fetchOne(
           db, sql: "SELECT secret_sha256 FROM enrollment_token WHERE id = ?", arguments: [String(parts[1])]),
@@ -39,10 +39,10 @@ extension ControllerStore {
 
   /// Stores a device's CSR under the token that brought it (one use of it). Returns the enrollment and whether
   /// the token pre-registered this device (then it is approved at once).
-  public func submitEnrollment(_ request: API.EnrollmentRequest, token: String, now: Date = Date()) throws
+  public func submitEnrollment(_ request: API.EnrollmentRequest, token: String, now: Date = Date()) async throws
     -> (API.Enrollment, preRegistered: Bool)
   {
-    try db.write { db in
+    try await db.write { db in
       guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM enrollment_token WHERE id = ?", arguments: [token])
       else { throw EnrollmentError.tokenUnusable("unknown") }
       let registered: String? = row["device_id"]
@@ -76,9 +76,9 @@ extension ControllerStore {
   /// Issues the pending request's certificate with `issue(csr)`, or rejects it.
   public func decideEnrollment(
     _ device: String, approve: Bool, by: String?, now: Date = Date(),
-    issue: (String) throws -> (certificate: String, serial: String)
-  ) throws -> API.Enrollment {
-    try db.write { db in
+    issue: @escaping @Sendable (String) throws -> (certificate: String, serial: String)
+  ) async throws -> API.Enrollment {
+    try await db.write { db in
       guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device])
       else { throw StoreError.deviceNotFound(device) }
       guard row["status"] == API.Enrollment.Status.pending.rawValue else {
@@ -104,8 +104,8 @@ extension ControllerStore {
   }
 
   /// A device's enrollment, when `token` (if given) is the one it came with.
-  public func enrollment(_ device: String, token: String? = nil) throws -> API.Enrollment? {
-    try db.read { db in
+  public func enrollment(_ device: String, token: String? = nil) async throws -> API.Enrollment? {
+    try await db.read { db in
       guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM enrollment WHERE device_id = ?", arguments: [device]),
         token == nil || row["token_id"] == token
       else { return nil }
@@ -113,8 +113,8 @@ extension ControllerStore {
     }
   }
 
-  public func enrollments() throws -> [API.Enrollment] {
-    try db.read { db in
+  public func enrollments() async throws -> [API.Enrollment] {
+    try await db.read { db in
       try SQLRow.fetchAll(db, sql: "SELECT * FROM enrollment ORDER BY requested_at DESC").map(Self.enrollment)
     }
   }

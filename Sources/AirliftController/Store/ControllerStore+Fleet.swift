@@ -2,8 +2,8 @@ import AirliftCore
 import Foundation
 
 extension ControllerStore {
-  public func fleetState() throws -> API.FleetState {
-    try db.read { db in try Self.fleetState(db) }
+  public func fleetState() async throws -> API.FleetState {
+    try await db.read { db in try Self.fleetState(db) }
   }
 
   static func fleetState(_ db: any SQLConnection) throws -> API.FleetState {
@@ -16,8 +16,8 @@ extension ControllerStore {
   /// The emergency stop: pauses every active deployment (remembering which)
   /// and keeps new and scheduled ones from starting until `thaw`. Returns
   /// the devices that had not started, to withdraw their notices.
-  public func freeze(reason: String, now: Date = Date()) throws -> (API.FleetState, pending: [DeviceID]) {
-    try db.write { db in
+  public func freeze(reason: String, now: Date = Date()) async throws -> (API.FleetState, pending: [DeviceID]) {
+    try await db.write { db in
       try db.execute(
         sql: """
           INSERT INTO fleet_setting (key, value, updated_at) VALUES ('frozen', ?, ?)
@@ -39,8 +39,8 @@ extension ControllerStore {
 
   /// Lifts the emergency stop: deployments the freeze paused run again.
   /// Returns the ids of the deployments resumed.
-  public func thaw(now: Date = Date()) throws -> [String] {
-    try db.write { db in
+  public func thaw(now: Date = Date()) async throws -> [String] {
+    try await db.write { db in
       try db.execute(sql: "DELETE FROM fleet_setting WHERE key = 'frozen'")
       let paused = try String.fetchAll(
         db, sql: "SELECT id FROM deployment WHERE status = ? AND paused_by_freeze = 1",

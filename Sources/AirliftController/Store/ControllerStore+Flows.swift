@@ -6,9 +6,10 @@ import Foundation
 /// the same name continues the numbering.
 extension ControllerStore {
   /// Stores `definition` as the flow's next version (1 for a new name).
-  public func createFlow(_ definition: API.CreateFlow, by creator: String?, now: Date = Date()) throws -> API.Flow {
+  public func createFlow(_ definition: API.CreateFlow, by creator: String?, now: Date = Date()) async throws -> API.Flow
+  {
     let text = String(decoding: try JSONEncoder().encode(definition), as: UTF8.self)
-    return try db.write { db in
+    return try await db.write { db in
       let version =
         (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM flow WHERE name = ?", arguments: [definition.name]) ?? 0)
         + 1
@@ -20,8 +21,8 @@ extension ControllerStore {
   }
 
   /// A flow's newest version, or the given one; nil when there is none or the flow was deleted.
-  public func flow(_ name: String, version: Int? = nil) throws -> API.Flow? {
-    try db.read { db in
+  public func flow(_ name: String, version: Int? = nil) async throws -> API.Flow? {
+    try await db.read { db in
       let row =
         if let version {
           try SQLRow.fetchOne(
@@ -37,8 +38,8 @@ extension ControllerStore {
   }
 
   /// The newest version of every flow, by name.
-  public func flows() throws -> [API.Flow] {
-    try db.read { db in
+  public func flows() async throws -> [API.Flow] {
+    try await db.read { db in
       try SQLRow.fetchAll(
         db,
         sql: """
@@ -50,8 +51,8 @@ extension ControllerStore {
   }
 
   /// Every version of a flow, oldest first.
-  public func flowVersions(_ name: String) throws -> [API.Flow] {
-    try db.read { db in
+  public func flowVersions(_ name: String) async throws -> [API.Flow] {
+    try await db.read { db in
       try SQLRow.fetchAll(
         db, sql: "SELECT * FROM flow WHERE name = ? AND deleted_at IS NULL ORDER BY version", arguments: [name]
       ).map(Self.flow)
@@ -59,8 +60,8 @@ extension ControllerStore {
   }
 
   /// Hides every version of a flow; the deployments it launched keep naming them.
-  public func deleteFlow(_ name: String, now: Date = Date()) throws {
-    try db.write { db in
+  public func deleteFlow(_ name: String, now: Date = Date()) async throws {
+    try await db.write { db in
       let hidden = try db.execute(
         sql: "UPDATE flow SET deleted_at = ? WHERE name = ? AND deleted_at IS NULL", arguments: [now, name])
       guard hidden > 0 else { throw StoreError.flowNotFound(name, version: nil) }

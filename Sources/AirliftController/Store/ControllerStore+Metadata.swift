@@ -8,9 +8,9 @@ extension ControllerStore {
   /// other bytes under a taken name are refused (documents are immutable, like versions).
   public func attachMetadata(
     _ ref: ReleaseRef, name: String, document: [UInt8], kind: MetadataKind, by creator: String?, now: Date = Date()
-  ) throws -> API.MetadataDocument {
+  ) async throws -> API.MetadataDocument {
     let digest = SHA256Hasher.hex(of: document)
-    return try db.write { db in
+    return try await db.write { db in
       guard let releaseID = try Self.releaseID(ref, db: db) else { throw StoreError.releaseNotFound(ref) }
       if let existing = try Self.metadataDocuments(releaseID: releaseID, db: db).first(where: { $0.name == name }) {
         guard existing.sha256 == digest else { throw StoreError.metadataExists(ref, name: name) }
@@ -27,8 +27,8 @@ extension ControllerStore {
   }
 
   /// A document's bytes as attached.
-  public func metadata(_ ref: ReleaseRef, name: String) throws -> [UInt8] {
-    try db.read { db in
+  public func metadata(_ ref: ReleaseRef, name: String) async throws -> [UInt8] {
+    try await db.read { db in
       guard let releaseID = try Self.releaseID(ref, db: db) else { throw StoreError.releaseNotFound(ref) }
       guard
         let content = try Data.fetchOne(

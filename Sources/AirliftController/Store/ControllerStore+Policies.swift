@@ -52,8 +52,8 @@ extension ControllerStore {
 
   /// Sets (nil: removes) a release's distribution policy; returns the
   /// devices it offers the release to now (they are not busy elsewhere).
-  public func setReleasePolicy(_ ref: ReleaseRef, policy: PolicyExpression?) throws -> API.Release {
-    try db.write { db in
+  public func setReleasePolicy(_ ref: ReleaseRef, policy: PolicyExpression?) async throws -> API.Release {
+    try await db.write { db in
       guard let releaseID = try Self.releaseID(ref, db: db) else { throw StoreError.releaseNotFound(ref) }
       try db.execute(sql: "UPDATE release SET policy = ? WHERE id = ?", arguments: [policy?.text, releaseID])
       return try Self.release(id: releaseID, db: db)
@@ -62,8 +62,8 @@ extension ControllerStore {
 
   /// Devices not busy in any live deployment that run `package` and do not follow a channel of it
   /// (candidates for a policy offer).
-  public func idleDevices(running package: String) throws -> [DeviceID] {
-    try db.read { db in
+  public func idleDevices(running package: String) async throws -> [DeviceID] {
+    try await db.read { db in
       let devices = try SQLRow.fetchAll(db, sql: "SELECT * FROM device").map(Self.device(from:))
         .filter { $0.installed[package] != nil && $0.channels?[package] == nil }.map(\.id)
       let busy = try Self.busyDevices(devices, db: db)
@@ -72,8 +72,8 @@ extension ControllerStore {
   }
 
   /// The live policy deployment of a release, if there is one.
-  public func policyDeployment(_ ref: ReleaseRef) throws -> String? {
-    try db.read { db in
+  public func policyDeployment(_ ref: ReleaseRef) async throws -> String? {
+    try await db.read { db in
       try String.fetchOne(
         db,
         sql: """

@@ -8,8 +8,8 @@ extension ControllerStore {
 
   /// Notes that a polling device was handed `deployment` at its check-in:
   /// its device timeout counts from the first time.
-  public func markDelivered(_ deployment: String, to device: DeviceID, now: Date = Date()) throws {
-    try db.write { db in
+  public func markDelivered(_ deployment: String, to device: DeviceID, now: Date = Date()) async throws {
+    try await db.write { db in
       try db.execute(
         sql: """
           UPDATE device_deployment SET delivered_at = ? WHERE deployment_id = ? AND device_id = ? AND delivered_at IS NULL
@@ -20,12 +20,13 @@ extension ControllerStore {
   /// Marks offline the polling devices that missed their promised check-in
   /// (by more than `pollingGrace`); returns their ids.
   @discardableResult
-  public func markOverduePollers(now: Date = Date()) throws -> [String] {
+  public func markOverduePollers(now: Date = Date()) async throws -> [String] {
     // The scheduler asks every second: a read, and a write only when someone is overdue.
     let sql = "SELECT id FROM device WHERE transport = ? AND online = 1 AND next_check_in < ?"
     let arguments: SQLArguments = [DeviceTransport.https.rawValue, now.addingTimeInterval(-Self.pollingGrace)]
-    guard try !db.read({ try String.fetchAll($0, sql: sql, arguments: arguments) }).isEmpty else { return [] }
-    return try db.write { db in
+    let due = try await db.read { db in try String.fetchAll(db, sql: sql, arguments: arguments) }
+    guard !due.isEmpty else { return [] }
+    return try await db.write { db in
       let overdue = try String.fetchAll(db, sql: sql, arguments: arguments)
       for id in overdue {
         try db.execute(sql: "UPDATE device SET online = 0 WHERE id = ?", arguments: [id])

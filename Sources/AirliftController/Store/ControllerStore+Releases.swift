@@ -3,8 +3,8 @@ import Foundation
 
 extension ControllerStore {
   /// Records a blob that was written to the blob store.
-  public func recordBlob(sha256: String, size: Int64, now: Date = Date()) throws {
-    try db.write { db in
+  public func recordBlob(sha256: String, size: Int64, now: Date = Date()) async throws {
+    try await db.write { db in
       try db.execute(
         sql: "INSERT INTO blob (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         arguments: [sha256, size, now])
@@ -15,9 +15,9 @@ extension ControllerStore {
   public func addRelease(
     package: String, version: SemanticVersion, handler: String, parameters: [String: String] = [:],
     assets: [API.CreateRelease.AssetRef], apps: [ReleaseApp]? = nil, now: Date = Date()
-  ) throws -> API.Release {
+  ) async throws -> API.Release {
     let ref = ReleaseRef(package: package, version: version.description)
-    return try db.write { db in
+    return try await db.write { db in
       if try Self.releaseID(ref, db: db) != nil { throw StoreError.releaseExists(ref) }
       for asset in assets
       where try SQLRow.fetchOne(db, sql: "SELECT 1 FROM blob WHERE sha256 = ?", arguments: [asset.sha256]) == nil {
@@ -43,13 +43,13 @@ extension ControllerStore {
     }
   }
 
-  public func release(_ ref: ReleaseRef) throws -> API.Release? {
-    try db.read { db in try Self.releaseID(ref, db: db).map { try Self.release(id: $0, db: db) } }
+  public func release(_ ref: ReleaseRef) async throws -> API.Release? {
+    try await db.read { db in try Self.releaseID(ref, db: db).map { try Self.release(id: $0, db: db) } }
   }
 
   /// Releases, newest version first within each package.
-  public func releases(package: String? = nil) throws -> [API.Release] {
-    let list = try db.read { db in
+  public func releases(package: String? = nil) async throws -> [API.Release] {
+    let list = try await db.read { db in
       let ids: [Int64]
       if let package {
         ids = try Int64.fetchAll(db, sql: "SELECT id FROM release WHERE package = ?", arguments: [package])
@@ -68,8 +68,8 @@ extension ControllerStore {
   }
 
   /// Whether a release references this blob (only those are served to devices).
-  public func blobIsReleased(sha256: String) throws -> Bool {
-    try db.read { db in
+  public func blobIsReleased(sha256: String) async throws -> Bool {
+    try await db.read { db in
       try SQLRow.fetchOne(db, sql: "SELECT 1 FROM release_asset WHERE sha256 = ? LIMIT 1", arguments: [sha256]) != nil
     }
   }
@@ -79,10 +79,10 @@ extension ControllerStore {
   /// Points a tag at a version, in one transaction: a locked tag never
   /// moves (setting it again to the same version is allowed), a floating
   /// tag moves atomically.
-  public func setTag(package: String, name: String, version: String, locked: Bool, now: Date = Date()) throws
+  public func setTag(package: String, name: String, version: String, locked: Bool, now: Date = Date()) async throws
     -> API.Tag
   {
-    try db.write { db in
+    try await db.write { db in
       let ref = ReleaseRef(package: package, version: version)
       guard try Self.releaseID(ref, db: db) != nil else { throw StoreError.releaseNotFound(ref) }
       if let row = try SQLRow.fetchOne(
@@ -103,8 +103,8 @@ extension ControllerStore {
     }
   }
 
-  public func tags(package: String) throws -> [API.Tag] {
-    try db.read { db in
+  public func tags(package: String) async throws -> [API.Tag] {
+    try await db.read { db in
       try SQLRow.fetchAll(db, sql: "SELECT * FROM tag WHERE package = ? ORDER BY name", arguments: [package]).map {
         API.Tag(
           package: $0["package"], name: $0["name"], version: $0["version"], locked: $0["locked"],
@@ -114,8 +114,8 @@ extension ControllerStore {
   }
 
   /// The version a tag points at now.
-  public func resolveTag(package: String, name: String) throws -> String {
-    try db.read { db in
+  public func resolveTag(package: String, name: String) async throws -> String {
+    try await db.read { db in
       guard
         let version = try String.fetchOne(
           db, sql: "SELECT version FROM tag WHERE package = ? AND name = ?", arguments: [package, name])
@@ -167,7 +167,7 @@ extension ControllerStore {
   /// downgrade). It must describe the release exactly; the signature itself is checked by devices, which
   /// alone hold the trusted keys.
   public func signRelease(_ ref: ReleaseRef, with signed: SignedManifest, by signer: String?, now: Date = Date())
-    throws -> API.Release
+    async throws -> API.Release
   {
     try signed.manifest.validate()
     if let expiry = signed.manifest.expiryDate, expiry <= now { throw ReleaseRefusal.expired(signed.manifest.expires) }
@@ -178,7 +178,7 @@ extension ControllerStore {
       throw StoreError.manifestMismatch(
         ref, reason: "the signature must be a 16-hex key id and a base64 64-byte Ed25519 signature")
     }
-    return try db.write { db in
+    return try await db.write { db in
       guard let id = try Self.releaseID(ref, db: db) else { throw StoreError.releaseNotFound(ref) }
       let release = try Self.release(id: id, db: db)
       let manifest = signed.manifest
@@ -205,8 +205,8 @@ extension ControllerStore {
   }
 
   /// A release's signed manifest, as its signer uploaded it.
-  public func signedManifest(_ ref: ReleaseRef) throws -> SignedManifest? {
-    try db.read { db in
+  public func signedManifest(_ ref: ReleaseRef) async throws -> SignedManifest? {
+    try await db.read { db in
       Self.signedManifest(
         try String.fetchOne(
           db, sql: "SELECT signed_manifest FROM release WHERE package = ? AND version = ?",

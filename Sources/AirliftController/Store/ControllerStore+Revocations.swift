@@ -4,8 +4,8 @@ import Foundation
 /// Device certificates the controller has seen, and those revoked.
 extension ControllerStore {
   /// Remembers that `device` presented the certificate with `serial` (so revoking the device covers it).
-  public func recordCertificate(_ device: DeviceID, serial: String, now: Date = Date()) throws {
-    try db.write { db in
+  public func recordCertificate(_ device: DeviceID, serial: String, now: Date = Date()) async throws {
+    try await db.write { db in
       try db.execute(
         sql: "INSERT INTO device_certificate (serial, device_id, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         arguments: [serial, device.rawValue, now])
@@ -14,10 +14,11 @@ extension ControllerStore {
 
   /// Revokes `serials` (the device's known certificates are added) and marks the device revoked.
   /// Returns the serials revoked for it now.
-  public func revoke(_ device: DeviceID, serials: [String], reason: String?, by: String?, now: Date = Date()) throws
+  public func revoke(_ device: DeviceID, serials: [String], reason: String?, by: String?, now: Date = Date())
+    async throws
     -> [String]
   {
-    try db.write { db in
+    try await db.write { db in
       let known = try String.fetchAll(
         db, sql: "SELECT serial FROM device_certificate WHERE device_id = ?", arguments: [device.rawValue])
       let all = Set(known + serials).sorted()
@@ -37,8 +38,8 @@ extension ControllerStore {
   }
 
   /// Every revoked serial with its time (the CRL's content).
-  public func revocations() throws -> [(serial: String, device: String, revokedAt: Date)] {
-    try db.read { db in
+  public func revocations() async throws -> [(serial: String, device: String, revokedAt: Date)] {
+    try await db.read { db in
       try SQLRow.fetchAll(db, sql: "SELECT serial, device_id, revoked_at FROM revocation ORDER BY serial").map {
         (serial: $0["serial"], device: $0["device_id"], revokedAt: $0["revoked_at"])
       }
@@ -46,7 +47,7 @@ extension ControllerStore {
   }
 
   /// Devices whose certificates were revoked.
-  public func revokedDevices() throws -> Set<String> {
-    try db.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM revocation")) }
+  public func revokedDevices() async throws -> Set<String> {
+    try await db.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM revocation")) }
   }
 }

@@ -26,17 +26,21 @@ extension ControllerStore {
   }
 
   /// Runs one decision for every active phased deployment and applies it.
-  public func stepRollouts(now: Date = Date()) throws -> [RolloutOutcome] {
-    let ids = try db.read { db in
+  public func stepRollouts(now: Date = Date()) async throws -> [RolloutOutcome] {
+    let ids = try await db.read { db in
       try String.fetchAll(
         db, sql: "SELECT id FROM deployment WHERE status = ? AND rollout IS NOT NULL",
         arguments: [DeploymentStatus.active.rawValue])
     }
-    return try ids.compactMap { try stepRollout($0, now: now) }
+    var outcomes: [RolloutOutcome] = []
+    for id in ids {
+      if let outcome = try await stepRollout(id, now: now) { outcomes.append(outcome) }
+    }
+    return outcomes
   }
 
-  private func stepRollout(_ id: String, now: Date) throws -> RolloutOutcome? {
-    try db.write { db in
+  private func stepRollout(_ id: String, now: Date) async throws -> RolloutOutcome? {
+    try await db.write { db in
       guard
         let row = try SQLRow.fetchOne(
           db, sql: "SELECT * FROM deployment WHERE id = ? AND status = ?",
@@ -108,8 +112,8 @@ extension ControllerStore {
 
   /// Lets a phased deployment go on to its next phase (past a threshold, a
   /// soak time, or a plan that waits for promotion).
-  public func promote(_ id: String, now: Date = Date()) throws -> API.Deployment {
-    try db.write { db in
+  public func promote(_ id: String, now: Date = Date()) async throws -> API.Deployment {
+    try await db.write { db in
       guard let deployment = try Self.deployment(id: id, db: db) else { throw StoreError.deploymentNotFound(id) }
       guard deployment.status == .active, deployment.rollout != nil else {
         throw StoreError.invalidTransition(deployment: id, from: deployment.status, action: "promote")
@@ -135,8 +139,8 @@ extension ControllerStore {
   /// Aborted deployments whose policy asks for a rollback, once no started
   /// device is still working: per earlier version, the devices that had
   /// updated. Devices whose earlier version is unknown are left out.
-  public func settledRollbacks() throws -> [(deployment: String, package: String, devices: [String: [String]])] {
-    try db.read { db in
+  public func settledRollbacks() async throws -> [(deployment: String, package: String, devices: [String: [String]])] {
+    try await db.read { db in
       let rows = try SQLRow.fetchAll(
         db,
         sql: """
@@ -173,8 +177,8 @@ extension ControllerStore {
   }
 
   /// Records the rollback deployments made for an aborted one (empty: none were possible).
-  public func markRolledBack(_ id: String, by rollbacks: [String]) throws {
-    try db.write { db in
+  public func markRolledBack(_ id: String, by rollbacks: [String]) async throws {
+    try await db.write { db in
       try db.execute(
         sql: "UPDATE deployment SET rolled_back_by = ? WHERE id = ?", arguments: [rollbacks.joined(separator: ","), id])
     }

@@ -8,10 +8,10 @@ extension ControllerStore {
   /// never move a finished device back). Returns the events whose
   /// deployment or device entry is unknown (they are still kept).
   @discardableResult
-  public func recordStatuses(_ batch: [(DeviceID, StatusReport)], now: Date = Date()) throws -> [(
+  public func recordStatuses(_ batch: [(DeviceID, StatusReport)], now: Date = Date()) async throws -> [(
     DeviceID, StatusReport
   )] {
-    try db.write { db in try Self.storeStatuses(batch, now: now, db: db) }
+    try await db.write { db in try Self.storeStatuses(batch, now: now, db: db) }
   }
 
   /// One device's entry in one deployment while a batch is applied.
@@ -99,8 +99,8 @@ extension ControllerStore {
   }
 
   /// Every status event of one device in one deployment, oldest first.
-  public func statusEvents(deployment: String, device: DeviceID) throws -> [StatusReport] {
-    try db.read { db in
+  public func statusEvents(deployment: String, device: DeviceID) async throws -> [StatusReport] {
+    try await db.read { db in
       try SQLRow.fetchAll(
         db,
         // In the order things happened: a report that arrived late (sent again after a loss) sits where it belongs.
@@ -139,8 +139,8 @@ extension ControllerStore {
   }
 
   /// The report sequence numbers in (`after`, `through`] stored for `device`.
-  public func storedStatusSeqs(device: DeviceID, after: Int64, through: Int64) throws -> [Int64] {
-    try db.read { db in
+  public func storedStatusSeqs(device: DeviceID, after: Int64, through: Int64) async throws -> [Int64] {
+    try await db.read { db in
       try Int64.fetchAll(
         db, sql: "SELECT seq FROM status_event WHERE device_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT 10000",
         arguments: [device.rawValue, after, through])

@@ -5,13 +5,13 @@ import Foundation
 /// Operator tokens (stored as the SHA-256 of their secret) and the audit log of operator writes.
 extension ControllerStore {
   /// Makes a token; its secret (`alt_<id>_<random>`) is returned once and stored only as a hash.
-  public func createToken(name: String, role: API.Role, by creator: String?, now: Date = Date()) throws
+  public func createToken(name: String, role: API.Role, by creator: String?, now: Date = Date()) async throws
     -> API.NewToken
   {
     do { try Names.validateTag(name) } catch { throw StoreError.invalidTokenName(name) }
     let id = Self.randomHex(8)
     let secret = "alt_\(id)_\(Self.randomHex(32))"
-    return try db.write { db in
+    return try await db.write { db in
       if try SQLRow.fetchOne(db, sql: "SELECT 1 FROM operator_token WHERE name = ?", arguments: [name]) != nil {
         throw StoreError.tokenExists(name)
       }
@@ -26,13 +26,13 @@ extension ControllerStore {
 
   /// The token's name and role when `secret` is a live token; nil otherwise. Records its use, at most
   /// once a minute (a read per request, not a write).
-  public func authenticate(token secret: String, now: Date = Date()) throws -> (name: String, role: API.Role)? {
+  public func authenticate(token secret: String, now: Date = Date()) async throws -> (name: String, role: API.Role)? {
     let parts = secret.split(separator: "_")
     guard parts.count == 3, parts[0] == "alt" else { return nil }
     let id = String(parts[1])
     let digest = SHA256Hasher.hex(of: Array(secret.utf8))
     guard
-      let row = try db.read({ db in
+      let row = try await db.read({ db in
         try SQLRow.fetchOne(
           db, sql: "SELECT * FROM operator_token WHERE id = ? AND revoked_at IS NULL", arguments: [id])
       }),
@@ -40,15 +40,15 @@ extension ControllerStore {
       let role = API.Role(rawValue: row["role"])
     else { return nil }
     if ((row["last_used_at"] as Date?).map { now.timeIntervalSince($0) >= 60 }) ?? true {
-      try db.write { db in
+      try await db.write { db in
         try db.execute(sql: "UPDATE operator_token SET last_used_at = ? WHERE id = ?", arguments: [now, id])
       }
     }
     return (row["name"], role)
   }
 
-  public func tokens() throws -> [API.Token] {
-    try db.read { db in
+  public func tokens() async throws -> [API.Token] {
+    try await db.read { db in
       try SQLRow.fetchAll(db, sql: "SELECT * FROM operator_token ORDER BY name").map {
         API.Token(
           name: $0["name"], role: API.Role(rawValue: $0["role"]) ?? .reader, createdAt: $0["created_at"],
@@ -58,8 +58,8 @@ extension ControllerStore {
   }
 
   /// Ends a token at once; it stays listed, revoked.
-  public func revokeToken(name: String, now: Date = Date()) throws {
-    try db.write { db in
+  public func revokeToken(name: String, now: Date = Date()) async throws {
+    try await db.write { db in
       let revoked = try db.execute(
         sql: "UPDATE operator_token SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", arguments: [now, name])
       if revoked == 0 { throw StoreError.tokenNotFound(name) }
@@ -67,8 +67,8 @@ extension ControllerStore {
   }
 
   /// Records one operator write.
-  public func audit(_ entry: API.AuditEntry) throws {
-    try db.write { db in
+  public func audit(_ entry: API.AuditEntry) async throws {
+    try await db.write { db in
       try db.execute(
         sql: "INSERT INTO audit (at, actor, method, path, status) VALUES (?, ?, ?, ?, ?)",
         arguments: [entry.at, entry.actor, entry.method, entry.path, entry.status])
@@ -76,8 +76,8 @@ extension ControllerStore {
   }
 
   /// The newest audit entries first.
-  public func auditLog(limit: Int = 100) throws -> [API.AuditEntry] {
-    try db.read { db in
+  public func auditLog(limit: Int = 100) async throws -> [API.AuditEntry] {
+    try await db.read { db in
       try SQLRow.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
         API.AuditEntry(at: $0["at"], actor: $0["actor"], method: $0["method"], path: $0["path"], status: $0["status"])
       }

@@ -39,8 +39,8 @@ public final class ControllerStore: Sendable {
 
   /// Commits a one-row write: throws when the database cannot take writes
   /// (a full disk, a read-only file), for `/readyz`.
-  public func checkWritable(now: Date = Date()) throws {
-    try db.write { db in
+  public func checkWritable(now: Date = Date()) async throws {
+    try await db.write { db in
       try db.execute(
         sql: """
           INSERT INTO readiness (id, checked_at) VALUES (1, ?)

@@ -90,7 +90,17 @@ final class Fleet: @unchecked Sendable {
     }
   }
 
+  /// The controller's database: the SQLite file in its data folder, or with
+  /// `AIRLIFT_TEST_STORE=postgres` a new database on the test run's PostgreSQL
+  /// (scripts/test runs the suite both ways). Restarts keep the same one.
+  private(set) var storeLocation: String?
+
+  static var storeUnderTest: String { ProcessInfo.processInfo.environment["AIRLIFT_TEST_STORE"] ?? "sqlite" }
+
   private func start(controller startController: Bool) async throws {
+    if Self.storeUnderTest == "postgres" {
+      storeLocation = try await PostgresServer.shared().createDatabase(prefix: "fleet")
+    }
     try await startBroker()
     if startController { try await startControllerNow() }
   }
@@ -131,6 +141,7 @@ final class Fleet: @unchecked Sendable {
       port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
       publicURL: publicURL, operators: operators, readers: readers,
       mqttClientID: "airlift-controller-test", crlFile: crlFile)
+    config.store = storeLocation
     if let maxArtifactSize { config.maxArtifactSize = maxArtifactSize }
     if let assetLinks { config.assetLinks = assetLinks }
     config.trustedProxies = trustedProxies
@@ -187,7 +198,7 @@ final class Fleet: @unchecked Sendable {
     process.arguments =
       [
         "serve", "--port", "\(httpsPort)", "--data", "\(root)/controller", "--certs", certs, "--broker", brokerURL,
-      ] + arguments
+      ] + (storeLocation.map { ["--store", $0] } ?? []) + arguments
     let logPath = createFile("\(root)/controller-\(UUID().uuidString.prefix(4)).log")
     let log = FileHandle(forWritingAtPath: logPath)
     process.standardOutput = log

@@ -13,9 +13,9 @@ import Synchronization
 /// SQLite's one-writer semantics across processes; within one process they
 /// take turns, as on SQLite, so they never conflict with each other.
 ///
-/// The store's API is synchronous (it was written for SQLite, whose calls
-/// block too); a call waits for the server on the calling thread, never on
-/// an event loop.
+/// Transaction bodies are synchronous (the store's SQL is written once for
+/// both databases); each runs on a thread of this database's own pool and
+/// waits for the server there, never on an event loop or the cooperative pool.
 public final class PostgreSQLDatabase: SQLDatabase {
   public var dialect: SQLDialect { .postgres }
   public let displayName: String
@@ -26,6 +26,7 @@ public final class PostgreSQLDatabase: SQLDatabase {
   private let connectionCount = Atomic<Int>(0)
   private let statements = PostgresStatementCache()
   private let logger = Logger(label: "airlift.postgres")
+  private let threads: NIOThreadPool
 
   /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|require]`.
   public init(url: String, maxConnections: Int = 8) throws {
@@ -33,15 +34,27 @@ public final class PostgreSQLDatabase: SQLDatabase {
     displayName = location.display
     configuration = try location.configuration()
     slots = DispatchSemaphore(value: maxConnections)
+    threads = NIOThreadPool(numberOfThreads: maxConnections)
+    threads.start()
     // Fail at start, with the reason, when the server cannot be reached.
     try withConnection { _ in }
   }
 
   deinit {
-    for connection in idle.withLock({ $0 }) { connection.close().whenComplete { _ in } }
+    try? threads.syncShutdownGracefully()
+    for connection in idle.withLock({ $0 }) { try? connection.close().wait() }
   }
 
-  public func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+  public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+    try await threads.runIfActive { try self.readNow(body) }
+  }
+
+  @discardableResult
+  public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+    try await threads.runIfActive { try self.writeNow(body) }
+  }
+
+  private func readNow<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
     try withConnection { connection in
       let session = PostgreSQLConnection(connection: connection, statements: statements, logger: logger)
       try session.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -56,7 +69,7 @@ public final class PostgreSQLDatabase: SQLDatabase {
     }
   }
 
-  @discardableResult public func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+  private func writeNow<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
     writer.lock()
     defer { writer.unlock() }
     var attempt = 0
@@ -95,7 +108,15 @@ public final class PostgreSQLDatabase: SQLDatabase {
       let applied = Set(try String.fetchAll(session, sql: "SELECT id FROM airlift_migration"))
       for migration in migrations where !applied.contains(migration.id) {
         let id = migration.id.replacingOccurrences(of: "'", with: "''")
-        try session.simple("BEGIN;\n\(migration.sql);\nINSERT INTO airlift_migration (id) VALUES ('\(id)');\nCOMMIT;")
+        try session.run("BEGIN")
+        do {
+          try session.simple(migration.sql)
+          try session.run("INSERT INTO airlift_migration (id) VALUES ('\(id)')")
+          try session.run("COMMIT")
+        } catch {
+          try? session.run("ROLLBACK")
+          throw error
+        }
       }
     }
   }
@@ -127,7 +148,7 @@ public final class PostgreSQLDatabase: SQLDatabase {
       return value
     } catch {
       if connection.isClosed {
-        connection.close().whenComplete { _ in }
+        try? connection.close().wait()
       } else {
         idle.withLock { $0.append(connection) }
       }
@@ -222,15 +243,45 @@ final class PostgresStatementCache: Sendable {
     return converted
   }
 
+  /// The statements of a script, split at each `;` outside quotes and comments; empty ones dropped.
+  static func statements(_ sql: String) -> [String] {
+    var statements: [String] = []
+    var current = ""
+    scan(sql) { character, outside in
+      if outside && character == ";" {
+        statements.append(current)
+        current = ""
+      } else {
+        current.append(character)
+      }
+    }
+    statements.append(current)
+    return statements.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+  }
+
   /// Replaces each `?` outside quotes and comments with `$N`.
   static func numberPlaceholders(_ sql: String) -> String {
     var output = ""
     output.reserveCapacity(sql.utf8.count + 16)
     var count = 0
+    scan(sql) { character, outside in
+      if outside && character == "?" {
+        count += 1
+        output += "$\(count)"
+      } else {
+        output.append(character)
+      }
+    }
+    return output
+  }
+
+  /// Calls `visit` with each character and whether it stands outside quotes and `--` comments.
+  private static func scan(_ sql: String, _ visit: (Character, Bool) -> Void) {
     var quote: Character?
     var inComment = false
     var previous: Character = " "
     for character in sql {
+      var outside = false
       if inComment {
         if character == "\n" { inComment = false }
       } else if let open = quote {
@@ -239,17 +290,14 @@ final class PostgresStatementCache: Sendable {
         quote = character
       } else if character == "-" && previous == "-" {
         inComment = true
-      } else if character == "?" {
-        count += 1
-        output += "$\(count)"
-        previous = character
-        continue
+      } else {
+        outside = true
       }
-      output.append(character)
+      visit(character, outside)
       previous = character
     }
-    return output
   }
+
 }
 
 /// One borrowed connection inside a transaction.
@@ -271,13 +319,9 @@ private struct PostgreSQLConnection: SQLConnection {
     _ = try query(sql, [])
   }
 
-  /// Several statements at once, without parameters (schema steps).
+  /// Several statements separated by `;`, without parameters (schema steps), one after the other.
   func simple(_ sql: String) throws {
-    do {
-      _ = try connection.simpleQuery(sql).wait()
-    } catch {
-      throw Self.statementError(error, sql: sql)
-    }
+    for statement in PostgresStatementCache.statements(sql) { try run(statement) }
   }
 
   private func query(_ sql: String, _ arguments: SQLArguments) throws -> PostgresQueryResult {

@@ -3,14 +3,19 @@ import Foundation
 /// The store seam: the one thing the controller's store needs from a
 /// database. The store's SQL is written once against it; SQLite (GRDB) and
 /// PostgreSQL (postgres-nio) each implement it in one file.
+///
+/// Bodies are synchronous and run on the database's own threads (GRDB's
+/// queues, a thread pool for PostgreSQL), never on the cooperative pool:
+/// a body waiting for the server does not hold up the controller's tasks.
 public protocol SQLDatabase: Sendable {
   var dialect: SQLDialect { get }
   /// Runs `body` on a consistent snapshot.
-  func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T
+  func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T
   /// Runs `body` in one transaction: all of it commits, or none of it. The
   /// body may run more than once when the database asks for a retry, so it
   /// must not have effects outside the database.
-  @discardableResult func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T
+  @discardableResult
+  func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T
   /// Applies the migrations not applied yet, in order, each once even when
   /// several controllers start together.
   func migrate(_ migrations: [SQLMigration]) throws

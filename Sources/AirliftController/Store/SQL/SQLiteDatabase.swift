@@ -15,12 +15,13 @@ public final class SQLiteDatabase: SQLDatabase {
     displayName = "sqlite:\(path)"
   }
 
-  public func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
-    try pool.read { db in try body(SQLiteConnection(db: db)) }
+  public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+    try await pool.read { db in try body(SQLiteConnection(db: db)) }
   }
 
-  @discardableResult public func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
-    try pool.write { db in try body(SQLiteConnection(db: db)) }
+  @discardableResult
+  public func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+    try await pool.write { db in try body(SQLiteConnection(db: db)) }
   }
 
   /// GRDB's migrator, so databases created before the seam keep their history (`grdb_migrations`).
