@@ -30,7 +30,7 @@ public struct Controller: Sendable {
       options: MQTTClientOptions(
         brokerURL: config.brokerURL, clientID: config.mqttClientID,
         tls: .init(caFile: config.caFile, certificateFile: config.mqttCertificateFile, keyFile: config.mqttKeyFile),
-        cleanStart: false),
+        cleanStart: false, sessionExpiry: config.mqttSessionExpiry),
       logger: logger)
     let health = ControllerHealth(brokerConnected: { mqtt.isConnected }, publishCounts: { mqtt.publishCounts })
     let deployments = DeploymentService(store: store, mqtt: mqtt, baseURL: config.baseURL, logger: logger)

@@ -15,7 +15,10 @@ import Foundation
 /// - `publicURL` (string, "https://HOST:PORT"): base of artifact URLs sent to devices.
 /// - `operators` ([string], ["airlift-operator"]): certificate CNs allowed to use the operator API.
 /// - `readers` ([string], []): certificate CNs allowed to read it only.
-/// - `mqttClientID` (string, "airlift-controller").
+/// - `mqttClientID` (string, "airlift-controller"): each controller of a fleet needs its own.
+/// - `mqttSessionExpiry` (int, 604800 = 7 days): seconds the broker keeps the controller's session (and queues
+///   its share of the status events) while it is away. With several controllers, make it short (docs/scale.md):
+///   the broker keeps giving a dead controller's session its share until the session expires.
 /// - `shareGroup` (string, generated): the secret MQTT shared-subscription group;
 ///   by default a random name made once and kept in `DATA/share-group`. Give
 ///   every controller of one fleet the same value.
@@ -39,6 +42,8 @@ public struct ControllerConfig: Sendable, Codable {
   public var readers: [String]
   public var mqttClientID: String
   public var shareGroup: String?
+  /// Seconds the broker keeps the controller's MQTT session while it is away.
+  public var mqttSessionExpiry: UInt32 = 7 * 24 * 3600
   public var crlFile: String?
   public var maxArtifactSize: Int64 = 16 << 30
   /// Short-lived links to one asset (`airlift-agent asset-url`): where they point and how long they live.
@@ -78,6 +83,7 @@ public struct ControllerConfig: Sendable, Codable {
     readers = try c.decodeIfPresent([String].self, forKey: .readers) ?? readers
     mqttClientID = try c.decodeIfPresent(String.self, forKey: .mqttClientID) ?? mqttClientID
     shareGroup = try c.decodeIfPresent(String.self, forKey: .shareGroup)
+    mqttSessionExpiry = try c.decodeIfPresent(UInt32.self, forKey: .mqttSessionExpiry) ?? mqttSessionExpiry
     crlFile = try c.decodeIfPresent(String.self, forKey: .crlFile)
     maxArtifactSize = try c.decodeIfPresent(Int64.self, forKey: .maxArtifactSize) ?? maxArtifactSize
     assetLinks = try c.decodeIfPresent(AssetLinkConfig.self, forKey: .assetLinks) ?? assetLinks
@@ -101,20 +107,11 @@ extension ControllerConfig {
   /// on first start from 16 random bytes).
   func resolvedShareGroup() throws -> String {
     if let shareGroup { return shareGroup }
-    let path = "\(dataDirectory)/share-group"
-    if let data = FileManager.default.contents(atPath: path),
-      let name = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !name.isEmpty
-    {
-      return name
+    return try Self.keptValue(at: "\(dataDirectory)/share-group") {
+      var generator = SystemRandomNumberGenerator()
+      return "airlift-"
+        + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
-    var generator = SystemRandomNumberGenerator()
-    let name =
-      "airlift-"
-      + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }
-      .joined()
-    try Data(name.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-    try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-    return name
   }
 }
 
@@ -147,14 +144,30 @@ extension ControllerConfig {
   /// The link secret from the config, or the one kept in the data folder (made on first start).
   func resolvedLinkSecret() throws -> String {
     if let secret = assetLinks.secret, !secret.isEmpty { return secret }
-    let path = "\(dataDirectory)/link-secret"
-    if let data = FileManager.default.contents(atPath: path),
-      let secret = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !secret.isEmpty
-    {
-      return secret
+    return try Self.keptValue(at: "\(dataDirectory)/link-secret") { AssetLinkSigner.makeSecret() }
+  }
+
+  /// The value kept in the file at `path`; when there is none yet, `make`'s,
+  /// written there first. The file appears whole and only once (a hard link
+  /// of a finished temporary file), so controllers sharing a data folder that
+  /// start together all end up with the first one's value.
+  static func keptValue(at path: String, make: () -> String) throws -> String {
+    func stored() -> String? {
+      guard let data = FileManager.default.contents(atPath: path) else { return nil }
+      let value = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+      return value.isEmpty ? nil : value
     }
-    let secret = AssetLinkSigner.makeSecret()
-    FileManager.default.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
-    return secret
+    if let value = stored() { return value }
+    let temporary = "\(path).\(UUID().uuidString)"
+    guard
+      FileManager.default.createFile(
+        atPath: temporary, contents: Data(make().utf8), attributes: [.posixPermissions: 0o600])
+    else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary]) }
+    defer { unlink(temporary) }
+    if link(temporary, path) != 0 && errno != EEXIST {
+      throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+    }
+    guard let value = stored() else { throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path]) }
+    return value
   }
 }

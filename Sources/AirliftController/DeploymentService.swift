@@ -281,35 +281,41 @@ public final class DeploymentService: Sendable {
   }
 
   /// Starts due scheduled deployments, fails devices past their timeout,
-  /// and moves phased rollouts on.
+  /// and moves phased rollouts on. Controllers sharing a database take
+  /// turns (the "scheduler" claim); each step is one transaction, so one
+  /// that finds the work done by another controller does nothing.
   func tick(now: Date = Date()) async {
     do {
-      for id in try await store.activateDue(now: now) {
-        guard let deployment = try await store.deployment(id: id) else { continue }
-        logger.info("scheduled deployment started", metadata: ["deployment": .string(id)])
-        await notifyAll(deployment)
-      }
-      for device in try await store.markOverduePollers(now: now) {
-        logger.info("polling device missed its check-in; now offline", metadata: ["device": .string(device)])
-      }
-      let timedOut = try await store.failTimedOutDevices(now: now)
-      if timedOut > 0 { logger.warning("\(timedOut) device(s) timed out") }
-      for outcome in try await store.stepRollouts(now: now) {
-        await notify(outcome.started)
-        for device in outcome.withdrawn { await withdraw(device) }
-        if let phase = outcome.advancedTo {
-          logger.info("rollout phase \(phase + 1) started", metadata: ["deployment": .string(outcome.deployment)])
-        }
-        if let reason = outcome.aborted {
-          logger.warning("deployment aborted: \(reason)", metadata: ["deployment": .string(outcome.deployment)])
-        }
-      }
-      try await startRollbacks(now: now)
-      await notify(try store.startWaitingDevices(now: now))
-      await notify(try store.retryFailedDevices(now: now))
+      try await store.exclusively("scheduler") { try await self.runScheduledWork(now: now) }
     } catch {
       logger.error("deployment scheduler: \(error)")
     }
+  }
+
+  private func runScheduledWork(now: Date) async throws {
+    for id in try await store.activateDue(now: now) {
+      guard let deployment = try await store.deployment(id: id) else { continue }
+      logger.info("scheduled deployment started", metadata: ["deployment": .string(id)])
+      await notifyAll(deployment)
+    }
+    for device in try await store.markOverduePollers(now: now) {
+      logger.info("polling device missed its check-in; now offline", metadata: ["device": .string(device)])
+    }
+    let timedOut = try await store.failTimedOutDevices(now: now)
+    if timedOut > 0 { logger.warning("\(timedOut) device(s) timed out") }
+    for outcome in try await store.stepRollouts(now: now) {
+      await notify(outcome.started)
+      for device in outcome.withdrawn { await withdraw(device) }
+      if let phase = outcome.advancedTo {
+        logger.info("rollout phase \(phase + 1) started", metadata: ["deployment": .string(outcome.deployment)])
+      }
+      if let reason = outcome.aborted {
+        logger.warning("deployment aborted: \(reason)", metadata: ["deployment": .string(outcome.deployment)])
+      }
+    }
+    try await startRollbacks(now: now)
+    await notify(try store.startWaitingDevices(now: now))
+    await notify(try store.retryFailedDevices(now: now))
   }
 }
 

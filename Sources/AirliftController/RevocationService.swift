@@ -30,12 +30,41 @@ public final class RevocationService: Service, Sendable {
 
   /// Keeps the CRL current: written when missing, and again when it is 30 days old (it is valid
   /// for a year; an expired CRL would make the broker refuse every device).
+  ///
+  /// Every few seconds it also reloads the revoked certificates and devices
+  /// from the store, so a revocation made through another controller sharing
+  /// the database is enforced here within `reloadInterval`.
   public func run() async throws {
     try? await cancelWhenGracefulShutdown {
-      while !Task.isCancelled {
-        await self.refreshList()
-        try await Task.sleep(for: .seconds(3600))
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+          while !Task.isCancelled {
+            await self.refreshList()
+            try await Task.sleep(for: .seconds(3600))
+          }
+        }
+        group.addTask {
+          while !Task.isCancelled {
+            try await Task.sleep(for: Self.reloadInterval)
+            await self.reloadRevoked()
+          }
+        }
+        try await group.waitForAll()
       }
+    }
+  }
+
+  static let reloadInterval: Duration = .seconds(5)
+
+  /// Reads the revoked serials and devices again (another controller may have revoked one).
+  func reloadRevoked() async {
+    do {
+      let serials = Set(try await store.revocations().map(\.serial))
+      let devices = try await store.revokedDevices()
+      revokedSerials.withLock { $0.formUnion(serials) }
+      revokedDevices.withLock { $0.formUnion(devices) }
+    } catch {
+      logger.warning("could not reload the revocations: \(error)")
     }
   }
 

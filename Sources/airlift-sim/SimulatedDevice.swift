@@ -22,6 +22,9 @@ actor SimulatedDevice {
   private var connectTimes: [Double] = []
   private var noticeTimes: [Double] = []
   private var reportsSent = 0
+  /// Each report's sequence number, as a real agent numbers them (the controller stores each number once);
+  /// counted from the start time in milliseconds, so a restarted simulator does not reuse numbers.
+  private var nextSeq = Int64(Date().timeIntervalSince1970 * 1000)
 
   init(
     id: DeviceID, broker: String, certs: String, attributes: [String: String], installTime: Duration,
@@ -139,7 +142,8 @@ actor SimulatedDevice {
     self.state = state
     let report = StatusReport(
       deployment: notice.deployment, state: state, stage: stage, bytes: bytes, total: total, percent: percent,
-      attempt: 1, error: error)
+      attempt: 1, error: error, seq: nextSeq)
+    nextSeq += 1
     try await client.publish(Topics.device(id, .status), payload: Wire.encode(report), qos: 1)
     reportsSent += 1
   }

@@ -19,7 +19,7 @@ struct EnrollmentTests {
   }
 
   /// Starts `airlift-agent enroll` in the background; its output goes to a file.
-  static func startEnroll(_ path: String, token: String) throws -> (Process, String) {
+  static func startEnroll(_ path: String, token: String) throws -> (ChildProcess, String) {
     let log = path + ".enroll.log"
     let process = try Fleet.startBackground(
       try Fleet.builtBinary("airlift-agent"), ["enroll", "--config", path, "--token", token, "--timeout", "120"],

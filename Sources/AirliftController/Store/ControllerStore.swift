@@ -34,6 +34,12 @@ public final class ControllerStore: Sendable {
     throw SQLDatabaseError.invalidLocation(location, reason: "it names neither sqlite: nor postgres://")
   }
 
+  /// Runs `body` while no other controller on this database runs work named
+  /// `name` (the scheduler's once-only steps).
+  public func exclusively<T: Sendable>(_ name: String, _ body: @Sendable () async throws -> T) async throws -> T {
+    try await db.exclusively(name, body)
+  }
+
   /// Where the data lives, for logs.
   public var location: String { db.displayName }
 

@@ -7,9 +7,9 @@ import Foundation
 final class DockerEngine: @unchecked Sendable {
   let root: String
   var host: String { "unix://\(root)/docker.sock" }
-  private let process: Process
+  private let process: ChildProcess
 
-  private init(root: String, process: Process) {
+  private init(root: String, process: ChildProcess) {
     self.root = root
     self.process = process
   }
@@ -101,9 +101,9 @@ final class DockerEngine: @unchecked Sendable {
 /// into the test's folder: images pinned by digest are pulled from it.
 final class LocalRegistry: @unchecked Sendable {
   let port: Int
-  private let process: Process
+  private let process: ChildProcess
 
-  private init(port: Int, process: Process) {
+  private init(port: Int, process: ChildProcess) {
     self.port = port
     self.process = process
   }

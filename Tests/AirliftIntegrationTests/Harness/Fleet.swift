@@ -23,12 +23,12 @@ final class Fleet: @unchecked Sendable {
   let certs: String
   let brokerPort: Int
   let httpsPort: Int
-  private var broker: Process?
+  private var broker: ChildProcess?
   private var controllerTask: Task<Void, any Error>?
-  private var controllerProcess: Process?
+  private var controllerProcess: ChildProcess?
   private(set) var controller: Controller?
   private var agentTasks: [String: Task<Void, any Error>] = [:]
-  private var agentProcesses: [String: Process] = [:]
+  private var agentProcesses: [String: ChildProcess] = [:]
   private(set) var client: ControllerClient?
 
   var brokerURL: String { "mqtts://127.0.0.1:\(brokerPort)" }
@@ -107,18 +107,14 @@ final class Fleet: @unchecked Sendable {
 
   /// Starts Mosquitto through `Broker/run` and waits until it listens.
   func startBroker() async throws {
-    let broker = Process()
-    broker.executableURL = URL(fileURLWithPath: "\(Self.repository)/Broker/run")
     // Each fleet has its own revocation list, which its controller rewrites when a device is revoked.
     if !FileManager.default.fileExists(atPath: crlFile) {
       try FileManager.default.copyItem(atPath: "\(certs)/crl.pem", toPath: crlFile)
     }
-    broker.arguments = ["--port", "\(brokerPort)", "--data", "\(root)/broker", "--certs", certs, "--crl", crlFile]
-    let log = FileHandle(forWritingAtPath: createFile("\(root)/broker-\(UUID().uuidString.prefix(4)).log"))
-    broker.standardOutput = log
-    broker.standardError = log
-    try Self.launch(broker)
-    self.broker = broker
+    broker = try ChildProcess.spawn(
+      "\(Self.repository)/Broker/run",
+      ["--port", "\(brokerPort)", "--data", "\(root)/broker", "--certs", certs, "--crl", crlFile],
+      output: createFile("\(root)/broker-\(UUID().uuidString.prefix(4)).log"))
     try await eventually("the broker on port \(brokerPort)", within: 60) { Loopback.isListening(self.brokerPort) }
   }
 
@@ -193,18 +189,12 @@ final class Fleet: @unchecked Sendable {
   @discardableResult
   func startControllerProcess(arguments: [String] = []) async throws -> String {
     let binary = try Self.builtBinary("airlift")
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments =
-      [
-        "serve", "--port", "\(httpsPort)", "--data", "\(root)/controller", "--certs", certs, "--broker", brokerURL,
-      ] + (storeLocation.map { ["--store", $0] } ?? []) + arguments
     let logPath = createFile("\(root)/controller-\(UUID().uuidString.prefix(4)).log")
-    let log = FileHandle(forWritingAtPath: logPath)
-    process.standardOutput = log
-    process.standardError = log
-    try Self.launch(process)
-    controllerProcess = process
+    controllerProcess = try ChildProcess.spawn(
+      binary,
+      ["serve", "--port", "\(httpsPort)", "--data", "\(root)/controller", "--certs", certs, "--broker", brokerURL]
+        + (storeLocation.map { ["--store", $0] } ?? []) + arguments,
+      output: logPath)
     if client == nil {
       client = try ControllerClient(
         baseURL: controllerURL, caFile: "\(certs)/ca.crt", certificate: "\(certs)/operator.crt",
@@ -286,15 +276,9 @@ final class Fleet: @unchecked Sendable {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(config).write(to: URL(fileURLWithPath: "\(folder)/agent.json"))
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = ["run", "--config", "\(folder)/agent.json"] + arguments
     let logPath = createFile("\(folder)/agent-\(UUID().uuidString.prefix(4)).log")
-    let log = FileHandle(forWritingAtPath: logPath)
-    process.standardOutput = log
-    process.standardError = log
-    try Self.launch(process)
-    agentProcesses[config.deviceID] = process
+    agentProcesses[config.deviceID] = try ChildProcess.spawn(
+      binary, ["run", "--config", "\(folder)/agent.json"] + arguments, output: logPath)
     return logPath
   }
 

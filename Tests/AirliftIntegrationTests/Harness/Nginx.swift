@@ -5,9 +5,9 @@ import Foundation
 final class Nginx: @unchecked Sendable {
   let port: Int
   let root: String
-  private let process: Process
+  private let process: ChildProcess
 
-  private init(port: Int, root: String, process: Process) {
+  private init(port: Int, root: String, process: ChildProcess) {
     self.port = port
     self.root = root
     self.process = process
@@ -90,8 +90,16 @@ enum TLSProxy {
   static let address = "127.0.0.2"
 
   static func start(in folder: String, certs: String, controllerPort: Int) async throws -> Nginx {
+    try await start(in: folder, certs: certs, controllerPorts: [controllerPort])
+  }
+
+  /// Balances over several controllers; a request that cannot reach one (it was killed) goes to the next.
+  static func start(in folder: String, certs: String, controllerPorts: [Int]) async throws -> Nginx {
     try await Nginx.start(in: folder, name: "proxy") { port in
       """
+        upstream controllers {
+          \(controllerPorts.map { "server 127.0.0.1:\($0) max_fails=1 fail_timeout=10s;" }.joined(separator: "\n    "))
+        }
         server {
           listen 127.0.0.1:\(port) ssl;
           ssl_certificate \(certs)/controller.crt;
@@ -100,7 +108,8 @@ enum TLSProxy {
           ssl_verify_client on;
           client_max_body_size 0;
           location / {
-            proxy_pass https://127.0.0.1:\(controllerPort);
+            proxy_pass https://controllers;
+            proxy_next_upstream error timeout;
             proxy_bind \(address);
             proxy_http_version 1.1;
             proxy_request_buffering off;

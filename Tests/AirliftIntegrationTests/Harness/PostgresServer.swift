@@ -9,9 +9,9 @@ import Synchronization
 final class PostgresServer: @unchecked Sendable {
   let port: Int
   let folder: String
-  private let process: Process
+  private let process: ChildProcess
 
-  private init(port: Int, folder: String, process: Process) {
+  private init(port: Int, folder: String, process: ChildProcess) {
     self.port = port
     self.folder = folder
     self.process = process
@@ -82,7 +82,8 @@ final class PostgresServer: @unchecked Sendable {
       "postgres",
       [
         "-D", data, "-p", "\(port)", "-k", data, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-        "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=300",
+        "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=2000", "-c",
+        "shared_buffers=64MB",
       ])
     let process = try Fleet.startBackground(postgres, arguments, log: "\(folder)/postgres.log")
     let server = PostgresServer(port: port, folder: folder, process: process)

@@ -95,6 +95,53 @@ public final class PostgreSQLDatabase: SQLDatabase {
     }
   }
 
+  /// A session-level advisory lock on a connection of its own, taken with
+  /// `pg_try_advisory_lock` and retried after a short sleep, so a waiting
+  /// controller holds neither a thread nor a connection; the holder's
+  /// connection closing (the process dying) frees it at once.
+  public func exclusively<T: Sendable>(_ name: String, _ body: @Sendable () async throws -> T) async throws -> T {
+    let key = Self.claimKey(name)
+    let holder: PostgresConnection = try await {
+      while true {
+        let taken: PostgresConnection? = try await threads.runIfActive {
+          let connection = try self.checkout()
+          let session = PostgreSQLConnection(connection: connection, statements: self.statements, logger: self.logger)
+          let locked: Bool? = try? Bool.fetchOne(session, sql: "SELECT pg_try_advisory_lock(?)", arguments: [key])
+          if locked == true { return connection }
+          self.checkin(connection)
+          return nil
+        }
+        if let taken { return taken }
+        try await Task.sleep(for: .milliseconds(20))
+      }
+    }()
+    let release: @Sendable () async -> Void = {
+      _ = try? await self.threads.runIfActive {
+        let session = PostgreSQLConnection(connection: holder, statements: self.statements, logger: self.logger)
+        _ = try? session.execute(sql: "SELECT pg_advisory_unlock(?)", arguments: [key])
+        self.checkin(holder)
+      }
+    }
+    do {
+      let value = try await body()
+      await release()
+      return value
+    } catch {
+      await release()
+      throw error
+    }
+  }
+
+  /// The advisory-lock key of a claim: FNV-1a of "airlift:NAME", as a signed 64-bit integer.
+  static func claimKey(_ name: String) -> Int64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in "airlift:\(name)".utf8 {
+      hash ^= UInt64(byte)
+      hash = hash &* 0x100_0000_01b3
+    }
+    return Int64(bitPattern: hash)
+  }
+
   /// Each migration in its own transaction, all under an advisory lock, so
   /// controllers starting together apply each step once.
   public func migrate(_ migrations: [SQLMigration]) throws {
@@ -124,36 +171,36 @@ public final class PostgreSQLDatabase: SQLDatabase {
   /// An arbitrary constant naming the migration lock ("airlift" in ASCII).
   private static let migrationLock: Int64 = 0x6169_726c_6966_74
 
-  /// Borrows a pooled connection (opening one when none is idle); a
-  /// connection the server closed is dropped instead of returned.
+  /// Borrows a pooled connection for `body` and gives it back.
   private func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    let connection = try checkout()
+    defer { checkin(connection) }
+    return try body(connection)
+  }
+
+  /// Takes a pool slot and an idle connection, or opens one.
+  private func checkout() throws -> PostgresConnection {
     slots.wait()
-    defer { slots.signal() }
-    let connection: PostgresConnection
-    if let reused = idle.withLock({ $0.popLast() }), !reused.isClosed {
-      connection = reused
-    } else {
-      let id = connectionCount.add(1, ordering: .relaxed).newValue
-      do {
-        connection = try PostgresConnection.connect(
-          on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: id, logger: logger
-        ).wait()
-      } catch {
-        throw SQLDatabaseError.unreachable(displayName, reason: SQLDatabaseError.describe(error))
-      }
-    }
+    if let reused = idle.withLock({ $0.popLast() }), !reused.isClosed { return reused }
+    let id = connectionCount.add(1, ordering: .relaxed).newValue
     do {
-      let value = try body(connection)
-      idle.withLock { $0.append(connection) }
-      return value
+      return try PostgresConnection.connect(
+        on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: id, logger: logger
+      ).wait()
     } catch {
-      if connection.isClosed {
-        try? connection.close().wait()
-      } else {
-        idle.withLock { $0.append(connection) }
-      }
-      throw error
+      slots.signal()
+      throw SQLDatabaseError.unreachable(displayName, reason: SQLDatabaseError.describe(error))
     }
+  }
+
+  /// Returns a connection to the pool; one the server closed is dropped.
+  private func checkin(_ connection: PostgresConnection) {
+    if connection.isClosed {
+      try? connection.close().wait()
+    } else {
+      idle.withLock { $0.append(connection) }
+    }
+    slots.signal()
   }
 }
 
@@ -335,7 +382,7 @@ private struct PostgreSQLConnection: SQLConnection {
       case .blob(let data): bindings.append(ByteBuffer(bytes: data))
       // Milliseconds, as SQLite keeps them, so both databases compare the same values.
       case .date(let date):
-        bindings.append(Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000))
+        bindings.append(SQLDateText.date(milliseconds: SQLDateText.milliseconds(date)))
       }
     }
     let text = statements.sql(sql)
@@ -377,7 +424,9 @@ private struct PostgreSQLConnection: SQLConnection {
         return number == Decimal(integer.int64Value) ? .integer(integer.int64Value) : .real(integer.doubleValue)
       case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
       case .bytea: return .blob(Data(buffer: try cell.decode(ByteBuffer.self)))
-      case .timestamptz, .timestamp, .date: return .date(try cell.decode(Date.self))
+      case .timestamptz, .timestamp, .date:
+        let stored = try cell.decode(Date.self)
+        return .date(SQLDateText.date(milliseconds: Int64((stored.timeIntervalSince1970 * 1000).rounded())))
       default: return .text(try cell.decode(String.self))
       }
     } catch {

@@ -16,6 +16,10 @@ public protocol SQLDatabase: Sendable {
   /// must not have effects outside the database.
   @discardableResult
   func write<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T
+  /// Runs `body` holding the claim `name`: controllers sharing the database
+  /// take turns, so work that must happen once is never done by two at once.
+  /// A controller that dies loses its claim with its connection.
+  func exclusively<T: Sendable>(_ name: String, _ body: @Sendable () async throws -> T) async throws -> T
   /// Applies the migrations not applied yet, in order, each once even when
   /// several controllers start together.
   func migrate(_ migrations: [SQLMigration]) throws

@@ -117,7 +117,7 @@ public struct SQLArguments: Sendable, ExpressibleByArrayLiteral {
 /// writes, so existing databases read back unchanged and sort as text.
 enum SQLDateText {
   static func format(_ date: Date) -> String {
-    let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+    let milliseconds = milliseconds(date)
     let (days, dayMilliseconds) = milliseconds.floorDivided(by: 86_400_000)
     let (year, month, day) = civilDate(fromDays: days)
     let seconds = dayMilliseconds / 1000
@@ -141,22 +141,29 @@ enum SQLDateText {
     guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), bytes.count >= 10 else {
       return nil
     }
-    var seconds = Double(days(fromYear: year, month: month, day: day)) * 86_400
+    var milliseconds = Int64(days(fromYear: year, month: month, day: day)) * 86_400_000
     if bytes.count >= 16, let hour = number(11..<13), let minute = number(14..<16) {
-      seconds += Double(hour * 3600 + minute * 60)
-      if bytes.count >= 19, let second = number(17..<19) { seconds += Double(second) }
+      milliseconds += Int64(hour * 3600 + minute * 60) * 1000
+      if bytes.count >= 19, let second = number(17..<19) { milliseconds += Int64(second) * 1000 }
       if bytes.count > 20, bytes[19] == UInt8(ascii: ".") {
-        var fraction = 0.0
-        var scale = 0.1
-        for byte in bytes[20...] {
+        var scale: Int64 = 100
+        for byte in bytes[20...] where scale > 0 {
           guard (48...57).contains(byte) else { break }
-          fraction += Double(byte - 48) * scale
+          milliseconds += Int64(byte - 48) * scale
           scale /= 10
         }
-        seconds += fraction
       }
     }
-    return Date(timeIntervalSince1970: seconds)
+    return SQLDateText.date(milliseconds: milliseconds)
+  }
+
+  /// The Date both databases read for a count of milliseconds since 1970, so equal stored values compare equal.
+  static func date(milliseconds: Int64) -> Date {
+    Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+  }
+
+  static func milliseconds(_ date: Date) -> Int64 {
+    Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
   }
 
   /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).

@@ -24,13 +24,27 @@ public final class SQLiteDatabase: SQLDatabase {
     try await pool.write { db in try body(SQLiteConnection(db: db)) }
   }
 
-  /// GRDB's migrator, so databases created before the seam keep their history (`grdb_migrations`).
+  /// One controller per SQLite file, whose writes SQLite already serializes: nothing to claim.
+  public func exclusively<T: Sendable>(_ name: String, _ body: @Sendable () async throws -> T) async throws -> T {
+    try await body()
+  }
+
+  /// Applies the missing steps in one IMMEDIATE transaction, which takes
+  /// SQLite's write lock first, so two processes opening a new file do not
+  /// both create it. Applied ids go in GRDB's `grdb_migrations` table, the
+  /// history databases from before the seam already have.
   public func migrate(_ migrations: [SQLMigration]) throws {
-    var migrator = DatabaseMigrator()
-    for migration in migrations {
-      migrator.registerMigration(migration.id) { db in try db.execute(sql: migration.sql) }
+    try pool.writeWithoutTransaction { db in
+      try db.inTransaction(.immediate) {
+        try db.execute(sql: "CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+        let applied = Set(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
+        for migration in migrations where !applied.contains(migration.id) {
+          try db.execute(sql: migration.sql)
+          try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [migration.id])
+        }
+        return .commit
+      }
     }
-    try migrator.migrate(pool)
   }
 }
 
