@@ -10,7 +10,7 @@ struct Airlift: AsyncParsableCommand {
     subcommands: [
       Serve.self, Status.self, Keys.self, Release.self, Tag.self, Device.self, Group.self, Deploy.self,
       FlowCommand.self, Channel.self,
-      Fleet.self, Token.self, Audit.self, Enroll.self,
+      Fleet.self, Token.self, Audit.self, Enroll.self, Store.self,
     ])
 }
 

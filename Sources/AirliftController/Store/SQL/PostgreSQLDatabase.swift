@@ -115,12 +115,16 @@ public final class PostgreSQLDatabase: SQLDatabase {
         try await Task.sleep(for: .milliseconds(20))
       }
     }()
+    // Released even when the caller's task was cancelled (a controller shutting down): a task of its own,
+    // which the cancellation does not reach, returns the connection.
     let release: @Sendable () async -> Void = {
-      _ = try? await self.threads.runIfActive {
-        let session = PostgreSQLConnection(connection: holder, statements: self.statements, logger: self.logger)
-        _ = try? session.execute(sql: "SELECT pg_advisory_unlock(?)", arguments: [key])
-        self.checkin(holder)
-      }
+      await Task {
+        _ = try? await self.threads.runIfActive {
+          let session = PostgreSQLConnection(connection: holder, statements: self.statements, logger: self.logger)
+          _ = try? session.execute(sql: "SELECT pg_advisory_unlock(?)", arguments: [key])
+          self.checkin(holder)
+        }
+      }.value
     }
     do {
       let value = try await body()
