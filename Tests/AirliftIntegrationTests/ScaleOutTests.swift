@@ -24,7 +24,7 @@ struct ScaleOutTests {
       let binary = try Fleet.builtBinary("airlift")
       var controllers: [ChildProcess] = []
       defer {
-        for controller in controllers where controller.isRunning {
+        for controller in controllers {
           kill(controller.processIdentifier, SIGKILL)
           controller.waitUntilExit()
         }

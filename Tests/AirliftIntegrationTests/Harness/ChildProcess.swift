@@ -91,8 +91,13 @@ final class ChildProcess: @unchecked Sendable {
       if let known { return known }
       var status: Int32 = 0
       let result = waitpid(processIdentifier, &status, WNOHANG)
-      if result == processIdentifier || (result == -1 && errno == ECHILD) {
-        known = result == -1 ? 0x7f00 : status
+      if result == processIdentifier {
+        known = status
+        return known
+      }
+      // Reaped by someone else (a SIGCHLD handler in the process): it has ended once it no longer exists.
+      if result == -1 && errno == ECHILD && kill(processIdentifier, 0) != 0 {
+        known = 0x7f00
         return known
       }
       return nil
