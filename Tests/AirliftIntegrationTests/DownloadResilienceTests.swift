@@ -201,9 +201,8 @@ struct DownloadResilienceTests {
       try await eventually("the update to finish on the device") {
         try agent.store.update(deployment.id)?.state == .successful
       }
-      // The controller has not heard of the end yet (how far the download had got depends on the machine's load).
-      let heard = try await client.deployment(deployment.id).devices.first?.state
-      #expect(heard == .downloading || heard == .downloaded)
+      // What the controller heard meanwhile depends on timing (the agent also sends what the broker did not take
+      // over HTTPS); what matters is below: every report arrives, in order.
 
       try await fleet.startBroker()
       // Through the broker, or sent again over HTTPS if the broker lost some.

@@ -38,23 +38,14 @@ extension ControllerStore {
     var unknown: [(DeviceID, StatusReport)] = []
     var entries: [EntryKey: BatchEntry?] = [:]
     var finishing: Set<String> = []
-    let insert = db.cachedStatement(
-      sql: """
-        INSERT INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
-          error, device_time, received_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT DO NOTHING
-        """)
+    let fresh = try insertEvents(batch, now: now, db: db)
     let select = db.cachedStatement(
       sql:
         "SELECT state, round, percent, error, attempts FROM device_deployment WHERE deployment_id = ? AND device_id = ?"
     )
-    for (device, report) in batch {
-      let inserted = try insert.execute(arguments: [
-        report.deployment, device.rawValue, report.state.rawValue, report.stage, report.bytes, report.total,
-        report.percent, report.attempt, report.error, report.time, now, report.seq,
-      ])
+    for (index, (device, report)) in batch.enumerated() {
       // A report the controller already has (a QoS 1 repeat, or one the device sent again) changes nothing.
-      guard inserted > 0 else { continue }
+      guard fresh[index] else { continue }
       let key = EntryKey(deployment: report.deployment, device: device.rawValue)
       if entries[key] == nil {
         let row = try SQLRow.fetchOne(select, arguments: [report.deployment, device.rawValue])
@@ -96,6 +87,47 @@ extension ControllerStore {
     }
     for id in finishing { try completeIfFinished(id, db: db) }
     return unknown
+  }
+
+  /// Inserts a batch's events, many rows per statement (a round trip per
+  /// chunk, not per event, which is what PostgreSQL's throughput hangs on);
+  /// for each event, whether it was new. One already stored — or the second
+  /// copy of one within the batch — is not.
+  private static func insertEvents(_ batch: [(DeviceID, StatusReport)], now: Date, db: any SQLConnection) throws
+    -> [Bool]
+  {
+    var fresh = Array(repeating: false, count: batch.count)
+    let chunkSize = 400
+    for start in stride(from: 0, to: batch.count, by: chunkSize) {
+      let chunk = batch[start..<min(batch.count, start + chunkSize)]
+      var values: [SQLValue] = []
+      values.reserveCapacity(chunk.count * 12)
+      for (device, report) in chunk {
+        values +=
+          SQLArguments([
+            report.deployment, device.rawValue, report.state.rawValue, report.stage, report.bytes, report.total,
+            report.percent, report.attempt, report.error, report.time, now, report.seq,
+          ]).values
+      }
+      let rows = try SQLRow.fetchAll(
+        db,
+        sql: """
+          INSERT INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
+            error, device_time, received_at, seq) VALUES \(
+            Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
+          ON CONFLICT DO NOTHING RETURNING device_id, seq
+          """, arguments: SQLArguments(values: values))
+      var stored = Set(
+        rows.compactMap { row -> String? in (row["seq"] as Int64?).map { "\(row["device_id"] as String)#\($0)" } })
+      for (offset, (device, report)) in chunk.enumerated() {
+        guard let seq = report.seq else {
+          fresh[start + offset] = true
+          continue
+        }
+        fresh[start + offset] = stored.remove("\(device.rawValue)#\(seq)") != nil
+      }
+    }
+    return fresh
   }
 
   /// Every status event of one device in one deployment, oldest first.

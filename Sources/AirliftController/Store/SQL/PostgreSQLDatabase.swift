@@ -40,9 +40,13 @@ public final class PostgreSQLDatabase: SQLDatabase {
     try withConnection { _ in }
   }
 
+  /// Without waiting: the last reference may go on an event loop, where waiting is not allowed. Each
+  /// connection stays alive until its close has completed.
   deinit {
-    try? threads.syncShutdownGracefully()
-    for connection in idle.withLock({ $0 }) { try? connection.close().wait() }
+    threads.shutdownGracefully { _ in }
+    for connection in idle.withLock({ $0 }) {
+      connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
   }
 
   public func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
