@@ -23,6 +23,8 @@ public final class Agent: Service {
   /// Set on every (re)connect: once the outbox is empty, ask the controller
   /// which reports it has and send again over HTTPS what it lacks.
   let needsReconcile = Mutex(true)
+  /// The running update worker's storage trouble, for the check-in.
+  let storageProblem = Mutex<(@Sendable () -> String?)?>(nil)
 
   /// Whether the agent stopped because an update asked for a reboot (the
   /// process should exit so the device, or its supervisor, restarts it).
@@ -58,7 +60,7 @@ public final class Agent: Service {
     http: HTTPClient, outbox: Outbox, events: EventHub, reboot: AsyncStream<Void>.Continuation,
     onChange: @escaping @Sendable () async -> Void
   ) -> UpdateWorker {
-    UpdateWorker(
+    let worker = UpdateWorker(
       deviceID: deviceID, store: store,
       downloader: ArtifactDownloader(
         client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond,
@@ -74,6 +76,22 @@ public final class Agent: Service {
         self?.restart.withLock { $0 = true }
         reboot.yield()
       })
+    storageProblem.withLock { $0 = { worker.storageProblem.withLock { $0 } } }
+    return worker
+  }
+
+  /// What keeps the agent from working as it should, for the check-in: a
+  /// state it could not store, a data disk with less free than the reserve.
+  func problems() -> [String] {
+    var list: [String] = []
+    if let problem = storageProblem.withLock({ $0 })?() { list.append(problem) }
+    let attributes = try? FileManager.default.attributesOfFileSystem(forPath: config.dataDirectory)
+    if let free = (attributes?[.systemFreeSize] as? NSNumber)?.int64Value, free < config.reservedDiskSpace {
+      list.append(
+        "the data disk (\(config.dataDirectory)) has \(free) bytes free, less than reservedDiskSpace (\(config.reservedDiskSpace))"
+      )
+    }
+    return list
   }
 
   /// What runs on the device whatever the transport: the event socket, hooks, the worker, and the
@@ -349,7 +367,7 @@ public final class Agent: Service {
       ) { package, _ in package },
       agentVersion: Self.version, follows: config.channels.isEmpty ? nil : config.channels,
       apps: apps.isEmpty ? nil : apps, transport: config.transport == .https ? .https : nil,
-      nextCheckIn: nextCheckIn)
+      nextCheckIn: nextCheckIn, problems: problems().nilIfEmpty)
   }
 
   private func checkIn(_ mqtt: MQTTClient) async {

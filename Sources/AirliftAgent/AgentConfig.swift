@@ -153,9 +153,49 @@ public struct AgentConfig: Codable, Sendable {
     hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
     hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? hookTimeout
     trustedKeys = try c.decodeIfPresent([String].self, forKey: .trustedKeys) ?? trustedKeys
-    if maxAttempts < 1 || maxBoots < 1 {
+    try Self.checkRanges(self, c)
+  }
+
+  /// Every number of the config in a range the agent can compute with (seconds up to a day or a month, counts
+  /// up to a thousand), so a typo is a clear error at start, not a busy loop or a crash later.
+  private static func checkRanges(_ config: AgentConfig, _ c: KeyedDecodingContainer<CodingKeys>) throws {
+    let day = 86_400.0
+    let seconds: [(CodingKeys, Double, ClosedRange<Double>)] = [
+      (.recheckInterval, config.recheckInterval, 0.1...day),
+      (.progressInterval, config.progressInterval, 0...day),
+      (.retryBaseDelay, config.retryBaseDelay, 0.01...day),
+      (.retryMaxDelay, config.retryMaxDelay, 0.01...day),
+      (.connectTimeout, config.connectTimeout, 0.1...3600),
+      (.stallTimeout, config.stallTimeout, 0.1...day),
+      (.hookTimeout, config.hookTimeout, 0.1...day),
+      (.period, Double(config.period.seconds), 1...(30 * day)),
+      (.jitter, Double(config.jitter.seconds), 0...day),
+    ]
+    for (key, value, range) in seconds where !(value.isFinite && range.contains(value)) {
       throw DecodingError.dataCorruptedError(
-        forKey: maxAttempts < 1 ? .maxAttempts : .maxBoots, in: c, debugDescription: "must be at least 1")
+        forKey: key, in: c,
+        debugDescription: "is \(value), out of range: give \(range.lowerBound) to \(Int(range.upperBound)) seconds")
+    }
+    let counts: [(CodingKeys, Int64?, ClosedRange<Int64>)] = [
+      (.maxAttempts, Int64(config.maxAttempts), 1...1000),
+      (.maxBoots, Int64(config.maxBoots), 1...1000),
+      (.progressPercent, Int64(config.progressPercent), 0...100),
+      (.maxBytesPerSecond, config.maxBytesPerSecond.map(Int64.init), 0...(1 << 40)),
+      (.reservedDiskSpace, config.reservedDiskSpace, 0...(1 << 50)),
+    ]
+    for (key, value, range) in counts {
+      guard let value, !range.contains(value) else { continue }
+      throw DecodingError.dataCorruptedError(
+        forKey: key, in: c,
+        debugDescription: "is \(value), out of range: give \(range.lowerBound) to \(range.upperBound)")
+    }
+    if let timeout = config.compose?.verifyTimeout, !(timeout.isFinite && (1...day).contains(timeout)) {
+      throw DecodingError.dataCorruptedError(
+        forKey: .compose, in: c, debugDescription: "verifyTimeout is \(timeout), out of range: give 1 to 86400 seconds")
+    }
+    if let timeout = config.abSlot?.commandTimeout, !(timeout.isFinite && (1...day).contains(timeout)) {
+      throw DecodingError.dataCorruptedError(
+        forKey: .abSlot, in: c, debugDescription: "commandTimeout is \(timeout), out of range: give 1 to 86400 seconds")
     }
   }
 

@@ -3,7 +3,7 @@
 public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case config(path: String, reason: String)
   case download(url: String, reason: String, retryable: Bool = true)
-  case notEnoughSpace(path: String, needed: Int64, free: Int64, reserved: Int64)
+  case notEnoughSpace(path: String, needed: Int64, free: Int64, reserved: Int64, what: String = "the download")
   case storage(path: String, reason: String)
   case timedOut(stage: String, seconds: Int, last: String)
   case sizeMismatch(artifact: String, expected: Int64, received: Int64)
@@ -34,9 +34,9 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
       return "agent config \(path): \(reason)"
     case .download(let url, let reason, _):
       return "download of \(url) failed: \(reason)"
-    case .notEnoughSpace(let path, let needed, let free, let reserved):
+    case .notEnoughSpace(let path, let needed, let free, let reserved, let what):
       return
-        "not enough space in \(path): the download needs \(needed) bytes, \(free) are free and \(reserved) must stay free (reservedDiskSpace)"
+        "not enough space in \(path): \(what) needs \(needed) bytes, \(free) are free and \(reserved) must stay free (reservedDiskSpace)"
     case .storage(let path, let reason):
       return "cannot write \(path): \(reason); the partial download was removed"
     case .timedOut(let stage, let seconds, let last):

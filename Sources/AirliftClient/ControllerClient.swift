@@ -361,9 +361,7 @@ public final class ControllerClient: Sendable {
   }
 
   func get<T: Decodable>(_ path: String, queryItems: [(String, String)], as type: T.Type) async throws -> T {
-    var components = URLComponents()
-    components.queryItems = queryItems.map { URLQueryItem(name: $0.0, value: $0.1) }
-    let suffix = queryItems.isEmpty ? "" : (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+    let suffix = queryItems.isEmpty ? "" : "?" + FormQuery.encode(queryItems)
     return try await send(HTTPClientRequest(url: baseURL + path + suffix), as: type)
   }
 

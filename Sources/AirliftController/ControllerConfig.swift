@@ -88,6 +88,17 @@ public struct ControllerConfig: Sendable, Codable {
     maxArtifactSize = try c.decodeIfPresent(Int64.self, forKey: .maxArtifactSize) ?? maxArtifactSize
     assetLinks = try c.decodeIfPresent(AssetLinkConfig.self, forKey: .assetLinks) ?? assetLinks
     trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? trustedProxies
+    let ranges: [(CodingKeys, Int64, ClosedRange<Int64>, String)] = [
+      (.port, Int64(port), 1...65_535, ""),
+      (.maxArtifactSize, maxArtifactSize, 1...(1 << 44), " bytes"),
+      (.mqttSessionExpiry, Int64(mqttSessionExpiry), 0...(30 * 86_400), " seconds"),
+      (.assetLinks, Int64(assetLinks.ttl), 1...(7 * 86_400), " seconds (ttl)"),
+    ]
+    for (key, value, range, unit) in ranges where !range.contains(value) {
+      throw DecodingError.dataCorruptedError(
+        forKey: key, in: c,
+        debugDescription: "is \(value), out of range: give \(range.lowerBound) to \(range.upperBound)\(unit)")
+    }
   }
 
   /// The configured database, or the SQLite file in the data folder.

@@ -6,7 +6,7 @@ extension DeploymentService {
   /// Stores a flow (or its next version) once its definition holds together.
   public func createFlow(_ definition: API.CreateFlow, by creator: String?) async throws -> API.Flow {
     try definition.validate()
-    if let plan = definition.rollout { try Self.validate(plan) }
+    try definition.rollout?.validate()
     if let group = definition.target.group { _ = try await store.group(group) }
     let flow = try await store.createFlow(definition, by: creator)
     logger.info("flow stored", metadata: ["flow": .string(flow.ref.description)])

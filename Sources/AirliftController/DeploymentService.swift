@@ -34,14 +34,8 @@ public final class DeploymentService: Sendable {
   public func create(
     _ request: API.CreateDeployment, by creator: String? = nil, flow: API.FlowRef? = nil, now: Date = Date()
   ) async throws -> API.Deployment {
+    try request.validate(now: now)
     let version: String
-    do {
-      try Names.validatePackage(request.package)
-      for name in request.parameters.keys { try Names.validateParameter(name) }
-      for id in request.target.devices ?? [] { _ = try DeviceID(id) }
-    } catch {
-      throw DeploymentError.invalidRequest("\(error)")
-    }
     switch (request.version, request.tag) {
     case (let given?, nil):
       do {
@@ -54,29 +48,13 @@ public final class DeploymentService: Sendable {
     default:
       throw DeploymentError.invalidRequest("give the release as a version or as a tag, not both or neither")
     }
-    if let max = request.maxDevices, max < 1 {
-      throw DeploymentError.invalidRequest("maxDevices must be at least 1")
-    }
-    if let timeout = request.deviceTimeout, timeout < 1 {
-      throw DeploymentError.invalidRequest("deviceTimeout must be at least 1 second")
-    }
-    if let plan = request.rollout { try Self.validate(plan) }
-    if let retries = request.retries, !(0...10).contains(retries) {
-      throw DeploymentError.invalidRequest("retries must be 0 to 10")
-    }
     if let earlier = request.canariesFrom {
-      guard request.rollout != nil else {
-        throw DeploymentError.invalidRequest("canariesFrom orders a phased rollout: give rollout phases too")
-      }
       guard let deployment = try await store.deployment(id: earlier) else {
         throw StoreError.deploymentNotFound(earlier)
       }
       guard deployment.rollout != nil else {
         throw DeploymentError.invalidRequest("deployment \(earlier) had no phases, so it had no canaries to reuse")
       }
-    }
-    for (name, value) in [("downloadTimeout", request.downloadTimeout), ("installTimeout", request.installTimeout)] {
-      if let value, value < 1 { throw DeploymentError.invalidRequest("\(name) must be at least 1 second") }
     }
     let ref = ReleaseRef(package: request.package, version: version)
     guard let release = try await store.release(ref) else { throw StoreError.releaseNotFound(ref) }
@@ -85,13 +63,24 @@ public final class DeploymentService: Sendable {
     if let expiry = try? Date(signature.expires, strategy: .iso8601), expiry <= now {
       throw StoreError.releaseExpired(ref, expires: signature.expires)
     }
+    // Devices refuse a downgrade the signature does not allow: say so before any device tries.
+    if request.downgrade == true && !signature.downgrade { throw StoreError.downgradeNotSigned(ref) }
+    var deviceTimeout = request.deviceTimeout
+    if let listed = request.target.devices {
+      let unknown = try await store.unknownDevices(listed)
+      if !unknown.isEmpty {
+        // A typo must not make a deployment that waits forever; devices still being made are asked for.
+        guard request.allowUnknownDevices == true else { throw StoreError.unknownDevices(unknown) }
+        deviceTimeout = deviceTimeout ?? Limits.unknownDeviceTimeout
+      }
+    }
     let id = "dep-" + UUID().uuidString.lowercased().prefix(8)
     let creating = ContinuousClock.now
     let deployment = try await store.createDeployment(
       NewDeployment(
         id: String(id), name: request.name, release: ref, tag: request.tag, target: request.target,
         parameters: release.parameters.merging(request.parameters) { _, given in given },
-        maxDevices: request.maxDevices, deviceTimeout: request.deviceTimeout, startAt: request.startAt,
+        maxDevices: request.maxDevices, deviceTimeout: deviceTimeout, startAt: request.startAt,
         supersede: request.supersede, rollout: request.rollout, needsApproval: request.needsApproval,
         createdBy: creator, downloadTimeout: request.downloadTimeout, installTimeout: request.installTimeout,
         canariesFrom: request.canariesFrom, retries: request.retries ?? 0, downgrade: request.downgrade ?? false,
@@ -135,33 +124,6 @@ public final class DeploymentService: Sendable {
           "rolling \(targets.count) device(s) back to \(ref)", metadata: ["deployment": .string(deployment.id)])
       }
       try await store.markRolledBack(id, by: created)
-    }
-  }
-
-  /// Refuses a plan that could never finish, with the field to fix.
-  static func validate(_ plan: RolloutPlan) throws(DeploymentError) {
-    guard !plan.phases.isEmpty, plan.phases.last == .percent(100) else {
-      throw .invalidRequest("rollout.phases must end with 100% (to update only some devices use maxDevices)")
-    }
-    for phase in plan.phases {
-      switch phase {
-      case .count(let count) where count < 1: throw .invalidRequest("a rollout phase needs at least 1 device")
-      case .percent(let percent) where percent <= 0 || percent > 100:
-        throw .invalidRequest("a rollout phase percent must be in (0, 100]")
-      default: break
-      }
-    }
-    guard (0...100).contains(plan.successThreshold) else {
-      throw .invalidRequest("rollout.successThreshold is a percent, 0 to 100")
-    }
-    guard plan.soakSeconds >= 0, (plan.ratePerMinute ?? 1) >= 1 else {
-      throw .invalidRequest("rollout.soakSeconds must be >= 0 and rollout.ratePerMinute >= 1")
-    }
-    if let failure = plan.failure {
-      guard (failure.maxFailures ?? 0) >= 0, (0...100).contains(failure.maxFailurePercent ?? 0), failure.minEnded >= 1
-      else {
-        throw .invalidRequest("rollout.failure: maxFailures >= 0, maxFailurePercent 0 to 100, minEnded >= 1")
-      }
     }
   }
 

@@ -67,12 +67,17 @@ extension API {
     public var retries: Int?
     /// Install even over a newer version (the release must be signed with --allow-downgrade too).
     public var downgrade: Bool?
+    /// Accept listed devices that have never checked in (devices still being made); without a device timeout,
+    /// theirs is `Limits.unknownDeviceTimeout`, so the deployment cannot wait for them forever.
+    public var allowUnknownDevices: Bool?
 
     public init(
       package: String, version: String? = nil, tag: String? = nil, target: Target,
       parameters: [String: String] = [:], name: String? = nil, maxDevices: Int? = nil, deviceTimeout: Int? = nil,
-      startAt: Date? = nil, supersede: Bool = false, rollout: RolloutPlan? = nil, needsApproval: Bool = false
+      startAt: Date? = nil, supersede: Bool = false, rollout: RolloutPlan? = nil, needsApproval: Bool = false,
+      allowUnknownDevices: Bool? = nil
     ) {
+      self.allowUnknownDevices = allowUnknownDevices
       self.rollout = rollout
       self.needsApproval = needsApproval
       self.package = package
@@ -106,6 +111,7 @@ extension API {
       canariesFrom = try c.decodeIfPresent(String.self, forKey: .canariesFrom)
       retries = try c.decodeIfPresent(Int.self, forKey: .retries)
       downgrade = try c.decodeIfPresent(Bool.self, forKey: .downgrade)
+      allowUnknownDevices = try c.decodeIfPresent(Bool.self, forKey: .allowUnknownDevices)
     }
   }
 

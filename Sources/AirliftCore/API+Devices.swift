@@ -52,12 +52,16 @@ extension API {
     public var transport: DeviceTransport?
     /// When a polling device said it would check in again.
     public var nextCheckIn: Date?
+    /// What its agent said keeps it from working as it should (a full data disk), at its last check-in.
+    public var problems: [String]?
 
     public init(
       id: String, online: Bool, attributes: [String: String], installed: [String: String],
       agentVersion: String?, firstSeen: Date, lastSeen: Date, channels: [String: String]? = nil,
-      revokedAt: Date? = nil, apps: [AppState]? = nil, transport: DeviceTransport? = nil, nextCheckIn: Date? = nil
+      revokedAt: Date? = nil, apps: [AppState]? = nil, transport: DeviceTransport? = nil, nextCheckIn: Date? = nil,
+      problems: [String]? = nil
     ) {
+      self.problems = problems
       self.transport = transport
       self.nextCheckIn = nextCheckIn
       self.apps = apps

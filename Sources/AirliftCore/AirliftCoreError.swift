@@ -18,9 +18,17 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
   case imagePull(reason: String)
   /// A metadata document that cannot be attached to a version.
   case invalidMetadata(name: String, reason: String)
+  /// A number outside the range Airlift accepts for it (`Limits`).
+  case outOfRange(field: String, value: String, allowed: String)
+  /// A request whose fields do not fit together, or a field that fits no rule.
+  case invalidField(field: String, reason: String)
 
   public var description: String {
     switch self {
+    case .outOfRange(let field, let value, let allowed):
+      return "\(field) is \(value), out of range: give \(allowed)"
+    case .invalidField(let field, let reason):
+      return "\(field): \(reason)"
     case .invalidMetadata(let name, let reason):
       return "metadata document '\(name)' refused: \(reason)"
     case .imagePull(let reason):

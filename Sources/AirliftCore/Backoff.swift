@@ -22,4 +22,10 @@ public struct Backoff: Sendable, Equatable {
 
   /// Whether another attempt may follow `attempt`.
   public func allowsRetry(after attempt: Int) -> Bool { attempt < maxAttempts }
+
+  /// A delay as people read it: "4.2 s", "38 s".
+  public static func describe(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "? s" }
+    return seconds < 10 ? "\(Double(Int((seconds * 10).rounded())) / 10) s" : "\(Int(seconds.rounded())) s"
+  }
 }

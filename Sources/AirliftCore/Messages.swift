@@ -15,6 +15,21 @@ public struct ArtifactRef: Codable, Sendable, Equatable {
   }
 }
 
+extension Array {
+  /// Nil for an empty array (fields left out of a payload rather than sent empty).
+  public var nilIfEmpty: Self? { isEmpty ? nil : self }
+}
+
+extension Array where Element == ArtifactRef {
+  /// The bytes of all the artifacts, saturating (a forged notice's sizes cannot overflow it).
+  public var totalSize: Int64 {
+    reduce(Int64(0)) { sum, artifact in
+      let (total, overflow) = sum.addingReportingOverflow(Swift.max(artifact.size, 0))
+      return overflow ? .max : total
+    }
+  }
+}
+
 /// Names a release: a package at one version.
 public struct ReleaseRef: Codable, Sendable, Equatable, CustomStringConvertible {
   public var package: String
@@ -93,12 +108,16 @@ public struct CheckIn: Codable, Sendable, Equatable {
   public var transport: DeviceTransport?
   /// A polling device's promise: it checks in again by then (its period plus jitter).
   public var nextCheckIn: Date?
+  /// What keeps the agent from working as it should now, in words (its data disk is full, its state
+  /// cannot be written): shown to operators with the device. Nil or empty: nothing.
+  public var problems: [String]?
 
   public init(
     device: DeviceID, attributes: [String: String], installed: [String: String], agentVersion: String,
     follows: [String: String]? = nil, apps: [AppState]? = nil, transport: DeviceTransport? = nil,
-    nextCheckIn: Date? = nil
+    nextCheckIn: Date? = nil, problems: [String]? = nil
   ) {
+    self.problems = problems
     self.transport = transport
     self.nextCheckIn = nextCheckIn
     self.apps = apps

@@ -26,7 +26,8 @@ public struct ProgressThrottle: Sendable {
 
   /// Whole percent of `done` out of `total` (0 when the total is unknown).
   public static func percent(_ done: Int64, of total: Int64) -> Int {
-    guard total > 0 else { return 0 }
-    return Int(min(100, done * 100 / total))
+    guard total > 0, done > 0 else { return 0 }
+    let (scaled, overflow) = done.multipliedReportingOverflow(by: 100)
+    return overflow ? 100 : Int(min(100, scaled / total))
   }
 }

@@ -11,8 +11,10 @@ public enum PhaseSize: Codable, Sendable, Equatable, CustomStringConvertible {
   /// How many of `target` devices have been started once this phase runs.
   public func devices(of target: Int) -> Int {
     switch self {
-    case .count(let count): return min(count, target)
-    case .percent(let percent): return min(target, Int((Double(target) * percent / 100).rounded(.up)))
+    case .count(let count): return min(max(count, 0), target)
+    case .percent(let percent):
+      guard percent.isFinite, percent > 0 else { return 0 }
+      return min(target, Int((Double(target) * min(percent, 100) / 100).rounded(.up)))
     }
   }
 
@@ -200,9 +202,13 @@ public enum Rollout {
   public static func decide(_ plan: RolloutPlan, _ snapshot: RolloutSnapshot, now: Double) -> [RolloutAction] {
     let devices = snapshot.devices.sorted { $0.position < $1.position }
     let target = devices.count
-    let phase = min(snapshot.phase, plan.phases.count - 1)
-    let phaseEnd = plan.phases[phase].devices(of: target)
-    let phaseStart = phase == 0 ? 0 : plan.phases[phase - 1].devices(of: target)
+    guard !plan.phases.isEmpty else { return [] }
+    let phase = min(max(snapshot.phase, 0), plan.phases.count - 1)
+    // Phases are cumulative: a phase reaches at least as far as every phase before it, whatever a stored
+    // plan mixing counts and percents says (10,10%,100% on 50 devices: phase 2 stays at 10).
+    let reach = plan.phases.prefix(phase + 1).map { $0.devices(of: target) }
+    let phaseEnd = reach.max() ?? 0
+    let phaseStart = phase == 0 ? 0 : (reach.dropLast().max() ?? 0)
 
     if let policy = plan.failure, let reason = failureReason(policy, devices, phaseStart..<phaseEnd, phase: phase) {
       return [.abort(reason)]
@@ -235,7 +241,7 @@ public enum Rollout {
     if plan.manualPromotion && !snapshot.promoted {
       return [.hold("\(summary); waiting for `airlift deploy promote`")]
     }
-    let soakLeft = Double(plan.soakSeconds) - (now - endedAt)
+    let soakLeft = min(Double(plan.soakSeconds) - (now - endedAt), Double(Limits.soakSeconds.upperBound))
     if soakLeft > 0 && !snapshot.promoted {
       return [.hold("\(summary); soaking, next phase in \(Int(soakLeft.rounded(.up))) s")]
     }

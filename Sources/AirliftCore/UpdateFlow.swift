@@ -70,7 +70,7 @@ extension API.CreateFlow {
         throw invalid("maxFailures belongs to the stop and roll-back actions")
       }
       if let count = failure.maxFailures, count < 0 { throw invalid("maxFailures must be 0 or more") }
-      if let percent = failure.maxFailurePercent, !(0..<100).contains(percent) {
+      if let percent = failure.maxFailurePercent, !(percent.isFinite && (0..<100).contains(percent)) {
         throw invalid("maxFailurePercent must be at least 0 and below 100")
       }
       if failure.maxFailures != nil && failure.maxFailurePercent != nil {
@@ -78,10 +78,17 @@ extension API.CreateFlow {
       }
       if rollout?.failure != nil { throw invalid("give onFailure or the rollout's own failure policy, not both") }
     }
-    for (field, value) in [
-      ("deviceTimeout", deviceTimeout), ("downloadTimeout", downloadTimeout), ("installTimeout", installTimeout),
-    ] {
-      if let value, value < 1 { throw invalid("\(field) must be at least 1 second") }
+    do {
+      try Limits.check("deviceTimeout", deviceTimeout, in: Limits.deviceTimeout, unit: "seconds")
+      try Limits.check("downloadTimeout", downloadTimeout, in: Limits.stageTimeout, unit: "seconds")
+      try Limits.check("installTimeout", installTimeout, in: Limits.stageTimeout, unit: "seconds")
+      try Limits.check("onFailure.maxFailures", onFailure?.maxFailures, in: Limits.maxFailures, unit: "devices")
+      if let devices = target.devices {
+        try Limits.check("target.devices (how many)", devices.count, in: Limits.targetDevices, unit: "devices")
+      }
+      try rollout?.validate()
+    } catch {
+      throw invalid(error.description)
     }
   }
 }

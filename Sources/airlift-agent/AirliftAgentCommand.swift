@@ -101,6 +101,7 @@ struct AirliftAgentCommand: AsyncParsableCommand {
     @Flag(help: "Print the raw JSON lines.") var json = false
 
     func run() async throws {
+      StandardOutput.lineBuffered()
       let settings = try AgentConfig.load(path: config)
       let lines: AsyncThrowingStream<String, any Error>
       do {
@@ -111,15 +112,22 @@ struct AirliftAgentCommand: AsyncParsableCommand {
       for try await line in lines {
         guard !json, let event = try? Wire.decode(DeviceUpdateEvent.self, from: Array(line.utf8), topic: "events")
         else {
-          print(line)
+          Self.emit(line)
           continue
         }
         let progress = event.progress.map { " \($0)%" } ?? ""
         let detail = [event.stage, event.error].compactMap { $0 }.joined(separator: "; ")
-        print(
+        Self.emit(
           "\(event.time.formatted(.iso8601)) \(event.deployment) \(event.package)@\(event.version) \(event.state.rawValue)\(progress)\(detail.isEmpty ? "" : " (\(detail))")"
         )
       }
+    }
+
+    /// Writes one event line straight to standard output: a program reading
+    /// `airlift-agent watch --json |` gets each event as it happens, not when
+    /// a pipe's buffer fills.
+    static func emit(_ line: String) {
+      FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
   }
 }

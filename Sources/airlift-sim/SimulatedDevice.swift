@@ -102,7 +102,7 @@ actor SimulatedDevice {
   func close() async { await client.close() }
 
   private func update(_ notice: DeploymentNotice) async throws {
-    let total = notice.artifacts.reduce(Int64(0)) { $0 + $1.size }
+    let total = notice.artifacts.totalSize
     if installed[notice.release.package] == notice.release.version {
       return try await report(notice, .successful, stage: "already-installed", percent: 100)
     }

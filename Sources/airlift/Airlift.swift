@@ -1,4 +1,5 @@
 import AirliftClient
+import AirliftCore
 import ArgumentParser
 import Foundation
 
@@ -50,10 +51,64 @@ struct ConnectionOptions: ParsableArguments {
       return result
     } catch let error as ClientError {
       await client.shutdown()
-      throw ValidationError("\(error)")
+      throw CommandFailure(error)
     } catch {
       await client.shutdown()
       throw error
     }
+  }
+}
+
+/// A failed command: its message on standard error, in one line, and an exit
+/// code of its own (not the usage text and 64, which mean the command line
+/// itself was wrong). 1: the controller refused the request; 3: the
+/// controller could not be reached; 4: it answered something unexpected; 5:
+/// a local file could not be read.
+struct CommandFailure: Error, CustomStringConvertible {
+  let message: String
+  let exitCode: Int32
+
+  init(message: String, exitCode: Int32) {
+    self.message = message
+    self.exitCode = exitCode
+  }
+
+  init(_ error: ClientError) {
+    message = error.description
+    switch error {
+    case .refused: exitCode = 1
+    case .unreachable: exitCode = 3
+    case .unexpectedResponse: exitCode = 4
+    case .file: exitCode = 5
+    }
+  }
+
+  var description: String { message }
+}
+
+extension Airlift {
+  /// Runs the command; a `CommandFailure` prints its message and exits with its code.
+  static func main() async {
+    // Each line reaches a pipe as it is printed (`airlift deploy watch | tee log` in a CI job).
+    StandardOutput.lineBuffered()
+    do {
+      var command = try parseAsRoot()
+      if var command = command as? any AsyncParsableCommand {
+        try await command.run()
+      } else {
+        try command.run()
+      }
+    } catch let failure as CommandFailure {
+      fail(failure)
+    } catch let error as ClientError {
+      fail(CommandFailure(error))
+    } catch {
+      exit(withError: error)
+    }
+  }
+
+  private static func fail(_ failure: CommandFailure) -> Never {
+    FileHandle.standardError.write(Data("airlift: \(failure.message)\n".utf8))
+    Foundation.exit(failure.exitCode)
   }
 }

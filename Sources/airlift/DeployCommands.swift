@@ -22,27 +22,37 @@ struct Deploy: AsyncParsableCommand {
     var releaseOption: String?
     @Option(help: "Run this update flow: its handler, target, rollout and failure policy; --param gives its values.")
     var flow: String?
-    @Option(help: "With --flow: run this version of it (default: the newest).") var flowVersion: Int?
+    @Option(parsing: .unconditional, help: "With --flow: run this version of it (default: the newest).")
+    var flowVersion: Int?
     @Option(name: .customLong("device"), help: "A target device (repeatable).") var devices: [String] = []
     @Option(help: "Target a group; devices added to it while active join.") var group: String?
     @Flag(help: "Target every device, and devices that check in later while it is active.") var all = false
     @Option(name: .customLong("param"), help: "A handler parameter KEY=VALUE (repeatable; overrides the release's).")
     var parameters: [String] = []
     @Option(help: "A name to recognise it by.") var name: String?
-    @Option(help: "At most this many devices get it; it completes there.") var maxDevices: Int?
-    @Option(help: "Seconds a device may take once started before it counts as failed.") var deviceTimeout: Int?
+    @Option(parsing: .unconditional, help: "At most this many devices get it; it completes there.") var maxDevices: Int?
+    @Option(parsing: .unconditional, help: "Seconds a device may take once started before it counts as failed.")
+    var deviceTimeout: Int?
     @Option(help: "Start later: an ISO 8601 time (2026-11-24T02:00:00Z) or +SECONDS.") var startAt: String?
     @Flag(help: "Move devices waiting in another deployment to this one (in-progress ones finish first).")
     var supersede = false
     @OptionGroup var rolloutOptions: RolloutOptions
     @Option(help: "With --phases: start with the canaries (first phase) of this earlier deployment.")
     var canariesFrom: String?
-    @Option(help: "Give a device that failed the whole update again, up to this many times.") var retries: Int?
-    @Option(help: "Seconds a device may spend downloading (stage timeout) [600].") var downloadTimeout: Int?
-    @Option(help: "Seconds a device may spend installing (stage timeout) [600].") var installTimeout: Int?
+    @Option(parsing: .unconditional, help: "Give a device that failed the whole update again, up to this many times.")
+    var retries: Int?
+    @Option(parsing: .unconditional, help: "Seconds a device may spend downloading (stage timeout) [600].")
+    var downloadTimeout: Int?
+    @Option(parsing: .unconditional, help: "Seconds a device may spend installing (stage timeout) [600].")
+    var installTimeout: Int?
     @Flag(help: "Wait in Scheduled until a second operator runs `airlift deploy approve`.") var needsApproval = false
     @Flag(help: "Install even over a newer version (the release must be signed with --allow-downgrade too).")
     var downgrade = false
+    @Flag(
+      help:
+        "Accept --device ids that have never checked in (devices still being made); without --device-timeout theirs is 30 days."
+    )
+    var allowUnknownDevices = false
 
     var release: String { releaseArgument ?? releaseOption ?? "" }
 
@@ -67,6 +77,12 @@ struct Deploy: AsyncParsableCommand {
         return
       }
       if flowVersion != nil { throw ValidationError("--flow-version goes with --flow") }
+      try OptionRange.check("--max-devices", maxDevices, Limits.deviceCount, unit: "devices")
+      try OptionRange.check("--device-timeout", deviceTimeout, Limits.deviceTimeout, unit: "seconds")
+      try OptionRange.check("--download-timeout", downloadTimeout, Limits.stageTimeout, unit: "seconds")
+      try OptionRange.check("--install-timeout", installTimeout, Limits.stageTimeout, unit: "seconds")
+      try OptionRange.check("--retries", retries, Limits.retries)
+      if let name { try OptionRange.check("--name (bytes)", name.utf8.count, Limits.nameBytes) }
       guard all || group != nil || !devices.isEmpty else {
         throw ValidationError("give --device ID (repeatable), --group NAME or --all (or run a flow with --flow)")
       }
@@ -90,7 +106,13 @@ struct Deploy: AsyncParsableCommand {
 
     func startDate() throws -> Date? {
       guard let startAt else { return nil }
-      if startAt.hasPrefix("+"), let seconds = Double(startAt.dropFirst()) { return Date().addingTimeInterval(seconds) }
+      if startAt.hasPrefix("+") {
+        guard let seconds = Int(startAt.dropFirst()), (0...Int(Limits.startAhead)).contains(seconds) else {
+          throw ValidationError(
+            "--start-at +SECONDS takes 0 to \(Int(Limits.startAhead)) seconds (a year), got '\(startAt)'")
+        }
+        return Date().addingTimeInterval(Double(seconds))
+      }
       guard let date = try? Date(startAt, strategy: .iso8601) else {
         throw ValidationError("--start-at takes an ISO 8601 time or +SECONDS, got '\(startAt)'")
       }
@@ -117,6 +139,7 @@ struct Deploy: AsyncParsableCommand {
       request.canariesFrom = canariesFrom
       request.retries = retries
       request.downgrade = downgrade ? true : nil
+      request.allowUnknownDevices = allowUnknownDevices ? true : nil
       report(try await connection.withClient { try await $0.createDeployment(request) })
     }
 
@@ -157,6 +180,8 @@ struct Deploy: AsyncParsableCommand {
     @Argument(help: "Deployment id.") var id: String
     @Flag(help: "Refresh until every device has finished; exit 1 if any failed.") var watch = false
     @Option(help: "With --watch: give up after this many seconds.") var timeout: Double = 600
+
+    func validate() throws { try OptionRange.check("--timeout", timeout, 1...2_592_000, unit: "seconds") }
 
     func run() async throws {
       if watch {
@@ -227,6 +252,8 @@ struct Deploy: AsyncParsableCommand {
     @Option(help: "Give up (exit 2) after this many seconds.") var timeout: Double = 3600
     @Flag(help: "Print the device table on every change instead of progress bars.") var table = false
 
+    func validate() throws { try OptionRange.check("--timeout", timeout, 1...2_592_000, unit: "seconds") }
+
     func run() async throws {
       let started = Date()
       let outcome = try await connection.withClient { client -> Bool in
@@ -254,7 +281,7 @@ struct Deploy: AsyncParsableCommand {
               && deployment.devices.allSatisfy { $0.state == .successful }
           }
           guard Date().timeIntervalSince(started) < timeout else {
-            throw ValidationError("deployment \(id) did not finish within \(Int(timeout)) s")
+            throw CommandFailure(message: "deployment \(id) did not finish within \(Int(timeout)) s", exitCode: 2)
           }
           try await Task.sleep(for: .seconds(1))
         }

@@ -86,6 +86,7 @@ struct Device: AsyncParsableCommand {
           + "  transport \(device.transport?.rawValue ?? "-")"
           + (device.nextCheckIn.map { "  next check-in by \(Output.date($0))" } ?? ""))
       if let revoked = device.revokedAt { print("REVOKED at \(Output.date(revoked)): the broker refuses it") }
+      for problem in device.problems ?? [] { print("PROBLEM: \(problem)") }
       print("first seen \(Output.date(device.firstSeen))  last seen \(Output.date(device.lastSeen))")
       print("groups: \(detail.groups.isEmpty ? "-" : detail.groups.joined(separator: ", "))")
       for (key, value) in device.attributes.sorted(by: { $0.key < $1.key }) { print("  \(key) = \(value)") }
@@ -129,6 +130,8 @@ extension Device {
     @Option(help: "Why, recorded with the rollback.") var reason: String?
     @Flag(help: "Return once the command is sent.") var noWait = false
     @Option(help: "Seconds to wait for the device's answer.") var timeout: Double = 120
+
+    func validate() throws { try OptionRange.check("--timeout", timeout, 1...86_400, unit: "seconds") }
 
     func run() async throws {
       let command = try await connection.withClient { client in

@@ -18,7 +18,7 @@ struct Enroll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "token", abstract: "Make a bootstrap token.")
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "Pre-register this device id: its request is approved at once.") var device: String?
-    @Option(help: "How many devices may use it.") var uses = 1
+    @Option(parsing: .unconditional, help: "How many devices may use it.") var uses = 1
     @Option(help: "How long it is valid (1day, 12h).") var validFor = "1day"
 
     func run() async throws {

@@ -37,10 +37,11 @@ struct FlowCommand: AsyncParsableCommand {
     @OptionGroup var rolloutOptions: RolloutOptions
     @Option(help: "On failure: stop (abort past --max-failures, default the first), retry, or roll-back.")
     var onFailure: API.FailureAction?
-    @Option(help: "With --on-failure retry: tries after the first [2].") var retries: Int?
-    @Option(help: "Seconds a device may take once started before it counts as failed.") var deviceTimeout: Int?
-    @Option(help: "Seconds a device may spend downloading [600].") var downloadTimeout: Int?
-    @Option(help: "Seconds a device may spend installing [600].") var installTimeout: Int?
+    @Option(parsing: .unconditional, help: "With --on-failure retry: tries after the first [2].") var retries: Int?
+    @Option(parsing: .unconditional, help: "Seconds a device may take once started before it counts as failed.")
+    var deviceTimeout: Int?
+    @Option(parsing: .unconditional, help: "Seconds a device may spend downloading [600].") var downloadTimeout: Int?
+    @Option(parsing: .unconditional, help: "Seconds a device may spend installing [600].") var installTimeout: Int?
 
     func validate() throws {
       if file != nil {

@@ -89,14 +89,17 @@ extension Release {
         """)
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "PACKAGE@VERSION") var release: String
-    @Option(help: "The private key file (from `airlift keys generate`).") var key: String
-    @Option(help: "How long devices accept the signature (90days, 12h) or until when (2027-01-01T00:00:00Z).")
-    var expires = "90days"
+    @OptionGroup var signing: SigningOptions
     @Flag(help: "Let this release replace a newer version (a signed downgrade).") var allowDowngrade = false
+
+    func validate() throws {
+      guard signing.signKey != nil else {
+        throw ValidationError("give the private key: --sign-key FILE (or $AIRLIFT_SIGNING_KEY)")
+      }
+    }
 
     func run() async throws {
       let (package, version) = try ReleaseName.parse(release)
-      let signing = try SigningOptions.parse(["--sign-key", key, "--expires", expires])
       guard let signingKey = try signing.loadKey() else { return }
       let until = try signing.expiryDate()
       let signed = try await connection.withClient {
@@ -113,7 +116,7 @@ extension Release.Show {
   static func signatureLine(_ release: API.Release) -> String {
     guard let signature = release.signature else {
       return
-        "UNSIGNED: devices refuse it; sign it with `airlift release sign \(release.package)@\(release.version) --key KEY`"
+        "UNSIGNED: devices refuse it; sign it with `airlift release sign \(release.package)@\(release.version) --sign-key KEY`"
     }
     return "signed by key \(signature.key) until \(signature.expires)"
       + (signature.downgrade ? ", may replace newer versions (signed downgrade)" : "")

@@ -44,7 +44,8 @@ struct AgentCrashTests {
       scripts: extra.mapValues { "#!/bin/sh\n\($0)\n" }, payloadBytes: payloadBytes)
     _ = try await client.uploadRelease(package: "app-\(device)", version: "1.0.0", file: file)
     return try await client.createDeployment(
-      .init(package: "app-\(device)", version: "1.0.0", target: .init(devices: [device])))
+      .init(
+        package: "app-\(device)", version: "1.0.0", target: .init(devices: [device]), allowUnknownDevices: true))
   }
 
   @Test("Pending (a precondition defers the download): after kill -9 the deferral is reported again, then it goes on")

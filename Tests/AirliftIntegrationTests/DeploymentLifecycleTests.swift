@@ -24,7 +24,9 @@ struct DeploymentLifecycleTests {
       try await fleet.startAgent(online)
       let later = try fleet.agentConfig("device-051")
       let deployment = try await client.createDeployment(
-        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-050", "device-051"])))
+        .init(
+          package: "hello", version: "1.0.0", target: .init(devices: ["device-050", "device-051"]),
+          allowUnknownDevices: true))
       try await eventually("device-050 to succeed") {
         try await state(client, deployment.id, "device-050") == .successful
       }
@@ -47,7 +49,7 @@ struct DeploymentLifecycleTests {
       try await release(fleet)
       let config = try fleet.agentConfig("device-052")
       let deployment = try await client.createDeployment(
-        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-052"])))
+        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-052"]), allowUnknownDevices: true))
       #expect(try await client.changeDeployment(deployment.id, action: "pause").status == .paused)
       try await fleet.startAgent(config)
       try await Task.sleep(for: .seconds(2))
@@ -67,17 +69,19 @@ struct DeploymentLifecycleTests {
       try await release(fleet, "hello", "1.0.0")
       try await release(fleet, "hello", "1.1.0")
       let first = try await client.createDeployment(
-        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-053"])))
+        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-053"]), allowUnknownDevices: true))
       do {
         _ = try await client.createDeployment(
-          .init(package: "hello", version: "1.1.0", target: .init(devices: ["device-053"])))
+          .init(package: "hello", version: "1.1.0", target: .init(devices: ["device-053"]), allowUnknownDevices: true))
         Issue.record("a second live deployment for the same device was accepted")
       } catch let error as ClientError {
         guard case .refused(409, "devices_busy", let message) = error else { throw error }
         #expect(message.contains("device-053 (in \(first.id))"))
       }
       let second = try await client.createDeployment(
-        .init(package: "hello", version: "1.1.0", target: .init(devices: ["device-053"]), supersede: true))
+        .init(
+          package: "hello", version: "1.1.0", target: .init(devices: ["device-053"]), supersede: true,
+          allowUnknownDevices: true))
       #expect(try await client.deployment(first.id).devices.isEmpty)
       let config = try fleet.agentConfig("device-053")
       try await fleet.startAgent(config)
@@ -131,7 +135,9 @@ struct DeploymentLifecycleTests {
       }
 
       let timed = try await client.createDeployment(
-        .init(package: "slow", version: "1.0.0", target: .init(devices: ["device-057"]), deviceTimeout: 1))
+        .init(
+          package: "slow", version: "1.0.0", target: .init(devices: ["device-057"]), deviceTimeout: 1,
+          allowUnknownDevices: true))
       try await eventually("device-057 to time out") { try await state(client, timed.id, "device-057") == .failed }
       let error = try await client.deployment(timed.id).devices.first?.error ?? ""
       #expect(error.contains("timed out"))
@@ -139,7 +145,7 @@ struct DeploymentLifecycleTests {
       let scheduled = try await client.createDeployment(
         .init(
           package: "hello", version: "1.0.0", target: .init(devices: ["device-058"]),
-          startAt: Date().addingTimeInterval(3)))
+          startAt: Date().addingTimeInterval(3), allowUnknownDevices: true))
       #expect(scheduled.status == .scheduled)
       try await fleet.startAgent(try fleet.agentConfig("device-058"))
       #expect(try await state(client, scheduled.id, "device-058") == .pending)

@@ -52,7 +52,7 @@ struct DownloadResilienceTests {
       config.maxAttempts = 30
       config.connectTimeout = 1
       let deployment = try await client.createDeployment(
-        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-091"])))
+        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-091"]), allowUnknownDevices: true))
 
       await fleet.stopController()
       let agent = try Agent(config: config, logger: Fleet.quietLogger)
@@ -90,7 +90,7 @@ struct DownloadResilienceTests {
       config.maxAttempts = 3
       config.connectTimeout = 1
       let deployment = try await client.createDeployment(
-        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-092"])))
+        .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-092"]), allowUnknownDevices: true))
       await fleet.stopController()
       let agent = try Agent(config: config, logger: Fleet.quietLogger)
       let agentTask = Task { try await agent.run() }

@@ -61,7 +61,7 @@ struct OpenAPIConformanceTests {
       _ = try await client.createGroup("g1")
       _ = try await client.addToGroup("g1", devices: ["device-080"])
       let deployment = try await client.createDeployment(
-        .init(package: "app", version: "1.0.0", target: .init(devices: ["device-081"])))
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["device-081"]), allowUnknownDevices: true))
       let values = [
         "package": "app", "version": "1.0.0", "tag": "stable", "sha256": release.assets[0].sha256, "name": "g1",
         "device": "device-080", "command": "cmd-unknown", "asset": "bundle.tar.gz",

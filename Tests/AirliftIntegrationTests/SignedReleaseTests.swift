@@ -131,8 +131,10 @@ struct SignedReleaseTests {
       let refused = try await deploy("1.0.0")
       #expect(refused.state == .failed)
       #expect(refused.error?.contains("1.0.0 is older than the installed 1.1.0") == true)
-      // The operator asks for a downgrade, but the signer did not allow one: still refused.
-      #expect(try await deploy("1.0.0", downgrade: true).state == .failed)
+      // The operator asks for a downgrade, but the signer did not allow one: refused before any device tries.
+      await #expect {
+        _ = try await deploy("1.0.0", downgrade: true)
+      } throws: { "\($0)".contains("downgrade_not_signed") && "\($0)".contains("--allow-downgrade") }
 
       _ = try await client.signRelease(
         package: "app", version: "1.0.0", key: try fleet.signingKey, expires: Date() + 3600, downgrade: true)

@@ -217,7 +217,10 @@ struct UpdateControlTests {
       (["apply": "* 22-5 * * *"], "'apply': invalid window '* 22-5 * * *' at position 3"),
       (["period": "15 minutes"], "'period': invalid period '15 minutes' at position 3"),
       (["timeZone": "Mars/Olympus"], "'timeZone': unknown time zone 'Mars/Olympus'"),
-      (["maxBoots": 0], "'maxBoots': must be at least 1"),
+      (["maxBoots": 0], "'maxBoots': is 0, out of range: give 1 to 1000"),
+      (["recheckInterval": 0], "'recheckInterval': is 0.0, out of range"),
+      (["retryMaxDelay": 1e30], "'retryMaxDelay': is 1e+30, out of range"),
+      (["reservedDiskSpace": -9_223_372_036_854_775_807], "'reservedDiskSpace': is -9223372036854775807"),
       (["consent": "yes"], "wrong type for 'consent'"),
     ]
     for (extra, message) in cases {

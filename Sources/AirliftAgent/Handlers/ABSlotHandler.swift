@@ -65,13 +65,14 @@ public struct ABSlotHandler: InstallHandler {
     try save(plan, context)
     guard let path = config.slots[target] else { throw slotError("no path for slot '\(target)'") }
     try write(image, to: path, expectedSHA256: context.notice.artifacts.first?.sha256)
-    try await command("switchCommand", config.switchCommand).check([target], environment: environment(context))
+    try await command("switchCommand", config.switchCommand).check(
+      [target], environment: environment(context), timeout: limit)
     plan.switched = true
     try save(plan, context)
   }
 
   public func reboot() async throws {
-    if let reboot = config.rebootCommand { try await command("rebootCommand", reboot).check() }
+    if let reboot = config.rebootCommand { try await command("rebootCommand", reboot).check(timeout: limit) }
   }
 
   public func verify(_ context: InstallContext) async throws {
@@ -81,13 +82,14 @@ public struct ABSlotHandler: InstallHandler {
       throw slotError("the device booted slot '\(booted)', not the new slot '\(plan.to)': the bootloader fell back")
     }
     if let check = config.healthCheckCommand {
-      try await command("healthCheckCommand", check).check(environment: environment(context))
+      try await command("healthCheckCommand", check).check(environment: environment(context), timeout: limit)
     }
   }
 
   public func commit(_ context: InstallContext) async throws {
     guard let commit = config.commitCommand else { return }
-    try await command("commitCommand", commit).check([try load(context).to], environment: environment(context))
+    try await command("commitCommand", commit).check(
+      [try load(context).to], environment: environment(context), timeout: limit)
   }
 
   /// Switches the boot target back when the install had switched it; a
@@ -95,7 +97,8 @@ public struct ABSlotHandler: InstallHandler {
   public func rollback(_ context: InstallContext) async throws -> RollbackOutcome {
     guard let plan = try? load(context) else { return .nothingToUndo }
     let booted = try await bootedSlot()
-    try await command("switchCommand", config.switchCommand).check([plan.from], environment: environment(context))
+    try await command("switchCommand", config.switchCommand).check(
+      [plan.from], environment: environment(context), timeout: limit)
     if booted == plan.to { return .undoneNeedsReboot }
     return plan.switched ? .undone : .nothingToUndo
   }
@@ -104,12 +107,12 @@ public struct ABSlotHandler: InstallHandler {
   public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
     let other = try inactiveSlot(booted: try await bootedSlot())
     try await command("switchCommand", config.switchCommand).check(
-      [other], environment: ["AIRLIFT_PACKAGE": package])
+      [other], environment: ["AIRLIFT_PACKAGE": package], timeout: limit)
     return .undoneNeedsReboot
   }
 
   private func bootedSlot() async throws -> String {
-    let outcome = try await command("bootedSlotCommand", config.bootedSlotCommand).check()
+    let outcome = try await command("bootedSlotCommand", config.bootedSlotCommand).check(timeout: limit)
     let name = outcome.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
     guard config.slots[name] != nil else {
       throw slotError("bootedSlotCommand printed '\(name)', which is not one of \(config.slots.keys.sorted())")
@@ -166,6 +169,9 @@ public struct ABSlotHandler: InstallHandler {
       "AIRLIFT_PACKAGE": context.notice.release.package, "AIRLIFT_VERSION": context.notice.release.version,
     ]
   }
+
+  /// Seconds each command may take (`commandTimeout`, default 300).
+  private var limit: Double { min(max(config.commandTimeout ?? 300, 1), 86_400) }
 
   private func command(_ role: String, _ argv: [String]) -> LocalCommand {
     LocalCommand(role: "abSlot.\(role)", argv: argv)

@@ -159,7 +159,7 @@ public struct ComposeHandler: InstallHandler {
     try FileManager.default.createDirectory(atPath: layout.appRoot(app.name), withIntermediateDirectories: true)
     let staging = "\(layout.appRoot(app.name))/.staging-\(UUID().uuidString.prefix(8))"
     defer { try? FileManager.default.removeItem(atPath: staging) }
-    _ = try await BundleArchive.unpack(bundle, into: staging)
+    _ = try await BundleArchive.unpack(bundle, into: staging, reserve: context.reservedSpace)
     // The image ids this version runs, so a later commit knows which images only it used.
     try Data(Wire.encode(app.images.map(\.id))).write(
       to: URL(fileURLWithPath: "\(staging)/.airlift-images.json"), options: .atomic)

@@ -18,7 +18,18 @@ public struct DirectoryHandler: InstallHandler {
     // Unpack next to the final place, then rename: a half-unpacked version never has its real name.
     let staging = "\(layout.versions)/.staging-\(UUID().uuidString.prefix(8))"
     defer { try? FileManager.default.removeItem(atPath: staging) }
-    _ = try await BundleArchive.unpack(bundle, into: staging)
+    do {
+      _ = try await BundleArchive.unpack(bundle, into: staging, reserve: context.reservedSpace)
+    } catch {
+      // A first install that failed leaves no empty folders behind.
+      try? FileManager.default.removeItem(atPath: staging)
+      for folder in [layout.versions, layout.root] {
+        if (try? FileManager.default.contentsOfDirectory(atPath: folder))?.isEmpty == true {
+          try? FileManager.default.removeItem(atPath: folder)
+        }
+      }
+      throw error
+    }
     try? FileManager.default.removeItem(atPath: layout.target)
     try FileManager.default.moveItem(atPath: staging, toPath: layout.target)
 

@@ -11,6 +11,8 @@ public struct InstallContext: Sendable {
   public var workDirectory: String
   /// The configured install folder.
   public var installDirectory: String
+  /// Bytes that must stay free on the disk (the config's `reservedDiskSpace`): unpacking stops short of them.
+  public var reservedSpace: Int64 = 0
 
   public init(
     deviceID: DeviceID, notice: DeploymentNotice, artifacts: [String: String], workDirectory: String,

@@ -2,8 +2,11 @@ import Foundation
 import Subprocess
 import SystemPackage
 
-/// A command from the agent's config, given as an argument list (never a
-/// shell string): the boot switch, the health check, a precondition.
+/// A command the agent runs, given as an argument list (never a shell
+/// string): the boot switch, the health check, a precondition, an install
+/// script, tar, Compose. Each runs in a session and process group of its
+/// own, recorded in the update's `ProcessLedger` while it runs, and a
+/// timeout ends the whole group.
 struct LocalCommand: Sendable {
   /// What the config calls it, for messages ("switchCommand").
   let role: String
@@ -16,13 +19,17 @@ struct LocalCommand: Sendable {
     var standardOutput: String
     /// The last non-empty line of stderr, else of stdout: what to show a person.
     var message: String
+    /// Every non-empty line of stderr (the last 2,000 characters): the whole reason, for a report.
+    var errors: String
   }
 
   /// Runs the command with `extra` arguments appended and `environment`
-  /// added to the agent's own; stops it after `timeout` seconds.
-  func run(_ extra: [String] = [], environment: [String: String] = [:], timeout: Double = 300) async throws
-    -> Outcome
-  {
+  /// added to the agent's own; stops its process group after `timeout`
+  /// seconds (nil: no limit of its own).
+  func run(
+    _ extra: [String] = [], environment: [String: String] = [:], workingDirectory: String? = nil,
+    timeout: Double? = 300, outputLimit: Int = 65536
+  ) async throws -> Outcome {
     guard let program = argv.first, !program.isEmpty else {
       throw AgentError.command(role: role, reason: "the command is empty")
     }
@@ -33,25 +40,45 @@ struct LocalCommand: Sendable {
     platform.createSession = true
     platform.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(1))]
     let arguments = Arguments(Array(argv.dropFirst()) + extra)
-    do {
-      let result = try await withTimeout(.milliseconds(Int64(timeout * 1000))) { [added, platform] in
-        try await Subprocess.run(
-          executable, arguments: arguments, environment: .inherit.updating(added), platformOptions: platform,
-          input: .none, output: .string(limit: 65536), error: .string(limit: 65536))
+    let ledger = ProcessLedger.current
+    let name = ([program] + extra.prefix(3)).joined(separator: " ")
+    let directory = workingDirectory.map { FilePath($0) }
+    let launch = {
+      @Sendable [added, platform] () async throws -> ExecutionResult<Void, StringOutput<UTF8>, StringOutput<UTF8>> in
+      try await Subprocess.run(
+        executable, arguments: arguments, environment: .inherit.updating(added), workingDirectory: directory,
+        platformOptions: platform, input: .none, output: .string(limit: outputLimit),
+        error: .string(limit: 65536)
+      ) { execution in
+        ledger?.started(execution.processIdentifier.value, command: name)
       }
+    }
+    do {
+      let result =
+        if let timeout {
+          try await withTimeout(.milliseconds(Int64(min(max(timeout, 0), 2_592_000) * 1000)), launch)
+        } else {
+          try await launch()
+        }
+      ledger?.ended(result.processIdentifier.value)
       let out = result.standardOutput
+      let errors = Self.lines(result.standardError)
       let message = BundleArchive.lastLine(result.standardError) ?? BundleArchive.lastLine(out) ?? ""
       switch result.terminationStatus {
       case .exited(0):
-        return Outcome(succeeded: true, status: "exited with status 0", standardOutput: out, message: message)
+        return Outcome(
+          succeeded: true, status: "exited with status 0", standardOutput: out, message: message, errors: errors)
       case .exited(let code):
-        return Outcome(succeeded: false, status: "exited with status \(code)", standardOutput: out, message: message)
+        return Outcome(
+          succeeded: false, status: "exited with status \(code)", standardOutput: out, message: message,
+          errors: errors)
       case .signaled(let signal):
         return Outcome(
-          succeeded: false, status: "was killed by signal \(signal)", standardOutput: out, message: message)
+          succeeded: false, status: "was killed by signal \(signal)", standardOutput: out, message: message,
+          errors: errors)
       }
     } catch is CancellationError where !Task.isCancelled {
-      throw AgentError.command(role: role, reason: "\(program) did not finish within \(Int(timeout)) s")
+      throw AgentError.command(role: role, reason: "\(program) did not finish within \(Int(timeout ?? 0)) s")
     } catch let error as AgentError {
       throw error
     } catch {
@@ -61,15 +88,23 @@ struct LocalCommand: Sendable {
 
   /// Runs the command and throws, with its message, unless it succeeds.
   @discardableResult
-  func check(_ extra: [String] = [], environment: [String: String] = [:], timeout: Double = 300) async throws
-    -> Outcome
-  {
-    let outcome = try await run(extra, environment: environment, timeout: timeout)
+  func check(
+    _ extra: [String] = [], environment: [String: String] = [:], workingDirectory: String? = nil,
+    timeout: Double? = 300
+  ) async throws -> Outcome {
+    let outcome = try await run(extra, environment: environment, workingDirectory: workingDirectory, timeout: timeout)
     guard outcome.succeeded else {
       throw AgentError.command(
         role: role,
         reason: "\(argv.first ?? "") \(outcome.status)\(outcome.message.isEmpty ? "" : ": \(outcome.message)")")
     }
     return outcome
+  }
+
+  /// The non-empty lines of `text`, joined with "; ", at most the last 2,000 characters.
+  static func lines(_ text: String?) -> String {
+    let joined = (text ?? "").split(whereSeparator: \.isNewline)
+      .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: "; ")
+    return joined.count > 2000 ? "…" + String(joined.suffix(2000)) : joined
   }
 }

@@ -1,7 +1,5 @@
 import AirliftCore
 import Foundation
-import Subprocess
-import SystemPackage
 
 /// The `script` handler: the artifact is a tar bundle (gzip allowed) with an
 /// `install` executable and optional `verify` and `rollback` executables.
@@ -16,7 +14,8 @@ public struct ScriptHandler: InstallHandler {
 
   public func install(_ context: InstallContext) async throws {
     let bundle = try context.singleArtifact(for: Self.name)
-    let unpacked = try await BundleArchive.unpack(bundle, into: bundleDirectory(context))
+    let unpacked = try await BundleArchive.unpack(
+      bundle, into: bundleDirectory(context), reserve: context.reservedSpace)
     guard FileManager.default.fileExists(atPath: "\(unpacked)/install") else {
       throw AgentError.bundle(reason: "it has no 'install' script at its top level")
     }
@@ -42,7 +41,7 @@ public struct ScriptHandler: InstallHandler {
   private func runScript(_ name: String, in unpacked: String, context: InstallContext) async throws {
     let script = "\(unpacked)/\(name)"
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
-    var environment: [Environment.Key: String?] = [
+    var environment: [String: String] = [
       "AIRLIFT_DEVICE_ID": context.deviceID.rawValue,
       "AIRLIFT_DEPLOYMENT": context.notice.deployment,
       "AIRLIFT_PACKAGE": context.notice.release.package,
@@ -52,23 +51,13 @@ public struct ScriptHandler: InstallHandler {
     ]
     for (name, value) in context.notice.parameters {
       try Names.validateParameter(name)
-      environment[Environment.Key(stringLiteral: "AIRLIFT_PARAM_\(name)")] = value
+      environment["AIRLIFT_PARAM_\(name)"] = value
     }
-    let result = try await run(
-      .path(FilePath(script)), arguments: [], environment: .inherit.updating(environment),
-      workingDirectory: FilePath(unpacked), input: .none, output: .string(limit: 65536),
-      error: .string(limit: 65536))
-    guard result.terminationStatus.isSuccess else {
-      let output = BundleArchive.lastLine(result.standardError) ?? BundleArchive.lastLine(result.standardOutput) ?? ""
-      throw AgentError.scriptFailed(
-        script: name, status: Self.describe(result.terminationStatus), output: output)
-    }
-  }
-
-  private static func describe(_ status: TerminationStatus) -> String {
-    switch status {
-    case .exited(let code): return "exited with status \(code)"
-    case .signaled(let signal): return "was killed by signal \(signal)"
+    // No limit of its own: the deployment's install timeout bounds it (and ends its process group).
+    let outcome = try await LocalCommand(role: "\(name) script", argv: [script]).run(
+      environment: environment, workingDirectory: unpacked, timeout: nil)
+    guard outcome.succeeded else {
+      throw AgentError.scriptFailed(script: name, status: outcome.status, output: outcome.message)
     }
   }
 }

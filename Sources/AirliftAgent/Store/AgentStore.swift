@@ -101,6 +101,19 @@ public final class AgentStore: Sendable {
           );
           """)
     }
+    migrator.registerMigration("v6-handler-processes") { db in
+      // Process groups of handler commands that are running (an install script and what it started), so
+      // a restarted agent ends them before it rolls back what they were doing.
+      try db.execute(
+        sql: """
+          CREATE TABLE handler_process (
+            pgid INTEGER PRIMARY KEY NOT NULL,
+            boot_id TEXT NOT NULL,
+            command TEXT NOT NULL,
+            started_at DATETIME NOT NULL
+          );
+          """)
+    }
     try migrator.migrate(db)
   }
 
@@ -310,6 +323,30 @@ public final class AgentStore: Sendable {
         sql: "INSERT OR REPLACE INTO handled_command (id, ok, message, at) VALUES (?, ?, ?, ?)",
         arguments: [result.command, result.ok, result.message, now])
       try Self.enqueue(db, topic: topic, payload: Wire.encode(result), now: now)
+    }
+  }
+
+  // MARK: Handler process groups
+
+  /// Records a running handler command's process group.
+  func recordProcessGroup(_ pgid: Int32, bootID: String, command: String, now: Date = Date()) throws {
+    try db.write { db in
+      try db.execute(
+        sql: "INSERT OR REPLACE INTO handler_process (pgid, boot_id, command, started_at) VALUES (?, ?, ?, ?)",
+        arguments: [pgid, bootID, command, now])
+    }
+  }
+
+  func forgetProcessGroup(_ pgid: Int32) throws {
+    try db.write { db in try db.execute(sql: "DELETE FROM handler_process WHERE pgid = ?", arguments: [pgid]) }
+  }
+
+  /// Process groups recorded as running: those a previous run of the agent left behind.
+  public func processGroups() throws -> [(pgid: Int32, bootID: String, command: String)] {
+    try db.read { db in
+      try Row.fetchAll(db, sql: "SELECT pgid, boot_id, command FROM handler_process ORDER BY started_at").map {
+        ($0["pgid"], $0["boot_id"], $0["command"])
+      }
     }
   }
 }

@@ -7,10 +7,11 @@ import Foundation
 extension UpdateWorker {
   func download(_ notice: DeploymentNotice, attempt: Int) async -> UpdateEvent? {
     let deadline =
-      downloadDeadline[notice.deployment] ?? (ContinuousClock.now + .seconds(notice.timeouts.download))
+      downloadDeadline[notice.deployment]
+      ?? (ContinuousClock.now + Limits.duration(seconds: notice.timeouts.download, in: Limits.stageTimeout))
     downloadDeadline[notice.deployment] = deadline
     let artifacts = neededArtifacts(notice)
-    let total = artifacts.reduce(Int64(0)) { $0 + $1.size }
+    let total = artifacts.totalSize
     var before: Int64 = 0
     do {
       for artifact in artifacts {
@@ -75,7 +76,7 @@ extension UpdateWorker {
     }
     let report = progressReporter(notice, attempt: attempt)
     return try await downloader.download(
-      artifact, timeout: .nanoseconds(Int64(remaining.components.seconds) * 1_000_000_000 + 1)
+      artifact, timeout: .seconds(min(remaining.components.seconds, Int64(Limits.stageTimeout.upperBound)) + 1)
     ) { bytes, resumedFrom in
       report(before + bytes, total, resumedFrom.map { "resumed at \($0) bytes" }, resumedFrom != nil)
     }

@@ -36,6 +36,10 @@ actor UpdateWorker {
   private let desired = Mutex<String?>(nil)
   let consent = ConsentBox()
   var downloadDeadline: [String: ContinuousClock.Instant] = [:]
+  /// The process groups of the commands updates run, so a restart can end what a killed agent left running.
+  let ledger: ProcessLedger
+  /// Why the last transition could not be stored (a full data disk), until one can be again; the check-in says it.
+  let storageProblem = Mutex<String?>(nil)
 
   init(
     deviceID: DeviceID, store: AgentStore, downloader: ArtifactDownloader, handlers: InstallHandlers,
@@ -52,6 +56,7 @@ actor UpdateWorker {
     backoff = Backoff(base: config.retryBaseDelay, maximum: config.retryMaxDelay, maxAttempts: config.maxAttempts)
     limits = UpdateLimits(maxAttempts: config.maxAttempts, maxBoots: config.maxBoots)
     gates = UpdateGates(config: config, consent: consent)
+    ledger = ProcessLedger(store: store, logger: logger)
     self.logger = logger
     self.onChange = onChange
     self.onReboot = onReboot
@@ -73,6 +78,8 @@ actor UpdateWorker {
   /// run left unfinished (a download resumes, a reboot is verified, an
   /// interrupted install is rolled back).
   func run() async {
+    // Before anything else: a command a killed agent left running must not race what comes next.
+    await ledger.settle()
     let unfinished: [UpdateRecord]
     do {
       unfinished = try store.unfinishedUpdates()
@@ -84,7 +91,7 @@ actor UpdateWorker {
       logger.info(
         "deployment \(record.notice.deployment) was \(record.progress.phase.rawValue) when the agent stopped",
         metadata: record.notice.logMetadata)
-      await drive(record.notice, from: record.progress, on: .agentStarted)
+      await drive(record.notice, from: record.progress, on: Self.resumption(of: record))
       if Task.isCancelled { return }
     }
     for await job in queue {
@@ -96,15 +103,29 @@ actor UpdateWorker {
     }
   }
 
+  /// How a stored, unfinished update goes on: where it stopped, unless what
+  /// it stored is out of range (written by an older agent, or forged), when
+  /// it ends there (a rollback, once begun, still finishes).
+  static func resumption(of record: UpdateRecord) -> UpdateEvent {
+    guard record.progress.phase != .rollingBack else { return .agentStarted }
+    do {
+      try record.notice.validate()
+      return .agentStarted
+    } catch {
+      return .abandoned(reason: "the stored deployment cannot be carried out: \(error)")
+    }
+  }
+
   private func process(_ notice: DeploymentNotice) async {
     if let existing = try? store.update(notice.key) {
       if !existing.progress.phase.isFinished {
-        await drive(notice, from: existing.progress, on: .agentStarted)
+        await drive(notice, from: existing.progress, on: Self.resumption(of: existing))
       }
       return
     }
     let installed = (try? store.installed())?[notice.release.package]
     do {
+      try notice.validate()
       try ReleaseVerifier.check(notice, installed: installed, trustedKeys: config.trustedKeys)
     } catch {
       logger.error("deployment \(notice.deployment): \(error)", metadata: notice.logMetadata)
@@ -126,12 +147,19 @@ actor UpdateWorker {
           metadata: notice.logMetadata)
         return
       }
-      save(notice, step)
+      guard save(notice, step) else {
+        // Its effects would run with no record of them: stop here. The stored phase is where it goes on
+        // once the state can be written (the next delivery of this deployment, or the next start).
+        return
+      }
       progress = step.progress
       var next: UpdateEvent?
       for effect in step.effects {
         if Task.isCancelled { return }
-        if let outcome = await perform(effect, notice: notice, progress: progress) { next = outcome }
+        let outcome = await ProcessLedger.$current.withValue(ledger) {
+          await perform(effect, notice: notice, progress: progress)
+        }
+        if let outcome { next = outcome }
       }
       // Stopped mid-effect: the stored phase is where the next start picks up.
       guard let next, !Task.isCancelled else { return }
@@ -156,7 +184,8 @@ actor UpdateWorker {
           ).description)
       }
       logger.warning(
-        "attempt \(attempt - 1) failed: \(progress.error ?? "?"); retrying in \(delay) s", metadata: notice.logMetadata)
+        "attempt \(attempt - 1) failed: \(progress.error ?? "?"); retrying in \(Backoff.describe(delay))",
+        metadata: notice.logMetadata)
       do {
         try await Task.sleep(for: .seconds(delay))
       } catch {
@@ -258,7 +287,9 @@ actor UpdateWorker {
       let handler = try handler(notice)
       let context = try context(notice)
       try FileManager.default.createDirectory(atPath: context.workDirectory, withIntermediateDirectories: true)
-      try await withTimeout(.seconds(notice.timeouts.install)) { try await handler.install(context) }
+      try await withTimeout(Limits.duration(seconds: notice.timeouts.install, in: Limits.stageTimeout)) {
+        try await handler.install(context)
+      }
       return .installSucceeded(needsReboot: handler.needsReboot)
     } catch is CancellationError {
       if Task.isCancelled { return nil }
@@ -338,26 +369,40 @@ actor UpdateWorker {
       if skipsSome && !FileManager.default.fileExists(atPath: path) { continue }
       files[artifact.name] = path
     }
-    return InstallContext(
+    var context = InstallContext(
       deviceID: deviceID, notice: notice, artifacts: files, workDirectory: workDirectory(notice),
       installDirectory: config.installDirectory)
+    context.reservedSpace = config.reservedDiskSpace
+    return context
   }
 
-  /// Stores a step (queuing its report when it is a new state) and tells local watchers.
-  private func save(_ notice: DeploymentNotice, _ step: UpdateStep) {
+  /// Stores a step (queuing its report when it is a new state) and tells
+  /// local watchers; false when it could not be stored (then nothing of it
+  /// may happen, and the check-in says why).
+  private func save(_ notice: DeploymentNotice, _ step: UpdateStep) -> Bool {
     let report = makeReport(notice, step.progress, stage: step.stage)
     do {
       try store.save(
         notice, progress: step.progress, report: step.reports ? report : nil, topic: Topics.device(deviceID, .status))
     } catch {
-      logger.critical(
-        "could not store \(step.progress.phase.rawValue) of \(notice.deployment): \(error)",
-        metadata: notice.logMetadata)
+      let problem =
+        "the agent cannot store its state (\(Self.describe(error))): deployment \(notice.deployment) stopped before \(step.progress.phase.reported.rawValue)"
+      logger.critical("\(problem)", metadata: notice.logMetadata)
+      storageProblem.withLock { $0 = problem }
+      Task { await onChange() }
+      return false
     }
+    storageProblem.withLock { $0 = nil }
     if step.reports {
       outbox.wake()
       events.publish(DeviceUpdateEvent(notice: notice, report: report))
     }
+    return true
+  }
+
+  private static func describe(_ error: any Error) -> String {
+    let text = "\(error)"
+    return text.contains("SQLITE_FULL") || text.contains("disk is full") ? "the data disk is full" : text
   }
 
   /// Reports why the update waits, without changing its state.
@@ -369,7 +414,7 @@ actor UpdateWorker {
   }
 
   private func makeReport(_ notice: DeploymentNotice, _ progress: UpdateProgress, stage: String?) -> StatusReport {
-    let total = notice.artifacts.reduce(Int64(0)) { $0 + $1.size }
+    let total = notice.artifacts.totalSize
     let state = progress.phase.reported
     let complete = state == .downloaded || state == .successful
     var report = StatusReport(

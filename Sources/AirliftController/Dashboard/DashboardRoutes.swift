@@ -114,7 +114,7 @@ struct DashboardRoutes {
   }
 
   @Sendable func fleet(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let parameters = request.uri.queryParameters
+    let parameters = request.formQuery
     let query = FleetQuery(
       group: parameters.get("group") ?? "", app: parameters.get("app") ?? "",
       version: parameters.get("version") ?? "", attr: parameters.get("attr") ?? "",
@@ -203,6 +203,8 @@ struct DashboardRoutes {
     var transport: String?
     var groups: String?
     var revoked: String?
+    /// What its agent said keeps it from working (a full data disk).
+    var problems: [String]
     var attributes: [Pair]
     var apps: [Pair]
     var presence: [Presence]
@@ -249,6 +251,7 @@ struct DashboardRoutes {
       },
       groups: detail.groups.isEmpty ? nil : detail.groups.joined(separator: ", "),
       revoked: device.revokedAt.map(DashboardFormat.time),
+      problems: device.problems ?? [],
       attributes: device.attributes.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) },
       apps: device.installed.sorted { $0.key < $1.key }.map { name, version in
         // A compose app also says whether it runs, and why not.

@@ -14,7 +14,7 @@ extension DashboardRoutes {
   }
 
   @Sendable func loginPage(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let next = Self.safeNext(request.uri.queryParameters.get("next"))
+    let next = Self.safeNext(request.formQuery.get("next"))
     return renderer.page(
       "login", layout: DashboardLayout(title: "Log in", page: "login"), view: LoginView(error: nil, next: next))
   }

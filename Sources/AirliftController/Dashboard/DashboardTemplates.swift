@@ -148,6 +148,7 @@ enum DashboardTemplates {
     {{#view}}
     <h1>{{id}} {{#online}}<span class="pill ok">online</span>{{/online}}{{^online}}<span class="pill muted">offline</span>{{/online}}</h1>
     <p class="muted">First seen {{firstSeen}} · last seen {{lastSeen}}{{#agentVersion}} · agent {{agentVersion}}{{/agentVersion}}{{#transport}} · <span id="transport">{{transport}}</span>{{/transport}}{{#groups}} · groups: {{groups}}{{/groups}}{{#revoked}} · <span class="pill bad">revoked {{revoked}}</span>{{/revoked}}</p>
+    {{#problems}}<p class="pill bad problem">{{.}}</p>{{/problems}}
     <div class="two">
       <section>
         <h2>Attributes</h2>

@@ -53,7 +53,7 @@ struct IdentityMiddleware: RouterMiddleware {
       ?? TrustedProxy.forwardedCertificate(
         request.headers, from: context.channel.remoteAddress, trusted: trustedProxies)
     guard let der = presented else {
-      guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+      guard let header = request.headers[.authorization], let secret = Self.bearerToken(header) else {
         if let cookie = request.cookies[DashboardRoutes.cookieName]?.value,
           let session = try await store.session(cookie)
         {
@@ -74,7 +74,6 @@ struct IdentityMiddleware: RouterMiddleware {
           message:
             "a client certificate signed by the fleet CA, or an operator token (Authorization: Bearer …), is required")
       }
-      let secret = String(header.dropFirst("Bearer ".count))
       if let bootstrap = try await store.enrollmentTokenID(secret) {
         context.identity = .enrollment(bootstrap)
         return try await next(request, context)
@@ -103,6 +102,14 @@ struct IdentityMiddleware: RouterMiddleware {
   }
 
   /// Paths served without credentials (their handlers decide what an anonymous caller sees).
+  /// The credentials of an `Authorization: Bearer …` header; the scheme is case-insensitive (RFC 9110).
+  static func bearerToken(_ header: String) -> String? {
+    let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+    guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+    let token = parts[1].trimmingCharacters(in: .whitespaces)
+    return token.isEmpty ? nil : token
+  }
+
   static func isOpen(_ path: String) -> Bool {
     path == "/healthz" || path == "/readyz" || path == "/ui" || path.hasPrefix("/ui/") || path.hasPrefix("/links/")
   }
@@ -201,12 +208,12 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       let status: HTTPResponse.Status
       switch error {
       case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition, .fleetFrozen, .approvalRefused,
-        .dynamicGroup, .releaseUnsigned, .releaseExpired, .tokenExists, .metadataExists:
+        .dynamicGroup, .releaseUnsigned, .releaseExpired, .tokenExists, .metadataExists, .downgradeNotSigned:
         status = .conflict
       case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound,
         .tokenNotFound, .flowNotFound, .metadataNotFound:
         status = .notFound
-      case .blobNotFound, .noTargetDevices, .manifestMismatch, .invalidTokenName: status = .badRequest
+      case .blobNotFound, .noTargetDevices, .manifestMismatch, .invalidTokenName, .unknownDevices: status = .badRequest
       case .packageNotInstalled: status = .conflict
       }
       return APIError(status: status, code: error.code, message: error.description)
@@ -239,6 +246,9 @@ struct ErrorMappingMiddleware: RouterMiddleware {
     } catch let error as ReleaseRefusal {
       return APIError(status: .badRequest, code: "invalid_manifest", message: error.description)
     } catch let error as AirliftCoreError {
+      if case .outOfRange = error {
+        return APIError(status: .badRequest, code: "out_of_range", message: error.description)
+      }
       return APIError(status: .badRequest, code: "invalid_request", message: error.description)
     } catch let error as CertificateError {
       return APIError(status: .forbidden, code: "forbidden", message: error.description)
@@ -288,4 +298,9 @@ struct RequestMetricsMiddleware: RouterMiddleware {
       throw error
     }
   }
+}
+
+extension Request {
+  /// The query as forms write it (`+` is a space), for every route and page.
+  var formQuery: FormQuery { FormQuery(uri.query) }
 }

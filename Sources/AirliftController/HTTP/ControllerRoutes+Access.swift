@@ -92,7 +92,7 @@ extension ControllerRoutes {
 
   /// `GET /api/v1/audit?limit=N`: operator writes, newest first.
   @Sendable func auditLog(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let limit = request.uri.queryParameters.get("limit").flatMap(Int.init) ?? 100
+    let limit = request.formQuery.get("limit").flatMap(Int.init) ?? 100
     return try await Self.json(try store.auditLog(limit: min(max(limit, 1), 10_000)), context: context)
   }
 

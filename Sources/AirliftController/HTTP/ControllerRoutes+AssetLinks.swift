@@ -52,7 +52,7 @@ extension ControllerRoutes {
   /// `GET /links/{sha256}/{name}?md5=…&expires=…` (no credentials: the link is the credential).
   @Sendable func linkedAsset(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let digest = try context.parameters.require("sha256")
-    let query = request.uri.queryParameters
+    let query = request.formQuery
     let verdict = links.signer.check(
       path: request.uri.path, token: query.get("md5"), expires: query.get("expires"),
       now: Int64(Date().timeIntervalSince1970))

@@ -12,7 +12,7 @@ extension ControllerRoutes {
   /// message, a controller that was not subscribed yet).
   @Sendable func ownStatusCursor(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let device = try Self.requireDevice(context)
-    let query = request.uri.queryParameters
+    let query = request.formQuery
     guard let after = query.get("after").flatMap({ Int64($0) }),
       let through = query.get("through").flatMap({ Int64($0) }),
       after >= 0, through >= after, through - after <= 10000
@@ -34,6 +34,13 @@ extension ControllerRoutes {
     guard seqs.count == batch.reports.count, let low = seqs.min(), let high = seqs.max() else {
       throw APIError(
         status: .badRequest, code: "invalid_request", message: "send at least one report, each with its seq")
+    }
+    for (index, report) in batch.reports.enumerated() {
+      do {
+        try report.validate()
+      } catch {
+        throw APIError(status: .badRequest, code: "out_of_range", message: "report \(index + 1): \(error)")
+      }
     }
     let unknown = try await store.recordStatuses(batch.reports.map { (device, $0) })
     for (_, report) in unknown {

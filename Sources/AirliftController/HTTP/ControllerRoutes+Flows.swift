@@ -18,12 +18,12 @@ extension ControllerRoutes {
 
   @Sendable func showFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let name = try context.parameters.require("name")
-    if request.uri.queryParameters.get("versions") == "all" {
+    if request.formQuery.get("versions") == "all" {
       let versions = try await store.flowVersions(name)
       guard !versions.isEmpty else { throw StoreError.flowNotFound(name, version: nil) }
       return try Self.json(versions, context: context)
     }
-    let version = try request.uri.queryParameters.get("version").map { text in
+    let version = try request.formQuery.get("version").map { text in
       guard let number = Int(text), number > 0 else {
         throw APIError(status: .badRequest, code: "invalid_request", message: "version must be a positive number")
       }

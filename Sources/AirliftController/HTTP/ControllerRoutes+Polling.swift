@@ -14,6 +14,7 @@ extension ControllerRoutes {
     let topic = "POST /api/v1/device/checkin"
     let body = try await request.body.collect(upTo: Wire.maxPayload)
     let checkIn = try Wire.decode(CheckIn.self, from: Array(buffer: body), topic: topic)
+    try checkIn.validate()
     guard checkIn.device == device else {
       throw APIError(
         status: .forbidden, code: "forbidden",

@@ -98,7 +98,7 @@ extension ControllerRoutes {
   }
 
   @Sendable func listReleases(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try store.releases(package: request.uri.queryParameters.get("package")), context: context)
+    try await Self.json(try store.releases(package: request.formQuery.get("package")), context: context)
   }
 
   @Sendable func showRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {

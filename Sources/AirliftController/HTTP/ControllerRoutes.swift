@@ -142,7 +142,7 @@ struct ControllerRoutes {
 
   /// `GET /api/v1/devices?group=G&app=A&version=<2.0.0&attr=k=v&online=true`
   @Sendable func listDevices(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let query = request.uri.queryParameters
+    let query = request.formQuery
     let filter = try Self.deviceFilter(
       group: query.get("group"), app: query.get("app"), version: query.get("version"),
       attributes: query.getAll("attr"), expression: query.get("where"), online: query.get("online"))
@@ -313,7 +313,7 @@ struct ControllerRoutes {
     try Names.validatePackage(package)
     try Names.validateTag(tag)
     let body = try await request.decode(as: Body.self, context: context)
-    if let plan = body.rollout { try DeploymentService.validate(plan) }
+    try body.rollout?.validate()
     return try await Self.json(
       try store.setChannel(package: package, tag: tag, rollout: body.rollout), context: context)
   }

@@ -157,6 +157,7 @@ final class ControllerMQTT: Service {
       switch channel {
       case .checkin:
         let checkIn = try Wire.decode(CheckIn.self, from: message.payload, topic: message.topic)
+        try checkIn.validate()
         guard checkIn.device == device else {
           logger.warning(
             "rejected check-in: payload names '\(checkIn.device)' but arrived on '\(message.topic)'",
@@ -168,6 +169,7 @@ final class ControllerMQTT: Service {
         await deployments.deviceMayJoin(device)
       case .status:
         let report = try Wire.decode(StatusReport.self, from: message.payload, topic: message.topic)
+        try report.validate()
         pendingStatuses.withLock { $0.append((device, report)) }
         metrics.statusReceived(report.state)
       case .presence:

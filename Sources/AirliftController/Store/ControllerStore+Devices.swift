@@ -55,18 +55,19 @@ extension ControllerStore {
       try db.execute(
         sql: """
           INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows, apps,
-            transport, next_check_in)
-          VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            transport, next_check_in, problems)
+          VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT(id) DO UPDATE SET online = 1, attributes = excluded.attributes,
             installed = excluded.installed, agent_version = excluded.agent_version, last_seen = excluded.last_seen,
             follows = excluded.follows, apps = excluded.apps, transport = excluded.transport,
-            next_check_in = excluded.next_check_in
+            next_check_in = excluded.next_check_in, problems = excluded.problems
           """,
         arguments: [
           checkIn.device.rawValue, JSONColumn.encode(checkIn.attributes), JSONColumn.encode(checkIn.installed),
           checkIn.agentVersion, now, now, JSONColumn.encode(checkIn.follows ?? [:]),
           checkIn.apps.map { String(decoding: Wire.encode($0), as: UTF8.self) },
           (checkIn.transport ?? .mqtt).rawValue, checkIn.nextCheckIn,
+          checkIn.problems?.nilIfEmpty.map { String(decoding: Wire.encode($0), as: UTF8.self) },
         ])
       try Self.updateDynamicGroups(
         for: PolicySubject(attributes: checkIn.attributes, installed: checkIn.installed),
@@ -106,6 +107,22 @@ extension ControllerStore {
         rows = try SQLRow.fetchAll(db, sql: "SELECT * FROM device ORDER BY id")
       }
       return rows.map(Self.device(from:)).filter(filter.matches)
+    }
+  }
+
+  /// The ids of `ids` that no device has checked in with, in the order given.
+  public func unknownDevices(_ ids: [String]) async throws -> [String] {
+    try await db.read { db in
+      var known = Set<String>()
+      for start in stride(from: 0, to: ids.count, by: 500) {
+        let chunk = Array(ids[start..<min(start + 500, ids.count)])
+        let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+        known.formUnion(
+          try String.fetchAll(
+            db, sql: "SELECT id FROM device WHERE id IN (\(marks))",
+            arguments: SQLArguments(values: chunk.map { SQLValue.text($0) })))
+      }
+      return ids.filter { !known.contains($0) }
     }
   }
 
@@ -290,6 +307,7 @@ extension ControllerStore {
       revokedAt: row["revoked_at"],
       apps: (row["apps"] as String?).flatMap { try? JSONDecoder().decode([AppState].self, from: Data($0.utf8)) },
       transport: (row["transport"] as String?).flatMap(DeviceTransport.init(rawValue:)),
-      nextCheckIn: row["next_check_in"])
+      nextCheckIn: row["next_check_in"],
+      problems: (row["problems"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) })
   }
 }

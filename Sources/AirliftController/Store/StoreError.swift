@@ -28,6 +28,10 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case flowNotFound(String, version: Int?)
   case metadataExists(ReleaseRef, name: String)
   case metadataNotFound(ReleaseRef, name: String)
+  /// Devices a target names that have never checked in.
+  case unknownDevices([String])
+  /// A deployment asked to downgrade with a release whose signature does not allow it.
+  case downgradeNotSigned(ReleaseRef)
 
   public var code: String {
     switch self {
@@ -57,6 +61,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .flowNotFound: return "flow_not_found"
     case .metadataExists: return "metadata_exists"
     case .metadataNotFound: return "metadata_not_found"
+    case .unknownDevices: return "unknown_devices"
+    case .downgradeNotSigned: return "downgrade_not_signed"
     }
   }
 
@@ -118,14 +124,21 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
       return "invalid token name '\(name)': use 1-64 letters, digits, '.', '_' or '-'"
     case .releaseUnsigned(let ref):
       return
-        "release \(ref) is not signed, so devices would refuse it; sign it first: airlift release sign \(ref) --key KEY"
+        "release \(ref) is not signed, so devices would refuse it; sign it first: airlift release sign \(ref) --sign-key KEY"
     case .releaseExpired(let ref, let expires):
       return
-        "the signature of \(ref) expired at \(expires), so devices would refuse it; sign it again: airlift release sign \(ref) --key KEY"
+        "the signature of \(ref) expired at \(expires), so devices would refuse it; sign it again: airlift release sign \(ref) --sign-key KEY"
     case .manifestMismatch(let ref, let reason):
       return "the signed manifest does not describe release \(ref): \(reason)"
     case .approvalRefused(let reason):
       return reason
+    case .unknownDevices(let ids):
+      let list = ids.prefix(10).joined(separator: ", ") + (ids.count > 10 ? " and \(ids.count - 10) more" : "")
+      return
+        "\(ids.count) device(s) of the target have never checked in: \(list); `airlift device list` shows the fleet (for devices that check in later give allowUnknownDevices, --allow-unknown-devices, or target a group, a channel or all devices)"
+    case .downgradeNotSigned(let ref):
+      return
+        "\(ref) is not signed for a downgrade, so devices would refuse it: sign it with `airlift release sign \(ref) --sign-key KEY --allow-downgrade`, or deploy without --downgrade"
     }
   }
 }

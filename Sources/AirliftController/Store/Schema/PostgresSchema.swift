@@ -241,6 +241,7 @@ enum PostgresSchema {
         created_by TEXT,
         PRIMARY KEY (release_id, name)
       );
-      """)
+      """),
+    SQLMigration("v23-device-problems", "ALTER TABLE device ADD COLUMN problems TEXT"),
   ]
 }

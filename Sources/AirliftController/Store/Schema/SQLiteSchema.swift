@@ -327,5 +327,7 @@ enum SQLiteSchema {
       ALTER TABLE device ADD COLUMN next_check_in DATETIME;
       ALTER TABLE device_deployment ADD COLUMN delivered_at DATETIME;
       """),
+    // What the device's agent says keeps it from working (a full data disk), from its last check-in.
+    SQLMigration("v23-device-problems", "ALTER TABLE device ADD COLUMN problems TEXT"),
   ]
 }
