@@ -322,6 +322,14 @@ public final class Agent: Service {
         if sent.count < 500 { break }
       }
       if resent > 0 { logger.notice("sent \(resent) status report(s) again that the controller did not have") }
+      if config.transport == .mqtt {
+        // The inventory too: a check-in published while the controller was away may never have reached it.
+        var request = HTTPClientRequest(url: "\(config.controllerURL)/api/v1/device/checkin")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(Wire.encode(await currentCheckIn()))
+        _ = try await exchange(http, request, as: PollAnswer.self)
+      }
       return true
     } catch {
       logger.warning("could not compare reports with the controller: \(error); trying again later")
@@ -413,6 +421,8 @@ public final class Agent: Service {
     var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
     configuration.timeout.connect = .milliseconds(Int64(config.connectTimeout * 1000))
     configuration.timeout.read = .milliseconds(Int64(config.stallTimeout * 1000))
+    // Below the controller's idle timeout (60 s by default): the agent lets an unused connection go first.
+    configuration.connectionPool = .init(idleTimeout: .seconds(20))
     return configuration
   }
 }

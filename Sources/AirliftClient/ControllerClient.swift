@@ -74,6 +74,8 @@ public final class ControllerClient: Sendable {
     }
     var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
     configuration.timeout.connect = .seconds(10)
+    // Below the controller's idle timeout (60 s by default): the client lets an unused connection go first.
+    configuration.connectionPool = .init(idleTimeout: .seconds(20))
     http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
   }
 
@@ -239,10 +241,12 @@ public final class ControllerClient: Sendable {
   }
 
   /// Approves (issues the certificate) or rejects a pending enrollment.
-  public func decideEnrollment(_ device: String, approve: Bool) async throws -> API.Enrollment {
-    struct Empty: Encodable {}
+  /// Approves or rejects a pending request; approving one for a device the controller knows needs `replace`
+  /// (its current certificates are revoked).
+  public func decideEnrollment(_ device: String, approve: Bool, replace: Bool = false) async throws -> API.Enrollment {
+    struct Body: Encodable { var replace: Bool? }
     return try await send(
-      json: Empty(), method: .POST,
+      json: Body(replace: replace ? true : nil), method: .POST,
       path: "/api/v1/enrollments/\(Self.escape(device))/\(approve ? "approve" : "reject")", as: API.Enrollment.self)
   }
 

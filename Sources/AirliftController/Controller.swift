@@ -2,10 +2,13 @@ import AirliftCrypto
 import AirliftMQTT
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import NIOCore
 import NIOSSL
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// The controller: store, MQTT session and HTTPS server, run together as
@@ -15,6 +18,12 @@ public struct Controller: Sendable {
   public let store: ControllerStore
   public let metrics = ControllerMetrics()
   private let logger: Logger
+  private let running = RunningGroup()
+
+  /// The service group while `run` runs, for `shutdown`.
+  private final class RunningGroup: Sendable {
+    let group = Mutex<ServiceGroup?>(nil)
+  }
 
   public init(config: ControllerConfig, logger: Logger = Logger(label: "airlift.controller")) throws {
     self.config = config
@@ -37,7 +46,13 @@ public struct Controller: Sendable {
     let revocations = try await RevocationService(store: store, mqtt: mqtt, config: config, logger: logger)
     let session = ControllerMQTT(
       client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments,
-      revocations: revocations, health: health, metrics: metrics, logger: logger)
+      revocations: revocations, health: health, metrics: metrics,
+      rateLimiter: config.deviceRate.messagesPerSecond > 0
+        ? DeviceRateLimiter(
+          .init(
+            messagesPerSecond: config.deviceRate.messagesPerSecond, bytesPerSecond: config.deviceRate.bytesPerSecond,
+            burstSeconds: config.deviceRate.burstSeconds)) : nil,
+      logger: logger)
     let router = try ControllerRoutes(
       store: store, blobs: blobs, deployments: deployments, revocations: revocations, health: health,
       metrics: metrics, operators: Set(config.operators), readers: Set(config.readers),
@@ -47,9 +62,22 @@ public struct Controller: Sendable {
         origin: config.assetLinks.origin ?? config.baseURL, ttl: config.assetLinks.ttl),
       trustedProxies: Set(config.trustedProxies)
     ).build()
+    let limiter = ConnectionLimiter(
+      total: config.maxConnections, perAddress: config.maxConnectionsPerAddress, exempt: Set(config.trustedProxies))
+    metrics.connections.withLock { $0 = limiter }
+    let tls = try serverTLS()
+    // A connection that finishes no request within idleTimeout (a TLS handshake that never ends, a keep-alive
+    // nobody uses, a slow trickle of headers) is closed; each address gets its share of the connections.
+    let idle = TimeAmount.milliseconds(Int64(config.idleTimeout * 1000))
+    let server = HTTPServerBuilder { responder in
+      LimitedChannel(
+        base: try TLSChannel(
+          HTTP1Channel(responder: responder, configuration: .init(idleTimeout: idle)), tlsConfiguration: tls),
+        limiter: limiter)
+    }
     let app = Application(
       router: router,
-      server: try .tls(.http1(), tlsConfiguration: try serverTLS()),
+      server: server,
       configuration: .init(address: .hostname(config.host, port: config.port), serverName: "airlift"),
       logger: logger)
     let group = ServiceGroup(
@@ -60,7 +88,15 @@ public struct Controller: Sendable {
           .init(service: app),
         ], gracefulShutdownSignals: signals,
         logger: logger))
+    running.group.withLock { $0 = group }
     try await group.run()
+  }
+
+  /// Starts a graceful shutdown, as SIGTERM does: the listener stops
+  /// accepting, idle connections close, requests in flight finish, `run`
+  /// returns.
+  public func shutdown() async {
+    await running.group.withLock { $0 }?.triggerGracefulShutdown()
   }
 
   /// TLS with the controller's certificate; callers present a client

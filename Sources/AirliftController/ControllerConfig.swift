@@ -1,3 +1,4 @@
+import AirliftCore
 import AirliftCrypto
 import Foundation
 
@@ -15,7 +16,11 @@ import Foundation
 /// - `publicURL` (string, "https://HOST:PORT"): base of artifact URLs sent to devices.
 /// - `operators` ([string], ["airlift-operator"]): certificate CNs allowed to use the operator API.
 /// - `readers` ([string], []): certificate CNs allowed to read it only.
-/// - `mqttClientID` (string, "airlift-controller"): each controller of a fleet needs its own.
+/// - `mqttIdentity` (string, none): the controller's MQTT identity `CERTIFICATES/controllers/NAME.crt`/`.key`
+///   (CN `airlift-controller-NAME`, made by `Certs/new-controller NAME`) instead of `controller-client.crt`. The
+///   broker takes every client's id from its certificate's CN, so each controller of a fleet needs its own.
+/// - `mqttClientID` (string, "airlift-controller"): the client id the controller sends (the broker replaces it
+///   with the CN).
 /// - `mqttSessionExpiry` (int, 604800 = 7 days): seconds the broker keeps the controller's session (and queues
 ///   its share of the status events) while it is away. With several controllers, make it short (docs/scale.md):
 ///   the broker keeps giving a dead controller's session its share until the session expires.
@@ -26,6 +31,12 @@ import Foundation
 ///   device is revoked, signed with `CERTIFICATES/ca.key`; the broker reads it (`Broker/run --crl`).
 /// - `maxArtifactSize` (int, 17179869184 = 16 GiB): a larger asset upload is refused with 413.
 /// - `assetLinks` ({origin, secret, ttl}): where `airlift-agent asset-url` links point and how long they live.
+/// - `maxConnections` (int, 10000), `maxConnectionsPerAddress` (int, 1000): HTTPS connections held at once, in all
+///   and from one address (trusted proxies count only toward the total); more are closed at once.
+/// - `idleTimeout` (seconds, 60): a connection with no request in progress (a TLS handshake that never ends, an
+///   unused keep-alive, headers that trickle) is closed after this.
+/// - `deviceRate` ({messagesPerSecond 20, bytesPerSecond 131072, burstSeconds 30}): what one device may send
+///   over MQTT; more is dropped and counted (`airlift_device_messages_rate_limited_total`); 0 messages: no limit.
 /// - `trustedProxies` ([string], []): addresses of TLS-terminating proxies whose `X-Client-Cert` header
 ///   (with `X-Client-Verify: SUCCESS`) stands for the caller's client certificate; from any other address
 ///   the header is refused.
@@ -41,6 +52,15 @@ public struct ControllerConfig: Sendable, Codable {
   public var operators: [String]
   public var readers: [String]
   public var mqttClientID: String
+  /// The controller's MQTT identity in `certificates/controllers/` (nil: `controller-client`).
+  public var mqttIdentity: String?
+  /// HTTPS connections held at once, and per client address (trusted proxies count only toward the total).
+  public var maxConnections = 10_000
+  public var maxConnectionsPerAddress = 1_000
+  /// Seconds a connection may stay without a request in progress (TLS handshake included) before it is closed.
+  public var idleTimeout: Double = 60
+  /// What one device may send over MQTT; more is dropped and counted.
+  public var deviceRate = DeviceRate()
   public var shareGroup: String?
   /// Seconds the broker keeps the controller's MQTT session while it is away.
   public var mqttSessionExpiry: UInt32 = 7 * 24 * 3600
@@ -82,17 +102,35 @@ public struct ControllerConfig: Sendable, Codable {
     operators = try c.decodeIfPresent([String].self, forKey: .operators) ?? operators
     readers = try c.decodeIfPresent([String].self, forKey: .readers) ?? readers
     mqttClientID = try c.decodeIfPresent(String.self, forKey: .mqttClientID) ?? mqttClientID
+    mqttIdentity = try c.decodeIfPresent(String.self, forKey: .mqttIdentity)
+    if let mqttIdentity, (try? Names.validatePackage(mqttIdentity)) == nil {
+      throw DecodingError.dataCorruptedError(
+        forKey: .mqttIdentity, in: c,
+        debugDescription:
+          "'\(mqttIdentity)' is not a controller identity name (lower-case letters, digits, '.', '_', '-')")
+    }
     shareGroup = try c.decodeIfPresent(String.self, forKey: .shareGroup)
     mqttSessionExpiry = try c.decodeIfPresent(UInt32.self, forKey: .mqttSessionExpiry) ?? mqttSessionExpiry
     crlFile = try c.decodeIfPresent(String.self, forKey: .crlFile)
     maxArtifactSize = try c.decodeIfPresent(Int64.self, forKey: .maxArtifactSize) ?? maxArtifactSize
     assetLinks = try c.decodeIfPresent(AssetLinkConfig.self, forKey: .assetLinks) ?? assetLinks
     trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? trustedProxies
+    maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
+    maxConnectionsPerAddress =
+      try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerAddress) ?? maxConnectionsPerAddress
+    idleTimeout = try c.decodeIfPresent(Double.self, forKey: .idleTimeout) ?? idleTimeout
+    deviceRate = try c.decodeIfPresent(DeviceRate.self, forKey: .deviceRate) ?? deviceRate
+    guard idleTimeout.isFinite, (1...3600).contains(idleTimeout) else {
+      throw DecodingError.dataCorruptedError(
+        forKey: .idleTimeout, in: c, debugDescription: "is \(idleTimeout), out of range: give 1 to 3600 seconds")
+    }
     let ranges: [(CodingKeys, Int64, ClosedRange<Int64>, String)] = [
       (.port, Int64(port), 1...65_535, ""),
       (.maxArtifactSize, maxArtifactSize, 1...(1 << 44), " bytes"),
       (.mqttSessionExpiry, Int64(mqttSessionExpiry), 0...(30 * 86_400), " seconds"),
       (.assetLinks, Int64(assetLinks.ttl), 1...(7 * 86_400), " seconds (ttl)"),
+      (.maxConnections, Int64(maxConnections), 1...1_000_000, ""),
+      (.maxConnectionsPerAddress, Int64(maxConnectionsPerAddress), 1...1_000_000, ""),
     ]
     for (key, value, range, unit) in ranges where !range.contains(value) {
       throw DecodingError.dataCorruptedError(
@@ -106,8 +144,12 @@ public struct ControllerConfig: Sendable, Codable {
   public var caFile: String { "\(certificates)/ca.crt" }
   public var serverCertificateFile: String { "\(certificates)/controller.crt" }
   public var serverKeyFile: String { "\(certificates)/controller.key" }
-  public var mqttCertificateFile: String { "\(certificates)/controller-client.crt" }
-  public var mqttKeyFile: String { "\(certificates)/controller-client.key" }
+  public var mqttCertificateFile: String {
+    mqttIdentity.map { "\(certificates)/controllers/\($0).crt" } ?? "\(certificates)/controller-client.crt"
+  }
+  public var mqttKeyFile: String {
+    mqttIdentity.map { "\(certificates)/controllers/\($0).key" } ?? "\(certificates)/controller-client.key"
+  }
   public var baseURL: String { publicURL ?? "https://\(host):\(port)" }
   public var caKeyFile: String { "\(certificates)/ca.key" }
   public var revocationListFile: String { crlFile ?? "\(certificates)/crl.pem" }
@@ -122,6 +164,37 @@ extension ControllerConfig {
       var generator = SystemRandomNumberGenerator()
       return "airlift-"
         + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+  }
+}
+
+/// What one device may send the controller over MQTT (check-ins, status
+/// reports, command results): a sustained rate of messages and of bytes,
+/// and a burst of `burstSeconds` of each. 0 messages per second: no limit.
+public struct DeviceRate: Codable, Sendable, Equatable {
+  public var messagesPerSecond: Double
+  public var bytesPerSecond: Double
+  public var burstSeconds: Double
+
+  public init(messagesPerSecond: Double = 20, bytesPerSecond: Double = 131_072, burstSeconds: Double = 30) {
+    self.messagesPerSecond = messagesPerSecond
+    self.bytesPerSecond = bytesPerSecond
+    self.burstSeconds = burstSeconds
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let defaults = DeviceRate()
+    messagesPerSecond = try c.decodeIfPresent(Double.self, forKey: .messagesPerSecond) ?? defaults.messagesPerSecond
+    bytesPerSecond = try c.decodeIfPresent(Double.self, forKey: .bytesPerSecond) ?? defaults.bytesPerSecond
+    burstSeconds = try c.decodeIfPresent(Double.self, forKey: .burstSeconds) ?? defaults.burstSeconds
+    for (key, value, range) in [
+      (CodingKeys.messagesPerSecond, messagesPerSecond, 0.0...1_000_000), (.bytesPerSecond, bytesPerSecond, 1...1e12),
+      (.burstSeconds, burstSeconds, 1...3600),
+    ] where !(value.isFinite && range.contains(value)) {
+      throw DecodingError.dataCorruptedError(
+        forKey: key, in: c,
+        debugDescription: "is \(value), out of range: give \(range.lowerBound) to \(range.upperBound)")
     }
   }
 }

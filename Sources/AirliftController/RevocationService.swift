@@ -109,15 +109,35 @@ public final class RevocationService: Service, Sendable {
       "revoked device \(device)", metadata: ["serials": .string(revoked.joined(separator: ",")), "by": "\(by ?? "-")"])
     // Its retained deployment goes; its open session is closed once the broker has reloaded the list.
     try? await mqtt.publish(Topics.device(device, .deployment), payload: [], qos: 1, retain: true)
-    let (options, logger) = (sessionOptions(device), logger)
+    let (config, logger) = (config, logger)
     Task.detached {
       for delay in [3, 10] {
         try? await Task.sleep(for: .seconds(delay))
-        await Self.closeSession(options, logger: logger)
+        await Self.closeSession(of: device, config: config, logger: logger)
       }
     }
     return API.Revocation(
       device: device.rawValue, serials: revoked, revokedAt: now, reason: reason, crlFile: config.revocationListFile)
+  }
+
+  /// A new enrollment replaces the device's certificates: the current ones go on the CRL and its open session is
+  /// closed; the device is not revoked, its new certificate works.
+  func replaceCertificates(of device: DeviceID, by: String?) async throws -> [String] {
+    let revoked = try await store.revokeReplaced(device, by: by)
+    guard !revoked.isEmpty else { return [] }
+    revokedSerials.withLock { $0.formUnion(revoked) }
+    try await writeList()
+    logger.warning(
+      "replaced the certificates of device \(device)",
+      metadata: ["serials": .string(revoked.joined(separator: ",")), "by": "\(by ?? "-")"])
+    let (config, logger) = (config, logger)
+    Task.detached {
+      for delay in [3, 10] {
+        try? await Task.sleep(for: .seconds(delay))
+        await Self.closeSession(of: device, config: config, logger: logger)
+      }
+    }
+    return revoked
   }
 
   private func writeList() async throws {
@@ -133,22 +153,35 @@ public final class RevocationService: Service, Sendable {
     }
   }
 
-  /// A connection with the device's own client id takes its session over (and ends it): the
-  /// broker closes the device's connection, and its reconnect meets the new CRL.
-  private func sessionOptions(_ device: DeviceID) -> MQTTClientOptions {
-    MQTTClientOptions(
-      brokerURL: config.brokerURL, clientID: device.rawValue,
-      tls: .init(caFile: config.caFile, certificateFile: config.mqttCertificateFile, keyFile: config.mqttKeyFile),
-      cleanStart: true, sessionExpiry: 0, connectTimeout: 10)
-  }
-
-  private static func closeSession(_ options: MQTTClientOptions, logger: Logger) async {
+  /// A connection with the device's identity takes its session over (and
+  /// ends it): the broker binds a session to the certificate's CN, so the
+  /// controller makes a certificate with that CN for a minute (a new serial,
+  /// not on the list), connects, and leaves; the device's reconnect meets the
+  /// new revocation list.
+  private static func closeSession(of device: DeviceID, config: ControllerConfig, logger: Logger) async {
+    let base = "\(config.dataDirectory)/.session-close-\(UUID().uuidString.prefix(8))"
+    defer {
+      unlink(base + ".crt")
+      unlink(base + ".key")
+    }
     do {
-      let client = try MQTTClient(options: options, logger: logger)
+      let authority = try CertificateAuthority(certificateFile: config.caFile, keyFile: config.caKeyFile)
+      let (certificate, key) = try authority.issueShortLived(commonName: device.rawValue, seconds: 120)
+      guard
+        FileManager.default.createFile(
+          atPath: base + ".key", contents: Data(key.utf8), attributes: [.posixPermissions: 0o600]),
+        FileManager.default.createFile(atPath: base + ".crt", contents: Data(certificate.utf8))
+      else { throw CocoaError(.fileWriteUnknown) }
+      let client = try MQTTClient(
+        options: MQTTClientOptions(
+          brokerURL: config.brokerURL, clientID: device.rawValue,
+          tls: .init(caFile: config.caFile, certificateFile: base + ".crt", keyFile: base + ".key"),
+          cleanStart: true, sessionExpiry: 0, connectTimeout: 10),
+        logger: logger)
       try await client.connect()
       await client.close()
     } catch {
-      logger.warning("could not close the session of \(options.clientID): \(error)")
+      logger.warning("could not close the broker session of revoked device \(device): \(error)")
     }
   }
 }

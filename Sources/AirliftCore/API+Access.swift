@@ -103,11 +103,29 @@ extension API {
     public var serial: String?
     public var requestedAt: Date
     public var decidedBy: String?
+    /// The id belongs to a device the controller already knows (it checked in, or holds a certificate):
+    /// approving needs `replace`, which revokes its current certificates. Nil: a new id.
+    public var knownDevice: KnownDevice?
+
+    /// What the controller knows of an id a request asks for.
+    public struct KnownDevice: Codable, Sendable, Equatable {
+      public var online: Bool
+      public var lastSeen: Date?
+      /// Certificates it holds now (not revoked).
+      public var certificates: Int
+
+      public init(online: Bool, lastSeen: Date?, certificates: Int) {
+        self.online = online
+        self.lastSeen = lastSeen
+        self.certificates = certificates
+      }
+    }
 
     public init(
       device: String, status: Status, certificate: String? = nil, serial: String? = nil, requestedAt: Date,
-      decidedBy: String? = nil
+      decidedBy: String? = nil, knownDevice: KnownDevice? = nil
     ) {
+      self.knownDevice = knownDevice
       self.device = device
       self.status = status
       self.certificate = certificate

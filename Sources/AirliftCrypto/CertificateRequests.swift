@@ -59,6 +59,21 @@ extension CertificateAuthority {
   public func issue(csrPEM: String, commonName: String, validityDays: Int = 825, now: Date = Date()) throws
     -> (certificate: String, serial: String)
   {
+    try issue(csrPEM: csrPEM, commonName: commonName, validitySeconds: validityDays * 86_400)
+  }
+
+  /// A short-lived client certificate and its new key for `commonName`: the
+  /// controller uses one for a moment to end a revoked device's broker
+  /// session (the broker binds a session to its certificate's CN).
+  public func issueShortLived(commonName: String, seconds: Int) throws -> (certificate: String, key: String) {
+    let key = try DeviceKey.generate()
+    let request = try DeviceKey.signingRequest(commonName: commonName, keyPEM: key)
+    return (try issue(csrPEM: request, commonName: commonName, validitySeconds: seconds).certificate, key)
+  }
+
+  private func issue(csrPEM: String, commonName: String, validitySeconds: Int) throws
+    -> (certificate: String, serial: String)
+  {
     guard let request = PEMFile.parse(csrPEM, { PEM_read_bio_X509_REQ($0, nil, nil, nil) }) else {
       throw SigningRequestError.notACSR
     }
@@ -105,7 +120,7 @@ extension CertificateAuthority {
       X509_set_issuer_name(certificate, X509_get_subject_name(caCertificate)) == 1,
       X509_set_subject_name(certificate, subject) == 1, X509_set_pubkey(certificate, publicKey) == 1,
       X509_time_adj_ex(X509_getm_notBefore(certificate), 0, -300, nil) != nil,
-      X509_time_adj_ex(X509_getm_notAfter(certificate), Int32(validityDays), 0, nil) != nil
+      X509_time_adj_ex(X509_getm_notAfter(certificate), 0, validitySeconds, nil) != nil
     else { throw CertificateAuthorityError.libcrypto("fill in the certificate") }
     var context = X509V3_CTX()
     X509V3_set_ctx(&context, caCertificate, certificate, nil, nil, 0)
@@ -129,6 +144,23 @@ extension CertificateAuthority {
     guard let hex = BN_bn2hex(number) else { throw CertificateAuthorityError.libcrypto("print the serial") }
     defer { CRYPTO_free(hex, #fileID, #line) }
     return (pem, String(cString: hex).lowercased())
+  }
+
+  /// Checks a CSR as it arrives: a request signed by its own key, whose CN is `commonName` (a mismatch is
+  /// refused at once, not at approval).
+  public static func checkRequest(_ csrPEM: String, commonName: String) throws {
+    guard let request = PEMFile.parse(csrPEM, { PEM_read_bio_X509_REQ($0, nil, nil, nil) }) else {
+      throw SigningRequestError.notACSR
+    }
+    defer { X509_REQ_free(request) }
+    guard let publicKey = X509_REQ_get_pubkey(request) else { throw SigningRequestError.notACSR }
+    defer { EVP_PKEY_free(publicKey) }
+    guard X509_REQ_verify(request, publicKey) == 1 else {
+      ERR_clear_error()
+      throw SigningRequestError.badSignature
+    }
+    let found = try Self.commonName(of: X509_REQ_get_subject_name(request))
+    guard found == commonName else { throw SigningRequestError.wrongName(expected: commonName, found: found) }
   }
 
   private static func commonName(of name: OpaquePointer?) throws -> String {

@@ -18,7 +18,11 @@ extension SimCommand {
         and how long until the broker acknowledged the last one.
         """)
     @Option(help: "mqtts://HOST:PORT") var broker: String
-    @Option(help: "PKI folder with ca.crt and controller-client.crt.") var certs: String
+    @Option(
+      help:
+        "PKI folder with ca.crt and the controller identities controllers/bench-read and controllers/bench-write (Certs/new-controller)."
+    )
+    var certs: String
     @Option(help: "How many retained notices to wait for.") var expected: Int
     @Option(help: "Publishes not yet acknowledged at most.") var inFlight: Int = 500
 
@@ -28,9 +32,10 @@ extension SimCommand {
         try MQTTClient(
           options: MQTTClientOptions(
             brokerURL: broker, clientID: "airlift-bench-\(role)-\(ProcessInfo.processInfo.processIdentifier)",
+            // The broker takes the client id from the certificate: each client has an identity of its own.
             tls: .init(
-              caFile: "\(certs)/ca.crt", certificateFile: "\(certs)/controller-client.crt",
-              keyFile: "\(certs)/controller-client.key"),
+              caFile: "\(certs)/ca.crt", certificateFile: "\(certs)/controllers/bench-\(role).crt",
+              keyFile: "\(certs)/controllers/bench-\(role).key"),
             connectTimeout: 30),
           logger: logger)
       }
@@ -48,7 +53,7 @@ extension SimCommand {
         }
       }
       await reader.close()
-      let publisher = try client("publish")
+      let publisher = try client("write")
       try await publisher.connect()
       let startedAt = Date().timeIntervalSince1970
       let started = ContinuousClock.now

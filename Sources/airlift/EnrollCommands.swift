@@ -44,9 +44,14 @@ struct Enroll: AsyncParsableCommand {
       if connection.json { return print(Output.json(list)) }
       print(
         Output.table(
-          ["DEVICE", "STATUS", "REQUESTED", "DECIDED BY", "SERIAL"],
+          ["DEVICE", "STATUS", "REQUESTED", "DECIDED BY", "SERIAL", "KNOWN DEVICE"],
           list.map {
-            [$0.device, $0.status.rawValue, Output.date($0.requestedAt), $0.decidedBy ?? "-", $0.serial ?? ""]
+            [
+              $0.device, $0.status.rawValue, Output.date($0.requestedAt), $0.decidedBy ?? "-", $0.serial ?? "",
+              $0.knownDevice.map { known in
+                "YES, \(known.online ? "ONLINE" : "offline"), \(known.certificates) cert(s): approve needs --replace"
+              } ?? "",
+            ]
           }))
     }
   }
@@ -55,9 +60,16 @@ struct Enroll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Issue the certificate a pending request asked for.")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Device id.") var device: String
+    @Flag(
+      help:
+        "For a device the controller already knows: revoke the certificates it holds now and issue the new one."
+    )
+    var replace = false
 
     func run() async throws {
-      let result = try await connection.withClient { try await $0.decideEnrollment(device, approve: true) }
+      let result = try await connection.withClient {
+        try await $0.decideEnrollment(device, approve: true, replace: replace)
+      }
       if connection.json { return print(Output.json(result)) }
       print("issued a certificate to \(result.device) (serial \(result.serial ?? "?"))")
     }

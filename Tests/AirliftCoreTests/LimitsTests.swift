@@ -215,3 +215,24 @@ struct LimitsTests {
     }
   }
 }
+
+@Suite("Token bucket")
+struct TokenBucketTests {
+  @Test("a burst of capacity, then the refill rate; time that goes backwards or is not finite adds nothing")
+  func bucket() {
+    var bucket = TokenBucket(capacity: 10, refillPerSecond: 2, now: 100)
+    func take(_ cost: Double, _ now: Double) -> Bool { bucket.take(cost, now: now) }
+    var taken = 0
+    for _ in 0..<10 where bucket.take(1, now: 100) { taken += 1 }
+    #expect(taken == 10)
+    #expect(!take(1, 100))
+    #expect(take(1, 100.5))
+    #expect(!take(1, 100.5))
+    #expect(!take(1, 50))
+    #expect(!take(1, .nan))
+    #expect(take(4, 102.5))
+    #expect(!bucket.isFull(now: 102.5))
+    #expect(bucket.isFull(now: 1000))
+    #expect(!take(11, 2000))
+  }
+}

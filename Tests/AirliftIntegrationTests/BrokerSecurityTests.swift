@@ -108,4 +108,28 @@ struct BrokerSecurityTests {
       await #expect(throws: MQTTError.self) { try await agent.checkConnectivity() }
     }
   }
+
+  @Test(
+    "no certificate can take another client's session: a device claiming the controller's or another device's client id knocks nobody off"
+  )
+  func clientIDsAreBoundToCertificates() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await fleet.startAgent(try fleet.agentConfig("bind-2"))
+      let rogue = try fleet.issueDevice("bind-1")
+      var readiness: [Bool] = []
+      for claimed in ["airlift-controller", "bind-2", "airlift-controller", "bind-2", "airlift-controller"] {
+        let impostor = try fleet.mqttClient(certificate: rogue.certificate, key: rogue.key, clientID: claimed)
+        try await impostor.connect()
+        try await Task.sleep(for: .milliseconds(300))
+        readiness.append(await client.isHealthy())
+        await impostor.close()
+      }
+      #expect(readiness.allSatisfy { $0 }, "\(readiness)")
+      // The other device was never disconnected: its presence never went offline.
+      let log = try await #require(fleet.controller?.store).presenceHistory(try DeviceID("bind-2"))
+      #expect(log.allSatisfy { $0.online }, "\(log)")
+      #expect(try await client.devices().first { $0.id == "bind-2" }?.online == true)
+    }
+  }
 }

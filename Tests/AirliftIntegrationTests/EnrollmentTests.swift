@@ -95,4 +95,63 @@ struct EnrollmentTests {
       #expect(try await client.devices().first { $0.id == "en-2" }?.online == true)
     }
   }
+
+  @Test(
+    "a request for a known, online id is marked; approving it needs --replace, which revokes its current certificate; a CSR for another CN is refused at once"
+  )
+  func knownDeviceNeedsReplace() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let old = try fleet.agentConfig("en-known")
+      try await fleet.startAgent(old)
+      try await eventually("the running device's certificate to be seen") {
+        try await client.device("en-known").device.online
+      }
+      let token = try await client.createEnrollmentToken(.init(uses: 3))
+
+      // A CSR whose CN is not the requested id: refused at once, nothing pending.
+      let http = try fleet.httpClient(anonymous: true)
+      defer { _ = http.shutdown() }
+      let key = try DeviceKey.generate()
+      var request = HTTPClientRequest(url: "\(fleet.controllerURL)/enroll")
+      request.method = .POST
+      request.headers.add(name: "Authorization", value: "Bearer \(token.secret)")
+      request.body = .bytes(
+        Wire.encode(
+          API.EnrollmentRequest(
+            device: "en-x", csr: try DeviceKey.signingRequest(commonName: "en-other", keyPEM: key))))
+      let response = try await http.execute(request, timeout: .seconds(10))
+      let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
+      #expect(response.status.code == 400 && body.contains("invalid_csr") && body.contains("en-other"), "\(body)")
+      #expect(try await client.enrollments().isEmpty)
+
+      // Someone with the shared token asks for the live device's id.
+      let (replacement, path) = try Self.newDevice("en-known", fleet: fleet)
+      let (enroll, _) = try Self.startEnroll(path, token: token.secret)
+      try await eventually("the request to be pending") {
+        try await client.enrollments().contains { $0.device == "en-known" && $0.status == .pending }
+      }
+      let pending = try #require(try await client.enrollments().first { $0.device == "en-known" })
+      #expect(pending.knownDevice?.online == true && (pending.knownDevice?.certificates ?? 0) >= 1)
+      let listed = try await UpdateFlowIntegrationTests.airlift(fleet, ["enroll", "list"])
+      #expect(listed.output.contains("YES, ONLINE"), "\(listed.output)")
+
+      let plain = try await UpdateFlowIntegrationTests.airlift(fleet, ["enroll", "approve", "en-known"])
+      #expect(plain.status == 1 && plain.output.contains("device_known") && plain.output.contains("--replace"))
+      #expect(FileManager.default.fileExists(atPath: replacement.certificate) == false)
+
+      let replaced = try await UpdateFlowIntegrationTests.airlift(
+        fleet, ["enroll", "approve", "en-known", "--replace"])
+      #expect(replaced.status == 0, "\(replaced.output)")
+      try await eventually("the enroll command to get its certificate", within: 60) { !enroll.isRunning }
+      #expect(FileManager.default.fileExists(atPath: replacement.certificate))
+      // The old certificate is on the revocation list: its holder is turned away, the new one works.
+      let oldSerial = try CertificateIdentity.serialNumber(pemFile: old.certificate)
+      #expect(try await #require(fleet.controller?.store).revocations().contains { $0.serial == oldSerial })
+      await fleet.stopAgent("en-known")
+      try await fleet.startAgent(replacement)
+      #expect(try await client.device("en-known").device.online)
+      #expect(try await client.device("en-known").device.revokedAt == nil)
+    }
+  }
 }

@@ -1,5 +1,6 @@
 import AirliftAgent
 import AirliftClient
+import AirliftController
 import AirliftCore
 import AsyncHTTPClient
 import Foundation
@@ -152,10 +153,11 @@ struct HardeningTests {
         .init(package: "app", version: "2.0.0", target: .init(devices: ["hd-3"])))
       try await eventually("the 2.0.0 install to start") { FileManager.default.fileExists(atPath: started) }
       await fleet.killAgentProcess("hd-3")
-      let ledger = try AgentStore(path: "\(config.dataDirectory)/agent.sqlite").processGroups()
-      #expect(ledger.count == 1, "the install's process group is recorded while it runs")
-      let group = try #require(ledger.first?.pgid)
-      #expect(ProcessLedger.isAlive(group: group), "the install outlived the agent")
+      // The install outlived the agent, in a process group of its own, marked as the agent's.
+      let groups = ProcessLedger.groups(marked: "AIRLIFT_AGENT_DATA=\(config.dataDirectory)")
+      #expect(groups.count == 1, "\(groups)")
+      let group = try #require(groups.first)
+      #expect(ProcessLedger.isAlive(group: group))
 
       try fleet.startAgentProcess(config)
       try await eventually("2.0.0 to be rolled back") {
@@ -251,6 +253,41 @@ struct HardeningTests {
     }
   }
 
+  @Test(
+    "a check-in published while the controller was down is made up for: the inventory is right without waiting for the next period"
+  )
+  func inventoryAfterControllerOutage() async throws {
+    try await Fleet.with(controller: false) { fleet in
+      // No session kept for it while it is away (a broker restart, an expired session): what is published
+      // meanwhile never reaches it.
+      try await fleet.startControllerNow { $0.mqttSessionExpiry = 0 }
+      let client = try #require(fleet.client)
+      let config = try fleet.agentConfig("hd-8")
+      try await fleet.startAgent(config)
+      let marker = "\(fleet.root)/hd-8-go"
+      _ = try await client.uploadRelease(
+        package: "app", version: "1.0.0",
+        file: try ReleaseBundle.make(
+          in: fleet.root, install: "#!/bin/sh\nwhile [ ! -e '\(marker)' ]; do sleep 0.1; done\n"))
+      let deployment = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["hd-8"])))
+      try await eventually("the install to start") {
+        try await client.deployment(deployment.id).devices.first?.state == .installing
+      }
+      await fleet.stopController()
+      FileManager.default.createFile(atPath: marker, contents: nil)
+      try await eventually("the agent to finish while the controller is away") {
+        try AgentStore(path: "\(config.dataDirectory)/agent.sqlite").installed()["app"] == "1.0.0"
+      }
+      try await fleet.startControllerNow { $0.mqttSessionExpiry = 0 }
+      // The agent's next periodic check-in is 5 minutes away: this is the reconciliation.
+      try await eventually("the controller's inventory to show 1.0.0", within: 60) {
+        try await client.devices().first { $0.id == "hd-8" }?.installed["app"] == "1.0.0"
+      }
+      #expect(try await client.deployment(deployment.id).devices.first?.state == .successful)
+    }
+  }
+
   @Test("airlift-agent watch --json writes each event as it happens, also into a pipe or a file")
   func watchFlushesEveryEvent() async throws {
     try await Fleet.with { fleet in
@@ -338,5 +375,157 @@ struct SmallDisk {
 
   func remove() {
     _ = try? Fleet.run("/usr/bin/env", ["umount", "-l", path])
+  }
+}
+
+@Suite("Hardening: the controller under idle and unfinished connections")
+struct ConnectionLimitTests {
+  static func refused(_ fleet: Fleet) async throws -> Double {
+    let http = try fleet.httpClient()
+    defer { _ = http.shutdown() }
+    let response = try await http.execute(
+      HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: .seconds(10))
+    let metrics = ObservabilityTests.samples(String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    return metrics["airlift_https_connections_refused"] ?? 0
+  }
+
+  static func port(_ fleet: Fleet) throws -> Int {
+    Int(try #require(fleet.controllerURL.split(separator: ":").last))!
+  }
+
+  @Test(
+    "one address gets its share of the connections; past it they are closed at once and counted, and everybody else is still served"
+  )
+  func oneAddressGetsItsShare() async throws {
+    try await Fleet.with(controller: false) { fleet in
+      try await fleet.startControllerNow { $0.maxConnectionsPerAddress = 40 }
+      let client = try #require(fleet.client)
+      let port = try Self.port(fleet)
+      var sockets: [IdleSocket] = []
+      for _ in 0..<60 { sockets.append(try IdleSocket(port: port, source: "127.0.0.2")) }
+      try await eventually("the connections past the share to be refused", within: 60) {
+        try await Self.refused(fleet) >= 20
+      }
+      try await eventually("the refused ones to be closed", within: 30) {
+        sockets.filter(\.isClosedByServer).count >= 20
+      }
+      #expect(sockets.filter(\.isClosedByServer).count == 20, "the first 40 stay open (no idle timeout yet)")
+      // Everybody else (the operator on 127.0.0.1) is served meanwhile.
+      #expect(await client.isHealthy())
+      #expect(try await client.devices().isEmpty)
+      sockets.removeAll()
+      // Closed by the client, the share is free again.
+      try await eventually("a new connection from the address to be kept", within: 30) {
+        let again = try IdleSocket(port: port, source: "127.0.0.2")
+        try await Task.sleep(for: .milliseconds(500))
+        return !again.isClosedByServer
+      }
+    }
+  }
+
+  @Test("idle sockets and stalled TLS handshakes are closed after the idle timeout")
+  func idleConnectionsAreClosed() async throws {
+    try await Fleet.with(controller: false) { fleet in
+      try await fleet.startControllerNow { $0.idleTimeout = 2 }
+      let client = try #require(fleet.client)
+      let port = try Self.port(fleet)
+      var sockets: [IdleSocket] = []
+      for _ in 0..<5 { sockets.append(try IdleSocket(port: port, source: "127.0.0.3")) }
+      for _ in 0..<5 {
+        let stalled = try IdleSocket(port: port, source: "127.0.0.3")
+        stalled.send([0x16, 0x03, 0x01, 0x00, 0xF0, 0x01])
+        sockets.append(stalled)
+      }
+      try await eventually("every idle socket to be closed", within: 60) { sockets.allSatisfy(\.isClosedByServer) }
+      #expect(await client.isHealthy())
+      #expect(try await Self.refused(fleet) == 0)
+    }
+  }
+}
+
+@Suite("Hardening: one device cannot flood the controller")
+struct DeviceFloodTests {
+  /// Publishes `count` status reports for `deployment` as `device` (with its own certificate), numbered from 1.
+  static func flood(_ fleet: Fleet, device: String, deployment: String, count: Int) async throws {
+    let identity = try fleet.issueDevice(device)
+    let mqtt = try fleet.mqttClient(certificate: identity.certificate, key: identity.key, clientID: device)
+    try await mqtt.connect()
+    for seq in 1...count {
+      var report = StatusReport(deployment: deployment, state: .downloading, stage: "flood", seq: Int64(seq))
+      report.percent = 1
+      try await mqtt.publish(Topics.device(try DeviceID(device), .status), payload: Wire.encode(report), qos: 1)
+    }
+    await mqtt.close()
+  }
+
+  static func metric(_ fleet: Fleet, _ name: String) async throws -> Double {
+    let http = try fleet.httpClient()
+    defer { _ = http.shutdown() }
+    let response = try await http.execute(
+      HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: .seconds(10))
+    return ObservabilityTests.samples(String(buffer: try await response.body.collect(upTo: 1 << 20)))[name] ?? 0
+  }
+
+  @Test("a device past its rate limit has its messages dropped and counted; the others are served")
+  func rateLimited() async throws {
+    try await Fleet.with(controller: false) { fleet in
+      try await fleet.startControllerNow { $0.deviceRate = DeviceRate(messagesPerSecond: 1, burstSeconds: 2) }
+      let client = try #require(fleet.client)
+      try await fleet.startAgent(try fleet.agentConfig("fl-ok"))
+      try await Self.flood(fleet, device: "fl-noisy", deployment: "dep-none", count: 300)
+      try await eventually("the drops to be counted", within: 90) {
+        try await Self.metric(fleet, "airlift_device_messages_rate_limited_total") >= 150
+      }
+      // The quiet device is still served: a deployment to it goes through.
+      _ = try await client.uploadRelease(package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root))
+      let deployment = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["fl-ok"])))
+      try await eventually("the quiet device to update") {
+        try await client.deployment(deployment.id).devices.first?.state == .successful
+      }
+    }
+  }
+
+  @Test("reports for deployments a device is not part of are kept only as a small log: its newest 50")
+  func strayReportsAreBounded() async throws {
+    try await Fleet.with { fleet in
+      try await Self.flood(fleet, device: "fl-stray", deployment: "dep-none", count: 300)
+      let store = try #require(fleet.controller?.store)
+      try await eventually("the newest report to be kept") {
+        try await store.statusEvents(deployment: "dep-none", device: DeviceID("fl-stray")).contains { $0.seq == 300 }
+      }
+      let kept = try await store.statusEvents(deployment: "dep-none", device: DeviceID("fl-stray"))
+      #expect(kept.count <= ControllerStore.strayEventsKept, "\(kept.count) kept")
+      #expect(kept.compactMap(\.seq).min() ?? 0 > 200)
+    }
+  }
+}
+
+@Suite("Hardening: downloads that lie")
+struct LyingDownloadTests {
+  @Test("a server that sends far more than the signed size: the agent stops at the size and the transfer ends there")
+  func oversizedTransferIsCancelled() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let metrics = try #require(fleet.controller?.metrics)
+      try await fleet.startAgent(try fleet.agentConfig("ly-1"))
+      let release = try await client.uploadRelease(
+        package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root))
+      let asset = try #require(release.assets.first)
+      let blob = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(fleet.root)/controller/blobs/\(asset.sha256)"))
+      try blob.seekToEnd()
+      let chunk = Data(repeating: 0x41, count: 1 << 20)
+      for _ in 0..<400 { try blob.write(contentsOf: chunk) }
+      try blob.close()
+      let deployment = try await client.createDeployment(
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["ly-1"])))
+      try await eventually("the device to fail") {
+        try await client.deployment(deployment.id).devices.first?.state == .failed
+      }
+      try await Task.sleep(for: .seconds(2))
+      let served = metrics.artifactBytesServed
+      // The declared size and what was in flight when the agent stopped reading, not the 400 MiB behind it.
+      #expect(served < asset.size + (64 << 20), "\(served) bytes served for an asset of \(asset.size)")
+    }
   }
 }

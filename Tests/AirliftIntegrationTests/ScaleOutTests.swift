@@ -34,6 +34,8 @@ struct ScaleOutTests {
           port: port, dataDirectory: "\(fleet.root)/shared", certificates: fleet.certs, brokerURL: fleet.brokerURL,
           publicURL: proxy.url, mqttClientID: "airlift-controller-\(index + 1)", crlFile: fleet.crlFile)
         config.store = database
+        // The broker binds a session to the certificate's CN: each controller has an identity of its own.
+        config.mqttIdentity = index == 0 ? nil : "\(index + 1)"
         config.trustedProxies = [TLSProxy.address]
         // The broker stops giving a dead controller's session its share of the events once the session expires.
         config.mqttSessionExpiry = 2

@@ -34,13 +34,14 @@ struct LocalCommand: Sendable {
       throw AgentError.command(role: role, reason: "the command is empty")
     }
     let executable: Executable = program.contains("/") ? .path(FilePath(program)) : .name(program)
+    let ledger = ProcessLedger.current
     var added: [Environment.Key: String?] = [:]
     for (key, value) in environment { added[Environment.Key(stringLiteral: key)] = value }
+    if let ledger { added[Environment.Key(stringLiteral: ProcessLedger.markerName)] = ledger.marker }
     var platform = PlatformOptions()
     platform.createSession = true
     platform.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(1))]
     let arguments = Arguments(Array(argv.dropFirst()) + extra)
-    let ledger = ProcessLedger.current
     let name = ([program] + extra.prefix(3)).joined(separator: " ")
     let directory = workingDirectory.map { FilePath($0) }
     let launch = {

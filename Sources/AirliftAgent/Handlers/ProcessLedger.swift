@@ -20,9 +20,15 @@ public final class ProcessLedger: Sendable {
   let logger: Logger
   /// This boot of the machine: a group recorded in another boot is gone.
   let bootID: String
+  /// Set in every command's environment (`AIRLIFT_AGENT_DATA`): a command the agent started and could not
+  /// record before it was killed is still found by it.
+  let marker: String
 
-  init(store: AgentStore, logger: Logger) {
+  static let markerName = "AIRLIFT_AGENT_DATA"
+
+  init(store: AgentStore, marker: String, logger: Logger) {
     self.store = store
+    self.marker = marker
     self.logger = logger
     bootID = Self.readBootID()
   }
@@ -52,9 +58,16 @@ public final class ProcessLedger: Sendable {
       return []
     }
     var settled: [String] = []
-    for group in groups {
+    // The recorded groups, and those of processes carrying this agent's marker (started, not yet recorded).
+    var all = groups
+    let own = Int32(getpgrp())
+    for pgid in Self.groups(marked: "\(Self.markerName)=\(marker)")
+    where pgid != own && !all.contains(where: { $0.pgid == pgid }) {
+      all.append((pgid, bootID, "a command of an update"))
+    }
+    for group in all {
       defer { ended(group.pgid) }
-      guard group.bootID == bootID, group.pgid > 1, Self.isAlive(group: group.pgid) else { continue }
+      guard group.bootID == bootID, group.pgid > 1, group.pgid != own, Self.isAlive(group: group.pgid) else { continue }
       logger.warning(
         "process group \(group.pgid) (\(group.command)) was left running by the agent's previous run; ending it before anything else"
       )
@@ -68,21 +81,35 @@ public final class ProcessLedger: Sendable {
     return settled
   }
 
-  /// Whether any process of group `pgid` is alive (zombies waiting for a reaper do not count).
-  public static func isAlive(group pgid: Int32) -> Bool {
-    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else {
-      return kill(-pgid, 0) == 0
+  /// The process groups of live processes whose environment holds `entry` (`NAME=VALUE`).
+  public static func groups(marked entry: String) -> Set<Int32> {
+    var found = Set<Int32>()
+    let needle = Array(entry.utf8)
+    for (pid, pgid) in processes() {
+      guard let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+      if environ.split(separator: 0).contains(where: { Array($0) == needle }) { found.insert(pgid) }
     }
-    for entry in entries where entry.first?.isNumber == true {
-      guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+    return found
+  }
+
+  /// Live processes (zombies excluded) and their process groups, from /proc.
+  private static func processes() -> [(pid: Int32, pgid: Int32)] {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+    return entries.compactMap { entry in
+      guard entry.first?.isNumber == true, let pid = Int32(entry),
+        let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
         let close = stat.lastIndex(of: ")")
-      else { continue }
+      else { return nil }
       // After "pid (comm) ": state, ppid, pgrp.
       let fields = stat[stat.index(after: close)...].split(separator: " ")
-      guard fields.count > 2, fields[0] != "Z", fields[0] != "X", Int32(fields[2]) == pgid else { continue }
-      return true
+      guard fields.count > 2, fields[0] != "Z", fields[0] != "X", let pgid = Int32(fields[2]) else { return nil }
+      return (pid, pgid)
     }
-    return false
+  }
+
+  /// Whether any process of group `pgid` is alive (zombies waiting for a reaper do not count).
+  public static func isAlive(group pgid: Int32) -> Bool {
+    processes().contains { $0.pgid == pgid }
   }
 
   private static func waitUntilGone(_ pgid: Int32, within limit: Duration) async -> Bool {

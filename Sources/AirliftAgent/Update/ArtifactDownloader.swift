@@ -72,20 +72,24 @@ struct ArtifactDownloader: Sendable {
         if Task.isCancelled { throw CancellationError() }
         throw AgentError.download(url: artifact.url, reason: "\(error)")
       }
-      switch response.status {
-      case .partialContent where offset > 0:
+      switch ResumeAnswer.decide(
+        status: Int(response.status.code), contentRange: response.headers.first(name: "Content-Range"), offset: offset)
+      {
+      case .append:
         try handle.seek(toOffset: UInt64(offset))
         await progress(offset, offset)
-      case .ok:
-        // The server sent it whole: start over.
+      case .replace:
         try handle.truncate(atOffset: 0)
         hasher.reset()
         received = 0
         await progress(0, nil)
-      default:
+      case .retryFromZero(let reason):
+        // The bytes on disk cannot be lined up with this answer: the next try starts from zero.
+        try handle.truncate(atOffset: 0)
+        throw AgentError.download(url: artifact.url, reason: reason)
+      case .refuse(let status, let retryable):
         throw AgentError.download(
-          url: artifact.url, reason: "HTTP \(response.status.code) \(response.status.reasonPhrase)",
-          retryable: response.status.code >= 500 || response.status.code == 408 || response.status.code == 429)
+          url: artifact.url, reason: "\(status) \(response.status.reasonPhrase)", retryable: retryable)
       }
       let started = ContinuousClock.now
       let startedAt = received
@@ -127,6 +131,13 @@ struct ArtifactDownloader: Sendable {
     let digest = hasher.finalizeHex()
     guard digest == artifact.sha256 else {
       try? FileManager.default.removeItem(atPath: partial)
+      if offset > 0 {
+        // Joined from two transfers: the kept part may be what was wrong. Once more from zero.
+        throw AgentError.download(
+          url: artifact.url,
+          reason:
+            "the file resumed at \(offset) bytes does not match its SHA-256 (got \(digest)); starting over from zero")
+      }
       throw AgentError.digestMismatch(artifact: artifact.name, expected: artifact.sha256, actual: digest)
     }
     try handle.synchronize()

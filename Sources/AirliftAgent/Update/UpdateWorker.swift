@@ -56,7 +56,7 @@ actor UpdateWorker {
     backoff = Backoff(base: config.retryBaseDelay, maximum: config.retryMaxDelay, maxAttempts: config.maxAttempts)
     limits = UpdateLimits(maxAttempts: config.maxAttempts, maxBoots: config.maxBoots)
     gates = UpdateGates(config: config, consent: consent)
-    ledger = ProcessLedger(store: store, logger: logger)
+    ledger = ProcessLedger(store: store, marker: config.dataDirectory, logger: logger)
     self.logger = logger
     self.onChange = onChange
     self.onReboot = onReboot

@@ -18,11 +18,14 @@ public final class ControllerMetrics: Sendable {
   private let batchSize: ValueHistogram
   private let batchSeconds: DurationHistogram
   private let dropped: Counter
+  private let rateLimited: Counter
   private let totals = Mutex(Totals())
   private let publishes: Counter
   private let publishFailures: Counter
   /// The MQTT client's totals at the last scrape (its counters grow by the difference).
   private let publishesSeen = Mutex<(attempted: Int64, failed: Int64)>((0, 0))
+  /// The HTTPS listener's connection limits, read at each scrape.
+  let connections = Mutex<ConnectionLimiter?>(nil)
 
   /// Plain totals for tests and benchmarks that read them in-process.
   private struct Totals {
@@ -77,6 +80,10 @@ public final class ControllerMetrics: Sendable {
     dropped = registry.makeCounter(
       descriptor: Self.metric(
         "airlift_device_messages_dropped_total", "Device messages dropped as malformed or misaddressed."))
+    rateLimited = registry.makeCounter(
+      descriptor: Self.metric(
+        "airlift_device_messages_rate_limited_total",
+        "Device messages dropped because the device sent more than its rate limit."))
   }
 
   /// Artifact bytes handed to connections since the start (resumed
@@ -118,6 +125,7 @@ public final class ControllerMetrics: Sendable {
   }
 
   func deviceMessageDropped() { dropped.increment() }
+  func deviceMessageRateLimited() { rateLimited.increment() }
 
   /// Counts one HTTP request by its route pattern (not its path: ids would make a series each) and status.
   func httpRequest(route: String, method: String, status: Int) {
@@ -155,6 +163,13 @@ public final class ControllerMetrics: Sendable {
     }
     publishes.increment(by: max(0, newPublishes))
     publishFailures.increment(by: max(0, newFailures))
+    if let limiter = connections.withLock({ $0 }) {
+      let (open, refused) = limiter.snapshot
+      gauge("airlift_https_connections", "HTTPS connections open now.").set(Double(open))
+      gauge(
+        "airlift_https_connections_refused", "HTTPS connections closed at once since the start: a limit was reached."
+      ).set(Double(refused))
+    }
     let process = ProcessStats.now()
     gauge("process_resident_memory_bytes", "Resident memory of the controller process.").set(
       Double(process.residentBytes))

@@ -32,11 +32,20 @@ extension ControllerRoutes {
     let body = try await request.decode(as: API.EnrollmentRequest.self, context: context)
     _ = try DeviceID(body.device)
     guard body.csr.utf8.count <= 16 << 10 else { throw SigningRequestError.notACSR }
+    // A CSR for another name is refused now, not at approval.
+    try CertificateAuthority.checkRequest(body.csr, commonName: body.device)
     let (enrollment, preRegistered) = try await store.submitEnrollment(body, token: token)
-    guard preRegistered, enrollment.status == .pending else {
+    // An id the controller knows already waits for an operator's --replace, even with a pre-registered token.
+    guard preRegistered, enrollment.status == .pending, try await store.knownDevice(body.device) == nil else {
+      if enrollment.status == .pending, let known = try await store.knownDevice(body.device) {
+        context.logger.warning(
+          "enrollment request for known device \(body.device) (\(known.online ? "online" : "offline"), \(known.certificates) certificate(s)); approving it needs --replace"
+        )
+      }
       return try Self.json(enrollment, status: .accepted, context: context)
     }
-    return try await Self.json(try decide(body.device, approve: true, by: "pre-registered"), context: context)
+    return try await Self.json(
+      try decide(body.device, approve: true, replace: false, by: "pre-registered"), context: context)
   }
 
   /// `GET /enroll/{device}` (the same bootstrap token): pending, issued (with the certificate) or rejected.
@@ -72,19 +81,35 @@ extension ControllerRoutes {
   }
 
   @Sendable func approveEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(
-      try decide(try context.parameters.require("device"), approve: true, by: Self.operatorName(context)),
+    struct Body: Decodable { var replace: Bool? }
+    let replace = (try? await request.decode(as: Body.self, context: context))?.replace ?? false
+    return try await Self.json(
+      try decide(
+        try context.parameters.require("device"), approve: true, replace: replace, by: Self.operatorName(context)),
       context: context)
   }
 
   @Sendable func rejectEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     try await Self.json(
-      try decide(try context.parameters.require("device"), approve: false, by: Self.operatorName(context)),
+      try decide(
+        try context.parameters.require("device"), approve: false, replace: false, by: Self.operatorName(context)),
       context: context)
   }
 
-  private func decide(_ device: String, approve: Bool, by: String?) async throws -> API.Enrollment {
-    try await store.decideEnrollment(device, approve: approve, by: by) { csr in
+  /// Approving a request for a device the controller knows issues a second certificate with its CN: only with
+  /// `replace`, which revokes the certificates it holds now.
+  private func decide(_ device: String, approve: Bool, replace: Bool, by: String?) async throws -> API.Enrollment {
+    if approve, let known = try await store.knownDevice(device) {
+      guard replace else {
+        throw APIError(
+          status: .conflict, code: "device_known",
+          message:
+            "device \(device) is already known (\(known.online ? "online now" : "offline"), \(known.certificates) certificate(s)): approving would issue a second certificate for it; approve with --replace to revoke its current certificates, or reject the request"
+        )
+      }
+      _ = try await revocations.replaceCertificates(of: try DeviceID(device), by: by)
+    }
+    return try await store.decideEnrollment(device, approve: approve, by: by) { csr in
       let authority = try CertificateAuthority(certificateFile: caFile, keyFile: caKeyFile)
       return try authority.issue(csrPEM: csr, commonName: device)
     }

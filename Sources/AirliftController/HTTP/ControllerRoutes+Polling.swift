@@ -26,7 +26,8 @@ extension ControllerRoutes {
     // The same rules as for MQTT devices: open deployments, channels, distribution policies.
     await deployments.deviceMayJoin(device)
     let notice = try await deployments.notice(for: device)
-    if let notice { try await store.markDelivered(notice.deployment, to: device) }
+    // An MQTT device sends its check-in here too (to reconcile its inventory): its notices go by MQTT.
+    if let notice, checkIn.transport == .https { try await store.markDelivered(notice.deployment, to: device) }
     let commands = try await store.pendingCommands(for: device)
     return Response(
       status: .ok, headers: [.contentType: "application/json"],

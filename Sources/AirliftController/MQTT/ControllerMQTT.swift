@@ -46,11 +46,15 @@ final class ControllerMQTT: Service {
   /// Status events received and not yet written: written in batches, one
   /// transaction each, so a burst of reports costs few disk syncs.
   private let pendingStatuses = Mutex<[(DeviceID, StatusReport)]>([])
+  /// What one device may send per second (nil: no limit).
+  private let rateLimiter: DeviceRateLimiter?
 
   init(
     client: MQTTClient, shareGroup: String, store: ControllerStore, deployments: DeploymentService,
-    revocations: RevocationService, health: ControllerHealth, metrics: ControllerMetrics, logger: Logger
+    revocations: RevocationService, health: ControllerHealth, metrics: ControllerMetrics,
+    rateLimiter: DeviceRateLimiter? = nil, logger: Logger
   ) {
+    self.rateLimiter = rateLimiter
     self.metrics = metrics
     self.revocations = revocations
     self.health = health
@@ -112,7 +116,7 @@ final class ControllerMQTT: Service {
         metrics.statusBatchStored(batch.map(\.1.state), took: ContinuousClock.now - started)
         for (device, report) in unknown {
           logger.warning(
-            "status for unknown deployment '\(report.deployment)' from \(device); kept in the event log",
+            "status for unknown deployment '\(report.deployment)' from \(device); only the newest \(ControllerStore.strayEventsKept) such events of a device are kept",
             metadata: ["device": .string(device.rawValue), "deployment": .string(report.deployment)])
         }
       } catch {
@@ -151,6 +155,13 @@ final class ControllerMQTT: Service {
         // Its session may outlive the revocation by a few seconds; what it says there counts for nothing.
         logger.warning(
           "ignored a message from revoked device \(device)",
+          metadata: ["device": .string(device.rawValue), "topic": .string(message.topic)])
+        return
+      }
+      if let rateLimiter, channel != .presence, !rateLimiter.admit(device.rawValue, bytes: message.payload.count) {
+        metrics.deviceMessageRateLimited()
+        logger.debug(
+          "dropped a message over the device's rate limit",
           metadata: ["device": .string(device.rawValue), "topic": .string(message.topic)])
         return
       }

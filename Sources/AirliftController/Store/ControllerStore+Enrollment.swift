@@ -115,8 +115,31 @@ extension ControllerStore {
 
   public func enrollments() async throws -> [API.Enrollment] {
     try await db.read { db in
-      try SQLRow.fetchAll(db, sql: "SELECT * FROM enrollment ORDER BY requested_at DESC").map(Self.enrollment)
+      try SQLRow.fetchAll(db, sql: "SELECT * FROM enrollment ORDER BY requested_at DESC").map { row in
+        var enrollment = Self.enrollment(row)
+        if enrollment.status == .pending { enrollment.knownDevice = try Self.knownDevice(enrollment.device, db: db) }
+        return enrollment
+      }
     }
+  }
+
+  /// What the controller knows of `device`: a device row, or certificates seen or issued that are not revoked.
+  public func knownDevice(_ device: String) async throws -> API.Enrollment.KnownDevice? {
+    try await db.read { db in try Self.knownDevice(device, db: db) }
+  }
+
+  static func knownDevice(_ device: String, db: any SQLConnection) throws -> API.Enrollment.KnownDevice? {
+    let row = try SQLRow.fetchOne(db, sql: "SELECT online, last_seen FROM device WHERE id = ?", arguments: [device])
+    let certificates =
+      try Int.fetchOne(
+        db,
+        sql: """
+          SELECT COUNT(*) FROM device_certificate WHERE device_id = ?
+          AND serial NOT IN (SELECT serial FROM revocation)
+          """, arguments: [device]) ?? 0
+    guard row != nil || certificates > 0 else { return nil }
+    return API.Enrollment.KnownDevice(
+      online: (row?["online"] as Bool?) ?? false, lastSeen: row?["last_seen"], certificates: certificates)
   }
 
   static func enrollment(_ row: SQLRow) -> API.Enrollment {

@@ -37,6 +37,30 @@ extension ControllerStore {
     }
   }
 
+  /// The reason recorded for certificates revoked because an enrollment replaced them.
+  static let replacedReason = "replaced by a new enrollment"
+
+  /// Revokes the device's current certificates because a new enrollment replaces them; the device itself is not
+  /// revoked (its new certificate works). Returns the serials revoked.
+  public func revokeReplaced(_ device: DeviceID, by: String?, now: Date = Date()) async throws -> [String] {
+    try await db.write { db in
+      let current = try String.fetchAll(
+        db,
+        sql: """
+          SELECT serial FROM device_certificate WHERE device_id = ?
+          AND serial NOT IN (SELECT serial FROM revocation)
+          """, arguments: [device.rawValue])
+      for serial in current {
+        try db.execute(
+          sql: """
+            INSERT INTO revocation (serial, device_id, revoked_at, reason, revoked_by) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT DO NOTHING
+            """, arguments: [serial, device.rawValue, now, Self.replacedReason, by])
+      }
+      return current
+    }
+  }
+
   /// Every revoked serial with its time (the CRL's content).
   public func revocations() async throws -> [(serial: String, device: String, revokedAt: Date)] {
     try await db.read { db in
@@ -48,6 +72,11 @@ extension ControllerStore {
 
   /// Devices whose certificates were revoked.
   public func revokedDevices() async throws -> Set<String> {
-    try await db.read { db in Set(try String.fetchAll(db, sql: "SELECT DISTINCT device_id FROM revocation")) }
+    try await db.read { db in
+      Set(
+        try String.fetchAll(
+          db, sql: "SELECT DISTINCT device_id FROM revocation WHERE reason IS NULL OR reason <> ?",
+          arguments: [Self.replacedReason]))
+    }
   }
 }

@@ -6,7 +6,8 @@ extension ControllerStore {
   /// Stores a batch of status events in one transaction and moves each
   /// device's state when the move is allowed (duplicates and late events
   /// never move a finished device back). Returns the events whose
-  /// deployment or device entry is unknown (they are still kept).
+  /// deployment or device entry is unknown (only each device's newest
+  /// `strayEventsKept` of those are kept).
   @discardableResult
   public func recordStatuses(_ batch: [(DeviceID, StatusReport)], now: Date = Date()) async throws -> [(
     DeviceID, StatusReport
@@ -86,7 +87,24 @@ extension ControllerStore {
       ])
     }
     for id in finishing { try completeIfFinished(id, db: db) }
+    for device in Set(unknown.map(\.0.rawValue)) { try trimStrayEvents(of: device, db: db) }
     return unknown
+  }
+
+  /// Events a device sent for deployments it is not part of (unknown ids, other devices' deployments): only the
+  /// newest of them are kept, so no device can grow the database through them.
+  public static let strayEventsKept = 50
+
+  private static func trimStrayEvents(of device: String, db: any SQLConnection) throws {
+    let stray = """
+      device_id = ? AND NOT EXISTS (SELECT 1 FROM device_deployment AS entry
+        WHERE entry.deployment_id = status_event.deployment_id AND entry.device_id = status_event.device_id)
+      """
+    try db.execute(
+      sql: """
+        DELETE FROM status_event WHERE \(stray) AND id NOT IN (
+          SELECT id FROM (SELECT id FROM status_event WHERE \(stray) ORDER BY id DESC LIMIT \(strayEventsKept)) AS newest)
+        """, arguments: [device, device])
   }
 
   /// Inserts a batch's events, many rows per statement (a round trip per

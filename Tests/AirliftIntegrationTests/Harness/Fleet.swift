@@ -49,6 +49,11 @@ final class Fleet: @unchecked Sendable {
     // Inside the git-ignored build folder: reused by later runs, never committed.
     let folder = "\(repository)/.build/test-pki"
     try Fleet.run("\(repository)/Certs/init", ["--out", folder])
+    // More controller identities: the broker binds each session to its certificate's CN, so a second
+    // controller, or a test that publishes as one, needs its own.
+    for name in ["2", "3", "tester"] {
+      try Fleet.run("\(repository)/Certs/new-controller", [name, "--out", folder])
+    }
     return folder
   }
 
@@ -131,7 +136,8 @@ final class Fleet: @unchecked Sendable {
   /// `publicURL` is where devices are told to fetch artifacts (a proxy in some tests).
   func startControllerNow(
     readers: [String] = [], operators: [String] = ["airlift-operator"], publicURL: String? = nil,
-    maxArtifactSize: Int64? = nil, assetLinks: AssetLinkConfig? = nil, trustedProxies: [String] = []
+    maxArtifactSize: Int64? = nil, assetLinks: AssetLinkConfig? = nil, trustedProxies: [String] = [],
+    configure: (inout ControllerConfig) -> Void = { _ in }
   ) async throws {
     var config = ControllerConfig(
       port: httpsPort, dataDirectory: "\(root)/controller", certificates: certs, brokerURL: brokerURL,
@@ -141,6 +147,7 @@ final class Fleet: @unchecked Sendable {
     if let maxArtifactSize { config.maxArtifactSize = maxArtifactSize }
     if let assetLinks { config.assetLinks = assetLinks }
     config.trustedProxies = trustedProxies
+    configure(&config)
     let controller = try Controller(config: config, logger: Self.quietLogger)
     self.controller = controller
     if client == nil {
@@ -317,10 +324,11 @@ final class Fleet: @unchecked Sendable {
     return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
   }
 
-  /// An MQTT client with the controller's own certificate.
+  /// An MQTT client with a controller's rights (the `tester` controller identity: one connection at a time,
+  /// since the broker takes its client id from the certificate).
   func controllerMQTT(clientID: String = "ctl") throws -> MQTTClient {
     try mqttClient(
-      certificate: "\(certs)/controller-client.crt", key: "\(certs)/controller-client.key", clientID: clientID)
+      certificate: "\(certs)/controllers/tester.crt", key: "\(certs)/controllers/tester.key", clientID: clientID)
   }
 
   /// An MQTT client with a certificate from `certs` (device or controller).
@@ -337,8 +345,17 @@ final class Fleet: @unchecked Sendable {
     for id in Array(agentProcesses.keys) { await killAgentProcess(id) }
     await client?.shutdown()
     await killControllerProcess()
-    controllerTask?.cancel()
-    _ = await controllerTask?.result
+    // Gracefully, as SIGTERM would: cancelling the server while it holds accepted connections it has not
+    // handled yet trips a precondition in NIO's async writer (seen with a burst of connections at the end).
+    if let task = controllerTask {
+      await controller?.shutdown()
+      let stopped = Task {
+        try? await Task.sleep(for: .seconds(5))
+        task.cancel()
+      }
+      _ = await task.result
+      stopped.cancel()
+    }
     killBroker()
     if ProcessInfo.processInfo.environment["AIRLIFT_KEEP_TEST_FILES"] == nil {
       try? FileManager.default.removeItem(atPath: root)

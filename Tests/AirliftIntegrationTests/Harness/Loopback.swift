@@ -76,3 +76,47 @@ func eventually(
   if try await condition() { return }
   throw HarnessError.timedOut(what)
 }
+
+/// A raw TCP connection to 127.0.0.1 from a chosen loopback source address,
+/// for tests that open sockets and then do nothing with them.
+final class IdleSocket {
+  let fd: Int32
+
+  /// Connects to 127.0.0.1:`port` from `source` (any 127.x.y.z address works on Linux).
+  init(port: Int, source: String) throws {
+    fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HarnessError.setup("socket() failed") }
+    var local = sockaddr_in()
+    local.sin_family = sa_family_t(AF_INET)
+    local.sin_addr.s_addr = inet_addr(source)
+    var remote = sockaddr_in()
+    remote.sin_family = sa_family_t(AF_INET)
+    remote.sin_addr.s_addr = inet_addr("127.0.0.1")
+    remote.sin_port = UInt16(port).bigEndian
+    let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &local) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    let connected = withUnsafePointer(to: &remote) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, length) }
+    }
+    guard bound == 0, connected == 0 else {
+      close(fd)
+      throw HarnessError.setup("cannot connect from \(source) to port \(port)")
+    }
+  }
+
+  deinit { close(fd) }
+
+  func send(_ bytes: [UInt8]) {
+    _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+  }
+
+  /// Whether the server has closed the connection (a read returns end of file or an error), without waiting.
+  var isClosedByServer: Bool {
+    var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    guard poll(&poller, 1, 0) > 0 else { return false }
+    var byte: UInt8 = 0
+    return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) <= 0
+  }
+}
