@@ -27,15 +27,19 @@ struct CommandLineTests {
     return walk(dump.command, [])
   }
 
-  @Test("every subcommand of airlift, airlift-agent and airlift-sim answers --help", arguments: [
-    "airlift", "airlift-agent", "airlift-sim",
-  ])
+  @Test(
+    "every subcommand of airlift, airlift-agent and airlift-sim answers --help",
+    arguments: [
+      "airlift", "airlift-agent", "airlift-sim",
+    ])
   func everyHelp(binary: String) async throws {
     let paths = try await Self.paths(of: binary)
     #expect(paths.count >= (binary == "airlift" ? 40 : 5), "\(paths.count) commands")
     for path in paths {
       let (status, output) = try await Fleet.execute(try Fleet.builtBinary(binary), path + ["--help"])
-      #expect(status == 0 && output.contains("USAGE:"), "\(binary) \(path.joined(separator: " ")) --help: \(output.prefix(400))")
+      #expect(
+        status == 0 && output.contains("USAGE:"),
+        "\(binary) \(path.joined(separator: " ")) --help: \(output.prefix(400))")
     }
   }
 }
