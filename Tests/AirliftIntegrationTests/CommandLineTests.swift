@@ -42,4 +42,61 @@ struct CommandLineTests {
         "\(binary) \(path.joined(separator: " ")) --help: \(output.prefix(400))")
     }
   }
+
+  /// The programs scripts/programs lists (scripts/setup installs each).
+  static func listedPrograms() throws -> Set<String> {
+    let text = try String(contentsOfFile: "\(Fleet.repository)/scripts/programs", encoding: .utf8)
+    return Set(
+      text.split(separator: "\n").compactMap { line in
+        line.hasPrefix("#") ? nil : line.split(separator: " ").first.map(String.init)
+      })
+  }
+
+  /// The programs the test sources start: the first word after `/usr/bin/env` and its options, and
+  /// `/usr/bin/NAME` / `/usr/sbin/NAME` paths.
+  static func startedPrograms(in source: String) -> Set<String> {
+    var found = Set<String>()
+    var rest = source[...]
+    while let env = rest.range(of: "\"/usr/bin/env\"") {
+      var scan = rest[env.upperBound...].prefix(400)
+      while let open = scan.firstIndex(of: "\"") {
+        let after = scan[scan.index(after: open)...]
+        guard let close = after.firstIndex(of: "\"") else { break }
+        let word = String(after[..<close])
+        scan = after[after.index(after: close)...]
+        if word.hasPrefix("-") || word.contains("=") || word.contains("\\(") { continue }
+        found.insert(word)
+        break
+      }
+      rest = rest[env.upperBound...]
+    }
+    for prefix in ["\"/usr/bin/", "\"/usr/sbin/"] {
+      var rest = source[...]
+      while let start = rest.range(of: prefix) {
+        let name = rest[start.upperBound...].prefix { $0.isLetter || $0.isNumber || "._-".contains($0) }
+        if !name.isEmpty && name != "env" { found.insert(String(name)) }
+        rest = rest[start.upperBound...]
+      }
+    }
+    return found
+  }
+
+  @Test("every program a test starts is in scripts/programs, the one list scripts/setup installs from")
+  func programsAreListed() throws {
+    let listed = try Self.listedPrograms()
+    #expect(listed.isSuperset(of: ["mosquitto", "nginx", "docker-registry", "dockerd", "initdb", "jq"]))
+    let root = "\(Fleet.repository)/Tests"
+    var started = Set<String>()
+    let files = FileManager.default.enumerator(atPath: root)
+    while let file = files?.nextObject() as? String {
+      guard file.hasSuffix(".swift") else { continue }
+      started.formUnion(Self.startedPrograms(in: try String(contentsOfFile: "\(root)/\(file)", encoding: .utf8)))
+    }
+    #expect(started.isSuperset(of: ["tar", "openssl", "docker-registry", "dockerd", "nginx"]), "\(started.sorted())")
+    // Airlift's own binaries are built, not installed.
+    let unlisted = started.subtracting(listed).subtracting(["airlift", "airlift-agent", "airlift-sim"])
+    #expect(
+      unlisted.isEmpty,
+      "started by tests but not in scripts/programs (so scripts/setup never installs them): \(unlisted.sorted())")
+  }
 }
