@@ -13,6 +13,25 @@ struct AirliftAgentCommand: AsyncParsableCommand {
     commandName: "airlift-agent", abstract: "The Airlift device agent.",
     subcommands: [Run.self, Status.self, Enroll.self, Check.self, Watch.self, Apply.self, Metadata.self, AssetURL.self])
 
+  /// As ArgumentParser's, and with `AIRLIFT_PARSE_ONLY` set (the documentation's tests) the command line is
+  /// parsed and validated and nothing runs.
+  static func main() async {
+    do {
+      var command = try parseAsRoot()
+      if ProcessInfo.processInfo.environment["AIRLIFT_PARSE_ONLY"] != nil {
+        print("parsed: \(type(of: command)._commandName)")
+        return
+      }
+      if var command = command as? any AsyncParsableCommand {
+        try await command.run()
+      } else {
+        try command.run()
+      }
+    } catch {
+      exit(withError: error)
+    }
+  }
+
   struct Enroll: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Get this device's certificate with a bootstrap token (from `airlift enroll token`).",

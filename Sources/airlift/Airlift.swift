@@ -93,6 +93,11 @@ extension Airlift {
     StandardOutput.lineBuffered()
     do {
       var command = try parseAsRoot()
+      // For the documentation's tests: the command line parses (and validates), nothing runs.
+      if ProcessInfo.processInfo.environment["AIRLIFT_PARSE_ONLY"] != nil {
+        print("parsed: \(type(of: command)._commandName)")
+        return
+      }
       if var command = command as? any AsyncParsableCommand {
         try await command.run()
       } else {

@@ -99,4 +99,89 @@ struct CommandLineTests {
       unlisted.isEmpty,
       "started by tests but not in scripts/programs (so scripts/setup never installs them): \(unlisted.sorted())")
   }
+
+  /// The `airlift` and `airlift-agent` command lines in the README's code blocks, as word lists (continued
+  /// lines joined, comments and environment prefixes dropped); lines of the example scripts (with `$`) and
+  /// elided ones (`...`) are left out: the release pipeline's test runs that script whole.
+  static func documentedCommands() throws -> [[String]] {
+    let text = try String(contentsOfFile: "\(Fleet.repository)/README.md", encoding: .utf8)
+    var commands: [[String]] = []
+    var inBlock = false
+    var pending = ""
+    for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+      let line = String(raw)
+      if line.hasPrefix("```") {
+        inBlock.toggle()
+        pending = ""
+        continue
+      }
+      guard inBlock else { continue }
+      if line.hasSuffix("\\") {
+        pending += line.dropLast() + " "
+        continue
+      }
+      let full = pending + line
+      pending = ""
+      guard var words = shellWords(full) else { continue }
+      while let first = words.first, first.contains("="), !first.hasPrefix("-") { words.removeFirst() }
+      guard let program = words.first, program == "airlift" || program == "airlift-agent" else { continue }
+      if words.contains(where: { $0.contains("$") || $0 == "..." || $0.contains("…") || $0 == "|" }) { continue }
+      commands.append(words)
+    }
+    return commands
+  }
+
+  /// Splits a shell line into words (quotes honoured, `#` starts a comment); nil for what is not a plain command.
+  static func shellWords(_ line: String) -> [String]? {
+    var words: [String] = []
+    var word = ""
+    var quote: Character?
+    var inWord = false
+    for character in line {
+      if let open = quote {
+        if character == open { quote = nil } else { word.append(character) }
+        continue
+      }
+      switch character {
+      case "'", "\"":
+        quote = character
+        inWord = true
+      case " ", "\t":
+        if inWord { words.append(word) }
+        word = ""
+        inWord = false
+      case "#" where !inWord:
+        if quote == nil { return words }
+      case "<", ">", "(", ")", ";", "&":
+        return nil
+      default:
+        word.append(character)
+        inWord = true
+      }
+    }
+    if quote != nil { return nil }
+    if inWord { words.append(word) }
+    return words
+  }
+
+  @Test("every airlift and airlift-agent command the README shows parses and validates with the real binary")
+  func readmeCommandsParse() async throws {
+    let commands = try Self.documentedCommands()
+    #expect(commands.count > 60, "\(commands.count) commands found")
+    // The files the examples name exist (as small JSON documents) in the folder they run in.
+    let folder = NSTemporaryDirectory() + "airlift-readme-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    for words in commands {
+      for word in words {
+        guard let name = word.split(separator: "=").last.map(String.init), !name.contains("/"), !name.hasPrefix("-"),
+          [".json", ".gz", ".conf", ".tar"].contains(where: { name.hasSuffix($0) })
+        else { continue }
+        try "{}".write(toFile: "\(folder)/\(name)", atomically: true, encoding: .utf8)
+      }
+      let (status, output) = try await Fleet.execute(
+        "/usr/bin/env", ["-C", folder, "AIRLIFT_PARSE_ONLY=1", try Fleet.builtBinary(words[0])] + words.dropFirst())
+      #expect(status == 0, "README: \(words.joined(separator: " ")): \(output.prefix(300))")
+    }
+  }
 }
