@@ -335,6 +335,9 @@ struct HardeningTests {
       #expect(dashboard == 200 && !page.contains("invalid"), "\(page.prefix(400))")
       let (wrong, _) = try await get("/api/v1/devices", scheme: "Basic")
       #expect(wrong == 401)
+      // Path segments are read percent-decoded too: hd%2D7 is hd-7.
+      let (escaped, device) = try await get("/api/v1/devices/hd%2D7", scheme: "Bearer")
+      #expect(escaped == 200 && device.contains("\"hd-7\""), "\(device.prefix(300))")
     }
   }
 

@@ -81,8 +81,8 @@ extension DashboardRoutes {
   /// A metadata document as attached (JSON; the browser shows it as text).
   @Sendable func releaseMetadata(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let ref = ReleaseRef(
-      package: try context.parameters.require("package"), version: try context.parameters.require("version"))
-    let document = try await store.metadata(ref, name: try context.parameters.require("name"))
+      package: try context.pathParameter("package"), version: try context.pathParameter("version"))
+    let document = try await store.metadata(ref, name: try context.pathParameter("name"))
     return Response(
       status: .ok, headers: [.contentType: "application/json", .contentSecurityPolicy: "default-src 'none'"],
       body: .init(byteBuffer: ByteBuffer(bytes: document)))

@@ -215,7 +215,7 @@ struct DashboardRoutes {
   static let deviceHistoryShown = 20
 
   @Sendable func device(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let raw = try context.parameters.require("id")
+    let raw = try context.pathParameter("id")
     guard let id = try? DeviceID(raw), let detail = try await store.deviceDetail(id) else {
       return notFound("No device '\(raw)' has checked in.", context: context)
     }
@@ -302,7 +302,7 @@ struct DashboardRoutes {
   }
 
   @Sendable func deployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let id = try context.parameters.require("id")
+    let id = try context.pathParameter("id")
     guard let deployment = try await store.deployment(id: id) else {
       return notFound("No deployment '\(id)'.", context: context)
     }
@@ -314,7 +314,7 @@ struct DashboardRoutes {
   /// the live part of the page whenever it changes (checked twice a second),
   /// a comment every 15 s to keep proxies from closing the stream.
   @Sendable func deploymentEvents(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let id = try context.parameters.require("id")
+    let id = try context.pathParameter("id")
     guard try await store.deployment(id: id) != nil else { return notFound("No deployment '\(id)'.", context: context) }
     let canWrite = Self.canWrite(context)
     let (store, renderer) = (self.store, self.renderer)

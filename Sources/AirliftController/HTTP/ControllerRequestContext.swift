@@ -304,3 +304,12 @@ extension Request {
   /// The query as forms write it (`+` is a space), for every route and page.
   var formQuery: FormQuery { FormQuery(uri.query) }
 }
+
+extension ControllerRequestContext {
+  /// A path parameter, percent-decoded (`gw%2D01` is the device `gw-01`), so what is checked and looked up is
+  /// what the client meant.
+  func pathParameter(_ name: String) throws -> String {
+    let raw = try parameters.require(name)
+    return raw.removingPercentEncoding ?? raw
+  }
+}

@@ -18,7 +18,7 @@ extension ControllerRoutes {
   }
 
   @Sendable func revokeToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await store.revokeToken(name: try context.parameters.require("name"))
+    try await store.revokeToken(name: try context.pathParameter("name"))
     return Response(status: .noContent)
   }
 
@@ -53,7 +53,7 @@ extension ControllerRoutes {
     guard case .enrollment(let token) = context.identity else {
       throw APIError(status: .forbidden, code: "forbidden", message: "enrolling needs a bootstrap token")
     }
-    let device = try context.parameters.require("device")
+    let device = try context.pathParameter("device")
     guard let enrollment = try await store.enrollment(device, token: token) else {
       throw StoreError.deviceNotFound(device)
     }
@@ -85,14 +85,14 @@ extension ControllerRoutes {
     let replace = (try? await request.decode(as: Body.self, context: context))?.replace ?? false
     return try await Self.json(
       try decide(
-        try context.parameters.require("device"), approve: true, replace: replace, by: Self.operatorName(context)),
+        try context.pathParameter("device"), approve: true, replace: replace, by: Self.operatorName(context)),
       context: context)
   }
 
   @Sendable func rejectEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     try await Self.json(
       try decide(
-        try context.parameters.require("device"), approve: false, replace: false, by: Self.operatorName(context)),
+        try context.pathParameter("device"), approve: false, replace: false, by: Self.operatorName(context)),
       context: context)
   }
 
@@ -124,7 +124,7 @@ extension ControllerRoutes {
   /// `POST /api/v1/devices/{id}/revoke`: the device's certificates go on the broker's CRL.
   @Sendable func revokeDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     struct Body: Decodable { var reason: String? }
-    let device = try DeviceID(try context.parameters.require("id"))
+    let device = try DeviceID(try context.pathParameter("id"))
     let body = try await request.decode(as: Body.self, context: context)
     return try Self.json(
       try await revocations.revoke(device, reason: body.reason, by: Self.operatorName(context)), context: context)

@@ -26,9 +26,9 @@ extension ControllerRoutes {
       throw APIError(
         status: .forbidden, code: "forbidden", message: "asset links are for devices: use the device's certificate")
     }
-    let package = try context.parameters.require("package")
-    let tag = try context.parameters.require("tag")
-    let name = try context.parameters.require("asset")
+    let package = try context.pathParameter("package")
+    let tag = try context.pathParameter("tag")
+    let name = try context.pathParameter("asset")
     let version = try await store.resolveTag(package: package, name: tag)
     let ref = ReleaseRef(package: package, version: version)
     guard let release = try await store.release(ref) else { throw StoreError.releaseNotFound(ref) }
@@ -51,7 +51,7 @@ extension ControllerRoutes {
 
   /// `GET /links/{sha256}/{name}?md5=…&expires=…` (no credentials: the link is the credential).
   @Sendable func linkedAsset(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let digest = try context.parameters.require("sha256")
+    let digest = try context.pathParameter("sha256")
     let query = request.formQuery
     let verdict = links.signer.check(
       path: request.uri.path, token: query.get("md5"), expires: query.get("expires"),

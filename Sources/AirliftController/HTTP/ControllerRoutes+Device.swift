@@ -67,7 +67,7 @@ extension ControllerRoutes {
     if case .enrollment = context.identity {
       throw APIError(status: .forbidden, code: "forbidden", message: "a bootstrap token may only enroll")
     }
-    let digest = try context.parameters.require("sha256")
+    let digest = try context.pathParameter("sha256")
     try Names.validateDigest(digest)
     return try await serveBlob(digest, request: request, context: context)
   }

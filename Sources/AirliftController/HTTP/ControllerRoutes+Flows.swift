@@ -17,7 +17,7 @@ extension ControllerRoutes {
   }
 
   @Sendable func showFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let name = try context.parameters.require("name")
+    let name = try context.pathParameter("name")
     if request.formQuery.get("versions") == "all" {
       let versions = try await store.flowVersions(name)
       guard !versions.isEmpty else { throw StoreError.flowNotFound(name, version: nil) }
@@ -36,14 +36,14 @@ extension ControllerRoutes {
   }
 
   @Sendable func deleteFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await store.deleteFlow(try context.parameters.require("name"))
+    try await store.deleteFlow(try context.pathParameter("name"))
     return Response(status: .noContent)
   }
 
   @Sendable func launchFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.LaunchFlow.self, context: context)
     return try Self.json(
-      try await deployments.launch(flow: try context.parameters.require("name"), body, by: Self.operatorName(context)),
+      try await deployments.launch(flow: try context.pathParameter("name"), body, by: Self.operatorName(context)),
       status: .created, context: context)
   }
 }

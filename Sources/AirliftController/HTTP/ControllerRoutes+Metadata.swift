@@ -7,7 +7,7 @@ import Hummingbird
 extension ControllerRoutes {
   @Sendable func attachMetadata(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let ref = try Self.releaseRef(context)
-    let name = try context.parameters.require("name")
+    let name = try context.pathParameter("name")
     let body = try await request.body.collect(upTo: API.maxRequestBody)
     let document = Array(body.readableBytesView)
     let kind = try ReleaseMetadata.classify(name: name, document: document)
@@ -18,7 +18,7 @@ extension ControllerRoutes {
 
   @Sendable func showMetadata(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     try await Self.metadataResponse(
-      try store.metadata(try Self.releaseRef(context), name: try context.parameters.require("name")))
+      try store.metadata(try Self.releaseRef(context), name: try context.pathParameter("name")))
   }
 
   /// A device reads the documents of any version (as it may fetch any released artifact).
@@ -29,7 +29,7 @@ extension ControllerRoutes {
         message: "this route is for devices; operators use /api/v1/releases/{package}/{version}/metadata/{name}")
     }
     return try await Self.metadataResponse(
-      try store.metadata(try Self.releaseRef(context), name: try context.parameters.require("name")))
+      try store.metadata(try Self.releaseRef(context), name: try context.pathParameter("name")))
   }
 
   private static func metadataResponse(_ document: [UInt8]) throws -> Response {

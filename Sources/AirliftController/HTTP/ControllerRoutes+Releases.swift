@@ -91,10 +91,10 @@ extension ControllerRoutes {
   }
 
   static func releaseRef(_ context: ControllerRequestContext) throws -> ReleaseRef {
-    let package = try context.parameters.require("package")
+    let package = try context.pathParameter("package")
     try Names.validatePackage(package)
     return ReleaseRef(
-      package: package, version: try SemanticVersion(try context.parameters.require("version")).description)
+      package: package, version: try SemanticVersion(try context.pathParameter("version")).description)
   }
 
   @Sendable func listReleases(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -103,20 +103,20 @@ extension ControllerRoutes {
 
   @Sendable func showRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let ref = ReleaseRef(
-      package: try context.parameters.require("package"), version: try context.parameters.require("version"))
+      package: try context.pathParameter("package"), version: try context.pathParameter("version"))
     guard let release = try await store.release(ref) else { throw StoreError.releaseNotFound(ref) }
     return try Self.json(release, context: context)
   }
 
   @Sendable func listTags(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try store.tags(package: try context.parameters.require("package")), context: context)
+    try await Self.json(try store.tags(package: try context.pathParameter("package")), context: context)
   }
 
   /// `PUT /api/v1/packages/{package}/tags/{tag}`: moves a floating tag
   /// atomically, or binds a locked one for good.
   @Sendable func setTag(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let package = try context.parameters.require("package")
-    let name = try context.parameters.require("tag")
+    let package = try context.pathParameter("package")
+    let name = try context.pathParameter("tag")
     try Names.validatePackage(package)
     try Names.validateTag(name)
     let body = try await request.decode(as: API.SetTag.self, context: context)

@@ -178,7 +178,7 @@ struct ControllerRoutes {
   }
 
   @Sendable func showDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let id = try DeviceID(try context.parameters.require("id"))
+    let id = try DeviceID(try context.pathParameter("id"))
     guard let detail = try await store.deviceDetail(id) else {
       throw APIError(status: .notFound, code: "device_not_found", message: "device '\(id)' has never checked in")
     }
@@ -186,15 +186,15 @@ struct ControllerRoutes {
   }
 
   @Sendable func rollBackDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let id = try DeviceID(try context.parameters.require("id"))
+    let id = try DeviceID(try context.pathParameter("id"))
     let body = try await request.decode(as: API.RollbackRequest.self, context: context)
     return try Self.json(try await deployments.rollBack(id, body), status: .accepted, context: context)
   }
 
   @Sendable func showCommand(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let id = try DeviceID(try context.parameters.require("id"))
+    let id = try DeviceID(try context.pathParameter("id"))
     return try await Self.json(
-      try store.command(try context.parameters.require("command"), device: id), context: context)
+      try store.command(try context.pathParameter("command"), device: id), context: context)
   }
 
   @Sendable func listGroups(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -214,7 +214,7 @@ struct ControllerRoutes {
   }
 
   @Sendable func showGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try store.group(try context.parameters.require("name")), context: context)
+    try await Self.json(try store.group(try context.pathParameter("name")), context: context)
   }
 
   @Sendable func setGroupWindow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -233,12 +233,12 @@ struct ControllerRoutes {
       throw APIError(status: .badRequest, code: "invalid_request", message: "unknown time zone '\(zone)'")
     }
     return try await Self.json(
-      try store.setGroupWindow(try context.parameters.require("name"), window: window, timeZone: body.timeZone),
+      try store.setGroupWindow(try context.pathParameter("name"), window: window, timeZone: body.timeZone),
       context: context)
   }
 
   @Sendable func deleteGroup(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await store.deleteGroup(try context.parameters.require("name"))
+    try await store.deleteGroup(try context.pathParameter("name"))
     return Response(status: .noContent)
   }
 
@@ -246,15 +246,15 @@ struct ControllerRoutes {
   @Sendable func addGroupDevices(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.GroupMembers.self, context: context)
     let ids = try body.devices.map { try DeviceID($0) }
-    let group = try await store.addToGroup(try context.parameters.require("name"), devices: ids)
+    let group = try await store.addToGroup(try context.pathParameter("name"), devices: ids)
     for id in ids { await deployments.deviceMayJoin(id) }
     return try Self.json(group, context: context)
   }
 
   @Sendable func removeGroupDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let id = try DeviceID(try context.parameters.require("id"))
+    let id = try DeviceID(try context.pathParameter("id"))
     return try await Self.json(
-      try store.removeFromGroup(try context.parameters.require("name"), devices: [id]), context: context)
+      try store.removeFromGroup(try context.pathParameter("name"), devices: [id]), context: context)
   }
 
   // MARK: Deployments
@@ -270,7 +270,7 @@ struct ControllerRoutes {
   }
 
   @Sendable func showDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let id = try context.parameters.require("id")
+    let id = try context.pathParameter("id")
     guard let deployment = try await store.deployment(id: id) else { throw StoreError.deploymentNotFound(id) }
     return try Self.json(deployment, context: context)
   }
@@ -280,17 +280,17 @@ struct ControllerRoutes {
   @Sendable func pauseDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let reason = try? await request.decode(as: ReasonBody.self, context: context).reason
     return try await Self.json(
-      try deployments.pause(try context.parameters.require("id"), reason: reason), context: context)
+      try deployments.pause(try context.pathParameter("id"), reason: reason), context: context)
   }
 
   @Sendable func resumeDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try deployments.resume(try context.parameters.require("id")), context: context)
+    try await Self.json(try deployments.resume(try context.pathParameter("id")), context: context)
   }
 
   @Sendable func approveDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let approver = try Self.operatorName(context) ?? ""
     return try await Self.json(
-      try deployments.approve(try context.parameters.require("id"), by: approver), context: context)
+      try deployments.approve(try context.pathParameter("id"), by: approver), context: context)
   }
 
   @Sendable func setReleasePolicy(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -308,8 +308,8 @@ struct ControllerRoutes {
 
   @Sendable func setChannel(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     struct Body: Decodable { var rollout: RolloutPlan? }
-    let package = try context.parameters.require("package")
-    let tag = try context.parameters.require("tag")
+    let package = try context.pathParameter("package")
+    let tag = try context.pathParameter("tag")
     try Names.validatePackage(package)
     try Names.validateTag(tag)
     let body = try await request.decode(as: Body.self, context: context)
@@ -338,13 +338,13 @@ struct ControllerRoutes {
   }
 
   @Sendable func promoteDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try deployments.promote(try context.parameters.require("id")), context: context)
+    try await Self.json(try deployments.promote(try context.pathParameter("id")), context: context)
   }
 
   @Sendable func abortDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let reason = try? await request.decode(as: ReasonBody.self, context: context).reason
     return try await Self.json(
-      try deployments.abort(try context.parameters.require("id"), reason: reason), context: context)
+      try deployments.abort(try context.pathParameter("id"), reason: reason), context: context)
   }
 
   static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, context: ControllerRequestContext)
