@@ -81,4 +81,25 @@ struct DirectoryHandlerTests {
     #expect(try String(contentsOfFile: current, encoding: .utf8) == "1.0.0")
     #expect(try await handler.rollback(two) == .nothingToUndo)
   }
+
+  @Test("a first install whose bundle cannot be unpacked leaves no empty folders, and says all tar said")
+  func failedFirstInstallLeavesNothing() async throws {
+    let root = NSTemporaryDirectory() + "airlift-dir-" + UUID().uuidString.prefix(8)
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    let file = "\(root)/broken.tar"
+    try "this is no tar archive".write(toFile: file, atomically: true, encoding: .utf8)
+    let notice = DeploymentNotice(
+      deployment: "dep-1", release: .init(package: "app", version: "1.0.0"), handler: "directory", artifacts: [])
+    let context = InstallContext(
+      deviceID: try DeviceID("device-122"), notice: notice, artifacts: ["app.tar": file],
+      workDirectory: "\(root)/work", installDirectory: "\(root)/install")
+    await #expect {
+      try await DirectoryHandler().install(context)
+    } throws: { error in
+      // tar's lines, not only its last ("Exiting with failure status due to previous errors").
+      "\(error)".contains("does not look like a tar archive") && "\(error)".contains("Exiting with failure status")
+    }
+    #expect(!FileManager.default.fileExists(atPath: "\(root)/install/app"))
+  }
 }

@@ -77,7 +77,10 @@ struct ScaleOutTests {
         let created = try await client.createDeployment(
           .init(
             package: "app", version: "1.0.0", target: .init(devices: ids),
-            rollout: RolloutPlan(phases: [.count(4), .percent(100)], soakSeconds: 8)))
+            // Long enough that the second phase starts well after the killed controller's session expired (2 s):
+            // the broker hands that session its share of the events until then, and simulated devices do not
+            // send them again as agents do.
+            rollout: RolloutPlan(phases: [.count(4), .percent(100)], soakSeconds: 15)))
 
         // The first phase ends; during its soak, one controller is killed.
         try await eventually("the first phase to succeed", within: 90) {
