@@ -2,18 +2,22 @@
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-# A free loopback port (bash's /dev/tcp tells whether something listens).
+# A free loopback port (bash's /dev/tcp tells whether something listens),
+# below the kernel's ephemeral range (32768+): an outgoing connection can take
+# a port up there between this check and the server's bind (seen once: the
+# controller failed with "Address already in use" and the bench waited).
 free_port() {
   local port
   while :; do
-    port=$((20000 + RANDOM % 30000))
+    port=$((20000 + RANDOM % 12000))
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; return; }
   done
 }
 
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND... (SECONDS of the clock, however long COMMAND takes)
   local seconds=$1 what=$2; shift 2
-  for ((i = 0; i < seconds * 5; i++)); do
+  local deadline=$((SECONDS + seconds))
+  while ((SECONDS < deadline)); do
     if "$@" >/dev/null 2>&1; then return 0; fi
     sleep 0.2
   done
