@@ -109,13 +109,7 @@ public final class RevocationService: Service, Sendable {
       "revoked device \(device)", metadata: ["serials": .string(revoked.joined(separator: ",")), "by": "\(by ?? "-")"])
     // Its retained deployment goes; its open session is closed once the broker has reloaded the list.
     try? await mqtt.publish(Topics.device(device, .deployment), payload: [], qos: 1, retain: true)
-    let (config, logger) = (config, logger)
-    Task.detached {
-      for delay in [3, 10] {
-        try? await Task.sleep(for: .seconds(delay))
-        await Self.closeSession(of: device, config: config, logger: logger)
-      }
-    }
+    closeSessionSoon(of: device)
     return API.Revocation(
       device: device.rawValue, serials: revoked, revokedAt: now, reason: reason, crlFile: config.revocationListFile)
   }
@@ -130,13 +124,7 @@ public final class RevocationService: Service, Sendable {
     logger.warning(
       "replaced the certificates of device \(device)",
       metadata: ["serials": .string(revoked.joined(separator: ",")), "by": "\(by ?? "-")"])
-    let (config, logger) = (config, logger)
-    Task.detached {
-      for delay in [3, 10] {
-        try? await Task.sleep(for: .seconds(delay))
-        await Self.closeSession(of: device, config: config, logger: logger)
-      }
-    }
+    closeSessionSoon(of: device)
     return revoked
   }
 
@@ -150,6 +138,18 @@ public final class RevocationService: Service, Sendable {
     try Data(pem.utf8).write(to: URL(fileURLWithPath: temporary))
     guard rename(temporary, path) == 0 else {
       throw CertificateAuthorityError.unreadable(path: path, reason: String(cString: strerror(errno)))
+    }
+  }
+
+  /// Closes the device's broker session once the broker has reloaded the revocation list (it rereads it within
+  /// 2 s), and once more later.
+  private func closeSessionSoon(of device: DeviceID) {
+    let (config, logger) = (config, logger)
+    Task.detached {
+      for delay in [3, 10] {
+        try? await Task.sleep(for: .seconds(delay))
+        await Self.closeSession(of: device, config: config, logger: logger)
+      }
     }
   }
 

@@ -74,6 +74,15 @@ extension CertificateAuthority {
   private func issue(csrPEM: String, commonName: String, validitySeconds: Int) throws
     -> (certificate: String, serial: String)
   {
+    try Self.withCheckedRequest(csrPEM, commonName: commonName) { publicKey in
+      try issue(publicKey: publicKey, commonName: commonName, validitySeconds: validitySeconds)
+    }
+  }
+
+  /// Runs `body` with the public key of a CSR signed by that key whose CN is `commonName`.
+  private static func withCheckedRequest<T>(
+    _ csrPEM: String, commonName: String, _ body: (OpaquePointer) throws -> T
+  ) throws -> T {
     guard let request = PEMFile.parse(csrPEM, { PEM_read_bio_X509_REQ($0, nil, nil, nil) }) else {
       throw SigningRequestError.notACSR
     }
@@ -86,6 +95,13 @@ extension CertificateAuthority {
     }
     let found = try Self.commonName(of: X509_REQ_get_subject_name(request))
     guard found == commonName else { throw SigningRequestError.wrongName(expected: commonName, found: found) }
+    return try body(publicKey)
+  }
+
+  /// Signs a certificate for `publicKey` (from a checked request) with the CA.
+  private func issue(publicKey: OpaquePointer, commonName: String, validitySeconds: Int) throws
+    -> (certificate: String, serial: String)
+  {
     let type = EVP_PKEY_get_base_id(publicKey)
     let bits = EVP_PKEY_get_bits(publicKey)
     guard (type == EVP_PKEY_EC && bits >= 256) || (type == EVP_PKEY_RSA && bits >= 2048) else {
@@ -149,18 +165,7 @@ extension CertificateAuthority {
   /// Checks a CSR as it arrives: a request signed by its own key, whose CN is `commonName` (a mismatch is
   /// refused at once, not at approval).
   public static func checkRequest(_ csrPEM: String, commonName: String) throws {
-    guard let request = PEMFile.parse(csrPEM, { PEM_read_bio_X509_REQ($0, nil, nil, nil) }) else {
-      throw SigningRequestError.notACSR
-    }
-    defer { X509_REQ_free(request) }
-    guard let publicKey = X509_REQ_get_pubkey(request) else { throw SigningRequestError.notACSR }
-    defer { EVP_PKEY_free(publicKey) }
-    guard X509_REQ_verify(request, publicKey) == 1 else {
-      ERR_clear_error()
-      throw SigningRequestError.badSignature
-    }
-    let found = try Self.commonName(of: X509_REQ_get_subject_name(request))
-    guard found == commonName else { throw SigningRequestError.wrongName(expected: commonName, found: found) }
+    try withCheckedRequest(csrPEM, commonName: commonName) { _ in }
   }
 
   private static func commonName(of name: OpaquePointer?) throws -> String {

@@ -384,12 +384,7 @@ struct SmallDisk {
 @Suite("Hardening: the controller under idle and unfinished connections")
 struct ConnectionLimitTests {
   static func refused(_ fleet: Fleet) async throws -> Double {
-    let http = try fleet.httpClient()
-    defer { _ = http.shutdown() }
-    let response = try await http.execute(
-      HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: .seconds(10))
-    let metrics = ObservabilityTests.samples(String(buffer: try await response.body.collect(upTo: 1 << 20)))
-    return metrics["airlift_https_connections_refused"] ?? 0
+    try await DeviceFloodTests.metric(fleet, "airlift_https_connections_refused")
   }
 
   static func port(_ fleet: Fleet) throws -> Int {
