@@ -110,6 +110,8 @@ public final class Agent: Service {
     group.addTask {
       do {
         try await socket.run()
+      } catch is CancellationError {
+        // The agent is stopping: the socket closes with it.
       } catch {
         self.logger.error("event socket \(socket.path): \(error); local programs cannot follow updates")
       }

@@ -287,10 +287,12 @@ struct DeploymentScheduler: Service {
   let interval: Duration
 
   func run() async throws {
-    try await cancelWhenGracefulShutdown {
-      while !Task.isCancelled {
-        await deployments.tick()
-        try await Task.sleep(for: interval)
+    try await endingQuietlyOnShutdown {
+      try await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+          await deployments.tick()
+          try await Task.sleep(for: interval)
+        }
       }
     }
   }

@@ -66,6 +66,14 @@ extension API {
       self.uses = uses
       self.validFor = validFor
     }
+
+    /// `uses` and `validFor` may be left out (1 use, a day), as documented.
+    public init(from decoder: any Decoder) throws {
+      let container = try decoder.container(keyedBy: CodingKeys.self)
+      device = try container.decodeIfPresent(String.self, forKey: .device)
+      uses = try container.decodeIfPresent(Int.self, forKey: .uses) ?? 1
+      validFor = try container.decodeIfPresent(Int.self, forKey: .validFor) ?? 86400
+    }
   }
 
   /// A bootstrap token; `secret` is shown only this once.

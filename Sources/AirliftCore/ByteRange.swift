@@ -1,11 +1,14 @@
 /// The single byte range of an HTTP `Range: bytes=...` header, resolved
 /// against the size of the file it asks for.
 public enum ByteRange {
-  /// Returns the inclusive range of bytes to send, or throws when the header
-  /// is malformed, asks for several ranges, or lies beyond the end.
-  public static func parse(_ header: String, size: Int64) throws(AirliftCoreError) -> ClosedRange<Int64> {
+  /// Returns the inclusive range of bytes to send; nil for a range in another
+  /// unit than bytes, which a server must ignore (RFC 9110 §14.2: send the
+  /// whole file); throws when a bytes range is malformed, asks for several
+  /// ranges, or lies beyond the end (416).
+  public static func parse(_ header: String, size: Int64) throws(AirliftCoreError) -> ClosedRange<Int64>? {
     let trimmed = header.trimmingSpaces()
-    guard trimmed.hasPrefix("bytes="), size > 0 else { throw .invalidRange(header) }
+    guard trimmed.lowercased().hasPrefix("bytes=") else { return nil }
+    guard size > 0 else { throw .invalidRange(header) }
     let spec = trimmed.dropFirst("bytes=".count)
     guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { throw .invalidRange(header) }
     let startText = spec[..<dash]

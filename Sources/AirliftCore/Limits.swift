@@ -43,8 +43,15 @@ public enum Limits {
   public static let assetSize: ClosedRange<Int64> = 0...(1 << 40)
   /// Assets in one release.
   public static let assets: ClosedRange<Int> = 1...1000
+  /// An operator's reason for a pause, abort, freeze, revocation or rollback, in bytes.
+  public static let reasonBytes: ClosedRange<Int> = 0...1000
+  /// A device's answer to a command, in bytes.
+  public static let commandMessageBytes: ClosedRange<Int> = 0...8192
   /// A report's stage or error text, in bytes.
   public static let reportTextBytes: ClosedRange<Int> = 0...8192
+  /// An attribute's (or installed package's) name and value in a check-in, in bytes.
+  public static let checkInKeyBytes: ClosedRange<Int> = 0...128
+  public static let checkInValueBytes: ClosedRange<Int> = 0...896
   /// Attributes, or installed packages, in one check-in.
   public static let checkInEntries: ClosedRange<Int> = 0...1000
 

@@ -275,13 +275,22 @@ public enum Wire {
     }
   }
 
-  /// A JSON decoder that reads the wire's times (milliseconds, or any ISO 8601).
-  private static func decoder() -> JSONDecoder {
+  /// A JSON decoder that reads the wire's times (milliseconds, or any ISO 8601): for MQTT payloads and the
+  /// controller's JSON request bodies alike, so an RFC 3339 time with fractions or an offset is read everywhere.
+  public static func decoder() -> JSONDecoder {
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .custom { decoder in
       let text = try decoder.singleValueContainer().decode(String.self)
-      if let date = try? Date(text, strategy: Self.timestamp) { return date }
-      if let date = try? Date(text, strategy: .iso8601) { return date }
+      guard RFC3339.isValid(text) else {
+        throw DecodingError.dataCorrupted(
+          .init(
+            codingPath: decoder.codingPath,
+            debugDescription: "'\(text.prefix(64))' is not an RFC 3339 time (2027-01-01T12:00:00Z)"))
+      }
+      // RFC 3339 allows a lower-case t and z; Foundation reads only upper case.
+      let upper = text.uppercased()
+      if let date = try? Date(upper, strategy: Self.timestamp) { return date }
+      if let date = try? Date(upper, strategy: .iso8601) { return date }
       throw DecodingError.dataCorrupted(
         .init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not an ISO 8601 time"))
     }

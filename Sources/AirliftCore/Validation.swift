@@ -141,13 +141,22 @@ extension StatusReport {
   }
 }
 
+extension CommandResult {
+  /// A device's answer of a bounded size.
+  public func validate() throws(AirliftCoreError) {
+    do { try Names.validateTag(command) } catch { throw .invalidName(command) }
+    try Limits.check("message (bytes)", message.utf8.count, in: Limits.commandMessageBytes)
+  }
+}
+
 extension CheckIn {
   /// A device document of a bounded size, and a promised next check-in within a month.
   public func validate(now: Date = Date()) throws(AirliftCoreError) {
     try Limits.check("attributes (how many)", attributes.count, in: 0...Limits.checkInEntries.upperBound)
     try Limits.check("installed (how many)", installed.count, in: 0...Limits.checkInEntries.upperBound)
     for (key, value) in attributes.merging(installed, uniquingKeysWith: { first, _ in first }) {
-      try Limits.check("'\(key.prefix(64))' (bytes)", key.utf8.count + value.utf8.count, in: 0...1024)
+      try Limits.check("key '\(key.prefix(64))…' (bytes)", key.utf8.count, in: Limits.checkInKeyBytes)
+      try Limits.check("'\(key.prefix(64))' (bytes)", value.utf8.count, in: Limits.checkInValueBytes)
     }
     try Limits.check("problems (how many)", problems?.count, in: 0...20)
     if let nextCheckIn, nextCheckIn > now.addingTimeInterval(Double(Limits.deviceTimeout.upperBound)) {

@@ -77,10 +77,17 @@ struct RangeAndProgressTests {
   }
 
   @Test(
-    "unsatisfiable or unsupported ranges are refused",
-    arguments: ["bytes=1000-", "bytes=5-1", "bytes=0-1,3-4", "items=0-1", "bytes=-0", "bytes=x-"])
+    "unsatisfiable or unsupported byte ranges are refused",
+    arguments: ["bytes=1000-", "bytes=5-1", "bytes=0-1,3-4", "bytes=-0", "bytes=x-", "bytes=", " BYTES=9-2"])
   func badRanges(header: String) {
     #expect(throws: AirliftCoreError.invalidRange(header)) { try ByteRange.parse(header, size: 1000) }
+  }
+
+  @Test(
+    "a range in another unit, or no unit, is ignored: the whole file (RFC 9110 §14.2)",
+    arguments: ["items=0-1", "l2({", "", "0-99", "bytes 0-99"])
+  func foreignRanges(header: String) throws {
+    #expect(try ByteRange.parse(header, size: 1000) == nil)
   }
 
   @Test("progress is reported at most once per interval and once per percent; 100% always")

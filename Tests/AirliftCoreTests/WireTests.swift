@@ -6,6 +6,25 @@ import Testing
 struct WireTests {
   let topic = "airlift/v1/devices/device-001/status"
 
+  @Test(
+    "RFC 3339 times with fractions and offsets are read; rolled-over or malformed ones are refused",
+    arguments: [
+      ("2027-01-01T12:00:00Z", true), ("2027-01-01t12:00:00.250+02:00", true), ("2024-02-29T23:59:60Z", true),
+      ("0316-06-02T09:13:14.5Z", true), ("2024-01-01T12:99:00Z", false), ("2023-02-29T00:00:00Z", false),
+      ("2024-13-01T00:00:00Z", false), ("2024-01-01T24:00:00Z", false), ("2024-01-01T00:00:00", false),
+      ("2024-01-01T00:00:00.Z", false), ("2024-01-01T00:00:00+24:00", false), ("2024-01-01 00:00:00Z", false),
+      ("", false), ("2024-01-01T00:00:00Z ", false),
+    ])
+  func times(text: String, valid: Bool) throws {
+    #expect(RFC3339.isValid(text) == valid)
+    let payload = Array(#"{"v": 1, "command": "cmd-1", "ok": true, "message": "", "time": "\#(text)"}"#.utf8)
+    if valid {
+      #expect(try Wire.decode(CommandResult.self, from: payload, topic: topic).command == "cmd-1")
+    } else {
+      #expect(throws: AirliftCoreError.self) { try Wire.decode(CommandResult.self, from: payload, topic: topic) }
+    }
+  }
+
   @Test("every message survives an encode/decode round trip")
   func roundTrips() throws {
     let notice = DeploymentNotice(

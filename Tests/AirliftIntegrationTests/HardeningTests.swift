@@ -284,7 +284,10 @@ struct HardeningTests {
       try await eventually("the controller's inventory to show 1.0.0", within: 60) {
         try await client.devices().first { $0.id == "hd-8" }?.installed["app"] == "1.0.0"
       }
-      #expect(try await client.deployment(deployment.id).devices.first?.state == .successful)
+      // The report travels on its own (resent over HTTPS from the agent's ledger), not with the check-in.
+      try await eventually("the deployment to record Successful") {
+        try await client.deployment(deployment.id).devices.first?.state == .successful
+      }
     }
   }
 

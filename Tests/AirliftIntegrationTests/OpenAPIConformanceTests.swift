@@ -136,4 +136,53 @@ struct OpenAPIConformanceTests {
       #expect(missing.status == .notFound)
     }
   }
+
+  @Test(
+    "a method a documented path lacks is 405 with the path's methods in Allow; a path parameter that cannot name anything is 400 naming it"
+  )
+  func methodsAndPathParameters() async throws {
+    let document = try String(contentsOfFile: "\(Fleet.repository)/docs/openapi.yaml", encoding: .utf8)
+    let operations = DocumentedOperation.load(document)
+    try await Fleet.with { fleet in
+      let http = try fleet.httpClient()
+      defer { _ = http.shutdown() }
+      let byPath = Dictionary(grouping: operations, by: \.path)
+      for (path, documented) in byPath where !path.contains("{") {
+        let methods = Set(documented.map { $0.method.uppercased() })
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "TRACE"] where !methods.contains(method) {
+          var request = HTTPClientRequest(url: fleet.controllerURL + path)
+          request.method = HTTPMethod(rawValue: method)
+          let response = try await http.execute(request, timeout: .seconds(10))
+          #expect(response.status == .methodNotAllowed, "\(method) \(path) answered \(response.status.code)")
+          let allow = Set(
+            (response.headers.first(name: "Allow") ?? "").split(separator: ",").map {
+              $0.trimmingCharacters(in: .whitespaces)
+            })
+          #expect(allow == methods, "\(method) \(path): Allow is \(allow.sorted()), documented \(methods.sorted())")
+        }
+      }
+      // A templated path too: DELETE on a release (GET only) names GET.
+      var delete = HTTPClientRequest(url: fleet.controllerURL + "/api/v1/releases/app/1.0.0")
+      delete.method = .DELETE
+      let refused = try await http.execute(delete, timeout: .seconds(10))
+      #expect(refused.status == .methodNotAllowed && refused.headers.first(name: "Allow") == "GET")
+
+      for (path, named) in [
+        ("/api/v1/packages/%C2%84/tags", "package name"), ("/api/v1/groups/-lab", "name"),
+        ("/api/v1/flows/a%2Fb", "name"), ("/api/v1/releases/app/1.0/manifest", "version"),
+        ("/api/v1/packages/app/tags", nil), ("/api/v1/audit?limit=0", "limit"), ("/api/v1/audit?limit=x", "limit"),
+        ("/api/v1/releases?package=A", "package name"), ("/api/v1/devices?app=-x", "package name"),
+        ("/api/v1/flows/f1?versions=some", "versions"),
+      ] as [(String, String?)] {
+        let response = try await http.execute(
+          HTTPClientRequest(url: fleet.controllerURL + path), timeout: .seconds(10))
+        let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        if let named {
+          #expect(response.status == .badRequest && body.contains(named), "\(path): \(response.status.code) \(body)")
+        } else {
+          #expect(response.status == .ok, "\(path): \(response.status.code) \(body)")
+        }
+      }
+    }
+  }
 }

@@ -25,6 +25,9 @@ public struct ControllerRequestContext: RequestContext {
   /// JSON bodies larger than this are refused with 413 (asset uploads stream and have `maxArtifactSize`).
   public var maxUploadSize: Int { API.maxRequestBody }
 
+  /// Reads request bodies' times as RFC 3339 with or without fractions and offsets (`startAt`), as the wire does.
+  public var requestDecoder: JSONDecoder { Wire.decoder() }
+
   public init(source: ApplicationRequestContextSource) {
     coreContext = .init(source: source)
     channel = source.channel
@@ -175,11 +178,14 @@ struct APIError: HTTPResponseError {
   let status: HTTPResponse.Status
   let code: String
   let message: String
+  /// Headers the answer carries besides Content-Type (Allow on a 405).
+  var headers: HTTPFields = [:]
 
   func response(from request: Request, context: some RequestContext) throws -> Response {
     let body = Wire.encode(API.ErrorBody(code: code, message: message))
-    return Response(
-      status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    var fields = headers
+    fields[.contentType] = "application/json"
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
   }
 }
 
@@ -307,9 +313,20 @@ extension Request {
 
 extension ControllerRequestContext {
   /// A path parameter, percent-decoded (`gw%2D01` is the device `gw-01`), so what is checked and looked up is
-  /// what the client meant.
+  /// what the client meant; checked here by its name, for every route alike: a package, version, tag or
+  /// name, device id, digest or asset name that could never exist is a 400 naming it, not a lookup.
   func pathParameter(_ name: String) throws -> String {
     let raw = try parameters.require(name)
-    return raw.removingPercentEncoding ?? raw
+    let value = raw.removingPercentEncoding ?? raw
+    switch name {
+    case "package": try Names.validatePackage(value)
+    case "version": _ = try SemanticVersion(value)
+    case "tag", "name": try Names.validateTag(value)
+    case "device": _ = try DeviceID(value)
+    case "sha256": try Names.validateDigest(value)
+    case "asset": try Names.validateAssetName(value)
+    default: break
+    }
+    return value
   }
 }

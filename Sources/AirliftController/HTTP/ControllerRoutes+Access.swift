@@ -82,7 +82,7 @@ extension ControllerRoutes {
 
   @Sendable func approveEnrollment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     struct Body: Decodable { var replace: Bool? }
-    let replace = (try? await request.decode(as: Body.self, context: context))?.replace ?? false
+    let replace = try await Self.optionalBody(Body.self, request, context: context)?.replace ?? false
     return try await Self.json(
       try decide(
         try context.pathParameter("device"), approve: true, replace: replace, by: Self.operatorName(context)),
@@ -117,16 +117,21 @@ extension ControllerRoutes {
 
   /// `GET /api/v1/audit?limit=N`: operator writes, newest first.
   @Sendable func auditLog(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let limit = request.formQuery.get("limit").flatMap(Int.init) ?? 100
-    return try await Self.json(try store.auditLog(limit: min(max(limit, 1), 10_000)), context: context)
+    var limit = 100
+    if let text = request.formQuery.get("limit") {
+      guard let value = Int(text), (1...10_000).contains(value) else {
+        throw AirliftCoreError.outOfRange(field: "limit", value: "'\(text.prefix(64))'", allowed: "1 to 10000 entries")
+      }
+      limit = value
+    }
+    return try await Self.json(try store.auditLog(limit: limit), context: context)
   }
 
   /// `POST /api/v1/devices/{id}/revoke`: the device's certificates go on the broker's CRL.
   @Sendable func revokeDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    struct Body: Decodable { var reason: String? }
     let device = try DeviceID(try context.pathParameter("id"))
-    let body = try await request.decode(as: Body.self, context: context)
+    let reason = try await Self.reason(request, context: context)
     return try Self.json(
-      try await revocations.revoke(device, reason: body.reason, by: Self.operatorName(context)), context: context)
+      try await revocations.revoke(device, reason: reason, by: Self.operatorName(context)), context: context)
   }
 }

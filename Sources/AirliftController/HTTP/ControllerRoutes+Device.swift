@@ -36,6 +36,11 @@ extension ControllerRoutes {
         status: .badRequest, code: "invalid_request", message: "send at least one report, each with its seq")
     }
     for (index, report) in batch.reports.enumerated() {
+      guard report.v == Wire.version else {
+        throw APIError(
+          status: .badRequest, code: "invalid_request",
+          message: "report \(index + 1): wire version \(report.v), this controller reads \(Wire.version)")
+      }
       do {
         try report.validate()
       } catch {
@@ -82,14 +87,16 @@ extension ControllerRoutes {
       throw APIError(status: .notFound, code: "not_found", message: "no released artifact with SHA-256 \(digest)")
     }
     var headers: HTTPFields = [.acceptRanges: "bytes", .contentType: "application/octet-stream"]
-    if let rangeHeader = request.headers[.range] {
-      let range: ClosedRange<Int64>
-      do {
-        range = try ByteRange.parse(rangeHeader, size: size)
-      } catch {
-        headers[.contentRange] = "bytes */\(size)"
-        return Response(status: .rangeNotSatisfiable, headers: headers)
+    let range: ClosedRange<Int64>?
+    do {
+      range = try request.headers[.range].flatMap { header throws(AirliftCoreError) in
+        try ByteRange.parse(header, size: size)
       }
+    } catch {
+      headers[.contentRange] = "bytes */\(size)"
+      return Response(status: .rangeNotSatisfiable, headers: headers)
+    }
+    if let range {
       headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
       headers[.contentLength] = "\(range.count)"
       let body = try await FileIO().loadFile(

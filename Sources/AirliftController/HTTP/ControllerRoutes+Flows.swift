@@ -18,14 +18,20 @@ extension ControllerRoutes {
 
   @Sendable func showFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let name = try context.pathParameter("name")
+    if let versions = request.formQuery.get("versions"), versions != "all" {
+      throw APIError(
+        status: .badRequest, code: "invalid_request",
+        message: "versions takes one value: all (not '\(versions.prefix(64))')")
+    }
     if request.formQuery.get("versions") == "all" {
       let versions = try await store.flowVersions(name)
       guard !versions.isEmpty else { throw StoreError.flowNotFound(name, version: nil) }
       return try Self.json(versions, context: context)
     }
     let version = try request.formQuery.get("version").map { text in
-      guard let number = Int(text), number > 0 else {
-        throw APIError(status: .badRequest, code: "invalid_request", message: "version must be a positive number")
+      guard let number = Int(text), (1...1_000_000).contains(number) else {
+        throw APIError(
+          status: .badRequest, code: "invalid_request", message: "version must be a number from 1 to 1000000")
       }
       return number
     }

@@ -98,7 +98,9 @@ extension ControllerRoutes {
   }
 
   @Sendable func listReleases(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try store.releases(package: request.formQuery.get("package")), context: context)
+    let package = request.formQuery.get("package")
+    if let package { try Names.validatePackage(package) }
+    return try await Self.json(try store.releases(package: package), context: context)
   }
 
   @Sendable func showRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {

@@ -28,6 +28,8 @@ struct ControllerRoutes {
     let router = Router(context: ControllerRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: ErrorMappingMiddleware())
+    let methods = RouteMethods()
+    router.add(middleware: MethodNotAllowedMiddleware(routes: methods))
     router.add(
       middleware: IdentityMiddleware(
         operators: operators, readers: readers, revocations: revocations, store: store,
@@ -100,6 +102,7 @@ struct ControllerRoutes {
     api.get("fleet", use: fleetState)
     api.post("fleet/freeze", use: freezeFleet)
     api.post("fleet/thaw", use: thawFleet)
+    methods.record(router.routes)
     return router
   }
 
@@ -143,6 +146,8 @@ struct ControllerRoutes {
   /// `GET /api/v1/devices?group=G&app=A&version=<2.0.0&attr=k=v&online=true`
   @Sendable func listDevices(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let query = request.formQuery
+    if let group = query.get("group") { try Names.validateTag(group) }
+    if let app = query.get("app") { try Names.validatePackage(app) }
     let filter = try Self.deviceFilter(
       group: query.get("group"), app: query.get("app"), version: query.get("version"),
       attributes: query.getAll("attr"), expression: query.get("where"), online: query.get("online"))
@@ -188,6 +193,7 @@ struct ControllerRoutes {
   @Sendable func rollBackDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try DeviceID(try context.pathParameter("id"))
     let body = try await request.decode(as: API.RollbackRequest.self, context: context)
+    try Limits.check("reason (bytes)", body.reason?.utf8.count, in: Limits.reasonBytes)
     return try Self.json(try await deployments.rollBack(id, body), status: .accepted, context: context)
   }
 
@@ -245,6 +251,7 @@ struct ControllerRoutes {
   /// Adds devices; any that joins an active group deployment gets it.
   @Sendable func addGroupDevices(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.GroupMembers.self, context: context)
+    try Limits.check("devices (how many)", body.devices.count, in: Limits.targetDevices, unit: "devices")
     let ids = try body.devices.map { try DeviceID($0) }
     let group = try await store.addToGroup(try context.pathParameter("name"), devices: ids)
     for id in ids { await deployments.deviceMayJoin(id) }
@@ -277,8 +284,25 @@ struct ControllerRoutes {
 
   struct ReasonBody: Decodable { var reason: String? }
 
+  /// An optional JSON body: nil when the request has none, and a body that is there must be valid (a reason
+  /// of the wrong type is a 400, not ignored).
+  static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, context: ControllerRequestContext)
+    async throws -> T?
+  {
+    var request = request
+    guard try await request.collectBody(upTo: context.maxUploadSize).readableBytes > 0 else { return nil }
+    return try await request.decode(as: T.self, context: context)
+  }
+
+  /// The optional `{"reason": "..."}` of pause, abort, freeze and revoke, at most `Limits.reasonBytes`.
+  static func reason(_ request: Request, context: ControllerRequestContext) async throws -> String? {
+    let reason = try await optionalBody(ReasonBody.self, request, context: context)?.reason
+    try Limits.check("reason (bytes)", reason?.utf8.count, in: Limits.reasonBytes)
+    return reason
+  }
+
   @Sendable func pauseDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let reason = try? await request.decode(as: ReasonBody.self, context: context).reason
+    let reason = try await Self.reason(request, context: context)
     return try await Self.json(
       try deployments.pause(try context.pathParameter("id"), reason: reason), context: context)
   }
@@ -294,7 +318,20 @@ struct ControllerRoutes {
   }
 
   @Sendable func setReleasePolicy(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    struct Body: Decodable { var policy: String? }
+    /// `policy` must be there: a string sets it, null removes it (an empty object removes nothing).
+    struct Body: Decodable {
+      var policy: String?
+      private enum CodingKeys: String, CodingKey { case policy }
+      init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard container.contains(.policy) else {
+          throw APIError(
+            status: .badRequest, code: "invalid_request",
+            message: "give {\"policy\": \"EXPRESSION\"}, or {\"policy\": null} to remove it")
+        }
+        policy = try container.decodeIfPresent(String.self, forKey: .policy)
+      }
+    }
     let ref = try Self.releaseRef(context)
     let body = try await request.decode(as: Body.self, context: context)
     let policy = try body.policy.map { text throws(PolicyExpressionError) in try PolicyExpression(text) }
@@ -323,7 +360,7 @@ struct ControllerRoutes {
   }
 
   @Sendable func freezeFleet(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let reason = (try? await request.decode(as: ReasonBody.self, context: context).reason) ?? nil
+    let reason = try await Self.reason(request, context: context)
     let who = try Self.operatorName(context) ?? "an operator"
     return try await Self.json(try deployments.freeze(reason: reason ?? "frozen by \(who)"), context: context)
   }
@@ -342,7 +379,7 @@ struct ControllerRoutes {
   }
 
   @Sendable func abortDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let reason = try? await request.decode(as: ReasonBody.self, context: context).reason
+    let reason = try await Self.reason(request, context: context)
     return try await Self.json(
       try deployments.abort(try context.pathParameter("id"), reason: reason), context: context)
   }

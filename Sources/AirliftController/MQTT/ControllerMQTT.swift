@@ -67,6 +67,12 @@ final class ControllerMQTT: Service {
 
   func run() async throws {
     defer { Task { await client.close() } }
+    try await endingQuietlyOnShutdown {
+      try await self.receive()
+    }
+  }
+
+  private func receive() async throws {
     try await cancelWhenGracefulShutdown {
       // Subscribe first: a resumed session delivers what was queued while
       // the controller was away right after it connects.

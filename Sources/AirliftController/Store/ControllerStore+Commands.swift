@@ -30,6 +30,7 @@ extension ControllerStore {
 
   /// Stores a device's answer; answers for another device's command are ignored.
   public func recordCommandResult(_ result: CommandResult, from device: DeviceID, now: Date = Date()) async throws {
+    try result.validate()
     try await db.write { db in
       try db.execute(
         sql: """

@@ -213,16 +213,17 @@ final class Fleet: @unchecked Sendable {
   }
 
   /// Stops the controller process with `signal` (SIGKILL: no chance to
-  /// tidy up) and waits for it to exit; returns false if it had not exited
-  /// after 20 s (it is then killed).
+  /// tidy up) and waits for it to exit; returns its exit status (128 + the
+  /// signal when one ended it), or nil if it had not exited after 20 s (it
+  /// is then killed).
   @discardableResult
-  func killControllerProcess(_ signal: Int32 = SIGKILL) async -> Bool {
-    guard let process = controllerProcess, process.isRunning else { return true }
+  func killControllerProcess(_ signal: Int32 = SIGKILL) async -> Int32? {
+    guard let process = controllerProcess, process.isRunning else { return controllerProcess?.terminationStatus }
     kill(process.processIdentifier, signal)
     let exited = (try? await eventually("the controller to exit", within: 20) { !process.isRunning }) != nil
     if !exited { kill(process.processIdentifier, SIGKILL) }
     process.waitUntilExit()
-    return exited
+    return exited ? process.terminationStatus : nil
   }
 
   /// Issues a device certificate with `Certs/new-device` (into `certs`, or
