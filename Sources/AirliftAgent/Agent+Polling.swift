@@ -14,7 +14,7 @@ extension Agent {
   func runPolling() async throws {
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
     let state = PollingState()
-    let outbox = Outbox(store: store, logger: logger) { [config] message in
+    let outbox = Outbox(store: store, logger: logger, clock: clock, jitter: jitter) { [config] message in
       try await Self.post(message, http: http, controllerURL: config.controllerURL)
     }
     let events = EventHub()
@@ -119,10 +119,4 @@ private final class PollingState: Sendable {
   let reachable = Mutex(false)
   /// Check in again now rather than a period later (an update ended).
   let soon = Mutex(false)
-}
-
-extension Duration {
-  fileprivate var seconds: Double {
-    Double(components.seconds) + Double(components.attoseconds) / 1e18
-  }
 }

@@ -19,6 +19,9 @@ public final class Agent: Service {
   public let store: AgentStore
   let handlers: InstallHandlers
   let logger: Logger
+  /// What the agent's own waits (retries, check-in periods) sleep on, and the jitter that spreads them.
+  let clock: any Clock<Duration>
+  let jitter: Jitter
   let restart = Mutex(false)
   /// Set on every (re)connect: once the outbox is empty, ask the controller
   /// which reports it has and send again over HTTPS what it lacks.
@@ -30,8 +33,13 @@ public final class Agent: Service {
   /// process should exit so the device, or its supervisor, restarts it).
   public var restartRequested: Bool { restart.withLock { $0 } }
 
-  public init(config: AgentConfig, handlers: InstallHandlers? = nil, logger: Logger? = nil) throws {
+  public init(
+    config: AgentConfig, handlers: InstallHandlers? = nil, logger: Logger? = nil,
+    clock: any Clock<Duration> = ContinuousClock(), jitter: Jitter = .system
+  ) throws {
     self.config = config
+    self.clock = clock
+    self.jitter = jitter
     do {
       deviceID = try DeviceID(config.deviceID)
     } catch {
@@ -65,7 +73,7 @@ public final class Agent: Service {
       downloader: ArtifactDownloader(
         client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond,
         reservedSpace: config.reservedDiskSpace, transferred: { [store] in try? store.addDownloaded(bytes: $0) }),
-      handlers: handlers, config: config, outbox: outbox, events: events, logger: logger,
+      handlers: handlers, config: config, outbox: outbox, events: events, logger: logger, jitter: jitter,
       onChange: { [weak self] in
         // An update ended: make sure the controller has its whole history, then report the new inventory.
         self?.needsReconcile.withLock { $0 = true }
@@ -130,12 +138,12 @@ public final class Agent: Service {
     group.addTask {
       for await _ in outbox.drained where self.needsReconcile.withLock({ $0 }) {
         // Give the reports just published a moment to reach the controller first.
-        try await Task.sleep(for: .seconds(1))
-        // Capped at 30 s: a controller that was away is back within that of its return.
-        var delay = 2.0
+        try await self.clock.sleep(for: .seconds(1))
+        // Capped at 30 s and jittered: a controller that was away is back within that of its return, and the
+        // fleet that waited for it does not come back in lockstep.
+        var delays = RetryDelays(Backoff(base: 2, maximum: 30), jitter: self.jitter)
         while await !self.reconcile(http) {
-          try await Task.sleep(for: .seconds(delay))
-          delay = min(delay * 2, 30)
+          try await self.clock.sleep(for: delays.afterFailure())
         }
       }
     }
@@ -145,7 +153,7 @@ public final class Agent: Service {
   private func runWithBroker() async throws {
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
     let mqtt = try MQTTClient(options: mqttOptions(), logger: logger)
-    let outbox = Outbox(store: store, mqtt: mqtt, logger: logger)
+    let outbox = Outbox(store: store, mqtt: mqtt, logger: logger, clock: clock, jitter: jitter)
     let events = EventHub()
     let (reboots, reboot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     let worker = makeWorker(http: http, outbox: outbox, events: events, reboot: reboot) { [weak self] in
@@ -177,7 +185,7 @@ public final class Agent: Service {
           await self.announce(mqtt, http: http, worker: worker)
           group.addTask {
             while !Task.isCancelled {
-              try await Task.sleep(for: self.nextCheckInDelay())
+              try await self.clock.sleep(for: self.nextCheckInDelay())
               // Outside the schedule window the agent stays connected but does not ask for work.
               if let window = self.config.schedule, !window.contains(Date(), in: self.config.windowTimeZone) {
                 continue
@@ -233,23 +241,17 @@ public final class Agent: Service {
   }
 
   private func connectWithRetry(_ mqtt: MQTTClient) async throws {
-    var delay: Duration = .milliseconds(500)
-    while true {
-      do {
-        try await mqtt.connect()
-        return
-      } catch {
-        logger.error("\(error) — retrying in \(delay)")
+    try await retrying(
+      RetryDelays(Backoff(base: 0.5, maximum: 30), jitter: jitter), clock: clock,
+      failed: { error, wait in
+        logger.error("\(error) — retrying in \(Backoff.describe(wait.seconds))")
         try? store.recordError("\(error)")
-        try await Task.sleep(for: delay)
-        delay = min(delay * 2, .seconds(30))
-      }
-    }
+      }, { try await mqtt.connect() })
   }
 
   /// The period plus a random part of the jitter, so a fleet spreads its check-ins.
   func nextCheckInDelay() -> Duration {
-    let jitter = config.jitter.seconds > 0 ? Double.random(in: 0..<Double(config.jitter.seconds)) : 0
+    let jitter = config.jitter.seconds > 0 ? self.jitter() * Double(config.jitter.seconds) : 0
     return .seconds(Double(max(config.period.seconds, 1)) + jitter)
   }
 

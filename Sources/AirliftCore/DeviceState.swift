@@ -15,7 +15,7 @@ public enum DeviceState: String, Codable, Sendable, CaseIterable {
   public var isTerminal: Bool {
     switch self {
     case .successful, .failed, .rolledBack: return true
-    default: return false
+    case .pending, .downloading, .downloaded, .installing, .rebooting, .verifying, .retrying: return false
     }
   }
 

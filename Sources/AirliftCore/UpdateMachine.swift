@@ -135,23 +135,52 @@ public struct UpdateLimits: Sendable, Equatable {
 public enum UpdateMachine {
   /// The step that `event` causes in `progress`, or nil when the event has
   /// no meaning there (a late or duplicate result; the caller logs it).
+  /// Every phase names every event: a new phase or event does not compile
+  /// until each place says what it does there.
   public static func next(_ progress: UpdateProgress, on event: UpdateEvent, limits: UpdateLimits) -> UpdateStep? {
+    switch progress.phase {
+    case .pending: return pending(progress, event)
+    case .downloading: return downloading(progress, event, limits)
+    case .retrying: return retrying(progress, event)
+    case .downloaded: return downloaded(progress, event)
+    case .installing: return installing(progress, event)
+    case .rebooting, .verifying: return afterInstall(progress, event, limits)
+    case .rollingBack: return rollingBack(progress, event)
+    case .successful, .failed, .rolledBack: return finished(event)
+    }
+  }
+
+  private static func pending(_ progress: UpdateProgress, _ event: UpdateEvent) -> UpdateStep? {
     var p = progress
-    switch (progress.phase, event) {
-    case (.pending, .begin(alreadyInstalled: true)):
+    switch event {
+    case .begin(alreadyInstalled: true):
       p.phase = .successful
       return UpdateStep(p, stage: "already-installed", effects: [])
-    case (.pending, .begin(alreadyInstalled: false)), (.pending, .agentStarted):
-      return UpdateStep(p, reports: event == .agentStarted ? false : true, effects: [.awaitDownloadPermission])
-    case (.pending, .downloadPermitted):
+    case .begin(alreadyInstalled: false):
+      return UpdateStep(p, effects: [.awaitDownloadPermission])
+    case .agentStarted:
+      return UpdateStep(p, reports: false, effects: [.awaitDownloadPermission])
+    case .downloadPermitted:
       p.phase = .downloading
       return UpdateStep(p, effects: [.download(attempt: p.attempt)])
+    case .refused(let reason), .abandoned(let reason):
+      return fail(p, reason)
+    case .downloadSucceeded, .downloadFailed, .retryDue, .installPermitted, .installSucceeded, .installFailed,
+      .verifySucceeded, .verifyFailed, .committed, .rollbackFinished, .rollbackFailed:
+      return nil
+    }
+  }
 
-    case (.downloading, .downloadSucceeded):
+  private static func downloading(_ progress: UpdateProgress, _ event: UpdateEvent, _ limits: UpdateLimits)
+    -> UpdateStep?
+  {
+    var p = progress
+    switch event {
+    case .downloadSucceeded:
       p.phase = .downloaded
       p.error = nil
       return UpdateStep(p, effects: [.awaitInstallPermission])
-    case (.downloading, .downloadFailed(let reason, let retryable)):
+    case .downloadFailed(let reason, let retryable):
       guard retryable else { return fail(p, reason) }
       guard p.attempt < limits.maxAttempts else {
         return fail(p, "gave up after \(p.attempt) attempts: \(reason)")
@@ -161,64 +190,125 @@ public enum UpdateMachine {
       p.error = reason
       return UpdateStep(
         p, stage: "retry \(p.attempt) of \(limits.maxAttempts)", effects: [.waitBeforeRetry(attempt: p.attempt)])
-    case (.downloading, .agentStarted), (.retrying, .agentStarted), (.retrying, .retryDue):
+    case .agentStarted:
+      return UpdateStep(p, stage: "resuming after the agent restarted", effects: [.download(attempt: p.attempt)])
+    case .abandoned(let reason):
+      return fail(p, reason)
+    case .begin, .downloadPermitted, .retryDue, .installPermitted, .installSucceeded, .installFailed,
+      .verifySucceeded, .verifyFailed, .committed, .rollbackFinished, .rollbackFailed, .refused:
+      return nil
+    }
+  }
+
+  private static func retrying(_ progress: UpdateProgress, _ event: UpdateEvent) -> UpdateStep? {
+    var p = progress
+    switch event {
+    case .retryDue, .agentStarted:
       p.phase = .downloading
       return UpdateStep(
         p, stage: event == .agentStarted ? "resuming after the agent restarted" : nil,
         effects: [.download(attempt: p.attempt)])
-    case (.pending, .refused(let reason)):
+    case .abandoned(let reason):
       return fail(p, reason)
-    case (.pending, .abandoned(let reason)), (.downloading, .abandoned(let reason)),
-      (.retrying, .abandoned(let reason)), (.downloaded, .abandoned(let reason)):
-      return fail(p, reason)
+    case .begin, .downloadPermitted, .downloadSucceeded, .downloadFailed, .installPermitted, .installSucceeded,
+      .installFailed, .verifySucceeded, .verifyFailed, .committed, .rollbackFinished, .rollbackFailed, .refused:
+      return nil
+    }
+  }
 
-    case (.downloaded, .agentStarted):
+  private static func downloaded(_ progress: UpdateProgress, _ event: UpdateEvent) -> UpdateStep? {
+    var p = progress
+    switch event {
+    case .agentStarted:
       return UpdateStep(p, reports: false, effects: [.awaitInstallPermission])
-    case (.downloaded, .installPermitted):
+    case .installPermitted:
       p.phase = .installing
       return UpdateStep(p, effects: [.install])
+    case .abandoned(let reason):
+      return fail(p, reason)
+    case .begin, .downloadPermitted, .downloadSucceeded, .downloadFailed, .retryDue, .installSucceeded,
+      .installFailed, .verifySucceeded, .verifyFailed, .committed, .rollbackFinished, .rollbackFailed, .refused:
+      return nil
+    }
+  }
 
-    case (.installing, .installSucceeded(needsReboot: true)):
+  private static func installing(_ progress: UpdateProgress, _ event: UpdateEvent) -> UpdateStep? {
+    var p = progress
+    switch event {
+    case .installSucceeded(needsReboot: true):
       p.phase = .rebooting
       p.boots = 0
       return UpdateStep(p, effects: [.reboot])
-    case (.installing, .installSucceeded(needsReboot: false)):
+    case .installSucceeded(needsReboot: false):
       p.phase = .verifying
       return UpdateStep(p, effects: [.verify])
-    case (.installing, .installFailed(let reason)), (.installing, .abandoned(let reason)),
-      (.verifying, .verifyFailed(let reason)), (.verifying, .abandoned(let reason)),
-      (.rebooting, .abandoned(let reason)):
+    case .installFailed(let reason), .abandoned(let reason):
       return rollBack(p, reason)
-    case (.installing, .agentStarted):
+    case .agentStarted:
       return rollBack(p, "the agent stopped during the install, which is not safe to repeat")
+    case .begin, .downloadPermitted, .downloadSucceeded, .downloadFailed, .retryDue, .installPermitted,
+      .verifySucceeded, .verifyFailed, .committed, .rollbackFinished, .rollbackFailed, .refused:
+      return nil
+    }
+  }
 
-    case (.rebooting, .agentStarted), (.verifying, .agentStarted):
+  /// Rebooting and verifying: the new version runs (or is about to) and must pass its health check.
+  private static func afterInstall(_ progress: UpdateProgress, _ event: UpdateEvent, _ limits: UpdateLimits)
+    -> UpdateStep?
+  {
+    var p = progress
+    let verifying = progress.phase == .verifying
+    switch event {
+    case .agentStarted:
       p.boots += 1
       guard p.boots <= limits.maxBoots else {
         return rollBack(p, "boot loop: started \(p.boots) times without passing the health check")
       }
       p.phase = .verifying
       return UpdateStep(p, stage: "started again (\(p.boots) of \(limits.maxBoots)), verifying", effects: [.verify])
-    case (.verifying, .verifySucceeded):
-      return UpdateStep(p, reports: false, effects: [.commit])
-    case (.verifying, .committed):
+    case .abandoned(let reason):
+      return rollBack(p, reason)
+    case .verifyFailed(let reason):
+      return verifying ? rollBack(p, reason) : nil
+    case .verifySucceeded:
+      return verifying ? UpdateStep(p, reports: false, effects: [.commit]) : nil
+    case .committed:
+      guard verifying else { return nil }
       p.phase = .successful
       p.error = nil
       return UpdateStep(p, effects: [.cleanUp])
+    case .begin, .downloadPermitted, .downloadSucceeded, .downloadFailed, .retryDue, .installPermitted,
+      .installSucceeded, .installFailed, .rollbackFinished, .rollbackFailed, .refused:
+      return nil
+    }
+  }
 
-    case (.rollingBack, .rollbackFinished(let undone, let needsReboot)):
+  private static func rollingBack(_ progress: UpdateProgress, _ event: UpdateEvent) -> UpdateStep? {
+    var p = progress
+    switch event {
+    case .rollbackFinished(let undone, let needsReboot):
       p.phase = undone ? .rolledBack : .failed
       let reason = p.error ?? "unknown error"
       if undone { p.error = "rolled back after: \(reason)" }
       return UpdateStep(p, reports: undone, effects: needsReboot ? [.cleanUp, .reboot] : [.cleanUp])
-    case (.rollingBack, .rollbackFailed(let reason)):
+    case .rollbackFailed(let reason):
       p.phase = .failed
       p.error = "\(p.error ?? "unknown error"); the rollback failed too: \(reason)"
       return UpdateStep(p, effects: [.cleanUp])
-    case (.rollingBack, .agentStarted):
+    case .agentStarted:
       return UpdateStep(p, reports: false, stage: "finishing the rollback", effects: [.rollBack])
+    case .begin, .downloadPermitted, .downloadSucceeded, .downloadFailed, .retryDue, .installPermitted,
+      .installSucceeded, .installFailed, .verifySucceeded, .verifyFailed, .committed, .abandoned, .refused:
+      return nil
+    }
+  }
 
-    default:
+  /// A finished update: nothing changes it any more.
+  private static func finished(_ event: UpdateEvent) -> UpdateStep? {
+    switch event {
+    case .begin, .downloadPermitted, .downloadSucceeded, .downloadFailed, .retryDue, .installPermitted,
+      .installSucceeded, .installFailed, .verifySucceeded, .verifyFailed, .committed, .rollbackFinished,
+      .rollbackFailed, .agentStarted, .abandoned, .refused:
       return nil
     }
   }

@@ -1,3 +1,4 @@
+import AirliftCore
 import AirliftMQTT
 import Logging
 
@@ -18,8 +19,10 @@ final class Outbox: Sendable {
   private let store: AgentStore
   private let deliver: @Sendable (OutboxMessage) async throws -> OutboxDelivery
   private let logger: Logger
-  /// Failed sends are retried after 1 s, doubling up to this.
+  /// Failed sends are retried after 1 s, doubling up to this, jittered.
   private let maxRetryDelay: Double
+  private let clock: any Clock<Duration>
+  private let jitter: Jitter
   private let signals: AsyncStream<Void>
   private let signal: AsyncStream<Void>.Continuation
   /// Yields each time the outbox has been emptied.
@@ -27,10 +30,12 @@ final class Outbox: Sendable {
   private let drainedSignal: AsyncStream<Void>.Continuation
 
   init(
-    store: AgentStore, logger: Logger, maxRetryDelay: Double = 30,
-    deliver: @escaping @Sendable (OutboxMessage) async throws -> OutboxDelivery
+    store: AgentStore, logger: Logger, maxRetryDelay: Double = 30, clock: any Clock<Duration> = ContinuousClock(),
+    jitter: Jitter = .system, deliver: @escaping @Sendable (OutboxMessage) async throws -> OutboxDelivery
   ) {
     self.maxRetryDelay = maxRetryDelay
+    self.clock = clock
+    self.jitter = jitter
     self.store = store
     self.deliver = deliver
     self.logger = logger
@@ -39,8 +44,11 @@ final class Outbox: Sendable {
   }
 
   /// Publishes over the device's MQTT session (QoS 1); retries every second (the client reconnects by itself).
-  convenience init(store: AgentStore, mqtt: MQTTClient, logger: Logger) {
-    self.init(store: store, logger: logger, maxRetryDelay: 1) { message in
+  convenience init(
+    store: AgentStore, mqtt: MQTTClient, logger: Logger, clock: any Clock<Duration> = ContinuousClock(),
+    jitter: Jitter = .system
+  ) {
+    self.init(store: store, logger: logger, maxRetryDelay: 1, clock: clock, jitter: jitter) { message in
       do {
         try await mqtt.publish(message.topic, payload: message.payload, qos: 1)
         return .delivered
@@ -63,7 +71,7 @@ final class Outbox: Sendable {
   }
 
   private func drain() async {
-    var delay = 1.0
+    var delays = RetryDelays(Backoff(base: 1, maximum: maxRetryDelay), jitter: jitter)
     while !Task.isCancelled {
       let next: OutboxMessage?
       do {
@@ -80,7 +88,7 @@ final class Outbox: Sendable {
         switch try await deliver(message) {
         case .delivered:
           try store.removeOutboxMessage(message.id)
-          delay = 1
+          delays.reset()
         case .refused(let reason):
           logger.error("report dropped: \(reason)")
           try? store.removeOutboxMessage(message.id)
@@ -88,9 +96,9 @@ final class Outbox: Sendable {
           return
         }
       } catch {
-        logger.warning("report not delivered yet (\(error)); retrying in \(Int(delay)) s")
-        try? await Task.sleep(for: .seconds(delay))
-        delay = min(delay * 2, maxRetryDelay)
+        let wait = delays.afterFailure()
+        logger.warning("report not delivered yet (\(error)); retrying in \(Backoff.describe(wait.seconds))")
+        try? await clock.sleep(for: wait)
       }
     }
   }

@@ -25,6 +25,8 @@ actor UpdateWorker {
   let outbox: Outbox
   let events: EventHub
   private let backoff: Backoff
+  /// Spreads the retries of devices that failed together.
+  private let jitter: Jitter
   private let limits: UpdateLimits
   private let gates: UpdateGates
   private let logger: Logger
@@ -43,10 +45,11 @@ actor UpdateWorker {
 
   init(
     deviceID: DeviceID, store: AgentStore, downloader: ArtifactDownloader, handlers: InstallHandlers,
-    config: AgentConfig, outbox: Outbox, events: EventHub, logger: Logger,
+    config: AgentConfig, outbox: Outbox, events: EventHub, logger: Logger, jitter: Jitter = .system,
     onChange: @escaping @Sendable () async -> Void, onReboot: @escaping @Sendable () -> Void
   ) {
     self.deviceID = deviceID
+    self.jitter = jitter
     self.store = store
     self.downloader = downloader
     self.handlers = handlers
@@ -176,7 +179,7 @@ actor UpdateWorker {
     case .download(let attempt):
       return await download(notice, attempt: attempt)
     case .waitBeforeRetry(let attempt):
-      let delay = backoff.delay(before: attempt, random: Double.random(in: 0..<1))
+      let delay = backoff.delay(before: attempt, random: jitter())
       if let deadline = downloadDeadline[notice.deployment], ContinuousClock.now + .seconds(delay) > deadline {
         return .abandoned(
           reason: AgentError.timedOut(

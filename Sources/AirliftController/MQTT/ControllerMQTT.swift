@@ -139,17 +139,10 @@ final class ControllerMQTT: Service {
   static let maxBatch = 5000
 
   private func connectWithRetry() async throws {
-    var delay: Duration = .milliseconds(500)
-    while true {
-      do {
-        try await client.connect()
-        return
-      } catch {
-        logger.error("MQTT: \(error); retrying in \(delay)")
-        try await Task.sleep(for: delay)
-        delay = min(delay * 2, .seconds(5))
-      }
-    }
+    try await retrying(
+      RetryDelays(Backoff(base: 0.5, maximum: 5)),
+      failed: { error, wait in logger.error("MQTT: \(error); retrying in \(Backoff.describe(wait.seconds))") },
+      { try await client.connect() })
   }
 
   /// Routes one device message to the store; anything malformed is logged

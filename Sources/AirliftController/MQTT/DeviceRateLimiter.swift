@@ -47,7 +47,7 @@ extension ContinuousClock {
   /// Seconds since an arbitrary, fixed point: for rate arithmetic.
   static var seconds: Double {
     let elapsed = ContinuousClock.now - ContinuousClock.zero
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    return elapsed.seconds
   }
 
   private static let zero = ContinuousClock.now
