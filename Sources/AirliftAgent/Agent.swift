@@ -55,12 +55,61 @@ public final class Agent: Service {
     store = try AgentStore(path: "\(config.dataDirectory)/agent.sqlite")
   }
 
-  /// Runs until cancelled or a graceful shutdown.
+  /// Runs until cancelled or a graceful shutdown: the agent's services (Services/AgentServices.swift) in one
+  /// ServiceGroup over one link to the controller, MQTT or HTTPS.
   public func run() async throws {
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
+    let link: any ControllerLink
     switch config.transport {
-    case .mqtt: try await runWithBroker()
-    case .https: try await runPolling()
+    case .mqtt: link = try MQTTLink(agent: self, http: http)
+    case .https: link = HTTPSLink(agent: self, http: http)
     }
+    let outbox = Outbox(
+      store: store, logger: logger, maxRetryDelay: link.outboxMaxRetryDelay, clock: clock, jitter: jitter
+    ) { message in try await link.deliver(message) }
+    let events = EventHub()
+    let (reboots, reboot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    // An update ended: the new inventory goes to the controller at once.
+    let worker = makeWorker(http: http, outbox: outbox, events: events, reboot: reboot) { await link.sendInventory() }
+    var services: [any Service] = [
+      EventSocketService(
+        server: EventSocketServer(
+          path: config.eventSocketPath, hub: events, logger: logger,
+          handle: { request in
+            Self.handle(request, consent: worker.consent) {
+              try self.store.status(device: self.config.deviceID, running: true, connected: link.isConnected)
+            }
+          }), logger: logger)
+    ]
+    if let hooks = config.hooksDirectory {
+      services.append(
+        HookService(runner: HookRunner(directory: hooks, timeout: config.hookTimeout, hub: events, logger: logger)))
+    }
+    services += [
+      UpdateWorkerService(worker: worker), ControllerLinkService(link: link),
+      ReceiverService(link: link, worker: worker), OutboxService(outbox: outbox, link: link),
+      ReconcilerService(agent: self, outbox: outbox, http: http),
+      CheckInService(agent: self, link: link, outbox: outbox), RebootWatchService(reboots: reboots),
+    ]
+    let group = ServiceGroup(
+      configuration: .init(
+        services: services.map {
+          .init(
+            service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+            failureTerminationBehavior: .gracefullyShutdownGroup)
+        }, logger: logger))
+    var failure: (any Error)?
+    do {
+      try await group.run()
+    } catch {
+      failure = error
+    }
+    // In a task of its own: the caller may be cancelled, and the goodbye must still be sent.
+    await Task {
+      await link.close()
+      try? await http.shutdown()
+    }.value
+    if let failure, !(failure is CancellationError) { throw failure }
   }
 
   /// The update worker and what it reports through; `onChange` runs when an update ended.
@@ -102,115 +151,6 @@ public final class Agent: Service {
     return list
   }
 
-  /// What runs on the device whatever the transport: the event socket, hooks, the worker, and the
-  /// reboot watch (an update that asked for a reboot ends the agent: the restart verifies it).
-  func addLocalServices(
-    to group: inout ThrowingTaskGroup<Void, any Error>, events: EventHub, worker: UpdateWorker,
-    reboots: AsyncStream<Void>, connected: @escaping @Sendable () -> Bool
-  ) {
-    let socket = EventSocketServer(
-      path: config.eventSocketPath, hub: events, logger: logger,
-      handle: { request in
-        Self.handle(request, consent: worker.consent) {
-          try self.store.status(device: self.config.deviceID, running: true, connected: connected())
-        }
-      })
-    group.addTask {
-      do {
-        try await socket.run()
-      } catch is CancellationError {
-        // The agent is stopping: the socket closes with it.
-      } catch {
-        self.logger.error("event socket \(socket.path): \(error); local programs cannot follow updates")
-      }
-    }
-    if let hooks = config.hooksDirectory {
-      let runner = HookRunner(directory: hooks, timeout: config.hookTimeout, hub: events, logger: logger)
-      group.addTask { await runner.run() }
-    }
-    group.addTask { await worker.run() }
-    group.addTask { for await _ in reboots { return } }
-  }
-
-  /// Sends again, over HTTPS, the reports the controller lacks each time the outbox drained after a
-  /// (re)connect or an update's end.
-  func addReconciliation(to group: inout ThrowingTaskGroup<Void, any Error>, outbox: Outbox, http: HTTPClient) {
-    group.addTask {
-      for await _ in outbox.drained where self.needsReconcile.withLock({ $0 }) {
-        // Give the reports just published a moment to reach the controller first.
-        try await self.clock.sleep(for: .seconds(1))
-        // Capped at 30 s and jittered: a controller that was away is back within that of its return, and the
-        // fleet that waited for it does not come back in lockstep.
-        var delays = RetryDelays(Backoff(base: 2, maximum: 30), jitter: self.jitter)
-        while await !self.reconcile(http) {
-          try await self.clock.sleep(for: delays.afterFailure())
-        }
-      }
-    }
-  }
-
-  /// The agent with a broker session: notices and commands arrive by MQTT at once.
-  private func runWithBroker() async throws {
-    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
-    let mqtt = try MQTTClient(options: mqttOptions(), logger: logger)
-    let outbox = Outbox(store: store, mqtt: mqtt, logger: logger, clock: clock, jitter: jitter)
-    let events = EventHub()
-    let (reboots, reboot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    let worker = makeWorker(http: http, outbox: outbox, events: events, reboot: reboot) { [weak self] in
-      await self?.checkIn(mqtt)
-    }
-    do {
-      try await cancelWhenGracefulShutdown {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-          self.addLocalServices(
-            to: &group, events: events, worker: worker, reboots: reboots, connected: { mqtt.isConnected })
-          let notices = try await mqtt.subscribe(Topics.device(self.deviceID, .deployment), qos: 1)
-          let commands = try await mqtt.subscribe(Topics.device(self.deviceID, .command), qos: 1)
-          try await self.connectWithRetry(mqtt)
-          group.addTask { await outbox.run() }
-          self.addReconciliation(to: &group, outbox: outbox, http: http)
-          group.addTask {
-            for await message in notices { self.accept(message, worker: worker) }
-          }
-          group.addTask {
-            for await message in commands { self.acceptCommand(message, worker: worker) }
-          }
-          group.addTask {
-            for await event in mqtt.events where event == .connected(reconnect: true) {
-              self.needsReconcile.withLock { $0 = true }
-              outbox.wake()
-              await self.announce(mqtt, http: http, worker: worker)
-            }
-          }
-          await self.announce(mqtt, http: http, worker: worker)
-          group.addTask {
-            while !Task.isCancelled {
-              try await self.clock.sleep(for: self.nextCheckInDelay())
-              // Outside the schedule window the agent stays connected but does not ask for work.
-              if let window = self.config.schedule, !window.contains(Date(), in: self.config.windowTimeZone) {
-                continue
-              }
-              await self.announce(mqtt, http: http, worker: worker)
-            }
-          }
-          try await group.next()
-          group.cancelAll()
-        }
-      }
-    } catch is CancellationError {
-    } catch {
-      await shutdown(mqtt: mqtt, http: http)
-      throw error
-    }
-    await shutdown(mqtt: mqtt, http: http)
-  }
-
-  /// Says `offline` and closes the connections. Runs in a task of its own:
-  /// the caller is usually cancelled, and the goodbye must still be sent.
-  private func shutdown(mqtt: MQTTClient, http: HTTPClient) async {
-    await Task { await self.sayGoodbye(mqtt: mqtt, http: http) }.value
-  }
-
   /// Connects once to the broker and the controller with this device's
   /// certificate and says what failed: for `airlift-agent check`.
   public func checkConnectivity() async throws {
@@ -222,31 +162,12 @@ public final class Agent: Service {
     _ = try await fetchDesired(http)
   }
 
-  private func sayGoodbye(mqtt: MQTTClient, http: HTTPClient) async {
-    // A clean disconnect sends no last will, so say `offline` ourselves.
-    try? await withTimeout(.seconds(2)) {
-      try await mqtt.publish(
-        Topics.device(self.deviceID, .presence), payload: Wire.encode(Presence(.offline)), qos: 1, retain: true)
-    }
-    await mqtt.close()
-    try? await http.shutdown()
-  }
-
-  private func mqttOptions() -> MQTTClientOptions {
+  func mqttOptions() -> MQTTClientOptions {
     MQTTClientOptions(
       brokerURL: config.brokerURL, clientID: config.deviceID,
       tls: .init(caFile: config.caFile, certificateFile: config.certificate, keyFile: config.key),
       will: .init(topic: Topics.device(deviceID, .presence), payload: Wire.encode(Presence(.offline))),
       cleanStart: false, minRetryInterval: MQTTClientOptions.spreadRetryStart())
-  }
-
-  private func connectWithRetry(_ mqtt: MQTTClient) async throws {
-    try await retrying(
-      RetryDelays(Backoff(base: 0.5, maximum: 30), jitter: jitter), clock: clock,
-      failed: { error, wait in
-        logger.error("\(error) — retrying in \(Backoff.describe(wait.seconds))")
-        try? store.recordError("\(error)")
-      }, { try await mqtt.connect() })
   }
 
   /// The period plus a random part of the jitter, so a fleet spreads its check-ins.
@@ -277,28 +198,6 @@ public final class Agent: Service {
     }
   }
 
-  /// Decodes an operator command for this device.
-  private func acceptCommand(_ message: MQTTMessage, worker: UpdateWorker) {
-    guard !message.payload.isEmpty else { return }
-    do {
-      worker.submit(try Wire.decode(DeviceCommand.self, from: message.payload, topic: message.topic))
-    } catch {
-      logger.warning("ignored command message: \(error)")
-    }
-  }
-
-  /// Decodes a `deployment` message; an empty retained message clears it.
-  private func accept(_ message: MQTTMessage, worker: UpdateWorker) {
-    guard !message.payload.isEmpty else { return }
-    do {
-      worker.submit(try Wire.decode(DeploymentNotice.self, from: message.payload, topic: message.topic))
-    } catch {
-      logger.warning("ignored deployment message: \(error)")
-    }
-  }
-
-  /// Presence, check-in and the desired deployment over HTTPS: done on
-  /// connect, reconnect and every check-in period.
   /// Sends again, over HTTPS, the reports the controller does not have (a
   /// broker that crashed after acknowledging them, a controller that was
   /// not subscribed yet). The controller stores each report number once.
@@ -353,22 +252,6 @@ public final class Agent: Service {
     return try Wire.decode(T.self, from: Array(buffer: body), topic: request.url)
   }
 
-  private func announce(_ mqtt: MQTTClient, http: HTTPClient, worker: UpdateWorker) async {
-    do {
-      try await mqtt.publish(
-        Topics.device(deviceID, .presence), payload: Wire.encode(Presence(.online)), qos: 1, retain: true)
-    } catch {
-      logger.warning("could not publish presence: \(error)")
-    }
-    await checkIn(mqtt)
-    do {
-      if let notice = try await fetchDesired(http) { worker.submit(notice) }
-    } catch {
-      logger.warning("\(error)")
-      try? store.recordError("\(error)")
-    }
-  }
-
   /// The device document: attributes, installed packages and apps, channels.
   func currentCheckIn(nextCheckIn: Date? = nil) async -> CheckIn {
     let apps = await handlers.appStates(installDirectory: config.installDirectory)
@@ -382,18 +265,8 @@ public final class Agent: Service {
       nextCheckIn: nextCheckIn, problems: problems().nilIfEmpty)
   }
 
-  private func checkIn(_ mqtt: MQTTClient) async {
-    let checkIn = await currentCheckIn()
-    do {
-      try await mqtt.publish(Topics.device(deviceID, .checkin), payload: Wire.encode(checkIn), qos: 1)
-      try? store.recordCheckIn()
-    } catch {
-      logger.warning("could not check in: \(error)")
-      try? store.recordError("could not check in: \(error)")
-    }
-  }
-
-  private func fetchDesired(_ http: HTTPClient) async throws -> DeploymentNotice? {
+  /// The desired deployment over HTTPS (nil: nothing to do).
+  func fetchDesired(_ http: HTTPClient) async throws -> DeploymentNotice? {
     let url = "\(config.controllerURL)/api/v1/device/deployment"
     let response: HTTPClientResponse
     let body: ByteBuffer

@@ -1,5 +1,4 @@
 import AirliftCore
-import AirliftMQTT
 import Logging
 
 /// What became of one attempt to deliver a stored message.
@@ -41,23 +40,6 @@ final class Outbox: Sendable {
     self.logger = logger
     (signals, signal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     (drained, drainedSignal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-  }
-
-  /// Publishes over the device's MQTT session (QoS 1); retries every second (the client reconnects by itself).
-  convenience init(
-    store: AgentStore, mqtt: MQTTClient, logger: Logger, clock: any Clock<Duration> = ContinuousClock(),
-    jitter: Jitter = .system
-  ) {
-    self.init(store: store, logger: logger, maxRetryDelay: 1, clock: clock, jitter: jitter) { message in
-      do {
-        try await mqtt.publish(message.topic, payload: message.payload, qos: 1)
-        return .delivered
-      } catch MQTTError.notAuthorized(let operation, let topic) {
-        return .refused("broker refused to \(operation) \(topic) — check the ACL and certificate CN")
-      } catch MQTTError.closed {
-        return .stopped
-      }
-    }
   }
 
   func wake() { signal.yield() }
