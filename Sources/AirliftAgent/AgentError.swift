@@ -1,3 +1,5 @@
+import AirliftCore
+
 /// What went wrong on the device, worded for the operator who reads it in
 /// `airlift deploy show` or the agent's log.
 public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -48,7 +50,7 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
         "artifact \(artifact): SHA-256 digest mismatch (expected \(expected), got \(actual)); the file was altered or corrupted, refusing to install it"
     case .unknownHandler(let name, let available):
       return
-        "no install handler named '\(name)' on this device (available: \(available.joined(separator: ", "))\(name == "ab-slot" ? "; ab-slot needs the abSlot config key" : ""))"
+        "no install handler named '\(name)' on this device (available: \(available.joined(separator: ", "))\(name == HandlerName.abSlot ? "; ab-slot needs the abSlot config key" : ""))"
     case .rollbackUnsupported(let handler):
       return "the \(handler) handler cannot switch back to a previous version on request; deploy that version instead"
     case .nothingToRollBack(let package, let reason):

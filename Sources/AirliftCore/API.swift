@@ -97,7 +97,7 @@ public enum API {
     public var apps: [ReleaseApp]?
 
     public init(
-      package: String, version: String, handler: String = "script", parameters: [String: String] = [:],
+      package: String, version: String, handler: String = HandlerName.script, parameters: [String: String] = [:],
       assets: [AssetRef], apps: [ReleaseApp]? = nil
     ) {
       self.apps = apps
@@ -112,7 +112,7 @@ public enum API {
       let c = try decoder.container(keyedBy: CodingKeys.self)
       package = try c.decode(String.self, forKey: .package)
       version = try c.decode(String.self, forKey: .version)
-      handler = try c.decodeIfPresent(String.self, forKey: .handler) ?? "script"
+      handler = try c.decodeIfPresent(String.self, forKey: .handler) ?? HandlerName.script
       parameters = try c.decodeIfPresent([String: String].self, forKey: .parameters) ?? [:]
       assets = try c.decode([AssetRef].self, forKey: .assets)
       apps = try c.decodeIfPresent([ReleaseApp].self, forKey: .apps)

@@ -318,7 +318,7 @@ public final class MQTTClient: Sendable {
 
   private func deliver(_ message: MQTTMessage) {
     let targets = state.withLock { state in
-      state.subscriptions.values.filter { Topics.filter($0.filter, matches: message.topic) }.map(\.continuation)
+      state.subscriptions.values.filter { TopicFilter.matches($0.filter, topic: message.topic) }.map(\.continuation)
     }
     if targets.isEmpty {
       logger.debug("message on a topic nobody subscribed to", metadata: ["topic": .string(message.topic)])

@@ -41,7 +41,7 @@ public struct ABSlotConfig: Codable, Sendable, Equatable {
 /// back. The running slot is never written, so a failed update leaves the
 /// device on the version it had.
 public struct ABSlotHandler: InstallHandler {
-  public static let name = "ab-slot"
+  public static let name = HandlerName.abSlot
   public let needsReboot = true
   let config: ABSlotConfig
 

@@ -16,7 +16,7 @@ import Synchronization
 /// package); `INSTALL/compose/journal.json` lists what the update under
 /// way changes, so a rollback after a crash knows what to undo.
 public struct ComposeHandler: InstallHandler {
-  public static let name = "compose"
+  public static let name = HandlerName.compose
   let config: ComposeConfig
   let engine: ComposeEngine
 

@@ -7,7 +7,7 @@ import Foundation
 /// reader sees the old or the new version, never a mix. The previous
 /// version stays until the next success; rollback switches back to it.
 public struct DirectoryHandler: InstallHandler {
-  public static let name = "directory"
+  public static let name = HandlerName.directory
 
   public init() {}
 

@@ -8,7 +8,7 @@ import Foundation
 /// parameters in their environment (as `AIRLIFT_PARAM_<NAME>`), never
 /// through a shell string; a failing `install` or `verify` runs `rollback`.
 public struct ScriptHandler: InstallHandler {
-  public static let name = "script"
+  public static let name = HandlerName.script
 
   public init() {}
 

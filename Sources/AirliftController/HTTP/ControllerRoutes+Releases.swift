@@ -55,7 +55,7 @@ extension ControllerRoutes {
   /// A compose release's apps: valid names, each bundle one of the release's assets, no app twice.
   static func validateApps(_ body: API.CreateRelease) throws {
     guard let apps = body.apps, !apps.isEmpty else {
-      if body.handler == "compose" {
+      if body.handler == HandlerName.compose {
         throw APIError(
           status: .badRequest, code: "invalid_app",
           message: "a compose release must list its apps (--app NAME@VERSION=FILE)")

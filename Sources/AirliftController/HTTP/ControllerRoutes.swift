@@ -22,7 +22,7 @@ struct ControllerRoutes {
   let trustedProxies: Set<String>
 
   /// Install handlers agents know; a release must name one of them.
-  static let handlers: Set<String> = ["script", "directory", "ab-slot", "compose"]
+  static let handlers = HandlerName.all
 
   func build() throws -> Router<ControllerRequestContext> {
     let router = Router(context: ControllerRequestContext.self)

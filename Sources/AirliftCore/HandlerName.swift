@@ -1,0 +1,10 @@
+/// The install handlers agents know, by the name a release gives as its `handler`: the controller refuses a
+/// release naming another, and each agent handler answers to one of these.
+public enum HandlerName {
+  public static let script = "script"
+  public static let directory = "directory"
+  public static let abSlot = "ab-slot"
+  public static let compose = "compose"
+  /// Every name a release may use.
+  public static let all: Set<String> = [script, directory, abSlot, compose]
+}
