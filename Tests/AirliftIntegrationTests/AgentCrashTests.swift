@@ -84,7 +84,8 @@ struct AgentCrashTests {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
       var config = try fleet.agentConfig("crash-downloading")
-      config.maxBytesPerSecond = 1_000_000
+      // 10 s for the whole file, so the kill lands mid-transfer however loaded the machine.
+      config.maxBytesPerSecond = 400_000
       try fleet.startAgentProcess(config)
       let deployment = try await deployScript(
         fleet, install: "exit 0", device: config.deviceID, payloadBytes: 4_000_000)

@@ -165,8 +165,10 @@ struct DeploymentLifecycleTests {
         ("device-062", ["region": "us", "model": "gw-100"], ["gw-fw": "2.0.0-rc.1"]),
         ("device-063", ["region": "eu", "model": "gw-100"], [:]),
       ]
+      var certificates: [String: (certificate: String, key: String)] = [:]
       for (id, attributes, installed) in fleetDevices {
         let cert = try fleet.issueDevice(id)
+        certificates[id] = cert
         let mqtt = try fleet.mqttClient(certificate: cert.certificate, key: cert.key, clientID: id)
         try await mqtt.connect()
         let device = try DeviceID(id)
@@ -174,12 +176,17 @@ struct DeploymentLifecycleTests {
           Topics.device(device, .checkin),
           payload: Wire.encode(CheckIn(device: device, attributes: attributes, installed: installed, agentVersion: "t"))
         )
-        if id == "device-063" {
-          try await mqtt.publish(Topics.device(device, .presence), payload: Wire.encode(Presence(.offline)))
-        }
         await mqtt.close()
       }
       try await eventually("four devices") { try await client.devices().count == 4 }
+      // Offline only once its check-in is in: the controller handles check-ins and presence side by side, and a
+      // check-in that came second would mark it online again.
+      let cert = try #require(certificates["device-063"])
+      let mqtt = try fleet.mqttClient(certificate: cert.certificate, key: cert.key, clientID: "device-063")
+      try await mqtt.connect()
+      try await mqtt.publish(
+        Topics.device(try DeviceID("device-063"), .presence), payload: Wire.encode(Presence(.offline)))
+      await mqtt.close()
       try await eventually("device-063 offline") {
         try await client.devices(online: false).map(\.id) == ["device-063"]
       }

@@ -13,15 +13,19 @@ struct DownloadResilienceTests {
       let release = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
       let size = try #require(release.assets.first?.size)
       var config = try fleet.agentConfig("device-090")
-      config.maxBytesPerSecond = 1_000_000
+      // 12 s for the whole file, so the stop lands mid-transfer however loaded the machine.
+      config.maxBytesPerSecond = 500_000
       try await fleet.startAgent(config)
       let deployment = try await client.createDeployment(
         .init(package: "big", version: "1.0.0", target: .init(devices: ["device-090"])))
-      try await eventually("a third of the download") {
-        (try await client.deployment(deployment.id).devices.first?.percent ?? 0) >= 30
+      // Watched on the device's disk, not through the controller's reports: nothing between the two to lag
+      // behind a 6 s transfer on a loaded machine.
+      let partial = "\(config.dataDirectory)/downloads/\(release.assets[0].sha256).part"
+      try await eventually("a third of the download on disk") {
+        ((try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? NSNumber)?.int64Value ?? 0)
+          >= size / 3
       }
       await fleet.stopAgent("device-090")
-      let partial = "\(config.dataDirectory)/downloads/\(release.assets[0].sha256).part"
       let kept = try #require(try FileManager.default.attributesOfItem(atPath: partial)[.size] as? NSNumber).int64Value
       #expect(kept > 0 && kept < size)
 
@@ -127,12 +131,10 @@ struct DownloadResilienceTests {
       config.retryBaseDelay = 0.2
       config.retryMaxDelay = 0.5
       try await fleet.startAgent(config)
+      // The proxy cuts the link by itself a third of the way in, however fast this machine is today.
+      proxy.on(.cut, afterBytes: 1_000_000)
       let deployment = try await client.createDeployment(
         .init(package: "big", version: "1.0.0", target: .init(devices: ["device-093"])))
-      try await eventually("a third of the download") {
-        (try await client.deployment(deployment.id).devices.first?.percent ?? 0) >= 30
-      }
-      proxy.cutAll()
       try await eventually("the deployment to complete") {
         try await client.deployment(deployment.id).status == .completed
       }
@@ -157,21 +159,14 @@ struct DownloadResilienceTests {
       _ = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
       var config = try fleet.agentConfig("device-094")
       config.stallTimeout = 1
-      // Slow enough that the stall starts before the transfer ends, even on a busy machine.
       config.maxBytesPerSecond = 1_000_000
       config.retryBaseDelay = 0.2
       config.retryMaxDelay = 0.5
       try await fleet.startAgent(config)
+      // The proxy hangs that connection by itself a quarter of the way in; the retry's connection flows.
+      proxy.on(.stall, afterBytes: 500_000)
       let deployment = try await client.createDeployment(
         .init(package: "big", version: "1.0.0", target: .init(devices: ["device-094"])))
-      try await eventually("a quarter of the download") {
-        (try await client.deployment(deployment.id).devices.first?.percent ?? 0) >= 25
-      }
-      proxy.stall(true)
-      try await eventually("the stall to be noticed") {
-        try await client.deployment(deployment.id).devices.first?.state == .retrying
-      }
-      proxy.stall(false)
       try await eventually("the deployment to complete") {
         try await client.deployment(deployment.id).status == .completed
       }

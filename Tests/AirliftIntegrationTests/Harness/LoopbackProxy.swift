@@ -13,6 +13,17 @@ final class LoopbackProxy: Sendable {
   /// not all waiting in socket buffers when the test cuts or stalls.
   private let rate: Int
   private let stalled = Mutex(false)
+  /// What the proxy does by itself once one connection has sent this many bytes towards the client: the test
+  /// says when in bytes, not in time, so a fast or a loaded machine cuts at the same point.
+  private let trigger = Mutex<(action: Action, afterBytes: Int)?>(nil)
+
+  enum Action: Sendable {
+    /// That connection hangs (nothing more flows to the client, the TCP connection stays open); later
+    /// connections flow: one stall, one retry.
+    case stall
+    /// Every open connection is closed, as a dropped link would.
+    case cut
+  }
   private let open = Mutex<[any Channel]>([])
   private let accepted = Atomic<Int>(0)
   private let server: Mutex<(any Channel)?> = Mutex(nil)
@@ -54,6 +65,10 @@ final class LoopbackProxy: Sendable {
   /// connection stays open: a stall, not a drop).
   func stall(_ on: Bool) { stalled.withLock { $0 = on } }
 
+  /// Stalls that connection, or cuts every one, as soon as one connection has forwarded `afterBytes` towards
+  /// the client; once.
+  func on(_ action: Action, afterBytes: Int) { trigger.withLock { $0 = (action, afterBytes) } }
+
   /// Closes every open connection, as a dropped link would.
   func cutAll() {
     for channel in open.withLock({ $0 }) { channel.close(promise: nil) }
@@ -85,12 +100,29 @@ final class LoopbackProxy: Sendable {
             for try await buffer in clientIn { try await upstreamOut.write(buffer) }
           }
           group.addTask {
+            var forwarded = 0
+            var hung = false
             for try await var buffer in upstreamIn {
               // Small slices at the paced rate: a cut or stall takes effect within ~16 KB.
               while buffer.readableBytes > 0, let slice = buffer.readSlice(length: min(buffer.readableBytes, 16 * 1024))
               {
-                while self.stalled.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
+                let due = self.trigger.withLock { trigger -> Action? in
+                  guard let (action, afterBytes) = trigger, forwarded + slice.readableBytes > afterBytes else {
+                    return nil
+                  }
+                  trigger = nil
+                  return action
+                }
+                switch due {
+                case .stall: hung = true
+                case .cut:
+                  self.cutAll()
+                  return
+                case nil: break
+                }
+                while hung || self.stalled.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
                 try await clientOut.write(slice)
+                forwarded += slice.readableBytes
                 try await Task.sleep(for: .seconds(Double(slice.readableBytes) / Double(self.rate)))
               }
             }
