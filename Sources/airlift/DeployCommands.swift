@@ -307,12 +307,7 @@ struct Deploy: AsyncParsableCommand {
     @Argument(help: "Deployment id.") var id: String
     @Option(help: "Why, for the record.") var reason: String?
 
-    func run() async throws {
-      let deployment = try await connection.withClient {
-        try await $0.changeDeployment(id, action: "pause", reason: reason)
-      }
-      print(connection.json ? Output.json(deployment) : "\(deployment.id) \(deployment.status.rawValue)")
-    }
+    func run() async throws { try await DeploymentChange.pause.run(connection, id: id, reason: reason) }
   }
 
   struct Approve: AsyncParsableCommand {
@@ -321,11 +316,7 @@ struct Deploy: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Deployment id.") var id: String
 
-    func run() async throws {
-      let deployment = try await connection.withClient { try await $0.changeDeployment(id, action: "approve") }
-      if connection.json { return print(Output.json(deployment)) }
-      print("\(deployment.id) approved by \(deployment.approvedBy ?? "?"): \(deployment.status.rawValue)")
-    }
+    func run() async throws { try await DeploymentChange.approve.run(connection, id: id) }
   }
 
   struct Promote: AsyncParsableCommand {
@@ -334,12 +325,7 @@ struct Deploy: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Deployment id.") var id: String
 
-    func run() async throws {
-      let deployment = try await connection.withClient { try await $0.changeDeployment(id, action: "promote") }
-      if connection.json { return print(Output.json(deployment)) }
-      let phase = deployment.rollout.map { " phase \($0.phase) of \($0.plan.phases.count)" } ?? ""
-      print("\(deployment.id) \(deployment.status.rawValue)\(phase)")
-    }
+    func run() async throws { try await DeploymentChange.promote.run(connection, id: id) }
   }
 
   struct Resume: AsyncParsableCommand {
@@ -347,10 +333,7 @@ struct Deploy: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Deployment id.") var id: String
 
-    func run() async throws {
-      let deployment = try await connection.withClient { try await $0.changeDeployment(id, action: "resume") }
-      print(connection.json ? Output.json(deployment) : "\(deployment.id) \(deployment.status.rawValue)")
-    }
+    func run() async throws { try await DeploymentChange.resume.run(connection, id: id) }
   }
 
   struct Abort: AsyncParsableCommand {
@@ -360,11 +343,31 @@ struct Deploy: AsyncParsableCommand {
     @Argument(help: "Deployment id.") var id: String
     @Option(help: "Why, for the record.") var reason: String?
 
-    func run() async throws {
-      let deployment = try await connection.withClient {
-        try await $0.changeDeployment(id, action: "abort", reason: reason)
-      }
-      print(connection.json ? Output.json(deployment) : "\(deployment.id) \(deployment.status.rawValue)")
+    func run() async throws { try await DeploymentChange.abort.run(connection, id: id, reason: reason) }
+  }
+}
+
+/// The one shape of pause, resume, approve, promote and abort: one request, the deployment back, a line (or
+/// its JSON).
+enum DeploymentChange: String {
+  case pause, resume, approve, promote, abort
+
+  func run(_ connection: ConnectionOptions, id: String, reason: String? = nil) async throws {
+    let deployment = try await connection.withClient {
+      try await $0.changeDeployment(id, action: rawValue, reason: reason)
+    }
+    print(connection.json ? Output.json(deployment) : summary(deployment))
+  }
+
+  func summary(_ deployment: API.Deployment) -> String {
+    switch self {
+    case .approve:
+      return "\(deployment.id) approved by \(deployment.approvedBy ?? "?"): \(deployment.status.rawValue)"
+    case .promote:
+      let phase = deployment.rollout.map { " phase \($0.phase) of \($0.plan.phases.count)" } ?? ""
+      return "\(deployment.id) \(deployment.status.rawValue)\(phase)"
+    case .pause, .resume, .abort:
+      return "\(deployment.id) \(deployment.status.rawValue)"
     }
   }
 }

@@ -15,6 +15,32 @@ struct DeploymentLifecycleTests {
     try await client.deployment(id).devices.first { $0.device == device }?.state
   }
 
+  @Test(
+    "airlift deploy pause, resume, promote, approve and abort through the real binary: a line each, a refusal is the server's message and exit 1"
+  )
+  func changesThroughTheCommandLine() async throws {
+    try await Fleet.with { fleet in
+      try await release(fleet)
+      let deployment = try await fleet.client!.createDeployment(
+        .init(package: "hello", version: "1.0.0", target: .init(devices: ["cli-1"]), allowUnknownDevices: true))
+      let id = deployment.id
+      func airlift(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await UpdateFlowIntegrationTests.airlift(fleet, ["deploy"] + arguments)
+      }
+      let paused = try await airlift(["pause", id, "--reason", "checking"])
+      #expect(paused.status == 0 && paused.output.contains("\(id) Paused"), "\(paused)")
+      let resumed = try await airlift(["resume", id])
+      #expect(resumed.status == 0 && resumed.output.contains("\(id) Active"), "\(resumed)")
+      let promoted = try await airlift(["promote", id])
+      #expect(promoted.status == 1 && promoted.output.contains("invalid_transition"), "\(promoted)")
+      let approved = try await airlift(["approve", id])
+      #expect(approved.status == 1 && approved.output.contains("approval_refused"), "\(approved)")
+      let aborted = try await airlift(["abort", id, "--reason", "done checking", "--json"])
+      #expect(aborted.status == 0 && aborted.output.contains("\"status\" : \"Aborted\""), "\(aborted)")
+      #expect(try await fleet.client!.deployment(id).reason?.contains("done checking") == true)
+    }
+  }
+
   @Test("abort: a device that had not started never installs; the retained notice is withdrawn")
   func abortWithdrawsPendingDevices() async throws {
     try await Fleet.with { fleet in
