@@ -12,7 +12,6 @@ final class LoopbackProxy: Sendable {
   /// Bytes per second towards the client; the proxy paces them so they are
   /// not all waiting in socket buffers when the test cuts or stalls.
   private let rate: Int
-  private let stalled = Mutex(false)
   /// What the proxy does by itself once one connection has sent this many bytes towards the client: the test
   /// says when in bytes, not in time, so a fast or a loaded machine cuts at the same point.
   private let trigger = Mutex<(action: Action, afterBytes: Int)?>(nil)
@@ -60,10 +59,6 @@ final class LoopbackProxy: Sendable {
 
   /// Connections accepted so far.
   var connections: Int { accepted.load(ordering: .relaxed) }
-
-  /// While stalled, bytes from the controller are held back (the TCP
-  /// connection stays open: a stall, not a drop).
-  func stall(_ on: Bool) { stalled.withLock { $0 = on } }
 
   /// Stalls that connection, or cuts every one, as soon as one connection has forwarded `afterBytes` towards
   /// the client; once.
@@ -120,7 +115,7 @@ final class LoopbackProxy: Sendable {
                   return
                 case nil: break
                 }
-                while hung || self.stalled.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)) }
+                while hung { try await Task.sleep(for: .milliseconds(50)) }
                 try await clientOut.write(slice)
                 forwarded += slice.readableBytes
                 try await Task.sleep(for: .seconds(Double(slice.readableBytes) / Double(self.rate)))
