@@ -79,7 +79,6 @@ let package = Package(
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Subprocess", package: "swift-subprocess"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
@@ -125,13 +124,25 @@ let package = Package(
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
       ],
       swiftSettings: strict),
+    // What the test targets share: a clock that moves only when a test says so.
+    .target(name: "AirliftTesting", path: "Tests/AirliftTesting", swiftSettings: strict),
     .testTarget(
       name: "AirliftCoreTests",
       dependencies: [
-        "AirliftCore", "AirliftCrypto", "AirliftLogging",
+        "AirliftCore", "AirliftCrypto", "AirliftLogging", "AirliftTesting",
         .product(name: "PropertyBased", package: "swift-property-based"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: strict),
+    // The update worker driven by a test handler on a manual clock: what is about time, in milliseconds.
+    .testTarget(
+      name: "AirliftAgentTests",
+      dependencies: [
+        "AirliftAgent", "AirliftCore", "AirliftCrypto", "AirliftTesting",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: strict),
     .testTarget(

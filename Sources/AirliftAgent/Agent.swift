@@ -20,7 +20,7 @@ public final class Agent: Service {
   let handlers: InstallHandlers
   let logger: Logger
   /// What the agent's own waits (retries, check-in periods) sleep on, and the jitter that spreads them.
-  let clock: any Clock<Duration>
+  let clock: AgentClock
   let jitter: Jitter
   let restart = Mutex(false)
   /// Set on every (re)connect: once the outbox is empty, ask the controller
@@ -35,7 +35,7 @@ public final class Agent: Service {
 
   public init(
     config: AgentConfig, handlers: InstallHandlers? = nil, logger: Logger? = nil,
-    clock: any Clock<Duration> = ContinuousClock(), jitter: Jitter = .system
+    clock: AgentClock = .system, jitter: Jitter = .system
   ) throws {
     self.config = config
     self.clock = clock
@@ -65,7 +65,8 @@ public final class Agent: Service {
     case .https: link = HTTPSLink(agent: self, http: http)
     }
     let outbox = Outbox(
-      store: store, logger: logger, maxRetryDelay: link.outboxMaxRetryDelay, clock: clock, jitter: jitter
+      store: store, logger: logger, maxRetryDelay: link.outboxMaxRetryDelay, clock: clock.underlying,
+      jitter: jitter
     ) { message in try await link.deliver(message) }
     let events = EventHub()
     let (reboots, reboot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -122,7 +123,8 @@ public final class Agent: Service {
       downloader: ArtifactDownloader(
         client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond,
         reservedSpace: config.reservedDiskSpace, transferred: { [store] in try? store.addDownloaded(bytes: $0) }),
-      handlers: handlers, config: config, outbox: outbox, events: events, logger: logger, jitter: jitter,
+      handlers: handlers, config: config, outbox: outbox, events: events, logger: logger, clock: clock,
+      jitter: jitter,
       onChange: { [weak self] in
         // An update ended: make sure the controller has its whole history, then report the new inventory.
         self?.needsReconcile.withLock { $0 = true }
@@ -304,15 +306,7 @@ public final class Agent: Service {
   }
 }
 
-/// Runs `body`, giving up after `limit`.
+/// Runs `body`, giving up after `limit` of real time.
 func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-  try await withThrowingTaskGroup(of: T.self) { group in
-    group.addTask { try await body() }
-    group.addTask {
-      try await Task.sleep(for: limit)
-      throw CancellationError()
-    }
-    defer { group.cancelAll() }
-    return try await group.next()!
-  }
+  try await AgentClock.system.withTimeout(limit, body)
 }

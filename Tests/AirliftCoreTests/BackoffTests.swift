@@ -1,4 +1,5 @@
 import AirliftCore
+import AirliftTesting
 import Synchronization
 import Testing
 

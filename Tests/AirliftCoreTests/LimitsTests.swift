@@ -165,13 +165,10 @@ struct LimitsTests {
     #expect(notice.artifacts.totalSize == 0)
   }
 
-  @Test("arithmetic on what a notice says saturates: durations, percents")
+  @Test("arithmetic on what a notice says saturates: durations")
   func saturation() {
     #expect(Limits.duration(seconds: .max, in: Limits.stageTimeout) == .seconds(2_592_000))
     #expect(Limits.duration(seconds: .min, in: Limits.stageTimeout) == .seconds(1))
-    #expect(ProgressThrottle.percent(.max, of: 10) == 100)
-    #expect(ProgressThrottle.percent(-5, of: 10) == 0)
-    #expect(ProgressThrottle.percent(5, of: 10) == 50)
     #expect(Backoff.describe(4.2345) == "4.2 s")
     #expect(Backoff.describe(38.6) == "39 s")
     #expect(Backoff.describe(.nan) == "? s")

@@ -89,22 +89,4 @@ struct RangeAndProgressTests {
   func foreignRanges(header: String) throws {
     #expect(try ByteRange.parse(header, size: 1000) == nil)
   }
-
-  @Test("progress is reported at most once per interval and once per percent; 100% always")
-  func throttle() {
-    var throttle = ProgressThrottle(interval: 1.0)
-    let decisions = [(0.0, 0), (0.5, 10), (1.1, 10), (5.0, 10), (5.1, 100)].map {
-      throttle.shouldReport(now: $0.0, percent: $0.1)
-    }
-    #expect(decisions == [true, false, true, false, true])
-    #expect(ProgressThrottle.percent(1, of: 3) == 33)
-
-    // With a percent step, a fast download reports every step even inside the interval.
-    var stepped = ProgressThrottle(interval: 10, percentStep: 25)
-    let steps = [(0.0, 0), (0.1, 10), (0.2, 25), (0.3, 49), (0.4, 50), (0.5, 51), (11.0, 60)].map {
-      stepped.shouldReport(now: $0.0, percent: $0.1)
-    }
-    #expect(steps == [true, false, true, false, true, false, true])
-    #expect(ProgressThrottle.percent(5, of: 0) == 0)
-  }
 }

@@ -60,7 +60,7 @@ final class HTTPSLink: ControllerLink {
 
   /// After an update: a check-in at once rather than a period later.
   func sendInventory() async {
-    _ = await announce(nextCheckIn: Date().addingTimeInterval(agent.nextCheckInDelay().seconds))
+    _ = await announce(nextCheckIn: agent.clock.date.addingTimeInterval(agent.nextCheckInDelay().seconds))
   }
 
   /// Status reports to the status route, command results to theirs. A refusal that cannot change (4xx) drops

@@ -35,7 +35,7 @@ final class MQTTLink: ControllerLink {
     let notices = try await mqtt.subscribe(Topics.device(agent.deviceID, .deployment), qos: 1)
     let commands = try await mqtt.subscribe(Topics.device(agent.deviceID, .command), qos: 1)
     try await retrying(
-      RetryDelays(Backoff(base: 0.5, maximum: 30), jitter: agent.jitter), clock: agent.clock,
+      RetryDelays(Backoff(base: 0.5, maximum: 30), jitter: agent.jitter), clock: agent.clock.underlying,
       failed: { [agent] error, wait in
         agent.logger.error("\(error) — retrying in \(Backoff.describe(wait.seconds))")
         try? agent.store.recordError("\(error)")

@@ -131,21 +131,21 @@ struct CheckInService: Service, CustomStringConvertible {
           for await _ in link.reconnects {
             agent.needsReconcile.withLock { $0 = true }
             outbox.wake()
-            _ = await link.announce(nextCheckIn: Date().addingTimeInterval(agent.nextCheckInDelay().seconds))
+            _ = await link.announce(nextCheckIn: agent.clock.date.addingTimeInterval(agent.nextCheckInDelay().seconds))
           }
         }
         group.addTask {
           var delay = agent.nextCheckInDelay()
           // The first one goes out whatever the window: the controller learns the device is there.
-          if await link.announce(nextCheckIn: Date().addingTimeInterval(delay.seconds)) { outbox.wake() }
+          if await link.announce(nextCheckIn: agent.clock.date.addingTimeInterval(delay.seconds)) { outbox.wake() }
           while !Task.isCancelled {
             try await agent.clock.sleep(for: delay)
             delay = agent.nextCheckInDelay()
             // Outside the schedule window the agent stays reachable but does not ask for work.
-            if let window = agent.config.schedule, !window.contains(Date(), in: agent.config.windowTimeZone) {
+            if let window = agent.config.schedule, !window.contains(agent.clock.date, in: agent.config.windowTimeZone) {
               continue
             }
-            if await link.announce(nextCheckIn: Date().addingTimeInterval(delay.seconds)) { outbox.wake() }
+            if await link.announce(nextCheckIn: agent.clock.date.addingTimeInterval(delay.seconds)) { outbox.wake() }
           }
         }
       }

@@ -8,7 +8,7 @@ extension UpdateWorker {
   func download(_ notice: DeploymentNotice, attempt: Int) async -> UpdateEvent? {
     let deadline =
       downloadDeadline[notice.deployment]
-      ?? (ContinuousClock.now + Limits.duration(seconds: notice.timeouts.download, in: Limits.stageTimeout))
+      ?? (clock.now + Limits.duration(seconds: notice.timeouts.download, in: Limits.stageTimeout))
     downloadDeadline[notice.deployment] = deadline
     let artifacts = neededArtifacts(notice)
     let total = artifacts.totalSize
@@ -43,18 +43,18 @@ extension UpdateWorker {
   /// The handler's own fetching (images through the engine), after the
   /// assets: its bytes continue the download's count.
   private func prefetch(
-    _ notice: DeploymentNotice, downloaded: Int64, attempt: Int, deadline: ContinuousClock.Instant
+    _ notice: DeploymentNotice, downloaded: Int64, attempt: Int, deadline: Duration
   ) async throws {
     let handler = try handler(notice)
     let context = try context(notice)
     try FileManager.default.createDirectory(atPath: context.workDirectory, withIntermediateDirectories: true)
     let report = progressReporter(notice, attempt: attempt)
-    let remaining = deadline - ContinuousClock.now
+    let remaining = deadline - clock.now
     guard remaining > .zero else {
       throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "none")
     }
     do {
-      try await withTimeout(remaining) {
+      try await clock.withTimeout(remaining) {
         try await handler.prefetch(context) { progress in
           report(downloaded + progress.bytes, downloaded + progress.total, progress.stage, progress.final)
         }
@@ -68,9 +68,9 @@ extension UpdateWorker {
 
   private func fetch(
     _ artifact: ArtifactRef, of notice: DeploymentNotice, before: Int64, total: Int64, attempt: Int,
-    deadline: ContinuousClock.Instant
+    deadline: Duration
   ) async throws -> String {
-    let remaining = deadline - ContinuousClock.now
+    let remaining = deadline - clock.now
     guard remaining > .zero else {
       throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "none")
     }
@@ -88,13 +88,12 @@ extension UpdateWorker {
   private func progressReporter(_ notice: DeploymentNotice, attempt: Int)
     -> @Sendable (_ bytes: Int64, _ total: Int64, _ stage: String?, _ force: Bool) -> Void
   {
-    let clock = ContinuousClock()
     let start = clock.now
     let throttle = ThrottleBox(ProgressThrottle(interval: config.progressInterval, percentStep: config.progressPercent))
     let topic = Topics.device(deviceID, .status)
-    return { [store, outbox, events] done, total, stage, force in
+    return { [store, outbox, events, clock] done, total, stage, force in
       let percent = ProgressThrottle.percent(done, of: total)
-      let elapsed = (clock.now - start) / .seconds(1)
+      let elapsed = (clock.now - start).seconds
       guard force || throttle.shouldReport(now: elapsed, percent: percent) else { return }
       var report = StatusReport(
         deployment: notice.deployment, state: .downloading, stage: stage, bytes: done, total: total,

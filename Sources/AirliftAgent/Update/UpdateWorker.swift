@@ -25,6 +25,8 @@ actor UpdateWorker {
   let outbox: Outbox
   let events: EventHub
   private let backoff: Backoff
+  /// What deadlines, waits and retries are measured on, and the date windows are read at.
+  let clock: AgentClock
   /// Spreads the retries of devices that failed together.
   private let jitter: Jitter
   private let limits: UpdateLimits
@@ -36,8 +38,9 @@ actor UpdateWorker {
   private let enqueue: AsyncStream<UpdateJob>.Continuation
   /// The deployment the device was last told to run: a waiting update that is not it gives way.
   private let desired = Mutex<String?>(nil)
-  let consent = ConsentBox()
-  var downloadDeadline: [String: ContinuousClock.Instant] = [:]
+  nonisolated let consent = ConsentBox()
+  /// When each running download must have finished, on `clock`.
+  var downloadDeadline: [String: Duration] = [:]
   /// The process groups of the commands updates run, so a restart can end what a killed agent left running.
   let ledger: ProcessLedger
   /// Why the last transition could not be stored (a full data disk), until one can be again; the check-in says it.
@@ -45,10 +48,12 @@ actor UpdateWorker {
 
   init(
     deviceID: DeviceID, store: AgentStore, downloader: ArtifactDownloader, handlers: InstallHandlers,
-    config: AgentConfig, outbox: Outbox, events: EventHub, logger: Logger, jitter: Jitter = .system,
+    config: AgentConfig, outbox: Outbox, events: EventHub, logger: Logger, clock: AgentClock = .system,
+    jitter: Jitter = .system,
     onChange: @escaping @Sendable () async -> Void, onReboot: @escaping @Sendable () -> Void
   ) {
     self.deviceID = deviceID
+    self.clock = clock
     self.jitter = jitter
     self.store = store
     self.downloader = downloader
@@ -129,7 +134,7 @@ actor UpdateWorker {
     let installed = (try? store.installed())?[notice.release.package]
     do {
       try notice.validate()
-      try ReleaseVerifier.check(notice, installed: installed, trustedKeys: config.trustedKeys)
+      try ReleaseVerifier.check(notice, installed: installed, trustedKeys: config.trustedKeys, now: clock.date)
     } catch {
       logger.error("deployment \(notice.deployment): \(error)", metadata: notice.logMetadata)
       await drive(notice, from: UpdateProgress(), on: .refused(reason: "\(error)"))
@@ -180,7 +185,7 @@ actor UpdateWorker {
       return await download(notice, attempt: attempt)
     case .waitBeforeRetry(let attempt):
       let delay = backoff.delay(before: attempt, random: jitter())
-      if let deadline = downloadDeadline[notice.deployment], ContinuousClock.now + .seconds(delay) > deadline {
+      if let deadline = downloadDeadline[notice.deployment], clock.now + .seconds(delay) > deadline {
         return .abandoned(
           reason: AgentError.timedOut(
             stage: "the download", seconds: notice.timeouts.download, last: progress.error ?? "none"
@@ -190,7 +195,7 @@ actor UpdateWorker {
         "attempt \(attempt - 1) failed: \(progress.error ?? "?"); retrying in \(Backoff.describe(delay))",
         metadata: notice.logMetadata)
       do {
-        try await Task.sleep(for: .seconds(delay))
+        try await clock.sleep(for: .seconds(delay))
       } catch {
         return nil
       }
@@ -255,18 +260,18 @@ actor UpdateWorker {
     _ step: UpdateGates.Step, notice: DeploymentNotice, progress: UpdateProgress, permitted: UpdateEvent
   ) async -> UpdateEvent? {
     var reported: String?
-    var failedPrecondition: (checked: ContinuousClock.Instant, reason: String)?
+    var failedPrecondition: (checked: Duration, reason: String)?
     let poll = min(config.recheckInterval, 1)
     while !Task.isCancelled {
       if step != .reboot, let newer = desired.withLock({ $0 }), newer != notice.deployment {
         return .abandoned(reason: "replaced by deployment \(newer) before it was installed")
       }
-      var reason = gates.blocker(step, deployment: notice.deployment)
+      var reason = gates.blocker(step, deployment: notice.deployment, now: clock.date)
       if reason == nil, step != .reboot {
-        if let last = failedPrecondition, ContinuousClock.now - last.checked < .seconds(config.recheckInterval) {
+        if let last = failedPrecondition, clock.now - last.checked < .seconds(config.recheckInterval) {
           reason = last.reason
         } else if let failure = await gates.precondition(step, notice: notice) {
-          failedPrecondition = (ContinuousClock.now, failure)
+          failedPrecondition = (clock.now, failure)
           reason = failure
         }
       }
@@ -280,7 +285,7 @@ actor UpdateWorker {
         logger.info("deployment \(notice.deployment): \(reason)", metadata: notice.logMetadata)
         note(notice, progress, stage: reason, event: reason.hasPrefix("ready:") ? "ready" : "device:update")
       }
-      try? await Task.sleep(for: .seconds(poll))
+      try? await clock.sleep(for: .seconds(poll))
     }
     return nil
   }
@@ -290,7 +295,7 @@ actor UpdateWorker {
       let handler = try handler(notice)
       let context = try context(notice)
       try FileManager.default.createDirectory(atPath: context.workDirectory, withIntermediateDirectories: true)
-      try await withTimeout(Limits.duration(seconds: notice.timeouts.install, in: Limits.stageTimeout)) {
+      try await clock.withTimeout(Limits.duration(seconds: notice.timeouts.install, in: Limits.stageTimeout)) {
         try await handler.install(context)
       }
       return .installSucceeded(needsReboot: handler.needsReboot)

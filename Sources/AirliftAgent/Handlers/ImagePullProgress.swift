@@ -1,3 +1,4 @@
+import AirliftCore
 import Foundation
 
 /// The bytes an image pull has transferred, read from the container
@@ -5,20 +6,20 @@ import Foundation
 /// line, per layer: "Pulling fs layer", "Downloading" with current/total,
 /// "Download complete", "Already exists", … or an error). Layers the
 /// engine already has never count, so the figure is what travelled.
-public struct ImagePullProgress: Sendable {
+struct ImagePullProgress: Sendable {
   /// Layer id → bytes received and the layer's size.
   private var layers: [String: (current: Int64, total: Int64)] = [:]
   /// The layers the engine had already.
-  public private(set) var reused: Set<String> = []
+  private(set) var reused: Set<String> = []
   /// The engine's last status line ("Status: Downloaded newer image for …").
-  public private(set) var lastStatus: String?
+  private(set) var lastStatus: String?
 
-  public init() {}
+  init() {}
 
   /// Bytes received so far, over all layers.
-  public var bytes: Int64 { layers.values.reduce(0) { $0 + $1.current } }
+  var bytes: Int64 { layers.values.reduce(0) { $0 + $1.current } }
   /// The size of the layers being fetched, as far as the engine has said.
-  public var total: Int64 { layers.values.reduce(0) { $0 + max($1.total, $1.current) } }
+  var total: Int64 { layers.values.reduce(0) { $0 + max($1.total, $1.current) } }
 
   private struct Message: Decodable {
     struct Detail: Decodable {
@@ -36,7 +37,7 @@ public struct ImagePullProgress: Sendable {
   /// Takes one line of the stream; returns whether the byte count changed.
   /// A line that reports an error throws it (the pull failed).
   @discardableResult
-  public mutating func take(line: some StringProtocol) throws(AirliftCoreError) -> Bool {
+  mutating func take(line: some StringProtocol) throws(AirliftCoreError) -> Bool {
     let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
     guard !text.isEmpty else { return false }
     guard let message = try? JSONDecoder().decode(Message.self, from: Data(text.utf8)) else {

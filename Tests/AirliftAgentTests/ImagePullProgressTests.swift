@@ -1,6 +1,8 @@
 import AirliftCore
 import Testing
 
+@testable import AirliftAgent
+
 @Suite("The bytes of an image pull, from the engine's progress stream")
 struct ImagePullProgressTests {
   @Test("counts only the layers that travel; Download complete fills a layer; the last status is kept")

@@ -2,12 +2,13 @@ import Synchronization
 
 /// A clock that moves only when a test says so: code that sleeps on it waits until `advance` passes its
 /// deadline, so a test about time runs in microseconds and cannot race the machine.
-final class ManualClock: Clock, Sendable {
-  struct Instant: InstantProtocol {
-    var offset: Duration
-    func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-    func duration(to other: Instant) -> Duration { other.offset - offset }
-    static func < (a: Instant, b: Instant) -> Bool { a.offset < b.offset }
+public final class ManualClock: Clock, Sendable {
+  public struct Instant: InstantProtocol {
+    public var offset: Duration
+    public init(offset: Duration) { self.offset = offset }
+    public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+    public func duration(to other: Instant) -> Duration { other.offset - offset }
+    public static func < (a: Instant, b: Instant) -> Bool { a.offset < b.offset }
   }
 
   private struct Sleeper {
@@ -26,14 +27,20 @@ final class ManualClock: Clock, Sendable {
 
   private let state = Mutex(State())
 
-  var now: Instant { state.withLock { $0.now } }
-  var minimumResolution: Duration { .zero }
-  /// The waits asked for so far (deadline minus the time it was asked at).
-  var waits: [Duration] { state.withLock { $0.waits } }
-  /// How many are sleeping now.
-  var sleeping: Int { state.withLock { $0.sleepers.count } }
+  public init() {}
 
-  func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
+  public var now: Instant { state.withLock { $0.now } }
+  public var minimumResolution: Duration { .zero }
+  /// The waits asked for so far (deadline minus the time it was asked at).
+  public var waits: [Duration] { state.withLock { $0.waits } }
+  /// What each sleeper has left to wait, shortest first.
+  public var pending: [Duration] {
+    state.withLock { state in state.sleepers.map { state.now.duration(to: $0.deadline) }.sorted() }
+  }
+  /// How many are sleeping now.
+  public var sleeping: Int { state.withLock { $0.sleepers.count } }
+
+  public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
     let id = state.withLock { state in
       state.nextID += 1
       return state.nextID
@@ -63,7 +70,7 @@ final class ManualClock: Clock, Sendable {
   }
 
   /// Moves time on by `duration`, waking every sleeper whose deadline has come.
-  func advance(by duration: Duration) {
+  public func advance(by duration: Duration) {
     let due = state.withLock { state -> [Sleeper] in
       state.now = state.now.advanced(by: duration)
       let now = state.now
@@ -74,8 +81,10 @@ final class ManualClock: Clock, Sendable {
     for sleeper in due { sleeper.continuation.resume() }
   }
 
-  /// Waits (yielding, not sleeping) until `count` tasks sleep on this clock.
-  func waitForSleepers(_ count: Int = 1) async {
-    for _ in 0..<1_000_000 where sleeping < count { await Task.yield() }
+  /// Waits until `count` tasks sleep on this clock: yielding first, then looking every millisecond (a loaded
+  /// machine only makes it take longer; a test's time limit ends a wait that never ends).
+  public func waitForSleepers(_ count: Int = 1) async {
+    for _ in 0..<10_000 where sleeping < count { await Task.yield() }
+    while sleeping < count && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(1)) }
   }
 }
