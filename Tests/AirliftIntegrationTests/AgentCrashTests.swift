@@ -125,6 +125,9 @@ struct AgentCrashTests {
       await fleet.killAgentProcess(config.deviceID)
 
       try await fleet.startControllerNow()
+      // The 1 s connect timeout made the first run's failure quick; the restarted agent gets the usual one, so a
+      // loaded machine's slow TLS handshake does not fail its retry into another 60 s wait.
+      config.connectTimeout = 10
       try fleet.startAgentProcess(config)
       // Well inside the 60 s backoff the first run was waiting out.
       try await eventually("the device to succeed", within: 40) {

@@ -1,3 +1,4 @@
+import AirliftAgent
 import AirliftClient
 import AirliftCore
 import Foundation
@@ -16,11 +17,9 @@ struct ControllerDurabilityTests {
     try await Fleet.with(controller: false) { fleet in
       try await fleet.startControllerProcess()
       let client = try #require(fleet.client)
-      // An install that takes a few seconds: the controller dies during it.
-      let slowInstall =
-        "#!/bin/sh\nsleep 3\n"
-        + ReleaseBundle.recordingInstall.split(separator: "\n").dropFirst().joined(separator: "\n")
-      let bundle = try ReleaseBundle.make(in: fleet.root, install: slowInstall)
+      // An install held until the test lets it end: the controller dies during it.
+      let gate = "\(fleet.root)/device-070-may-finish"
+      let bundle = try ReleaseBundle.make(in: fleet.root, install: ReleaseBundle.gatedInstall(gate))
       _ = try await client.uploadRelease(package: "hello", version: "1.0.0", file: bundle)
       let config = try fleet.agentConfig("device-070")
       try await fleet.startAgent(config)
@@ -36,8 +35,9 @@ struct ControllerDurabilityTests {
         status == (signal == SIGTERM ? 0 : 128 + SIGKILL), "the controller ended with \(String(describing: status))")
       // The install finishes while the controller is down; the agent's
       // `Successful` waits on the broker for the controller's persistent session.
+      FileManager.default.createFile(atPath: gate, contents: nil)
       try await eventually("the install to finish while the controller is down") {
-        FileManager.default.fileExists(atPath: "\(config.installDirectory)/runs.log")
+        try AgentStore(path: "\(config.dataDirectory)/agent.sqlite").installed()["hello"] == "1.0.0"
       }
       #expect(await client.isHealthy() == false)
 

@@ -168,13 +168,16 @@ struct DeploymentLifecycleTests {
       let error = try await client.deployment(timed.id).devices.first?.error ?? ""
       #expect(error.contains("timed out"))
 
+      let startAt = Date().addingTimeInterval(8)
       let scheduled = try await client.createDeployment(
         .init(
-          package: "hello", version: "1.0.0", target: .init(devices: ["device-058"]),
-          startAt: Date().addingTimeInterval(3), allowUnknownDevices: true))
+          package: "hello", version: "1.0.0", target: .init(devices: ["device-058"]), startAt: startAt,
+          allowUnknownDevices: true))
       #expect(scheduled.status == .scheduled)
       try await fleet.startAgent(try fleet.agentConfig("device-058"))
-      #expect(try await state(client, scheduled.id, "device-058") == .pending)
+      let before = try await state(client, scheduled.id, "device-058")
+      // Connected before the start time, it waits (a machine so loaded that the agent's start took 8 s skips this).
+      if Date() < startAt { #expect(before == .pending) }
       try await eventually("the scheduled deployment to start and complete") {
         try await client.deployment(scheduled.id).status == .completed
       }

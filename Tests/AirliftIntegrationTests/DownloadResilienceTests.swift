@@ -158,10 +158,12 @@ struct DownloadResilienceTests {
       let bundle = try ReleaseBundle.make(in: fleet.root, payloadBytes: 2_000_000)
       _ = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
       var config = try fleet.agentConfig("device-094")
-      config.stallTimeout = 1
+      // Long enough for a healthy connection's first bytes on a loaded machine; the stalled one never sends more.
+      config.stallTimeout = 3
       config.maxBytesPerSecond = 1_000_000
       config.retryBaseDelay = 0.2
       config.retryMaxDelay = 0.5
+      config.maxAttempts = 10
       try await fleet.startAgent(config)
       // The proxy hangs that connection by itself a quarter of the way in; the retry's connection flows.
       proxy.on(.stall, afterBytes: 500_000)
@@ -222,22 +224,21 @@ struct DownloadResilienceTests {
   func lostReportsAreSentAgain() async throws {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
-      let bundle = try ReleaseBundle.make(in: fleet.root, payloadBytes: 2_000_000)
+      let gate = "\(fleet.root)/device-096-may-finish"
+      let bundle = try ReleaseBundle.make(
+        in: fleet.root, install: ReleaseBundle.gatedInstall(gate), payloadBytes: 2_000_000)
       _ = try await client.uploadRelease(package: "big", version: "1.0.0", file: bundle)
-      var config = try fleet.agentConfig("device-096")
-      config.maxBytesPerSecond = 1_000_000
-      let agent = try await fleet.startAgent(config)
+      let agent = try await fleet.startAgent(try fleet.agentConfig("device-096"))
       let deployment = try await client.createDeployment(
         .init(package: "big", version: "1.0.0", target: .init(devices: ["device-096"])))
-      try await eventually("the download to start") {
-        (try await client.deployment(deployment.id).devices.first?.percent ?? 0) >= 10
-      }
+      try await eventually("the install to start") { try agent.store.update(deployment.id)?.state == .installing }
       // The controller goes away, the broker crashes and comes back with no saved state:
       // no session of the controller, so what the agent publishes now reaches nobody.
       await fleet.stopController()
       fleet.killBroker()
       try? FileManager.default.removeItem(atPath: "\(fleet.root)/broker/mosquitto.db")
       try await fleet.startBroker()
+      FileManager.default.createFile(atPath: gate, contents: nil)
       try await eventually("the update to finish and every report to be published (into the void)") {
         try agent.store.update(deployment.id)?.state == .successful && agent.store.outboxCount() == 0
       }
@@ -248,9 +249,10 @@ struct DownloadResilienceTests {
       let events = try await #require(fleet.controller?.store).statusEvents(
         deployment: deployment.id, device: DeviceID("device-096"))
       let states = events.map(\.state).reduce(into: [DeviceState]()) { if $0.last != $1 { $0.append($1) } }
-      #expect(states == [.pending, .downloading, .downloaded, .installing, .verifying, .successful])
+      let seen = events.map { "\($0.state.rawValue)#\($0.seq ?? -1)@\($0.time.timeIntervalSince1970)" }
+      #expect(states == [.pending, .downloading, .downloaded, .installing, .verifying, .successful], "\(seen)")
       let seqs = events.compactMap(\.seq)
-      #expect(seqs.count == events.count && Set(seqs).count == seqs.count && seqs == seqs.sorted())
+      #expect(seqs.count == events.count && Set(seqs).count == seqs.count && seqs == seqs.sorted(), "\(seen)")
     }
   }
 }

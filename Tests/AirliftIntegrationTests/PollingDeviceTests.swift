@@ -104,17 +104,17 @@ struct PollingDeviceTests {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
       let agent = try await fleet.startAgent(try Self.pollingConfig(fleet, "px-3", period: 1, jitter: 0))
-      let slow = ReleaseBundle.recordingInstall + "\nsleep 4\n"
+      let gate = "\(fleet.root)/px-3-may-finish"
       _ = try await client.uploadRelease(
-        package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root, install: slow))
+        package: "app", version: "1.0.0",
+        file: try ReleaseBundle.make(in: fleet.root, install: ReleaseBundle.gatedInstall(gate)))
       let deployment = try await client.createDeployment(
         .init(package: "app", version: "1.0.0", target: .init(devices: ["px-3"])))
-      try await eventually("px-3 to be installing") {
-        try await client.deployment(deployment.id).devices.first?.state == .installing
-      }
-      await fleet.stopController()
       let store = agent.store
-      try await eventually("the install to end on the device", within: 30) {
+      try await eventually("px-3 to be installing") { try store.update(deployment.id)?.state == .installing }
+      await fleet.stopController()
+      FileManager.default.createFile(atPath: gate, contents: nil)
+      try await eventually("the install to end on the device") {
         try store.update(deployment.id)?.state == .successful
       }
       #expect(try store.outboxCount() > 0, "the Successful report waits for the controller")

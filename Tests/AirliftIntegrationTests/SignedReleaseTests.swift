@@ -79,10 +79,17 @@ struct SignedReleaseTests {
       var swapped = Self.notice("dep-sec-swap", for: v2, manifest: signedV2, fleet: fleet)
       swapped.artifacts[0].sha256 = v1.assets[0].sha256
       swapped.artifacts[0].url = "\(fleet.controllerURL)/artifacts/\(v1.assets[0].sha256)"
-      let expiring = try await client.signRelease(
-        package: "app", version: "2.0.0", key: try fleet.signingKey, expires: Date() + 2)
-      let soonExpired = try await client.signedManifest(package: "app", version: "2.0.0")
-      #expect(expiring.signature?.expires == soonExpired.manifest.expires)
+      // The controller keeps the expiry a release is signed with...
+      let resigned = try await client.signRelease(
+        package: "app", version: "2.0.0", key: try fleet.signingKey, expires: Date() + 3600)
+      #expect(
+        resigned.signature?.expires
+          == (try await client.signedManifest(package: "app", version: "2.0.0")).manifest.expires)
+      // ...and a device refuses a manifest whose expiry has passed by its clock (signed here with the release key:
+      // the controller would not hand out an expired one).
+      var lapsed = signedV2.manifest
+      lapsed.expires = ReleaseManifest.formatExpiry(Date() - 60)
+      let soonExpired = try fleet.signingKey.sign(lapsed)
       let stranger = try ReleaseSigningKey.generate()
 
       let cases: [(DeploymentNotice, String)] = [
@@ -98,7 +105,6 @@ struct SignedReleaseTests {
         ),
         (swapped, "differs from the signed manifest"),
       ]
-      try await Task.sleep(for: .seconds(2.5))
       let all = cases + [(Self.notice("dep-sec-expired", for: v2, manifest: soonExpired, fleet: fleet), "expired at")]
       for (notice, reason) in all {
         try await Self.forge(notice, to: "sec-1", fleet: fleet)

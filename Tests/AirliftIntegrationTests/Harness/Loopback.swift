@@ -63,12 +63,21 @@ enum HarnessError: Error, CustomStringConvertible {
   }
 }
 
-/// Polls `condition` until it holds or `seconds` pass (a bound against
-/// hanging, not a speed assertion).
+/// Every deadline the tests wait with is multiplied by `AIRLIFT_TEST_TIME_SCALE` (1 to 20, default 1): a slower
+/// machine raises the one setting instead of editing tests.
+let testTimeScale: Double = {
+  guard let text = ProcessInfo.processInfo.environment["AIRLIFT_TEST_TIME_SCALE"], let scale = Double(text),
+    scale.isFinite
+  else { return 1 }
+  return min(max(scale, 1), 20)
+}()
+
+/// Polls `condition` until it holds or `seconds` (times `testTimeScale`) pass: a bound against hanging, not a
+/// speed assertion.
 func eventually(
   _ what: String, within seconds: Double = 60, _ condition: () async throws -> Bool
 ) async throws {
-  let deadline = Date().addingTimeInterval(seconds)
+  let deadline = Date().addingTimeInterval(seconds * testTimeScale)
   while Date() < deadline {
     if (try? await condition()) == true { return }
     try await Task.sleep(for: .milliseconds(100))

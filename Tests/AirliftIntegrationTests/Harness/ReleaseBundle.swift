@@ -15,6 +15,12 @@ enum ReleaseBundle {
 
   /// `scripts` are more executables by name (`verify`, `rollback`);
   /// `payloadBytes` of random (incompressible) data make a large bundle.
+  /// The recording install, held until `gate` exists: a test lets the install end when it is ready for it,
+  /// instead of guessing how long the install takes on a loaded machine.
+  static func gatedInstall(_ gate: String) -> String {
+    recordingInstall + "\nwhile [ ! -e '\(gate)' ]; do sleep 0.05; done\n"
+  }
+
   static func make(
     in folder: String, name: String = "bundle.tar.gz", install: String = recordingInstall,
     scripts: [String: String] = [:], payloadBytes: Int = 0
