@@ -19,34 +19,10 @@ public enum DeviceState: String, Codable, Sendable, CaseIterable {
     }
   }
 
-  /// Whether `next` may follow `self`. Repeating a state is allowed (progress
-  /// events repeat `Downloading`).
+  /// Whether `next` may follow `self`: a move in `DeviceState.moves` (the update machine's graph), or the same
+  /// state again (progress repeats `Downloading`; a failed rollback reports `Failed` again, with more to say).
   public func canMove(to next: DeviceState) -> Bool {
-    if next == self { return !isTerminal || next == self }
-    switch (self, next) {
-    case (.pending, .downloading), (.pending, .failed), (.pending, .retrying), (.pending, .successful):
-      return true
-    case (.downloading, .downloaded), (.downloading, .retrying), (.downloading, .failed):
-      return true
-    case (.downloaded, .installing), (.downloaded, .failed):
-      return true
-    case (.installing, .rebooting), (.installing, .verifying), (.installing, .successful),
-      (.installing, .failed):
-      return true
-    case (.rebooting, .verifying), (.rebooting, .failed):
-      return true
-    case (.verifying, .successful), (.verifying, .failed):
-      return true
-    case (.retrying, .downloading), (.retrying, .failed):
-      return true
-    case (.failed, .rolledBack):
-      return true
-    case (.successful, .rolledBack):
-      // The operator rolled the device back to the version it had before.
-      return true
-    default:
-      return false
-    }
+    next == self || Self.moves.contains(Move(from: self, to: next))
   }
 }
 

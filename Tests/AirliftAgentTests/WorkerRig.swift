@@ -120,6 +120,9 @@ final class WorkerRig: Sendable {
   private let worker = Mutex<UpdateWorker?>(nil)
   /// Reboots asked for.
   let reboots = Mutex(0)
+  /// Yields each time the worker says something changed (an update ended, or its state could not be stored).
+  let changes: AsyncStream<Void>
+  private let changed: AsyncStream<Void>.Continuation
 
   init(_ script: ScriptedHandler.Script = .init(), configure: (inout AgentConfig) -> Void = { _ in }) throws {
     directory =
@@ -139,6 +142,7 @@ final class WorkerRig: Sendable {
     configure(&config)
     self.config = config
     handler = ScriptedHandler(script)
+    (changes, changed) = AsyncStream.makeStream()
     time = .following(clock, from: Self.start)
     store = try AgentStore(path: "\(directory)/agent.sqlite")
   }
@@ -175,7 +179,7 @@ final class WorkerRig: Sendable {
       downloader: ArtifactDownloader(client: http, directory: "\(config.dataDirectory)/downloads"),
       handlers: InstallHandlers([handler]), config: config, outbox: outbox, events: events,
       logger: Logger(label: "test.worker"), clock: time, jitter: .none,
-      onChange: {}, onReboot: { [weak self] in self?.reboots.withLock { $0 += 1 } })
+      onChange: { [changed] in changed.yield() }, onReboot: { [weak self] in self?.reboots.withLock { $0 += 1 } })
     self.worker.withLock { $0 = worker }
     running.withLock { $0 = Task { await worker.run() } }
     return worker

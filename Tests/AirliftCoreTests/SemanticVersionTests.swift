@@ -36,23 +36,58 @@ struct SemanticVersionTests {
 
 @Suite("Device states")
 struct DeviceStateTests {
+  @Test("the graph read off the update machine is the one DESIGN.md draws, and nothing else")
+  func graph() {
+    let drawn: [(DeviceState, DeviceState)] = [
+      // The happy path, with and without a reboot; already installed.
+      (.pending, .downloading), (.downloading, .downloaded), (.downloaded, .installing), (.installing, .rebooting),
+      (.installing, .verifying), (.rebooting, .verifying), (.verifying, .successful), (.pending, .successful),
+      // Transient download failures.
+      (.downloading, .retrying), (.retrying, .downloading),
+      // Failures from every unfinished state, then the rollback; the operator's rollback.
+      (.pending, .failed), (.downloading, .failed), (.retrying, .failed), (.downloaded, .failed),
+      (.installing, .failed), (.rebooting, .failed), (.verifying, .failed), (.failed, .rolledBack),
+      (.successful, .rolledBack),
+    ]
+    let expected = Set(drawn.map { DeviceState.Move(from: $0.0, to: $0.1) })
+    #expect(
+      DeviceState.moves.subtracting(expected).isEmpty,
+      "the machine does more: \(DeviceState.moves.subtracting(expected))")
+    #expect(
+      expected.subtracting(DeviceState.moves).isEmpty,
+      "the machine never does: \(expected.subtracting(DeviceState.moves))")
+    #expect(DeviceState.downloading.canMove(to: .downloading), "progress repeats a state")
+    #expect(DeviceState.failed.canMove(to: .failed), "a failed rollback reports Failed again")
+  }
+
   @Test(
-    "the happy path, already-installed, the failure paths and an operator rollback are allowed",
+    "the controller's view: a newer numbered report moves it even past lost ones; an older one, or one reopening a finished update, does not",
     arguments: [
-      (DeviceState.pending, DeviceState.downloading), (.downloading, .downloaded), (.downloaded, .installing),
-      (.installing, .successful), (.installing, .rebooting), (.rebooting, .verifying), (.verifying, .successful),
-      (.downloading, .retrying), (.retrying, .downloading), (.installing, .failed), (.failed, .rolledBack),
-      (.downloading, .downloading), (.pending, .successful), (.successful, .rolledBack),
+      // (current, its seq, report, its seq, moves?)
+      (DeviceState.pending, Int64?.none, DeviceState.downloading, Int64?.some(1), true),
+      (.pending, 1, .installing, 5, true),  // Downloading and Downloaded were lost: they come later, as history
+      (.installing, 5, .downloaded, 4, false),  // that late one
+      (.installing, 5, .installing, 5, false),  // a repeat
+      (.verifying, 7, .successful, 8, true),
+      (.successful, 8, .downloading, 9, false),  // a finished update is not reopened
+      (.successful, 8, .rolledBack, 9, true),  // except by the operator's rollback
+      (.failed, nil, .successful, 9, false),  // the controller timed it out: it stays failed
+      (.failed, 6, .failed, 7, true),  // the rollback failed too: the newer error counts
+      (.pending, nil, .installing, nil, false),  // unnumbered: only moves of the graph
+      (.pending, nil, .downloading, nil, true),
+      (.downloading, nil, .failed, nil, true),
+      (.installing, nil, .successful, nil, true),  // or the end of the update
     ])
-  func allowed(from: DeviceState, to: DeviceState) {
-    #expect(from.canMove(to: to))
+  func reportMoves(current: DeviceState, currentSeq: Int64?, next: DeviceState, seq: Int64?, moves: Bool) {
+    #expect(DeviceState.reportMoves(from: current, currentSeq: currentSeq, to: next, seq: seq) == moves)
   }
 
   @Test(
     "finished devices never move back, and no stage is skipped into success",
     arguments: [
       (DeviceState.successful, DeviceState.downloading), (.failed, .installing), (.rolledBack, .failed),
-      (.downloaded, .successful), (.downloading, .successful), (.successful, .failed),
+      (.downloaded, .successful), (.downloading, .successful), (.successful, .failed), (.installing, .successful),
+      (.pending, .retrying),
     ])
   func refused(from: DeviceState, to: DeviceState) {
     #expect(!from.canMove(to: to))

@@ -101,6 +101,30 @@ struct StoreTests {
   }
 
   @Test(
+    "reports lost on the way do not hold the device's state back, and arriving late they move nothing",
+    arguments: StoreKind.allCases)
+  func lostReportsArriveLate(kind: StoreKind) async throws {
+    let store = try ControllerStore(location: try await kind.newLocation())
+    let id = try await Self.seed(store, devices: ["late-1"])
+    let device = try DeviceID("late-1")
+    func state() async throws -> DeviceState? { try await store.deployment(id: id)?.devices.first?.state }
+    // Downloading (1) and Downloaded (2) were lost; Installing (3) arrives first.
+    _ = try await store.recordStatuses([(device, Self.report(id, 3))])
+    #expect(try await state() == .installing)
+    // The lost ones, sent again: history, not the state.
+    _ = try await store.recordStatuses([(device, Self.report(id, 1)), (device, Self.report(id, 2))])
+    #expect(try await state() == .installing)
+    #expect(try await store.statusEvents(deployment: id, device: device).map(\.seq) == [1, 2, 3])
+    _ = try await store.recordStatuses([(device, Self.report(id, 4))])
+    #expect(try await state() == .successful)
+    // Nothing reopens a finished update, numbered or not.
+    let stray = StatusReport(deployment: id, state: .downloading, seq: 5)
+    _ = try await store.recordStatuses([(device, stray), (device, StatusReport(deployment: id, state: .installing))])
+    #expect(try await state() == .successful)
+    #expect(try await store.deployment(id: id)?.status == .completed)
+  }
+
+  @Test(
     "two controllers write one device's events at once (a shared subscription splits them): each kept once, the end state right",
     arguments: StoreKind.allCases)
   func twoWriters(kind: StoreKind) async throws {

@@ -44,7 +44,7 @@ actor UpdateWorker {
   /// The process groups of the commands updates run, so a restart can end what a killed agent left running.
   let ledger: ProcessLedger
   /// Why the last transition could not be stored (a full data disk), until one can be again; the check-in says it.
-  let storageProblem = Mutex<String?>(nil)
+  nonisolated let storageProblem = Mutex<String?>(nil)
 
   init(
     deviceID: DeviceID, store: AgentStore, downloader: ArtifactDownloader, handlers: InstallHandlers,

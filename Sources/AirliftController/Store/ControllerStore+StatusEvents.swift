@@ -22,6 +22,8 @@ extension ControllerStore {
     var percent: Int?
     var error: String?
     var attempts: Int
+    /// The device's number of the report that set `state` (nil: set by the controller, or an unnumbered report).
+    var seq: Int64?
     var changed = false
   }
 
@@ -42,7 +44,7 @@ extension ControllerStore {
     let fresh = try insertEvents(batch, now: now, db: db)
     let select = db.cachedStatement(
       sql:
-        "SELECT state, round, percent, error, attempts FROM device_deployment WHERE deployment_id = ? AND device_id = ?"
+        "SELECT state, round, percent, error, attempts, state_seq FROM device_deployment WHERE deployment_id = ? AND device_id = ?"
     )
     for (index, (device, report)) in batch.enumerated() {
       // A report the controller already has (a QoS 1 repeat, or one the device sent again) changes nothing.
@@ -53,7 +55,8 @@ extension ControllerStore {
         entries[key] = row.flatMap { row in
           DeviceState(rawValue: row["state"]).map {
             BatchEntry(
-              state: $0, round: row["round"], percent: row["percent"], error: row["error"], attempts: row["attempts"])
+              state: $0, round: row["round"], percent: row["percent"], error: row["error"], attempts: row["attempts"],
+              seq: row["state_seq"])
           }
         }
       }
@@ -63,10 +66,11 @@ extension ControllerStore {
       }
       // A late report of an earlier try of the update moves nothing.
       guard (report.round ?? 1) >= entry.round else { continue }
-      guard entry.state.canMove(to: report.state) || (!entry.state.isTerminal && report.state.isTerminal) else {
+      guard DeviceState.reportMoves(from: entry.state, currentSeq: entry.seq, to: report.state, seq: report.seq) else {
         continue
       }
       entry.state = report.state
+      entry.seq = report.seq ?? entry.seq
       entry.percent = (report.state == .successful ? 100 : report.percent) ?? entry.percent
       entry.error = report.error
       entry.attempts = max(entry.attempts, report.attempt ?? 1)
@@ -77,13 +81,14 @@ extension ControllerStore {
     let update = db.cachedStatement(
       sql: """
         UPDATE device_deployment SET state = ?, percent = ?, error = ?, updated_at = ?, attempts = ?,
-          started_at = COALESCE(started_at, ?)
+          started_at = COALESCE(started_at, ?), state_seq = ?
         WHERE deployment_id = ? AND device_id = ?
         """)
     for (key, entry) in entries {
       guard let entry, entry.changed else { continue }
       try update.execute(arguments: [
-        entry.state.rawValue, entry.percent, entry.error, now, entry.attempts, now, key.deployment, key.device,
+        entry.state.rawValue, entry.percent, entry.error, now, entry.attempts, now, entry.seq, key.deployment,
+        key.device,
       ])
     }
     for id in finishing { try completeIfFinished(id, db: db) }

@@ -243,5 +243,7 @@ enum PostgresSchema {
       );
       """),
     SQLMigration("v23-device-problems", "ALTER TABLE device ADD COLUMN problems TEXT"),
+    // The device's number of the report that set the state: a newer report moves it, an older one is history.
+    SQLMigration("v24-state-seq", "ALTER TABLE device_deployment ADD COLUMN state_seq BIGINT"),
   ]
 }

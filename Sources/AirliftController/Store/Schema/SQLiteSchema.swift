@@ -329,5 +329,7 @@ enum SQLiteSchema {
       """),
     // What the device's agent says keeps it from working (a full data disk), from its last check-in.
     SQLMigration("v23-device-problems", "ALTER TABLE device ADD COLUMN problems TEXT"),
+    // The device's number of the report that set the state: a newer report moves it, an older one is history.
+    SQLMigration("v24-state-seq", "ALTER TABLE device_deployment ADD COLUMN state_seq INTEGER"),
   ]
 }
