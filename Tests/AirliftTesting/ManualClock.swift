@@ -17,9 +17,16 @@ public final class ManualClock: Clock, Sendable {
     let continuation: CheckedContinuation<Void, any Error>
   }
 
+  /// A test waiting until `count` tasks sleep.
+  private struct Watcher {
+    let count: Int
+    let continuation: CheckedContinuation<Void, Never>
+  }
+
   private struct State {
     var now = Instant(offset: .zero)
     var sleepers: [Sleeper] = []
+    var watchers: [Watcher] = []
     var nextID = 0
     /// Every wait asked for, in order: what a test checks.
     var waits: [Duration] = []
@@ -48,12 +55,16 @@ public final class ManualClock: Clock, Sendable {
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
         let cancelled = Task.isCancelled
-        let ready = state.withLock { state -> Bool in
+        let (ready, watchers) = state.withLock { state -> (Bool, [Watcher]) in
           state.waits.append(state.now.duration(to: deadline))
-          if cancelled || deadline <= state.now { return true }
+          if cancelled || deadline <= state.now { return (true, []) }
           state.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
-          return false
+          let count = state.sleepers.count
+          let satisfied = state.watchers.filter { $0.count <= count }
+          state.watchers.removeAll { $0.count <= count }
+          return (false, satisfied)
         }
+        for watcher in watchers { watcher.continuation.resume() }
         if cancelled {
           continuation.resume(throwing: CancellationError())
         } else if ready {
@@ -81,10 +92,16 @@ public final class ManualClock: Clock, Sendable {
     for sleeper in due { sleeper.continuation.resume() }
   }
 
-  /// Waits until `count` tasks sleep on this clock: yielding first, then looking every millisecond (a loaded
-  /// machine only makes it take longer; a test's time limit ends a wait that never ends).
+  /// Returns once `count` tasks sleep on this clock: woken by the sleep that makes the count, not by polling, so
+  /// a loaded machine only delays it as much as it delays the code under test.
   public func waitForSleepers(_ count: Int = 1) async {
-    for _ in 0..<10_000 where sleeping < count { await Task.yield() }
-    while sleeping < count && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(1)) }
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let ready = state.withLock { state -> Bool in
+        guard state.sleepers.count < count else { return true }
+        state.watchers.append(Watcher(count: count, continuation: continuation))
+        return false
+      }
+      if ready { continuation.resume() }
+    }
   }
 }
