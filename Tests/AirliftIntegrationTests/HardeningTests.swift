@@ -525,8 +525,10 @@ struct LyingDownloadTests {
       }
       try await Task.sleep(for: .seconds(2))
       let served = metrics.artifactBytesServed
-      // The declared size and what was in flight when the agent stopped reading, not the 400 MiB behind it.
-      #expect(served < asset.size + (64 << 20), "\(served) bytes served for an asset of \(asset.size)")
+      // The declared size and what was in flight when the agent stopped reading, not the 400 MiB behind it. What
+      // is in flight grows with the time the server takes to notice the closed connection: under 64 MiB on an
+      // idle machine, 110 MiB was seen under the full suite's load; half the tail still proves the transfer ended.
+      #expect(served < asset.size + (200 << 20), "\(served) bytes served for an asset of \(asset.size)")
     }
   }
 }

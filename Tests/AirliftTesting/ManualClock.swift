@@ -17,9 +17,10 @@ public final class ManualClock: Clock, Sendable {
     let continuation: CheckedContinuation<Void, any Error>
   }
 
-  /// A test waiting until `count` tasks sleep.
+  /// A test waiting until `count` tasks sleep with at most `within` left to wait.
   private struct Watcher {
     let count: Int
+    let within: Duration?
     let continuation: CheckedContinuation<Void, Never>
   }
 
@@ -27,6 +28,8 @@ public final class ManualClock: Clock, Sendable {
     var now = Instant(offset: .zero)
     var sleepers: [Sleeper] = []
     var watchers: [Watcher] = []
+    /// Sleeps cancelled before they were registered: they must not register afterwards.
+    var cancelled: Set<Int> = []
     var nextID = 0
     /// Every wait asked for, in order: what a test checks.
     var waits: [Duration] = []
@@ -54,15 +57,17 @@ public final class ManualClock: Clock, Sendable {
     }
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        let cancelled = Task.isCancelled
-        let (ready, watchers) = state.withLock { state -> (Bool, [Watcher]) in
+        let seenCancelled = Task.isCancelled
+        let (cancelled, ready, watchers) = state.withLock { state -> (Bool, Bool, [Watcher]) in
           state.waits.append(state.now.duration(to: deadline))
-          if cancelled || deadline <= state.now { return (true, []) }
+          // The cancellation handler may have run before this registration: it left the id behind.
+          let cancelled = seenCancelled || state.cancelled.remove(id) != nil
+          if cancelled || deadline <= state.now { return (cancelled, true, []) }
           state.sleepers.append(Sleeper(id: id, deadline: deadline, continuation: continuation))
-          let count = state.sleepers.count
-          let satisfied = state.watchers.filter { $0.count <= count }
-          state.watchers.removeAll { $0.count <= count }
-          return (false, satisfied)
+          let snapshot = state
+          let satisfied = state.watchers.filter { Self.satisfies($0, snapshot) }
+          state.watchers.removeAll { Self.satisfies($0, snapshot) }
+          return (false, false, satisfied)
         }
         for watcher in watchers { watcher.continuation.resume() }
         if cancelled {
@@ -73,7 +78,10 @@ public final class ManualClock: Clock, Sendable {
       }
     } onCancel: {
       let sleeper = state.withLock { state -> Sleeper? in
-        guard let index = state.sleepers.firstIndex(where: { $0.id == id }) else { return nil }
+        guard let index = state.sleepers.firstIndex(where: { $0.id == id }) else {
+          state.cancelled.insert(id)
+          return nil
+        }
         return state.sleepers.remove(at: index)
       }
       sleeper?.continuation.resume(throwing: CancellationError())
@@ -92,16 +100,25 @@ public final class ManualClock: Clock, Sendable {
     for sleeper in due { sleeper.continuation.resume() }
   }
 
-  /// Returns once `count` tasks sleep on this clock: woken by the sleep that makes the count, not by polling, so
-  /// a loaded machine only delays it as much as it delays the code under test.
-  public func waitForSleepers(_ count: Int = 1) async {
+  /// Returns once `count` tasks sleep on this clock (with at most `within` left to wait, when given: a test that
+  /// steps a one-second poll is not fooled by a long timeout sleeping beside it). Woken by the sleep that makes
+  /// the count, not by polling, so a loaded machine only delays it as much as the code under test.
+  public func waitForSleepers(_ count: Int = 1, within: Duration? = nil) async {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       let ready = state.withLock { state -> Bool in
-        guard state.sleepers.count < count else { return true }
-        state.watchers.append(Watcher(count: count, continuation: continuation))
+        let watcher = Watcher(count: count, within: within, continuation: continuation)
+        guard !Self.satisfies(watcher, state) else { return true }
+        state.watchers.append(watcher)
         return false
       }
       if ready { continuation.resume() }
     }
+  }
+
+  private static func satisfies(_ watcher: Watcher, _ state: State) -> Bool {
+    let matching = state.sleepers.filter { sleeper in
+      watcher.within.map { state.now.duration(to: sleeper.deadline) <= $0 } ?? true
+    }
+    return matching.count >= watcher.count
   }
 }

@@ -175,8 +175,7 @@ final class Fleet: @unchecked Sendable {
         return healthy || ended.withLock { $0 } != nil
       }
       if await client.isHealthy() { return }
-      task.cancel()
-      _ = await task.result
+      await stopInProcessController()
       let why = ended.withLock { $0 } ?? "not ready after 45 s (hung)"
       FileHandle.standardError.write(Data("fleet: controller start \(attempt) failed: \(why)\n".utf8))
       if attempt == 2 { throw HarnessError.setup("the controller did not become ready: \(why)") }
@@ -185,8 +184,22 @@ final class Fleet: @unchecked Sendable {
 
   /// Stops the in-process controller (its MQTT session stays on the broker).
   func stopController() async {
-    controllerTask?.cancel()
-    _ = await controllerTask?.result
+    await stopInProcessController()
+  }
+
+  /// Stops the in-process controller gracefully, as SIGTERM would, and cancels it only if that has not ended it
+  /// within 30 s: cancelling the server while it holds accepted connections it has not handled yet trips a
+  /// precondition in NIO's async writer (apple/swift-nio#3481) and takes the whole test process down — seen
+  /// when a test stopped the controller while an agent was connecting.
+  private func stopInProcessController() async {
+    guard let task = controllerTask else { return }
+    await controller?.shutdown()
+    let fallback = Task {
+      try? await Task.sleep(for: .seconds(30 * testTimeScale))
+      task.cancel()
+    }
+    _ = await task.result
+    fallback.cancel()
     controllerTask = nil
   }
 
@@ -346,17 +359,7 @@ final class Fleet: @unchecked Sendable {
     for id in Array(agentProcesses.keys) { await killAgentProcess(id) }
     await client?.shutdown()
     await killControllerProcess()
-    // Gracefully, as SIGTERM would: cancelling the server while it holds accepted connections it has not
-    // handled yet trips a precondition in NIO's async writer (seen with a burst of connections at the end).
-    if let task = controllerTask {
-      await controller?.shutdown()
-      let stopped = Task {
-        try? await Task.sleep(for: .seconds(5))
-        task.cancel()
-      }
-      _ = await task.result
-      stopped.cancel()
-    }
+    await stopInProcessController()
     killBroker()
     if ProcessInfo.processInfo.environment["AIRLIFT_KEEP_TEST_FILES"] == nil {
       try? FileManager.default.removeItem(atPath: root)
