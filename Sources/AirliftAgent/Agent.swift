@@ -12,7 +12,7 @@ import Synchronization
 /// deployment (retained MQTT message, and over HTTPS on every connect and
 /// check-in period), installs it and reports every stage.
 public final class Agent: Service {
-  public static let version = "0.1.0"
+  public static let version = "0.2.0"
 
   public let config: AgentConfig
   public let deviceID: DeviceID

@@ -54,6 +54,9 @@ public struct AgentConfig: Codable, Sendable {
   public var connectTimeout: Double = 10
   /// A download that receives no byte for this long is cut and retried.
   public var stallTimeout: Double = 30
+  /// Keeps the installed version's assets (in DATA/kept), so the next update can be a delta: only the chunks
+  /// the device lacks travel. Costs the disk space of one copy of them.
+  public var keepAssets: Bool = true
   /// Bandwidth limit for downloads.
   public var maxBytesPerSecond: Int?
   /// Bytes a download must leave free on the data directory's filesystem.
@@ -95,7 +98,7 @@ public struct AgentConfig: Codable, Sendable {
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
     case maxBytesPerSecond, reservedDiskSpace, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
-    case trustedKeys, compose, transport
+    case trustedKeys, compose, transport, keepAssets
   }
 
   /// Where the event socket lives.
@@ -144,6 +147,7 @@ public struct AgentConfig: Codable, Sendable {
     retryMaxDelay = try c.decodeIfPresent(Double.self, forKey: .retryMaxDelay) ?? retryMaxDelay
     connectTimeout = try c.decodeIfPresent(Double.self, forKey: .connectTimeout) ?? connectTimeout
     stallTimeout = try c.decodeIfPresent(Double.self, forKey: .stallTimeout) ?? stallTimeout
+    keepAssets = try c.decodeIfPresent(Bool.self, forKey: .keepAssets) ?? keepAssets
     maxBytesPerSecond = try c.decodeIfPresent(Int.self, forKey: .maxBytesPerSecond)
     reservedDiskSpace = try c.decodeIfPresent(Int64.self, forKey: .reservedDiskSpace) ?? reservedDiskSpace
     maxBoots = try c.decodeIfPresent(Int.self, forKey: .maxBoots) ?? maxBoots
@@ -228,6 +232,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encode(retryMaxDelay, forKey: .retryMaxDelay)
     try c.encode(connectTimeout, forKey: .connectTimeout)
     try c.encode(stallTimeout, forKey: .stallTimeout)
+    try c.encode(keepAssets, forKey: .keepAssets)
     try c.encodeIfPresent(maxBytesPerSecond, forKey: .maxBytesPerSecond)
     try c.encode(reservedDiskSpace, forKey: .reservedDiskSpace)
     try c.encode(maxBoots, forKey: .maxBoots)

@@ -5,15 +5,32 @@ import Foundation
 public enum API {
   /// The largest JSON request body the controller reads (asset uploads stream, with their own limit).
   public static let maxRequestBody = 2 << 20
+  /// One file of a release: name, size, SHA-256, and its chunk index when it has one (what a device needs for a
+  /// delta update).
   public struct Asset: Codable, Sendable, Equatable {
     public var name: String
     public var size: Int64
     public var sha256: String
+    public var index: ChunkIndexRef?
 
-    public init(name: String, size: Int64, sha256: String) {
+    public init(name: String, size: Int64, sha256: String, index: ChunkIndexRef? = nil) {
       self.name = name
       self.size = size
       self.sha256 = sha256
+      self.index = index
+    }
+  }
+
+  /// An asset's chunk index, itself a blob (served at `/artifacts/{sha256}` like the asset).
+  public struct ChunkIndexRef: Codable, Sendable, Equatable, Hashable {
+    public var sha256: String
+    public var size: Int64
+    public var chunks: Int
+
+    public init(sha256: String, size: Int64, chunks: Int) {
+      self.sha256 = sha256
+      self.size = size
+      self.chunks = chunks
     }
   }
 

@@ -6,12 +6,15 @@ public struct ArtifactRef: Codable, Sendable, Equatable {
   public var url: String
   public var size: Int64
   public var sha256: String
+  /// Where the asset's chunk index is (nil: it has none); its SHA-256 and size are in the signed manifest.
+  public var indexURL: String?
 
-  public init(name: String, url: String, size: Int64, sha256: String) {
+  public init(name: String, url: String, size: Int64, sha256: String, indexURL: String? = nil) {
     self.name = name
     self.url = url
     self.size = size
     self.sha256 = sha256
+    self.indexURL = indexURL
   }
 }
 
@@ -187,6 +190,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
   public var seq: Int64?
   /// The round of the update it belongs to (nil: the first); reports of an earlier round move nothing.
   public var round: Int?
+  /// Of `bytes`, those a delta update took from the device instead of fetching them.
+  public var reused: Int64?
 
   public init(
     deployment: String, state: DeviceState, stage: String? = nil, bytes: Int64? = nil,

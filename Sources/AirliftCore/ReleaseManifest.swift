@@ -34,19 +34,29 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
     self.apps = apps?.isEmpty == true ? nil : apps
   }
 
+  /// The largest chunk index a manifest may name: 64 MiB, the index of a ~100 GiB asset.
+  public static let maxIndexSize: Int64 = 64 << 20
+
   /// The first line of every manifest; a new format gets a new one.
   public static let header = "airlift-release-manifest v1"
 
   /// The bytes a signature covers: one `key value` line per field, assets
-  /// sorted by name, then (compose releases only) an `app` line per app and
-  /// an `image` line per image, sorted; `\n` after every line.
+  /// sorted by name, then an `index` line per asset with a chunk index (its
+  /// name, the index's SHA-256, size and chunk count; a manifest without
+  /// indexes is what it always was), then (compose releases only) an `app`
+  /// line per app and an `image` line per image, sorted; `\n` after every line.
   public var canonicalText: String {
     var lines = [
       Self.header, "package \(package)", "version \(version)", "handler \(handler)", "expires \(expires)",
       "downgrade \(downgrade ? "yes" : "no")",
     ]
-    for asset in assets.sorted(by: { Self.bytewise($0.name, $1.name) }) {
+    let sorted = assets.sorted(by: { Self.bytewise($0.name, $1.name) })
+    for asset in sorted {
       lines.append("asset \(asset.sha256) \(asset.size) \(asset.name)")
+    }
+    for asset in sorted {
+      guard let index = asset.index else { continue }
+      lines.append("index \(index.sha256) \(index.size) \(index.chunks) \(asset.name)")
     }
     for app in (apps ?? []).sorted(by: { Self.bytewise($0.name, $1.name) }) {
       lines.append("app \(app.name) \(app.version) \(app.asset)")
@@ -92,6 +102,15 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
       do { try Names.validateDigest(asset.sha256) } catch { throw bad("\(error)") }
       guard asset.size >= 0 else { throw bad("asset '\(asset.name)' has a negative size") }
       guard names.insert(asset.name).inserted else { throw bad("asset '\(asset.name)' is listed twice") }
+      if let index = asset.index {
+        do { try Names.validateDigest(index.sha256) } catch {
+          throw bad("the chunk index of '\(asset.name)': \(error)")
+        }
+        guard (1...Self.maxIndexSize).contains(index.size), (0...Self.maxIndexSize / 36).contains(Int64(index.chunks))
+        else {
+          throw bad("the chunk index of '\(asset.name)' has \(index.size) bytes and \(index.chunks) chunks")
+        }
+      }
     }
     var appNames = Set<String>()
     for app in apps ?? [] {

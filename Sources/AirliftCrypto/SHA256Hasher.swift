@@ -32,11 +32,21 @@ public final class SHA256Hasher {
   }
 
   /// Ends the computation and returns the digest as 64 lower-case hex characters.
-  public func finalizeHex() -> String {
+  public func finalizeHex() -> String { Hex.encode(finalize()) }
+
+  /// Ends the computation and returns the 32 bytes of the digest.
+  public func finalize() -> [UInt8] {
     var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
     var length: UInt32 = 0
     EVP_DigestFinal_ex(context, &digest, &length)
-    return Hex.encode(digest.prefix(Int(length)))
+    return Array(digest.prefix(Int(length)))
+  }
+
+  /// The SHA-256 of `bytes`, 32 bytes.
+  public static func digest(of bytes: some Collection<UInt8>) -> [UInt8] {
+    let hasher = SHA256Hasher()
+    hasher.update(bytes)
+    return hasher.finalize()
   }
 
   /// The SHA-256 of `bytes` as hex.

@@ -156,7 +156,13 @@ struct Release: AsyncParsableCommand {
       }
       lines.append(
         Output.table(
-          ["ASSET", "SIZE", "SHA-256"], release.assets.map { [$0.name, Output.bytes($0.size), $0.sha256] }))
+          ["ASSET", "SIZE", "SHA-256", "DELTA INDEX"],
+          release.assets.map {
+            [
+              $0.name, Output.bytes($0.size), $0.sha256,
+              $0.index.map { "\($0.chunks) chunks, \(Output.bytes($0.size))" } ?? "none",
+            ]
+          }))
       if let metadata = release.metadata, !metadata.isEmpty {
         lines.append(
           Output.table(

@@ -101,6 +101,18 @@ struct DeviceStateTests {
 
 @Suite("Byte ranges and progress")
 struct RangeAndProgressTests {
+  @Test("several ranges, in order and apart, are read; overlapping, backwards or too many are refused")
+  func multipleRanges() throws {
+    #expect(try ByteRange.ranges("bytes=0-9, 20-29,40-", size: 50) == [0...9, 20...29, 40...49])
+    #expect(try ByteRange.ranges("bytes=5-9", size: 50) == [5...9])
+    #expect(try ByteRange.ranges("items=0-1", size: 50) == nil)
+    for header in ["bytes=0-9,5-20", "bytes=20-29,0-9", "bytes=0-9,,20-29", "bytes=0-9,60-70"] {
+      #expect(throws: AirliftCoreError.self, "\(header)") { try ByteRange.ranges(header, size: 50) }
+    }
+    let many = "bytes=" + (0...ByteRange.maxRanges).map { "\($0 * 2)-\($0 * 2)" }.joined(separator: ",")
+    #expect(throws: AirliftCoreError.self) { try ByteRange.ranges(many, size: 1 << 20) }
+  }
+
   @Test(
     "Range headers resolve against the file size",
     arguments: [

@@ -114,13 +114,9 @@ struct ArtifactDownloader: Sendable {
           await progress(received, nil)
           try await pace(bytes: received - startedAt, since: started)
         }
-      } catch let error as AgentError {
-        try? handle.synchronize()
-        throw error
       } catch {
         try? handle.synchronize()
-        if Task.isCancelled { throw CancellationError() }
-        throw AgentError.download(url: artifact.url, reason: "connection lost after \(received) bytes: \(error)")
+        throw Self.transferError(error, url: artifact.url, received: received)
       }
     }
     guard received == artifact.size else {
@@ -145,7 +141,15 @@ struct ArtifactDownloader: Sendable {
     return final
   }
 
-  private static func describe(_ error: any Error) -> String {
+  /// What an error while the body streamed becomes: the agent's own errors and refusals as they are, a
+  /// cancellation as one, anything else (the connection dropped, the stall timeout) a retryable download error.
+  static func transferError(_ error: any Error, url: String, received: Int64) -> any Error {
+    if error is AgentError || error is DeltaUnavailable { return error }
+    if Task.isCancelled { return CancellationError() }
+    return AgentError.download(url: url, reason: "connection lost after \(received) bytes: \(error)")
+  }
+
+  static func describe(_ error: any Error) -> String {
     let error = error as NSError
     if let posix = error.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
       return String(cString: strerror(Int32(posix.code)))
@@ -158,7 +162,7 @@ struct ArtifactDownloader: Sendable {
   }
 
   /// Refuses to start a download the disk cannot hold.
-  private func checkFreeSpace(needed: Int64) throws {
+  func checkFreeSpace(needed: Int64) throws {
     guard needed > 0,
       let free = (try? FileManager.default.attributesOfFileSystem(forPath: directory))?[.systemFreeSize] as? NSNumber
     else { return }

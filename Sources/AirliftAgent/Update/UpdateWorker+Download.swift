@@ -1,5 +1,6 @@
 import AirliftCore
 import Foundation
+import NIOCore
 
 /// The download phase: the assets the handler needs, then what the handler
 /// fetches itself (a compose app's images), all reported as `Downloading`
@@ -56,7 +57,7 @@ extension UpdateWorker {
     do {
       try await clock.withTimeout(remaining) {
         try await handler.prefetch(context) { progress in
-          report(downloaded + progress.bytes, downloaded + progress.total, progress.stage, progress.final)
+          report(downloaded + progress.bytes, downloaded + progress.total, progress.stage, progress.final, nil)
         }
       }
     } catch is CancellationError where !Task.isCancelled {
@@ -75,10 +76,65 @@ extension UpdateWorker {
       throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "none")
     }
     let report = progressReporter(notice, attempt: attempt)
-    return try await downloader.download(
-      artifact, timeout: .seconds(min(remaining.components.seconds, Int64(Limits.stageTimeout.upperBound)) + 1)
-    ) { bytes, resumedFrom in
-      report(before + bytes, total, resumedFrom.map { "resumed at \($0) bytes" }, resumedFrom != nil)
+    let timeout = TimeAmount.seconds(min(remaining.components.seconds, Int64(Limits.stageTimeout.upperBound)) + 1)
+    // A delta when the signed manifest names the asset's chunk index and an earlier version is on the device.
+    if let index = notice.manifest?.manifest.assets.first(where: {
+      $0.name == artifact.name && $0.sha256 == artifact.sha256
+    })?.index, artifact.indexURL != nil {
+      do {
+        return try await downloader.downloadDelta(
+          artifact, index: index, seeds: keptAssets(of: notice.release.package), timeout: timeout
+        ) { delta in
+          report(
+            before + delta.done, total,
+            "delta: \(delta.reused) bytes reused, \(delta.fetched) fetched in \(delta.requests) requests",
+            delta.done == artifact.size, delta.reused)
+        }.path
+      } catch let unavailable as DeltaUnavailable {
+        report(before, total, "no delta for \(artifact.name) (\(unavailable.reason)): downloading it whole", true, nil)
+      }
+    }
+    return try await downloader.download(artifact, timeout: timeout) { bytes, resumedFrom in
+      report(before + bytes, total, resumedFrom.map { "resumed at \($0) bytes" }, resumedFrom != nil, nil)
+    }
+  }
+
+  /// Where the installed version's assets of `package` are kept for deltas.
+  func keptDirectory(of package: String) -> String { "\(config.dataDirectory)/kept/\(package)" }
+
+  /// The kept assets of `package`: what a delta takes chunks from.
+  func keptAssets(of package: String) -> [String] {
+    let directory = keptDirectory(of: package)
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    return names.sorted().map { "\(directory)/\($0)" }
+  }
+
+  /// After a successful update: its downloaded assets replace the kept ones (a kept asset it did not download,
+  /// a compose bundle of an app that did not change, stays), so the next update can be a delta from them.
+  func keepAssets(of notice: DeploymentNotice) {
+    guard config.keepAssets else { return }
+    let directory = keptDirectory(of: notice.release.package)
+    let staging = directory + ".new"
+    let files = FileManager.default
+    try? files.removeItem(atPath: staging)
+    do {
+      try files.createDirectory(atPath: staging, withIntermediateDirectories: true)
+      for artifact in notice.artifacts {
+        let target = "\(staging)/\(artifact.name)"
+        let downloaded = downloader.finalPath(artifact)
+        let kept = "\(directory)/\(artifact.name)"
+        if files.fileExists(atPath: downloaded) {
+          try files.moveItem(atPath: downloaded, toPath: target)
+        } else if files.fileExists(atPath: kept) {
+          try files.moveItem(atPath: kept, toPath: target)
+        }
+      }
+      try? files.removeItem(atPath: directory)
+      try files.moveItem(atPath: staging, toPath: directory)
+    } catch {
+      // Only the next delta suffers: it downloads in full.
+      try? files.removeItem(atPath: staging)
+      logger.warning("could not keep the assets of \(notice.release) for delta updates: \(error)")
     }
   }
 
@@ -86,12 +142,12 @@ extension UpdateWorker {
   /// config's interval and percent step (`force` skips the throttle), and
   /// tells local watchers.
   private func progressReporter(_ notice: DeploymentNotice, attempt: Int)
-    -> @Sendable (_ bytes: Int64, _ total: Int64, _ stage: String?, _ force: Bool) -> Void
+    -> @Sendable (_ bytes: Int64, _ total: Int64, _ stage: String?, _ force: Bool, _ reused: Int64?) -> Void
   {
     let start = clock.now
     let throttle = ThrottleBox(ProgressThrottle(interval: config.progressInterval, percentStep: config.progressPercent))
     let topic = Topics.device(deviceID, .status)
-    return { [store, outbox, events, clock] done, total, stage, force in
+    return { [store, outbox, events, clock] done, total, stage, force, reused in
       let percent = ProgressThrottle.percent(done, of: total)
       let elapsed = (clock.now - start).seconds
       guard force || throttle.shouldReport(now: elapsed, percent: percent) else { return }
@@ -99,6 +155,7 @@ extension UpdateWorker {
         deployment: notice.deployment, state: .downloading, stage: stage, bytes: done, total: total,
         percent: percent, attempt: attempt)
       report.round = notice.round
+      report.reused = reused
       try? store.enqueue(report: report, topic: topic)
       outbox.wake()
       events.publish(DeviceUpdateEvent(notice: notice, report: report))

@@ -31,7 +31,7 @@ actor UpdateWorker {
   private let jitter: Jitter
   private let limits: UpdateLimits
   private let gates: UpdateGates
-  private let logger: Logger
+  let logger: Logger
   private let onChange: @Sendable () async -> Void
   private let onReboot: @Sendable () -> Void
   private let queue: AsyncStream<UpdateJob>
@@ -242,6 +242,7 @@ actor UpdateWorker {
         return .rollbackFailed(reason: "\(error)")
       }
     case .cleanUp:
+      if progress.phase == .successful { keepAssets(of: notice) }
       try? FileManager.default.removeItem(atPath: workDirectory(notice))
       for artifact in notice.artifacts { downloader.cleanUp(artifact) }
       downloadDeadline[notice.deployment] = nil

@@ -2,6 +2,7 @@ import AirliftCore
 import Foundation
 import Hummingbird
 import NIOCore
+import _NIOFileSystem
 
 /// What a device asks over HTTPS with its certificate: its desired
 /// deployment, which of its reports are stored (and the missing ones), and
@@ -77,6 +78,43 @@ extension ControllerRoutes {
     return try await serveBlob(digest, request: request, context: context)
   }
 
+  /// Several ranges of a file in one `multipart/byteranges` answer (RFC 9110 §14.6), streamed from disk: what a
+  /// device's delta update asks for.
+  static func multipartRanges(
+    _ ranges: [ClosedRange<Int64>], of path: String, size: Int64, headers: HTTPFields,
+    count: (ResponseBody) -> ResponseBody
+  ) -> Response {
+    let boundary = "airlift-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(20).lowercased()
+    let parts = ranges.map { range in
+      (
+        "--\(boundary)\r\nContent-Type: application/octet-stream\r\n"
+          + "Content-Range: bytes \(range.lowerBound)-\(range.upperBound)/\(size)\r\n\r\n", range
+      )
+    }
+    let closing = "\r\n--\(boundary)--\r\n"
+    // Each part after the first starts on a line of its own.
+    let length =
+      parts.enumerated().reduce(0) { sum, part in
+        sum + (part.offset > 0 ? 2 : 0) + part.element.0.utf8.count + Int(part.element.1.count)
+      } + closing.utf8.count
+    var headers = headers
+    headers[.contentType] = "multipart/byteranges; boundary=\(boundary)"
+    headers[.contentLength] = "\(length)"
+    let body = ResponseBody(contentLength: length) { writer in
+      try await FileSystem.shared.withFileHandle(forReadingAt: .init(path)) { file in
+        for (number, (head, range)) in parts.enumerated() {
+          try await writer.write(ByteBuffer(string: (number > 0 ? "\r\n" : "") + head))
+          for try await chunk in file.readChunks(in: range, chunkLength: .kibibytes(128)) {
+            try await writer.write(chunk)
+          }
+        }
+        try await writer.write(ByteBuffer(string: closing))
+      }
+      try await writer.finish(nil)
+    }
+    return Response(status: .partialContent, headers: headers, body: count(body))
+  }
+
   /// A released blob, whole or the `Range` asked for (206), streamed from disk.
   func serveBlob(_ digest: String, request: Request, context: ControllerRequestContext) async throws -> Response {
     let path = blobs.path(sha256: digest)
@@ -87,16 +125,20 @@ extension ControllerRoutes {
       throw APIError(status: .notFound, code: "not_found", message: "no released artifact with SHA-256 \(digest)")
     }
     var headers: HTTPFields = [.acceptRanges: "bytes", .contentType: "application/octet-stream"]
-    let range: ClosedRange<Int64>?
+    let ranges: [ClosedRange<Int64>]?
     do {
-      range = try request.headers[.range].flatMap { header throws(AirliftCoreError) in
-        try ByteRange.parse(header, size: size)
+      ranges = try request.headers[.range].flatMap { header throws(AirliftCoreError) in
+        try ByteRange.ranges(header, size: size)
       }
     } catch {
       headers[.contentRange] = "bytes */\(size)"
       return Response(status: .rangeNotSatisfiable, headers: headers)
     }
-    if let range {
+    if let ranges, ranges.count > 1 {
+      metrics.artifactRequest(range: true)
+      return Self.multipartRanges(ranges, of: path, size: size, headers: headers, count: counted)
+    }
+    if let range = ranges?.first {
       headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
       headers[.contentLength] = "\(range.count)"
       let body = try await FileIO().loadFile(

@@ -16,7 +16,9 @@ extension ControllerRoutes {
     guard size > 0 else {
       throw APIError(status: .badRequest, code: "empty_asset", message: "the uploaded asset is empty")
     }
-    try await store.recordBlob(sha256: digest, size: size)
+    // The chunk index for delta updates (a second read of the file, from the page cache, off the serving threads).
+    let index = size >= BlobStore.indexedMinimum ? try await blobs.index(sha256: digest) : nil
+    try await store.recordBlob(sha256: digest, size: size, index: index)
     return try Self.json(API.Blob(sha256: digest, size: size), status: .created, context: context)
   }
 

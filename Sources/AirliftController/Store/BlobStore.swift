@@ -1,5 +1,7 @@
+import AirliftCore
 import AirliftCrypto
 import Foundation
+import NIOPosix
 
 /// Content-addressed files: each blob lives once, at `blobs/<sha256>`.
 public struct BlobStore: Sendable {
@@ -48,6 +50,34 @@ public struct BlobStore: Sendable {
       try FileManager.default.moveItem(atPath: temporary, toPath: destination)
     }
     return (digest, size)
+  }
+
+  /// Cuts a stored blob into content-defined chunks and stores the chunk index beside it; its reference. The
+  /// cutting is CPU work (every byte through the rolling hash and SHA-256): it runs on NIO's blocking thread
+  /// pool, not on the threads that serve requests.
+  public func index(sha256: String) async throws -> API.ChunkIndexRef {
+    let path = path(sha256: sha256)
+    let index = try await NIOThreadPool.singleton.runIfActive { try ChunkIndexBuilder.index(ofFile: path) }
+    guard index.assetDigest.description == sha256 else {
+      throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path])
+    }
+    return try store(index)
+  }
+
+  /// Assets smaller than this get no chunk index: a delta would save less than its requests cost.
+  public static let indexedMinimum: Int64 = 1 << 20
+
+  /// Stores `index` as a blob of its own (atomically); its reference for the release listing and the manifest.
+  public func store(_ index: ChunkIndex) throws -> API.ChunkIndexRef {
+    let bytes = index.encoded()
+    let digest = SHA256Hasher.hex(of: bytes)
+    let destination = path(sha256: digest)
+    if !FileManager.default.fileExists(atPath: destination) {
+      let temporary = "\(incoming)/\(UUID().uuidString)"
+      try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+      try FileManager.default.moveItem(atPath: temporary, toPath: destination)
+    }
+    return API.ChunkIndexRef(sha256: digest, size: Int64(bytes.count), chunks: index.chunks.count)
   }
 }
 

@@ -3,11 +3,24 @@ import Foundation
 
 extension ControllerStore {
   /// Records a blob that was written to the blob store.
-  public func recordBlob(sha256: String, size: Int64, now: Date = Date()) async throws {
+  public func recordBlob(sha256: String, size: Int64, index: API.ChunkIndexRef? = nil, now: Date = Date())
+    async throws
+  {
     try await db.write { db in
+      if let index {
+        // The index is a blob of its own, so devices and asset links fetch it as they fetch assets.
+        try db.execute(
+          sql: "INSERT INTO blob (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+          arguments: [index.sha256, index.size, now])
+      }
       try db.execute(
-        sql: "INSERT INTO blob (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        arguments: [sha256, size, now])
+        sql: """
+          INSERT INTO blob (sha256, size, created_at, index_sha256, index_size, index_chunks) VALUES (?, ?, ?, ?, ?, ?)
+          ON CONFLICT (sha256) DO UPDATE SET index_sha256 = COALESCE(blob.index_sha256, excluded.index_sha256),
+            index_size = COALESCE(blob.index_size, excluded.index_size),
+            index_chunks = COALESCE(blob.index_chunks, excluded.index_chunks)
+          """,
+        arguments: [sha256, size, now, index?.sha256, index?.size, index?.chunks])
     }
   }
 
@@ -70,7 +83,13 @@ extension ControllerStore {
   /// Whether a release references this blob (only those are served to devices).
   public func blobIsReleased(sha256: String) async throws -> Bool {
     try await db.read { db in
-      try SQLRow.fetchOne(db, sql: "SELECT 1 FROM release_asset WHERE sha256 = ? LIMIT 1", arguments: [sha256]) != nil
+      // An asset of a release, or the chunk index of one.
+      try SQLRow.fetchOne(
+        db,
+        sql: """
+          SELECT 1 FROM release_asset WHERE sha256 = ? UNION ALL SELECT 1 FROM release_asset
+          JOIN blob ON blob.sha256 = release_asset.sha256 WHERE blob.index_sha256 = ? LIMIT 1
+          """, arguments: [sha256, sha256]) != nil
     }
   }
 
@@ -138,10 +157,18 @@ extension ControllerStore {
     let assets = try SQLRow.fetchAll(
       db,
       sql: """
-        SELECT release_asset.name, blob.size, blob.sha256 FROM release_asset
-        JOIN blob ON blob.sha256 = release_asset.sha256 WHERE release_id = ? ORDER BY name
+        SELECT release_asset.name, blob.size, blob.sha256, blob.index_sha256, blob.index_size, blob.index_chunks
+        FROM release_asset JOIN blob ON blob.sha256 = release_asset.sha256 WHERE release_id = ? ORDER BY name
         """, arguments: [id]
-    ).map { API.Asset(name: $0["name"], size: $0["size"], sha256: $0["sha256"]) }
+    ).map { row in
+      let index: API.ChunkIndexRef? =
+        if let sha: String = row["index_sha256"], let size: Int64 = row["index_size"],
+          let chunks: Int = row["index_chunks"]
+        {
+          API.ChunkIndexRef(sha256: sha, size: size, chunks: chunks)
+        } else { nil }
+      return API.Asset(name: row["name"], size: row["size"], sha256: row["sha256"], index: index)
+    }
     let package: String = row["package"]
     let version: String = row["version"]
     let tags = try String.fetchAll(
@@ -193,6 +220,13 @@ extension ControllerStore {
       guard stored == listed else {
         let difference = stored.symmetricDifference(listed).sorted().prefix(3).joined(separator: "; ")
         throw StoreError.manifestMismatch(ref, reason: "its assets differ from the release's (\(difference))")
+      }
+      for asset in manifest.assets {
+        guard let index = asset.index else { continue }
+        guard release.assets.first(where: { $0.name == asset.name })?.index == index else {
+          throw StoreError.manifestMismatch(
+            ref, reason: "the chunk index it signs for '\(asset.name)' is not the one the controller made")
+        }
       }
       guard (manifest.apps ?? []) == (release.apps ?? []) else {
         throw StoreError.manifestMismatch(ref, reason: "its apps or their images differ from the release's")

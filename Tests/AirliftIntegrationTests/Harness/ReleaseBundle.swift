@@ -18,12 +18,16 @@ enum ReleaseBundle {
   /// The recording install, held until `gate` exists: a test lets the install end when it is ready for it,
   /// instead of guessing how long the install takes on a loaded machine.
   static func gatedInstall(_ gate: String) -> String {
-    recordingInstall + "\nwhile [ ! -e '\(gate)' ]; do sleep 0.05; done\n"
+    // Five minutes at most: a test that failed before opening the gate leaves no script spinning behind it.
+    recordingInstall + "\nn=0\nwhile [ ! -e '\(gate)' ] && [ $n -lt 6000 ]; do sleep 0.05; n=$((n+1)); done\n"
   }
 
+  /// `payload` (or `payloadBytes` of fresh random data) goes in as `payload.bin`; `compressed: false` makes a
+  /// plain tar with its entries in name order and fixed times, as a release meant for delta updates is built
+  /// (gzip would spread one changed byte over the rest of the file).
   static func make(
     in folder: String, name: String = "bundle.tar.gz", install: String = recordingInstall,
-    scripts: [String: String] = [:], payloadBytes: Int = 0
+    scripts: [String: String] = [:], payloadBytes: Int = 0, payload: [UInt8]? = nil, compressed: Bool = true
   ) throws -> String {
     let source = "\(folder)/bundle-src-\(UUID().uuidString.prefix(6))"
     try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
@@ -32,11 +36,22 @@ enum ReleaseBundle {
       try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: "\(source)/\(script)")
     }
     try "payload of \(name)\n".write(toFile: "\(source)/README", atomically: true, encoding: .utf8)
-    if payloadBytes > 0 {
+    if let payload {
+      try Data(payload).write(to: URL(fileURLWithPath: "\(source)/payload.bin"))
+    } else if payloadBytes > 0 {
       try Data(try randomBytes(payloadBytes)).write(to: URL(fileURLWithPath: "\(source)/payload.bin"))
     }
     let output = "\(folder)/\(name)"
-    try Fleet.run("/usr/bin/env", ["tar", "-czf", output, "-C", source, "."])
+    if compressed {
+      try Fleet.run("/usr/bin/env", ["tar", "-czf", output, "-C", source, "."])
+    } else {
+      try Fleet.run(
+        "/usr/bin/env",
+        [
+          "tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-cf", output, "-C", source,
+          ".",
+        ])
+    }
     return output
   }
 }

@@ -245,5 +245,13 @@ enum PostgresSchema {
     SQLMigration("v23-device-problems", "ALTER TABLE device ADD COLUMN problems TEXT"),
     // The device's number of the report that set the state: a newer report moves it, an older one is history.
     SQLMigration("v24-state-seq", "ALTER TABLE device_deployment ADD COLUMN state_seq BIGINT"),
+    // An asset's chunk index (itself a blob): what a device needs for a delta update.
+    SQLMigration(
+      "v25-chunk-index",
+      """
+      ALTER TABLE blob ADD COLUMN index_sha256 TEXT;
+      ALTER TABLE blob ADD COLUMN index_size BIGINT;
+      ALTER TABLE blob ADD COLUMN index_chunks BIGINT
+      """),
   ]
 }

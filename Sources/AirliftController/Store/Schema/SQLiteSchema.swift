@@ -331,5 +331,13 @@ enum SQLiteSchema {
     SQLMigration("v23-device-problems", "ALTER TABLE device ADD COLUMN problems TEXT"),
     // The device's number of the report that set the state: a newer report moves it, an older one is history.
     SQLMigration("v24-state-seq", "ALTER TABLE device_deployment ADD COLUMN state_seq INTEGER"),
+    // An asset's chunk index (itself a blob): what a device needs for a delta update.
+    SQLMigration(
+      "v25-chunk-index",
+      """
+      ALTER TABLE blob ADD COLUMN index_sha256 TEXT;
+      ALTER TABLE blob ADD COLUMN index_size INTEGER;
+      ALTER TABLE blob ADD COLUMN index_chunks INTEGER
+      """),
   ]
 }

@@ -1,0 +1,212 @@
+/// A SHA-256 digest as 32 bytes, hashable for lookups of chunks by content.
+public struct ChunkDigest: Hashable, Sendable, CustomStringConvertible {
+  public let bytes: [UInt8]
+
+  public init?(_ bytes: some Collection<UInt8>) {
+    guard bytes.count == 32 else { return nil }
+    self.bytes = Array(bytes)
+  }
+
+  public var description: String {
+    let digits = Array("0123456789abcdef".utf8)
+    return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] }, as: UTF8.self)
+  }
+}
+
+/// Why a chunk index cannot be used.
+public enum ChunkIndexError: Error, Equatable, Sendable, CustomStringConvertible {
+  case malformed(String)
+
+  public var description: String {
+    switch self {
+    case .malformed(let reason): return "the chunk index is malformed: \(reason)"
+    }
+  }
+}
+
+/// The chunks of one asset in order: offset, length and SHA-256 of each,
+/// and the parameters they were cut with. Made once per asset (not per pair
+/// of versions), kept beside the asset as a blob of its own, and bound to the
+/// release by its SHA-256 in the signed manifest, so a device trusts the
+/// chunk list exactly as it trusts the asset.
+///
+/// Format version 1, big-endian:
+///
+/// ```
+/// "ACIX" 0x01                        magic and version (5 bytes)
+/// minimum average maximum            chunking parameters (3 × UInt32)
+/// size                               the asset's bytes (UInt64)
+/// sha256                             the asset's SHA-256 (32 bytes)
+/// count                              chunks (UInt32)
+/// count × (length UInt32, sha256)    each chunk (36 bytes); offsets follow from the lengths
+/// ```
+public struct ChunkIndex: Sendable, Equatable {
+  public struct Chunk: Sendable, Equatable {
+    public var offset: Int64
+    public var length: Int
+    public var digest: ChunkDigest
+
+    public init(offset: Int64, length: Int, digest: ChunkDigest) {
+      self.offset = offset
+      self.length = length
+      self.digest = digest
+    }
+
+    public var end: Int64 { offset + Int64(length) }
+  }
+
+  public var parameters: ChunkingParameters
+  public var assetSize: Int64
+  public var assetDigest: ChunkDigest
+  public var chunks: [Chunk]
+
+  public init(parameters: ChunkingParameters, assetSize: Int64, assetDigest: ChunkDigest, chunks: [Chunk]) {
+    self.parameters = parameters
+    self.assetSize = assetSize
+    self.assetDigest = assetDigest
+    self.chunks = chunks
+  }
+
+  static let magic: [UInt8] = Array("ACIX".utf8) + [1]
+  static let headerSize = 5 + 12 + 8 + 32 + 4
+  static let entrySize = 36
+
+  /// The index as stored and served.
+  public func encoded() -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(Self.headerSize + chunks.count * Self.entrySize)
+    out += Self.magic
+    for value in [parameters.minimum, parameters.average, parameters.maximum] { out.appendBigEndian(UInt32(value)) }
+    out.appendBigEndian(UInt64(assetSize))
+    out += assetDigest.bytes
+    out.appendBigEndian(UInt32(chunks.count))
+    for chunk in chunks {
+      out.appendBigEndian(UInt32(chunk.length))
+      out += chunk.digest.bytes
+    }
+    return out
+  }
+
+  /// Reads an index, checking that it describes a whole asset in chunks the parameters allow (a forged or
+  /// truncated index is refused here, before anything is fetched by it).
+  public init(decoding bytes: [UInt8]) throws(ChunkIndexError) {
+    var reader = ByteReader(bytes)
+    guard reader.take(5) == Self.magic[...] else {
+      throw .malformed("it does not start with the chunk index magic (ACIX, version 1)")
+    }
+    guard let minimum = reader.uint32(), let average = reader.uint32(), let maximum = reader.uint32(),
+      let size = reader.uint64(), let assetDigest = reader.take(32).flatMap(ChunkDigest.init),
+      let count = reader.uint32()
+    else { throw .malformed("its header is cut short") }
+    let parameters = ChunkingParameters(minimum: Int(minimum), average: Int(average), maximum: Int(maximum))
+    guard parameters.isValid else { throw .malformed("chunk sizes \(parameters) are not usable") }
+    guard size <= UInt64(Int64.max) else { throw .malformed("asset size \(size) is out of range") }
+    guard bytes.count == Self.headerSize + Int(count) * Self.entrySize else {
+      throw .malformed(
+        "\(count) chunks need \(Self.headerSize + Int(count) * Self.entrySize) bytes, it has \(bytes.count)")
+    }
+    var chunks: [Chunk] = []
+    chunks.reserveCapacity(Int(count))
+    var offset: Int64 = 0
+    for number in 0..<Int(count) {
+      guard let length = reader.uint32(), let digest = reader.take(32).flatMap(ChunkDigest.init) else {
+        throw .malformed("chunk \(number + 1) is cut short")
+      }
+      let last = number == Int(count) - 1
+      guard length >= 1, Int(length) <= parameters.maximum, last || Int(length) >= parameters.minimum else {
+        throw .malformed("chunk \(number + 1) has \(length) bytes, outside \(parameters)")
+      }
+      chunks.append(Chunk(offset: offset, length: Int(length), digest: digest))
+      offset += Int64(length)
+    }
+    guard offset == Int64(size) else {
+      throw .malformed("its chunks add up to \(offset) bytes, the asset has \(size)")
+    }
+    self.init(parameters: parameters, assetSize: Int64(size), assetDigest: assetDigest, chunks: chunks)
+  }
+}
+
+/// What a device on one version fetches to build another: the chunks it
+/// lacks, as byte ranges of the new asset merged where they touch, grouped
+/// into multi-range requests.
+public struct DeltaPlan: Sendable, Equatable {
+  /// A run of the new asset's bytes to fetch: `chunks` are the positions in the index it covers.
+  public struct Range: Sendable, Equatable {
+    public var offset: Int64
+    public var length: Int64
+    public var chunks: Swift.Range<Int>
+
+    public init(offset: Int64, length: Int64, chunks: Swift.Range<Int>) {
+      self.offset = offset
+      self.length = length
+      self.chunks = chunks
+    }
+
+    public var end: Int64 { offset + length }
+    /// `bytes=a-b` form (inclusive end).
+    public var header: String { "\(offset)-\(end - 1)" }
+  }
+
+  /// Ranges in asset order, split into requests of at most `rangesPerRequest`.
+  public var requests: [[Range]]
+  /// Bytes taken from what the device has.
+  public var reused: Int64
+  /// Bytes to fetch.
+  public var fetched: Int64
+  public var assetSize: Int64
+
+  /// Ranges per request: an nginx origin takes a Range header of up to 8 KiB by default; 100 ranges of large
+  /// offsets stay well under it.
+  public static let rangesPerRequest = 100
+
+  /// Plans the delta for `index` when the device has the chunks in `available`.
+  public init(_ index: ChunkIndex, available: Set<ChunkDigest>, rangesPerRequest: Int = DeltaPlan.rangesPerRequest) {
+    var ranges: [Range] = []
+    var reused: Int64 = 0
+    for (position, chunk) in index.chunks.enumerated() {
+      if available.contains(chunk.digest) {
+        reused += Int64(chunk.length)
+      } else if let last = ranges.last, last.end == chunk.offset {
+        ranges[ranges.count - 1].length += Int64(chunk.length)
+        ranges[ranges.count - 1].chunks = last.chunks.lowerBound..<(position + 1)
+      } else {
+        ranges.append(Range(offset: chunk.offset, length: Int64(chunk.length), chunks: position..<(position + 1)))
+      }
+    }
+    let perRequest = max(rangesPerRequest, 1)
+    requests = stride(from: 0, to: ranges.count, by: perRequest).map {
+      Array(ranges[$0..<min($0 + perRequest, ranges.count)])
+    }
+    self.reused = reused
+    fetched = index.assetSize - reused
+    assetSize = index.assetSize
+  }
+
+  /// Percent of the asset that is fetched (100 when it is empty).
+  public var fetchedPercent: Double {
+    assetSize == 0 ? 100 : Double(fetched) / Double(assetSize) * 100
+  }
+}
+
+extension [UInt8] {
+  fileprivate mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
+    Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
+  }
+}
+
+/// Reads big-endian fields off a byte array; nil when it runs out.
+private struct ByteReader {
+  let bytes: [UInt8]
+  var position = 0
+
+  init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+  mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
+    guard bytes.count - position >= count else { return nil }
+    defer { position += count }
+    return bytes[position..<(position + count)]
+  }
+
+  mutating func uint32() -> UInt32? { take(4).map { $0.reduce(0) { $0 << 8 | UInt32($1) } } }
+  mutating func uint64() -> UInt64? { take(8).map { $0.reduce(0) { $0 << 8 | UInt64($1) } } }
+}

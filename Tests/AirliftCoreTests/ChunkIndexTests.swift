@@ -1,0 +1,150 @@
+import AirliftCore
+import AirliftCrypto
+import Testing
+
+/// Bytes that look random but are the same on every run.
+struct SeededBytes {
+  var state: UInt64
+  init(seed: UInt64) { state = seed }
+
+  mutating func next(_ count: Int) -> [UInt8] {
+    var out = [UInt8]()
+    out.reserveCapacity(count + 8)
+    while out.count < count {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      var z = state
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      z ^= z >> 31
+      withUnsafeBytes(of: z) { out.append(contentsOf: $0) }
+    }
+    return Array(out.prefix(count))
+  }
+}
+
+@Suite("Content-defined chunks and the chunk index")
+struct ChunkIndexTests {
+  static let small = ChunkingParameters(minimum: 2 << 10, average: 8 << 10, maximum: 32 << 10)
+
+  static func index(_ bytes: [UInt8], _ parameters: ChunkingParameters = small, pieces: Int = 1 << 20) -> ChunkIndex {
+    let builder = ChunkIndexBuilder(parameters: parameters)
+    var start = 0
+    while start < bytes.count {
+      builder.update(bytes[start..<min(start + pieces, bytes.count)])
+      start += pieces
+    }
+    return builder.finalize()
+  }
+
+  @Test("chunks cover the asset in order, within the sizes, near the average; the digests are the chunks'")
+  func coverage() throws {
+    var random = SeededBytes(seed: 1)
+    let bytes = random.next(2 << 20)
+    let index = Self.index(bytes)
+    #expect(index.assetSize == Int64(bytes.count))
+    #expect(index.assetDigest.description == SHA256Hasher.hex(of: bytes))
+    #expect(index.chunks.first?.offset == 0 && index.chunks.last?.end == Int64(bytes.count))
+    for (a, b) in zip(index.chunks, index.chunks.dropFirst()) { #expect(a.end == b.offset) }
+    for chunk in index.chunks.dropLast() {
+      #expect(chunk.length >= Self.small.minimum && chunk.length <= Self.small.maximum)
+    }
+    let average = bytes.count / index.chunks.count
+    #expect(average > Self.small.average / 2 && average < Self.small.average * 2, "average chunk \(average) B")
+    let third = index.chunks[3]
+    let slice = bytes[Int(third.offset)..<Int(third.end)]
+    #expect(third.digest.description == SHA256Hasher.hex(of: slice))
+  }
+
+  @Test("the same bytes give the same index however they arrive: 1 byte, 1000 bytes or 1 MiB at a time")
+  func streaming() {
+    var random = SeededBytes(seed: 2)
+    let bytes = random.next(300_000)
+    let whole = Self.index(bytes, pieces: bytes.count)
+    #expect(Self.index(bytes, pieces: 1) == whole)
+    #expect(Self.index(bytes, pieces: 1000) == whole)
+    #expect(Self.index(bytes, pieces: 1 << 20) == whole)
+  }
+
+  @Test("an insertion moves only the boundaries next to it: the rest is reused")
+  func insertion() {
+    var random = SeededBytes(seed: 3)
+    let old = random.next(1 << 20)
+    var new = old
+    new.insert(contentsOf: random.next(100), at: 500_000)
+    new.replaceSubrange(800_000..<800_010, with: random.next(10))
+    let plan = DeltaPlan(Self.index(new), available: Set(Self.index(old).chunks.map(\.digest)))
+    #expect(plan.fetched + plan.reused == Int64(new.count))
+    // Two small edits: a few chunks around each (8 KiB average) are fetched, not the megabyte.
+    #expect(plan.fetched < 150_000, "fetched \(plan.fetched) of \(new.count)")
+    #expect(plan.requests.count == 1 && plan.requests[0].count == 2)
+  }
+
+  @Test("short and empty assets: one chunk, or none")
+  func short() {
+    #expect(Self.index([]).chunks.isEmpty)
+    #expect(Self.index([]).assetDigest.description == SHA256Hasher.hex(of: [UInt8]()))
+    let tiny = Self.index([1, 2, 3])
+    #expect(tiny.chunks.map(\.length) == [3])
+  }
+
+  @Test("the index round-trips through its bytes; 36 bytes a chunk")
+  func roundTrip() throws {
+    var random = SeededBytes(seed: 4)
+    let index = Self.index(random.next(200_000))
+    let bytes = index.encoded()
+    #expect(bytes.count == 61 + index.chunks.count * 36)
+    #expect(try ChunkIndex(decoding: bytes) == index)
+  }
+
+  @Test("a forged or damaged index is refused before anything is fetched by it")
+  func malformed() throws {
+    var random = SeededBytes(seed: 5)
+    let bytes = Self.index(random.next(100_000)).encoded()
+    func refusal(_ edit: (inout [UInt8]) -> Void) -> String {
+      var copy = bytes
+      edit(&copy)
+      do {
+        _ = try ChunkIndex(decoding: copy)
+        return "accepted"
+      } catch {
+        return error.description
+      }
+    }
+    #expect(refusal { $0[0] = 0x42 }.contains("magic"))
+    #expect(refusal { $0.removeLast() }.contains("chunks need"))
+    #expect(refusal { $0 = Array($0.prefix(20)) }.contains("cut short"))
+    // The asset size no longer matches the chunks.
+    #expect(refusal { $0[24] ^= 1 }.contains("add up to"))
+    // A first chunk longer than the maximum.
+    #expect(refusal { $0[61] = 0xff }.contains("outside"))
+    // Sizes no chunker can use (average 0).
+    #expect(refusal { $0.replaceSubrange(9..<13, with: [0, 0, 0, 0]) }.contains("not usable"))
+    #expect(refusal { _ in } == "accepted")
+  }
+
+  @Test("a plan merges touching ranges, splits requests at the range limit, and counts what it reuses")
+  func plan() throws {
+    var random = SeededBytes(seed: 6)
+    let index = Self.index(random.next(400_000))
+    let count = index.chunks.count
+    #expect(count > 12)
+    // Every other chunk is missing, and chunk 5 too: 4, 5 and 6 touch and make one range.
+    var available = Set<ChunkDigest>()
+    for (position, chunk) in index.chunks.enumerated() where position % 2 == 1 && position != 5 {
+      available.insert(chunk.digest)
+    }
+    let plan = DeltaPlan(index, available: available, rangesPerRequest: 3)
+    let ranges = plan.requests.flatMap { $0 }
+    #expect(ranges.contains { $0.chunks == 4..<7 })
+    #expect(plan.requests.allSatisfy { $0.count <= 3 })
+    #expect(ranges.reduce(0) { $0 + $1.length } == plan.fetched)
+    #expect(
+      plan.reused
+        == index.chunks.enumerated().filter { available.contains($0.1.digest) }.reduce(0) {
+          $0 + Int64($1.1.length)
+        })
+    #expect(ranges[0].header == "0-\(index.chunks[0].length - 1)")
+    let nothing = DeltaPlan(index, available: Set(index.chunks.map(\.digest)))
+    #expect(nothing.requests.isEmpty && nothing.fetched == 0)
+  }
+}

@@ -1,0 +1,149 @@
+import AirliftAgent
+import AirliftClient
+import AirliftCore
+import Foundation
+import Testing
+
+/// Delta updates on real parts: the controller cuts every uploaded asset
+/// into content-defined chunks and signs the index with the release; the
+/// agent keeps the installed version's assets and, for the next version,
+/// fetches only the chunks it lacks, as multi-range requests on the asset.
+@Suite("Delta updates: only the chunks a device lacks travel")
+struct DeltaUpdateTests {
+  /// A plain-tar release of `payload` with a script and a README that say the version.
+  static func release(
+    _ fleet: Fleet, _ client: ControllerClient, version: String, payload: [UInt8]
+  ) async throws -> API.Release {
+    let bundle = try ReleaseBundle.make(
+      in: fleet.root, name: "app-\(version).tar", install: ReleaseBundle.recordingInstall + "\n# \(version)\n",
+      payload: payload, compressed: false)
+    return try await client.uploadRelease(package: "app", version: version, file: bundle, name: "app.tar")
+  }
+
+  /// Deploys `version` to `device` and waits for the end; the device's reports of it.
+  static func deploy(_ fleet: Fleet, _ client: ControllerClient, version: String, to device: String) async throws
+    -> [StatusReport]
+  {
+    let deployment = try await client.createDeployment(
+      .init(package: "app", version: version, target: .init(devices: [device])))
+    try await eventually("\(device) to finish \(version)") {
+      try await client.deployment(deployment.id).devices.first?.state.isTerminal == true
+    }
+    return try await #require(fleet.controller?.store).statusEvents(deployment: deployment.id, device: DeviceID(device))
+  }
+
+  /// `bytes` with `count` runs of 100 new bytes written over it at spread-out places.
+  static func edited(_ bytes: [UInt8], runs count: Int, seed: UInt8) -> [UInt8] {
+    var copy = bytes
+    for run in 0..<count {
+      let at = (run + 1) * bytes.count / (count + 1)
+      for offset in 0..<100 { copy[at + offset] = copy[at + offset] &+ seed &+ UInt8(offset & 0xff) }
+    }
+    return copy
+  }
+
+  @Test(
+    "v1 installs in full; v2 and then v4 (skipping v3) fetch a few chunks, every chunk checked, installed once each"
+  )
+  func deltaFromEarlierVersions() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let metrics = try #require(fleet.controller?.metrics)
+      let config = try fleet.agentConfig("dl-1")
+      try await fleet.startAgent(config)
+      let v1 = try randomBytes(3 << 20)
+      let released = try await Self.release(fleet, client, version: "1.0.0", payload: v1)
+      let asset = try #require(released.assets.first)
+      let index = try #require(asset.index, "the controller made no chunk index")
+      #expect(index.chunks > 20)
+      let first = try await Self.deploy(fleet, client, version: "1.0.0", to: "dl-1")
+      #expect(first.last?.state == .successful)
+      #expect(first.contains { ($0.stage ?? "").contains("no earlier version of it is on the device") })
+      let kept = "\(config.dataDirectory)/kept/app/app.tar"
+      #expect(FileManager.default.fileExists(atPath: kept), "the installed version's asset is kept for deltas")
+
+      let v2 = Self.edited(v1, runs: 2, seed: 1)
+      _ = try await Self.release(fleet, client, version: "2.0.0", payload: v2)
+      var before = metrics.artifactBytesServed
+      let second = try await Self.deploy(fleet, client, version: "2.0.0", to: "dl-1")
+      #expect(second.last?.state == .successful)
+      let served = metrics.artifactBytesServed - before
+      // Two edits: a few 64 KiB chunks around each, and the index; not the 3 MiB asset.
+      #expect(served < 1 << 20, "\(served) bytes served for a \(asset.size)-byte asset")
+      let delta = try #require(second.last { ($0.stage ?? "").hasPrefix("delta:") })
+      #expect(delta.stage?.contains("fetched in 1 requests") == true, "\(delta.stage ?? "")")
+
+      // v3 is never deployed; v4 changes v3 further. The device on v2 goes straight to v4.
+      let v3 = Self.edited(v2, runs: 3, seed: 2)
+      _ = try await Self.release(fleet, client, version: "3.0.0", payload: v3)
+      _ = try await Self.release(fleet, client, version: "4.0.0", payload: Self.edited(v3, runs: 1, seed: 3))
+      before = metrics.artifactBytesServed
+      let fourth = try await Self.deploy(fleet, client, version: "4.0.0", to: "dl-1")
+      #expect(fourth.last?.state == .successful)
+      #expect(metrics.artifactBytesServed - before < 2 << 20)
+      let runs = try String(contentsOfFile: "\(config.installDirectory)/runs.log", encoding: .utf8)
+      #expect(runs.split(separator: "\n") == ["app 1.0.0", "app 2.0.0", "app 4.0.0"])
+    }
+  }
+
+  @Test("a chunk tampered with in the store is refused and fetched again, and the update fails uninstalled")
+  func tamperedChunk() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      var config = try fleet.agentConfig("dl-2")
+      config.maxAttempts = 2
+      config.retryBaseDelay = 0.1
+      try await fleet.startAgent(config)
+      let v1 = try randomBytes(2 << 20)
+      _ = try await Self.release(fleet, client, version: "1.0.0", payload: v1)
+      #expect(try await Self.deploy(fleet, client, version: "1.0.0", to: "dl-2").last?.state == .successful)
+      let v2 = Self.edited(v1, runs: 1, seed: 1)
+      let released = try await Self.release(fleet, client, version: "2.0.0", payload: v2)
+      // Flip a byte in the changed region of the stored asset: the chunk the device must fetch.
+      let blob = "\(fleet.root)/controller/blobs/\(try #require(released.assets.first).sha256)"
+      var stored = try Data(contentsOf: URL(fileURLWithPath: blob))
+      let edit = Data(v2[(v2.count / 2)..<(v2.count / 2 + 100)])
+      let at = try #require(stored.range(of: edit)).lowerBound + 50
+      stored[at] ^= 0xff
+      try stored.write(to: URL(fileURLWithPath: blob))
+      let reports = try await Self.deploy(fleet, client, version: "2.0.0", to: "dl-2")
+      #expect(reports.last?.state == .failed)
+      let retried = reports.filter { $0.state == .retrying }
+      #expect(
+        !retried.isEmpty
+          && retried.allSatisfy { ($0.error ?? "").contains("does not match its SHA-256 in the signed index") })
+      let runs = try String(contentsOfFile: "\(config.installDirectory)/runs.log", encoding: .utf8)
+      #expect(runs.split(separator: "\n") == ["app 1.0.0"], "2.0.0 never installed")
+    }
+  }
+
+  @Test("an index that does not match its signed digest, or no earlier version on the device: the whole asset, said so")
+  func fallsBackToTheWholeAsset() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      try await fleet.startAgent(try fleet.agentConfig("dl-3"))
+      var forgetful = try fleet.agentConfig("dl-4")
+      forgetful.keepAssets = false
+      try await fleet.startAgent(forgetful)
+      let v1 = try randomBytes(2 << 20)
+      _ = try await Self.release(fleet, client, version: "1.0.0", payload: v1)
+      for device in ["dl-3", "dl-4"] {
+        #expect(try await Self.deploy(fleet, client, version: "1.0.0", to: device).last?.state == .successful)
+      }
+      let released = try await Self.release(fleet, client, version: "2.0.0", payload: Self.edited(v1, runs: 1, seed: 1))
+      let missing = try await Self.deploy(fleet, client, version: "2.0.0", to: "dl-4")
+      #expect(missing.last?.state == .successful)
+      #expect(missing.contains { ($0.stage ?? "").contains("no earlier version of it is on the device") })
+
+      let index = try #require(released.assets.first?.index)
+      let stored = "\(fleet.root)/controller/blobs/\(index.sha256)"
+      var bytes = try Data(contentsOf: URL(fileURLWithPath: stored))
+      bytes[bytes.count - 1] ^= 0xff
+      try bytes.write(to: URL(fileURLWithPath: stored))
+
+      let forged = try await Self.deploy(fleet, client, version: "2.0.0", to: "dl-3")
+      #expect(forged.last?.state == .successful)
+      #expect(forged.contains { ($0.stage ?? "").contains("does not match the SHA-256 in the signed manifest") })
+    }
+  }
+}
