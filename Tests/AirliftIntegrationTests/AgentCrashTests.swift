@@ -119,6 +119,7 @@ struct AgentCrashTests {
       config.retryBaseDelay = 60
       config.retryMaxDelay = 60
       let deployment = try await deployScript(fleet, install: "exit 0", device: config.deviceID)
+      try await fleet.waitForNotice(device: config.deviceID, deployment: deployment.id)
       await fleet.stopController()
       try fleet.startAgentProcess(config)
       try await waitForPhase(config, deployment.id, .retrying)

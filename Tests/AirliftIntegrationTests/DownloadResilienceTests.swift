@@ -58,6 +58,7 @@ struct DownloadResilienceTests {
       let deployment = try await client.createDeployment(
         .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-091"]), allowUnknownDevices: true))
 
+      try await fleet.waitForNotice(device: "device-091", deployment: deployment.id)
       await fleet.stopController()
       let agent = try Agent(config: config, logger: Fleet.quietLogger)
       let agentTask = Task { try await agent.run() }
@@ -95,6 +96,7 @@ struct DownloadResilienceTests {
       config.connectTimeout = 1
       let deployment = try await client.createDeployment(
         .init(package: "hello", version: "1.0.0", target: .init(devices: ["device-092"]), allowUnknownDevices: true))
+      try await fleet.waitForNotice(device: "device-092", deployment: deployment.id)
       await fleet.stopController()
       let agent = try Agent(config: config, logger: Fleet.quietLogger)
       let agentTask = Task { try await agent.run() }

@@ -354,6 +354,26 @@ final class Fleet: @unchecked Sendable {
       logger: Self.quietLogger)
   }
 
+  /// Waits until the broker holds `device`'s deployment notice for `deployment`. The controller publishes
+  /// notices in the background once a deployment is created; a test that stops the controller right after must
+  /// not race that publish, since a device that starts while the controller is away learns of its deployment
+  /// from the broker alone.
+  func waitForNotice(device: String, deployment: String) async throws {
+    let id = try DeviceID(device)
+    let certificate = "\(certs)/devices/\(device).crt"
+    if !FileManager.default.fileExists(atPath: certificate) { _ = try issueDevice(device) }
+    let peek = try mqttClient(
+      certificate: certificate, key: "\(certs)/devices/\(device).key", clientID: "\(device)-notice-check")
+    try await peek.connect()
+    let inbox = Inbox(try await peek.subscribe(Topics.device(id, .deployment)))
+    try await eventually("the broker to hold \(device)'s notice of \(deployment)") {
+      inbox.all.contains {
+        (try? Wire.decode(DeploymentNotice.self, from: $0.payload, topic: $0.topic))?.deployment == deployment
+      }
+    }
+    await peek.close()
+  }
+
   func stop() async {
     for id in Array(agentTasks.keys) { await stopAgent(id) }
     for id in Array(agentProcesses.keys) { await killAgentProcess(id) }
