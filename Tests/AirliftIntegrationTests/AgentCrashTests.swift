@@ -13,8 +13,23 @@ struct AgentCrashTests {
     try AgentStore(path: "\(config.dataDirectory)/agent.sqlite").update(deployment)?.progress.phase
   }
 
-  private func waitForPhase(_ config: AgentConfig, _ deployment: String, _ phase: UpdatePhase) async throws {
-    try await eventually("\(config.deviceID) to be \(phase.rawValue)") { try self.phase(config, deployment) == phase }
+  /// Waits for the agent's stored phase; when it does not come, says what is stored and how the agent's log ends.
+  private func waitForPhase(
+    _ config: AgentConfig, _ deployment: String, _ phase: UpdatePhase, log: String? = nil, within: Double = 60
+  ) async throws {
+    do {
+      try await eventually("\(config.deviceID) to be \(phase.rawValue)", within: within) {
+        try self.phase(config, deployment) == phase
+      }
+    } catch {
+      let stored = ((try? self.phase(config, deployment)) ?? nil)?.rawValue ?? "nothing"
+      let tail = log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }.map {
+        $0.split(separator: "\n").suffix(30).joined(separator: "\n")
+      }
+      throw HarnessError.timedOut(
+        "\(config.deviceID) to be \(phase.rawValue) (stored: \(stored))"
+          + (tail.map { "; the agent's log ends:\n\($0)" } ?? ""))
+    }
   }
 
   private func waitForFile(_ path: String) async throws {
@@ -121,8 +136,10 @@ struct AgentCrashTests {
       let deployment = try await deployScript(fleet, install: "exit 0", device: config.deviceID)
       try await fleet.waitForNotice(device: config.deviceID, deployment: deployment.id)
       await fleet.stopController()
-      try fleet.startAgentProcess(config)
-      try await waitForPhase(config, deployment.id, .retrying)
+      let log = try fleet.startAgentProcess(config)
+      // Seen to time out twice in the PostgreSQL pass of a loaded full run (cause not found yet): more room, and
+      // the agent's log in the failure.
+      try await waitForPhase(config, deployment.id, .retrying, log: log, within: 120)
       await fleet.killAgentProcess(config.deviceID)
 
       try await fleet.startControllerNow()
