@@ -32,7 +32,7 @@ public final class AgentStore: Sendable {
   public init(path: String) throws {
     var configuration = Configuration()
     configuration.busyMode = .timeout(5)
-    db = try DatabasePool(path: path, configuration: configuration)
+    db = try Self.open(path, configuration)
     var migrator = DatabaseMigrator()
     migrator.registerMigration("v1") { db in
       try db.execute(
@@ -115,6 +115,23 @@ public final class AgentStore: Sendable {
           """)
     }
     try migrator.migrate(db)
+  }
+
+  /// Opens the file, waiting up to 5 s while another process holds it: switching a new file to WAL takes a lock
+  /// that SQLite's busy timeout does not wait for, so `airlift-agent status` run at the moment the agent starts
+  /// (or a second reader) made the agent exit with "database is locked".
+  private static func open(_ path: String, _ configuration: Configuration) throws -> DatabasePool {
+    var attempt = 0
+    while true {
+      do {
+        return try DatabasePool(path: path, configuration: configuration)
+      } catch let error as DatabaseError
+        where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED) && attempt < 50
+      {
+        attempt += 1
+        Thread.sleep(forTimeInterval: 0.1)
+      }
+    }
   }
 
   public func update(_ deployment: String) throws -> UpdateRecord? {
