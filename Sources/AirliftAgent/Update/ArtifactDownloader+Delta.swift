@@ -98,15 +98,8 @@ extension ArtifactDownloader {
     }
     for batch in batches {
       try await copyLocal(until: batch[0].chunks.lowerBound)
-      var request = HTTPClientRequest(url: artifact.url)
-      request.headers.add(name: "Range", value: "bytes=" + batch.map(\.header).joined(separator: ","))
-      let response: HTTPClientResponse
-      do {
-        response = try await client.execute(request, timeout: timeout)
-      } catch {
-        if Task.isCancelled { throw CancellationError() }
-        throw AgentError.download(url: artifact.url, reason: "\(error)")
-      }
+      let response = try await get(
+        artifact.url, range: "bytes=" + batch.map(\.header).joined(separator: ","), timeout: timeout)
       state.requests += 1
       let fetchedBefore = state.fetched
       defer { transferred(state.fetched - fetchedBefore) }

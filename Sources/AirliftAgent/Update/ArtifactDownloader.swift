@@ -63,15 +63,7 @@ struct ArtifactDownloader: Sendable {
 
     var received = offset
     if offset < artifact.size {
-      var request = HTTPClientRequest(url: artifact.url)
-      if offset > 0 { request.headers.add(name: "Range", value: "bytes=\(offset)-") }
-      let response: HTTPClientResponse
-      do {
-        response = try await client.execute(request, timeout: timeout)
-      } catch {
-        if Task.isCancelled { throw CancellationError() }
-        throw AgentError.download(url: artifact.url, reason: "\(error)")
-      }
+      let response = try await get(artifact.url, range: offset > 0 ? "bytes=\(offset)-" : nil, timeout: timeout)
       switch ResumeAnswer.decide(
         status: Int(response.status.code), contentRange: response.headers.first(name: "Content-Range"), offset: offset)
       {
@@ -139,6 +131,18 @@ struct ArtifactDownloader: Sendable {
     try handle.synchronize()
     try FileManager.default.moveItem(atPath: partial, toPath: final)
     return final
+  }
+
+  /// A GET of `url` (with a `Range` header when given); a failure to get an answer is a retryable download error.
+  func get(_ url: String, range: String?, timeout: TimeAmount) async throws -> HTTPClientResponse {
+    var request = HTTPClientRequest(url: url)
+    if let range { request.headers.add(name: "Range", value: range) }
+    do {
+      return try await client.execute(request, timeout: timeout)
+    } catch {
+      if Task.isCancelled { throw CancellationError() }
+      throw AgentError.download(url: url, reason: "\(error)")
+    }
   }
 
   /// What an error while the body streamed becomes: the agent's own errors and refusals as they are, a
