@@ -175,6 +175,33 @@ struct StoreTests {
     let entry = try #require(try await store.deployment(id: id)?.devices.first)
     #expect(entry.fromVersion == "0.9.0")
   }
+
+  @Test(
+    "an MQTT device's presence decides whether it is online, whatever order check-ins come in; a polling check-in does",
+    arguments: StoreKind.allCases)
+  func presenceOutranksCheckIns(kind: StoreKind) async throws {
+    let store = try ControllerStore(location: try await kind.newLocation())
+    func online(_ id: String) async throws -> Bool? { try await store.deviceDetail(DeviceID(id))?.device.online }
+    func checkIn(_ id: String, _ transport: DeviceTransport?) async throws {
+      try await store.recordCheckIn(
+        CheckIn(device: DeviceID(id), attributes: [:], installed: [:], agentVersion: "test", transport: transport))
+    }
+    // The first check-in of a device nobody has heard of yet shows it online.
+    try await checkIn("pr-1", nil)
+    #expect(try await online("pr-1") == true)
+    // Its last will, then a check-in handled late on the other stream: still offline.
+    try await store.recordPresence(DeviceID("pr-1"), online: false)
+    try await checkIn("pr-1", .mqtt)
+    try await checkIn("pr-1", nil)
+    #expect(try await online("pr-1") == false)
+    try await store.recordPresence(DeviceID("pr-1"), online: true)
+    #expect(try await online("pr-1") == true)
+    // A polling device is online because it checked in, even after an offline mark.
+    try await checkIn("pr-2", .https)
+    try await store.recordPresence(DeviceID("pr-2"), online: false)
+    try await checkIn("pr-2", .https)
+    #expect(try await online("pr-2") == true)
+  }
 }
 
 @Suite("airlift store migrate: SQLite to PostgreSQL")

@@ -45,6 +45,11 @@ public struct DeviceFilter: Sendable, Equatable {
 extension ControllerStore {
   /// Records a check-in; returns true for the device's first check-in (its
   /// presence may have been seen just before).
+  ///
+  /// For a device on MQTT, whether it is online is its presence topic's to
+  /// say: check-ins and presence arrive on separate streams, so a check-in
+  /// handled after the last will must not mark the device online again. A
+  /// polling device is online because it just checked in.
   @discardableResult
   public func recordCheckIn(_ checkIn: CheckIn, now: Date = Date()) async throws -> Bool {
     try await db.write { db in
@@ -57,7 +62,8 @@ extension ControllerStore {
           INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows, apps,
             transport, next_check_in, problems)
           VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT(id) DO UPDATE SET online = 1, attributes = excluded.attributes,
+          ON CONFLICT(id) DO UPDATE SET online = CASE WHEN excluded.transport = 'mqtt' THEN device.online ELSE 1 END,
+            attributes = excluded.attributes,
             installed = excluded.installed, agent_version = excluded.agent_version, last_seen = excluded.last_seen,
             follows = excluded.follows, apps = excluded.apps, transport = excluded.transport,
             next_check_in = excluded.next_check_in, problems = excluded.problems
