@@ -9,6 +9,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case storage(path: String, reason: String)
   case timedOut(stage: String, seconds: Int, last: String)
   case sizeMismatch(artifact: String, expected: Int64, received: Int64)
+  /// The server's answer declared more bytes than the signed size: refused before a byte of it is read.
+  case oversizedAnswer(artifact: String, expected: Int64, announced: Int64)
   case digestMismatch(artifact: String, expected: String, actual: String)
   case unknownHandler(String, available: [String])
   case rollbackUnsupported(handler: String)
@@ -45,6 +47,9 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
       return "\(stage) did not finish within the deployment's \(seconds) s; last error: \(last)"
     case .sizeMismatch(let artifact, let expected, let received):
       return "artifact \(artifact): expected \(expected) bytes, received \(received); refusing to install it"
+    case .oversizedAnswer(let artifact, let expected, let announced):
+      return
+        "artifact \(artifact): expected \(expected) bytes, the server announced \(announced); refusing to download it"
     case .digestMismatch(let artifact, let expected, let actual):
       return
         "artifact \(artifact): SHA-256 digest mismatch (expected \(expected), got \(actual)); the file was altered or corrupted, refusing to install it"

@@ -511,11 +511,16 @@ struct DeviceFloodTests {
 
 @Suite("Hardening: downloads that lie")
 struct LyingDownloadTests {
-  @Test("a server that sends far more than the signed size: the agent stops reading at the size and refuses it")
+  @Test(
+    "a server that announces far more than the signed size: the agent refuses before reading it and closes the connection"
+  )
   func oversizedTransferIsCancelled() async throws {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
-      try await fleet.startAgent(try fleet.agentConfig("ly-1"))
+      try fleet.startAgentProcess(try fleet.agentConfig("ly-1"))
+      try await eventually("ly-1 to check in", within: 90) {
+        try await client.devices().contains { $0.id == "ly-1" && $0.online }
+      }
       let release = try await client.uploadRelease(
         package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root))
       let asset = try #require(release.assets.first)
@@ -530,10 +535,13 @@ struct LyingDownloadTests {
         try await client.deployment(deployment.id).devices.first?.state == .failed
       }
       let error = try await client.deployment(deployment.id).devices.first?.error ?? ""
-      #expect(error.contains("expected \(asset.size) bytes"), "\(error)")
-      // Not asserted any more: that the transfer ends there. The controller's count of bytes it wrote ranged from
-      // under 64 MiB to the whole 400 MiB tail between runs: the connection is not reliably closed when the agent
-      // stops reading (open finding, issue 23's closing note).
+      #expect(
+        error.contains("expected \(asset.size) bytes, the server announced \(asset.size + (400 << 20))"), "\(error)")
+      // Nothing of the tail is read, and the connection it came on is closed, not left open for the server to fill.
+      let pid = try #require(fleet.agentPID("ly-1"))
+      try await eventually("the agent to hold no connection to the controller") {
+        OpenConnections.established(pid: pid, remotePort: fleet.httpsPort) == 0
+      }
     }
   }
 }

@@ -83,6 +83,15 @@ struct ArtifactDownloader: Sendable {
         throw AgentError.download(
           url: artifact.url, reason: "\(status) \(response.status.reasonPhrase)", retryable: retryable)
       }
+      // A declared length past the signed size is refused before a byte of the body is read; dropping the
+      // unread answer closes its connection.
+      if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init),
+        length > artifact.size - received
+      {
+        throw AgentError.oversizedAnswer(
+          artifact: artifact.name, expected: artifact.size,
+          announced: length > Int64.max - received ? Int64.max : received + length)
+      }
       let started = ContinuousClock.now
       let startedAt = received
       defer { transferred(received - startedAt) }

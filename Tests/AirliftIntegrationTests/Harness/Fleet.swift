@@ -303,6 +303,9 @@ final class Fleet: @unchecked Sendable {
     return logPath
   }
 
+  /// The process id of the agent `startAgentProcess` started.
+  func agentPID(_ id: String) -> pid_t? { agentProcesses[id]?.processIdentifier }
+
   /// The config file `startAgentProcess` wrote (for `airlift-agent apply`).
   func agentConfigPath(_ id: String) -> String { "\(root)/agents/\(id)/agent.json" }
 
