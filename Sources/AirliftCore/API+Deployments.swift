@@ -143,12 +143,15 @@ extension API {
     public var fromVersion: String?
     /// Which try of the whole update it is on (1: the first).
     public var round: Int = 1
+    /// What its download cost this round (bytes fetched and reused of the total), once it reported it.
+    public var transfer: TransferBytes?
 
     public init(
       device: String, state: DeviceState, percent: Int?, error: String?, attempts: Int = 0, updatedAt: Date,
-      started: Bool = true, fromVersion: String? = nil, round: Int = 1
+      started: Bool = true, fromVersion: String? = nil, round: Int = 1, transfer: TransferBytes? = nil
     ) {
       self.round = round
+      self.transfer = transfer
       self.started = started
       self.fromVersion = fromVersion
       self.device = device

@@ -192,6 +192,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
   public var round: Int?
   /// Of `bytes`, those a delta update took from the device instead of fetching them.
   public var reused: Int64?
+  /// The bytes this update's download has moved over the network so far: every attempt's, a delta's ranges and
+  /// its chunk index. Beside `total` it is what the download cost.
+  public var fetched: Int64?
 
   public init(
     deployment: String, state: DeviceState, stage: String? = nil, bytes: Int64? = nil,

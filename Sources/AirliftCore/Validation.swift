@@ -137,6 +137,7 @@ extension StatusReport {
     try Limits.check("bytes", bytes, in: 0...(Int64.max / 2), unit: "bytes")
     try Limits.check("total", total, in: 0...(Int64.max / 2), unit: "bytes")
     try Limits.check("reused", reused, in: 0...(Int64.max / 2), unit: "bytes")
+    try Limits.check("fetched", fetched, in: 0...(Int64.max / 2), unit: "bytes")
     try Limits.check("stage (bytes)", stage?.utf8.count, in: 0...Limits.reportTextBytes.upperBound)
     try Limits.check("error (bytes)", error?.utf8.count, in: 0...Limits.reportTextBytes.upperBound)
   }

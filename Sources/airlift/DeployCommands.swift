@@ -222,6 +222,9 @@ struct Deploy: AsyncParsableCommand {
           + "\(deployment.devices.count) devices started"
         if let note = rollout.note { header += "\n  \(note)" }
       }
+      if let transfer = TransferBytes.sum(deployment.devices.map(\.transfer)) {
+        header += "\ndownload: " + transfer.summary
+      }
       // Failures first: they are what an operator acts on.
       let rows = deployment.devices.sorted {
         rank($0.state) < rank($1.state) || (rank($0.state) == rank($1.state) && $0.device < $1.device)
@@ -229,10 +232,12 @@ struct Deploy: AsyncParsableCommand {
       .map {
         [
           $0.device, $0.started ? $0.state.rawValue : "Waiting (phase)", $0.percent.map { "\($0)%" } ?? "-",
-          "\($0.attempts)", $0.error ?? "",
+          "\($0.attempts)", $0.transfer.map { "\(Output.bytes($0.fetched)) of \(Output.bytes($0.total))" } ?? "-",
+          $0.error ?? "",
         ]
       }
-      return header + "\n" + Output.table(["DEVICE", "STATE", "PROGRESS", "ATTEMPTS", "ERROR"], rows)
+      return header + "\n"
+        + Output.table(["DEVICE", "STATE", "PROGRESS", "ATTEMPTS", "FETCHED", "ERROR"], rows)
     }
 
     private static func rank(_ state: DeviceState) -> Int {

@@ -72,6 +72,18 @@ struct DeltaUpdateTests {
       #expect(served < 1 << 20, "\(served) bytes served for a \(asset.size)-byte asset")
       let delta = try #require(second.last { ($0.stage ?? "").hasPrefix("delta:") })
       #expect(delta.stage?.contains("fetched in 1 requests") == true, "\(delta.stage ?? "")")
+      // The device says what it fetched and reused; the controller keeps it per device, and the CLI shows it.
+      let deployment = try #require(try await client.deployments().first { $0.release.version == "2.0.0" })
+      let transfer = try #require(try await client.deployment(deployment.id).devices.first?.transfer)
+      #expect(transfer.total == asset.size)
+      #expect(transfer.fetched == served, "the device counted \(transfer.fetched) bytes, the controller sent \(served)")
+      #expect(transfer.reused > asset.size / 2 && transfer.reused < asset.size, "\(transfer)")
+      #expect(second.last { $0.state == .downloaded }?.fetched == transfer.fetched)
+      let (status, shown) = try await UpdateFlowIntegrationTests.airlift(fleet, ["deploy", "show", deployment.id])
+      #expect(status == 0)
+      #expect(
+        shown.contains("download: \(ByteCount.text(served)) fetched of \(ByteCount.text(asset.size)) ("), "\(shown)")
+      #expect(shown.contains("reused from the devices"), "\(shown)")
 
       // v3 is never deployed; v4 changes v3 further. The device on v2 goes straight to v4.
       let v3 = Self.edited(v2, runs: 3, seed: 2)

@@ -39,13 +39,14 @@ extension ArtifactDownloader {
   /// should not be made (nothing is lost: the caller downloads the whole asset), or a download error.
   func downloadDelta(
     _ artifact: ArtifactRef, index signed: API.ChunkIndexRef, seeds: [String], timeout: TimeAmount,
-    progress: @Sendable (DeltaProgress) async -> Void
+    tally: TransferTally? = nil, progress: @Sendable (DeltaProgress) async -> Void
   ) async throws -> (path: String, progress: DeltaProgress) {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let final = finalPath(artifact)
     if FileManager.default.fileExists(atPath: final) { return (final, DeltaProgress()) }
     guard let indexURL = artifact.indexURL else { throw DeltaUnavailable(reason: "the asset has no chunk index") }
     let index = try await fetchIndex(indexURL, signed: signed, for: artifact, timeout: timeout)
+    tally?.add(fetched: signed.size)
     // CPU work (every byte of the seeds through the rolling hash and SHA-256): off the cooperative threads.
     let wanted = Set(index.chunks.map(\.digest))
     let local = try await NIOThreadPool.singleton.runIfActive {
@@ -87,6 +88,7 @@ extension ArtifactDownloader {
         let bytes = try file.read(upToCount: chunk.length) ?? Data()
         try writer.write(local: bytes)
         state.reused += Int64(chunk.length)
+        tally?.add(reused: Int64(chunk.length))
         state.done = writer.written
         await progress(state)
       }
@@ -108,6 +110,7 @@ extension ArtifactDownloader {
       var received = 0
       do {
         for try await buffer in response.body {
+          tally?.add(fetched: Int64(buffer.readableBytes))
           let events: [MultipartByteRanges.Event]
           do {
             events = try parser.feed(buffer.readableBytesView)

@@ -31,7 +31,7 @@ struct ArtifactDownloader: Sendable {
   /// Returns the path of the verified file. `progress` gets the bytes on
   /// disk so far and, on the first call, the offset a resume started from.
   func download(
-    _ artifact: ArtifactRef, timeout: TimeAmount,
+    _ artifact: ArtifactRef, timeout: TimeAmount, tally: TransferTally? = nil,
     progress: @Sendable (_ bytes: Int64, _ resumedFrom: Int64?) async -> Void
   ) async throws -> String {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -98,6 +98,7 @@ struct ArtifactDownloader: Sendable {
       do {
         for try await buffer in response.body {
           received += Int64(buffer.readableBytes)
+          tally?.add(fetched: Int64(buffer.readableBytes))
           // Never read past the declared size ("endless data" attack).
           guard received <= artifact.size else {
             throw AgentError.sizeMismatch(artifact: artifact.name, expected: artifact.size, received: received)

@@ -11,12 +11,15 @@ extension UpdateWorker {
       downloadDeadline[notice.deployment]
       ?? (clock.now + Limits.duration(seconds: notice.timeouts.download, in: Limits.stageTimeout))
     downloadDeadline[notice.deployment] = deadline
+    let tally = tallies[notice.deployment] ?? TransferTally()
+    tallies[notice.deployment] = tally
     let artifacts = neededArtifacts(notice)
     let total = artifacts.totalSize
     var before: Int64 = 0
     do {
       for artifact in artifacts {
-        _ = try await fetch(artifact, of: notice, before: before, total: total, attempt: attempt, deadline: deadline)
+        _ = try await fetch(
+          artifact, of: notice, before: before, total: total, attempt: attempt, deadline: deadline, tally: tally)
         before += artifact.size
       }
       try await prefetch(notice, downloaded: total, attempt: attempt, deadline: deadline)
@@ -57,7 +60,7 @@ extension UpdateWorker {
     do {
       try await clock.withTimeout(remaining) {
         try await handler.prefetch(context) { progress in
-          report(downloaded + progress.bytes, downloaded + progress.total, progress.stage, progress.final, nil)
+          report(downloaded + progress.bytes, downloaded + progress.total, progress.stage, progress.final)
         }
       }
     } catch is CancellationError where !Task.isCancelled {
@@ -69,13 +72,13 @@ extension UpdateWorker {
 
   private func fetch(
     _ artifact: ArtifactRef, of notice: DeploymentNotice, before: Int64, total: Int64, attempt: Int,
-    deadline: Duration
+    deadline: Duration, tally: TransferTally
   ) async throws -> String {
     let remaining = deadline - clock.now
     guard remaining > .zero else {
       throw AgentError.timedOut(stage: "the download", seconds: notice.timeouts.download, last: "none")
     }
-    let report = progressReporter(notice, attempt: attempt)
+    let report = progressReporter(notice, attempt: attempt, tally: tally)
     let timeout = TimeAmount.seconds(min(remaining.components.seconds, Int64(Limits.stageTimeout.upperBound)) + 1)
     // A delta when the signed manifest names the asset's chunk index and an earlier version is on the device.
     if let index = notice.manifest?.manifest.assets.first(where: {
@@ -83,19 +86,19 @@ extension UpdateWorker {
     })?.index, artifact.indexURL != nil {
       do {
         return try await downloader.downloadDelta(
-          artifact, index: index, seeds: keptAssets(of: notice.release.package), timeout: timeout
+          artifact, index: index, seeds: keptAssets(of: notice.release.package), timeout: timeout, tally: tally
         ) { delta in
           report(
             before + delta.done, total,
             "delta: \(delta.reused) bytes reused, \(delta.fetched) fetched in \(delta.requests) requests",
-            delta.done == artifact.size, delta.reused)
+            delta.done == artifact.size)
         }.path
       } catch let unavailable as DeltaUnavailable {
-        report(before, total, "no delta for \(artifact.name) (\(unavailable.reason)): downloading it whole", true, nil)
+        report(before, total, "no delta for \(artifact.name) (\(unavailable.reason)): downloading it whole", true)
       }
     }
-    return try await downloader.download(artifact, timeout: timeout) { bytes, resumedFrom in
-      report(before + bytes, total, resumedFrom.map { "resumed at \($0) bytes" }, resumedFrom != nil, nil)
+    return try await downloader.download(artifact, timeout: timeout, tally: tally) { bytes, resumedFrom in
+      report(before + bytes, total, resumedFrom.map { "resumed at \($0) bytes" }, resumedFrom != nil)
     }
   }
 
@@ -141,13 +144,13 @@ extension UpdateWorker {
   /// Queues `Downloading` reports with bytes and percent, throttled by the
   /// config's interval and percent step (`force` skips the throttle), and
   /// tells local watchers.
-  private func progressReporter(_ notice: DeploymentNotice, attempt: Int)
-    -> @Sendable (_ bytes: Int64, _ total: Int64, _ stage: String?, _ force: Bool, _ reused: Int64?) -> Void
+  private func progressReporter(_ notice: DeploymentNotice, attempt: Int, tally: TransferTally? = nil)
+    -> @Sendable (_ bytes: Int64, _ total: Int64, _ stage: String?, _ force: Bool) -> Void
   {
     let start = clock.now
     let throttle = ThrottleBox(ProgressThrottle(interval: config.progressInterval, percentStep: config.progressPercent))
     let topic = Topics.device(deviceID, .status)
-    return { [store, outbox, events, clock] done, total, stage, force, reused in
+    return { [store, outbox, events, clock] done, total, stage, force in
       let percent = ProgressThrottle.percent(done, of: total)
       let elapsed = (clock.now - start).seconds
       guard force || throttle.shouldReport(now: elapsed, percent: percent) else { return }
@@ -155,7 +158,10 @@ extension UpdateWorker {
         deployment: notice.deployment, state: .downloading, stage: stage, bytes: done, total: total,
         percent: percent, attempt: attempt)
       report.round = notice.round
-      report.reused = reused
+      if let tally {
+        report.fetched = tally.fetched
+        report.reused = tally.reused > 0 ? tally.reused : nil
+      }
       try? store.enqueue(report: report, topic: topic)
       outbox.wake()
       events.publish(DeviceUpdateEvent(notice: notice, report: report))

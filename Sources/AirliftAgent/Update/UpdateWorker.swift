@@ -41,6 +41,8 @@ actor UpdateWorker {
   nonisolated let consent = ConsentBox()
   /// When each running download must have finished, on `clock`.
   var downloadDeadline: [String: Duration] = [:]
+  /// What each running update's download has cost so far (kept in memory: a restart starts a new count).
+  var tallies: [String: TransferTally] = [:]
   /// The process groups of the commands updates run, so a restart can end what a killed agent left running.
   let ledger: ProcessLedger
   /// Why the last transition could not be stored (a full data disk), until one can be again; the check-in says it.
@@ -246,6 +248,7 @@ actor UpdateWorker {
       try? FileManager.default.removeItem(atPath: workDirectory(notice))
       for artifact in notice.artifacts { downloader.cleanUp(artifact) }
       downloadDeadline[notice.deployment] = nil
+      tallies[notice.deployment] = nil
       consent.wait(for: nil)
       logger.info(
         "deployment \(notice.deployment) ended \(progress.phase.reported.rawValue)", metadata: notice.logMetadata)
@@ -434,6 +437,10 @@ actor UpdateWorker {
       error: state == .failed || state == .retrying || state == .rolledBack
         ? progress.error : nil)
     report.round = notice.round
+    if state == .downloaded, let tally = tallies[notice.deployment] {
+      report.fetched = tally.fetched
+      report.reused = tally.reused > 0 ? tally.reused : nil
+    }
     return report
   }
 }

@@ -274,6 +274,7 @@ enum DashboardTemplates {
       {{#items}}<li class="{{state}}"><span>Phase {{number}}</span> <progress max="{{size}}" value="{{ended}}" aria-label="phase {{number}}: {{ended}} of {{size}} ended"></progress> {{ended}}/{{size}}</li>{{/items}}
     </ol>
     {{/phases}}
+    {{#download}}<p id="download">Download: {{download}}</p>{{/download}}
     <div id="counts" class="cards" aria-label="Devices by state">
       {{#counts}}<div class="card {{cls}}"><span class="n" data-state="{{state}}">{{count}}</span> {{state}}</div>{{/counts}}
     </div>
@@ -287,7 +288,7 @@ enum DashboardTemplates {
     {{/canWrite}}
     <div class="scroll">
     <table id="devices">
-      <thead><tr><th scope="col">Device</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Attempts</th><th scope="col">Updated</th><th scope="col">Error</th></tr></thead>
+      <thead><tr><th scope="col">Device</th><th scope="col">State</th><th scope="col">Progress</th><th scope="col">Attempts</th><th scope="col">Fetched</th><th scope="col">Updated</th><th scope="col">Error</th></tr></thead>
       <tbody>
       {{#devices}}
         <tr data-device="{{id}}" data-state="{{state}}">
@@ -295,6 +296,7 @@ enum DashboardTemplates {
           <td><span class="pill {{cls}}">{{state}}</span>{{#rowStage}} <span class="muted">{{rowStage}}</span>{{/rowStage}}</td>
           <td>{{#downloadPercent}}<progress max="100" value="{{downloadPercent}}" aria-label="{{downloadPercent}} %"></progress>{{/downloadPercent}}</td>
           <td>{{attempts}}</td>
+          <td>{{rowFetched}}</td>
           <td>{{updated}}</td>
           <td class="error">{{failure}}</td>
         </tr>

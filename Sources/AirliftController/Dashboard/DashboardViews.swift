@@ -137,6 +137,8 @@ struct DeploymentView {
     /// Where the device is within its state: waiting for its phase, which try.
     var rowStage: String?
     var attempts: Int
+    /// "1.2 MiB of 256 MiB": what its download fetched of the update's size.
+    var rowFetched: String?
     var updated: String
     var failure: String?
   }
@@ -168,6 +170,8 @@ struct DeploymentView {
   var ended: Int
   var percent: Int
   var counts: [Count]
+  /// What the devices' downloads cost together, and what a delta saved.
+  var download: String?
   var devices: [Row]
   var hidden: Int?
   var canWrite: Bool
@@ -218,9 +222,11 @@ struct DeploymentView {
         id: $0.device, state: $0.state.rawValue, cls: DashboardFormat.stateClass($0.state),
         downloadPercent: $0.state == .downloading ? $0.percent : nil, rowStage: Self.stage($0),
         attempts: $0.attempts,
+        rowFetched: $0.transfer.map { "\(DashboardFormat.bytes($0.fetched)) of \(DashboardFormat.bytes($0.total))" },
         updated: DashboardFormat.time($0.updatedAt), failure: $0.error)
     }
     hidden = sorted.count > Self.shownDevices ? sorted.count - Self.shownDevices : nil
+    download = TransferBytes.sum(deployment.devices.map(\.transfer))?.summary
     let live = deployment.status == .active || deployment.status == .paused
     self.canWrite = canWrite && (live || deployment.status == .scheduled)
     canPause = deployment.status == .active

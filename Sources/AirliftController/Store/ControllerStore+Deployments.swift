@@ -204,7 +204,8 @@ extension ControllerStore {
         try db.execute(
           sql: """
             UPDATE device_deployment SET round = ?, state = ?, percent = NULL, started_at = NULL, released_at = ?,
-              delivered_at = NULL, updated_at = ? WHERE deployment_id = ? AND device_id = ?
+              delivered_at = NULL, updated_at = ?, bytes_total = NULL, bytes_fetched = NULL, bytes_reused = NULL
+            WHERE deployment_id = ? AND device_id = ?
             """, arguments: [round, DeviceState.pending.rawValue, now, now, deployment, device])
         try Self.insertEvent(db, deployment: deployment, device: device, state: .pending, error: note, now: now)
         if let id = try? DeviceID(device) { again.append(id) }
@@ -496,7 +497,8 @@ extension ControllerStore {
       API.DeviceProgress(
         device: row["device_id"], state: DeviceState(rawValue: row["state"]) ?? .pending, percent: row["percent"],
         error: row["error"], attempts: row["attempts"], updatedAt: row["updated_at"],
-        started: (row["released_at"] as Date?) != nil, fromVersion: row["from_version"], round: row["round"])
+        started: (row["released_at"] as Date?) != nil, fromVersion: row["from_version"], round: row["round"],
+        transfer: TransferBytes(row))
     }
     let plan = (row["rollout"] as String?).flatMap {
       try? JSONDecoder().decode(RolloutPlan.self, from: Data($0.utf8))

@@ -24,6 +24,8 @@ extension ControllerStore {
     var attempts: Int
     /// The device's number of the report that set `state` (nil: set by the controller, or an unnumbered report).
     var seq: Int64?
+    /// What the download cost so far: the counts only grow within a round, so the largest seen is the latest.
+    var transfer: TransferBytes?
     var changed = false
   }
 
@@ -44,7 +46,10 @@ extension ControllerStore {
     let fresh = try insertEvents(batch, now: now, db: db)
     let select = db.cachedStatement(
       sql:
-        "SELECT state, round, percent, error, attempts, state_seq FROM device_deployment WHERE deployment_id = ? AND device_id = ?"
+        """
+        SELECT state, round, percent, error, attempts, state_seq, bytes_total, bytes_fetched, bytes_reused
+        FROM device_deployment WHERE deployment_id = ? AND device_id = ?
+        """
     )
     for (index, (device, report)) in batch.enumerated() {
       // A report the controller already has (a QoS 1 repeat, or one the device sent again) changes nothing.
@@ -56,7 +61,7 @@ extension ControllerStore {
           DeviceState(rawValue: row["state"]).map {
             BatchEntry(
               state: $0, round: row["round"], percent: row["percent"], error: row["error"], attempts: row["attempts"],
-              seq: row["state_seq"])
+              seq: row["state_seq"], transfer: TransferBytes(row))
           }
         }
       }
@@ -66,6 +71,11 @@ extension ControllerStore {
       }
       // A late report of an earlier try of the update moves nothing.
       guard (report.round ?? 1) >= entry.round else { continue }
+      if let merged = TransferBytes.merge(entry.transfer, report), merged != entry.transfer {
+        entry.transfer = merged
+        entry.changed = true
+        entries[key] = entry
+      }
       guard DeviceState.reportMoves(from: entry.state, currentSeq: entry.seq, to: report.state, seq: report.seq) else {
         continue
       }
@@ -81,14 +91,14 @@ extension ControllerStore {
     let update = db.cachedStatement(
       sql: """
         UPDATE device_deployment SET state = ?, percent = ?, error = ?, updated_at = ?, attempts = ?,
-          started_at = COALESCE(started_at, ?), state_seq = ?
+          started_at = COALESCE(started_at, ?), state_seq = ?, bytes_total = ?, bytes_fetched = ?, bytes_reused = ?
         WHERE deployment_id = ? AND device_id = ?
         """)
     for (key, entry) in entries {
       guard let entry, entry.changed else { continue }
       try update.execute(arguments: [
-        entry.state.rawValue, entry.percent, entry.error, now, entry.attempts, now, entry.seq, key.deployment,
-        key.device,
+        entry.state.rawValue, entry.percent, entry.error, now, entry.attempts, now, entry.seq, entry.transfer?.total,
+        entry.transfer?.fetched, entry.transfer?.reused, key.deployment, key.device,
       ])
     }
     for id in finishing { try completeIfFinished(id, db: db) }
@@ -124,20 +134,20 @@ extension ControllerStore {
     for start in stride(from: 0, to: batch.count, by: chunkSize) {
       let chunk = batch[start..<min(batch.count, start + chunkSize)]
       var values: [SQLValue] = []
-      values.reserveCapacity(chunk.count * 12)
+      values.reserveCapacity(chunk.count * 14)
       for (device, report) in chunk {
         values +=
           SQLArguments([
             report.deployment, device.rawValue, report.state.rawValue, report.stage, report.bytes, report.total,
-            report.percent, report.attempt, report.error, report.time, now, report.seq,
+            report.percent, report.attempt, report.error, report.time, now, report.seq, report.fetched, report.reused,
           ]).values
       }
       let rows = try SQLRow.fetchAll(
         db,
         sql: """
           INSERT INTO status_event (deployment_id, device_id, state, stage, bytes, total, percent, attempt,
-            error, device_time, received_at, seq) VALUES \(
-            Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
+            error, device_time, received_at, seq, fetched, reused) VALUES \(
+            Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
           ON CONFLICT DO NOTHING RETURNING device_id, seq
           """, arguments: SQLArguments(values: values))
       var stored = Set(
@@ -166,10 +176,13 @@ extension ControllerStore {
         arguments: [deployment, device.rawValue]
       ).compactMap { row in
         guard let state = DeviceState(rawValue: row["state"]) else { return nil }
-        return StatusReport(
+        var report = StatusReport(
           deployment: row["deployment_id"], state: state, stage: row["stage"], bytes: row["bytes"], total: row["total"],
           percent: row["percent"], attempt: row["attempt"], error: row["error"],
           time: row["device_time"] ?? row["received_at"], seq: row["seq"])
+        report.fetched = row["fetched"]
+        report.reused = row["reused"]
+        return report
       }
     }
   }
@@ -200,5 +213,13 @@ extension ControllerStore {
         db, sql: "SELECT seq FROM status_event WHERE device_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT 10000",
         arguments: [device.rawValue, after, through])
     }
+  }
+}
+
+extension TransferBytes {
+  /// The counts a `device_deployment` row holds, nil before the device reported any.
+  init?(_ row: SQLRow) {
+    guard let total: Int64 = row["bytes_total"], let fetched: Int64 = row["bytes_fetched"] else { return nil }
+    self.init(total: total, fetched: fetched, reused: row["bytes_reused"] ?? 0)
   }
 }

@@ -253,5 +253,15 @@ enum PostgresSchema {
       ALTER TABLE blob ADD COLUMN index_size BIGINT;
       ALTER TABLE blob ADD COLUMN index_chunks BIGINT
       """),
+    // What each report said the download cost, and the latest of it per device and deployment: the saving.
+    SQLMigration(
+      "v26-transfer-bytes",
+      """
+      ALTER TABLE status_event ADD COLUMN fetched BIGINT;
+      ALTER TABLE status_event ADD COLUMN reused BIGINT;
+      ALTER TABLE device_deployment ADD COLUMN bytes_total BIGINT;
+      ALTER TABLE device_deployment ADD COLUMN bytes_fetched BIGINT;
+      ALTER TABLE device_deployment ADD COLUMN bytes_reused BIGINT
+      """),
   ]
 }

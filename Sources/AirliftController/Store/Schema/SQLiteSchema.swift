@@ -339,5 +339,15 @@ enum SQLiteSchema {
       ALTER TABLE blob ADD COLUMN index_size INTEGER;
       ALTER TABLE blob ADD COLUMN index_chunks INTEGER
       """),
+    // What each report said the download cost, and the latest of it per device and deployment: the saving.
+    SQLMigration(
+      "v26-transfer-bytes",
+      """
+      ALTER TABLE status_event ADD COLUMN fetched INTEGER;
+      ALTER TABLE status_event ADD COLUMN reused INTEGER;
+      ALTER TABLE device_deployment ADD COLUMN bytes_total INTEGER;
+      ALTER TABLE device_deployment ADD COLUMN bytes_fetched INTEGER;
+      ALTER TABLE device_deployment ADD COLUMN bytes_reused INTEGER
+      """),
   ]
 }
