@@ -174,6 +174,13 @@ public final class ControllerClient: Sendable {
     try await get("/api/v1/releases/\(Self.escape(package))/\(Self.escape(version))", as: API.Release.self)
   }
 
+  /// What a device on `from` would fetch to update to `to` with deltas.
+  public func estimateDelta(package: String, from: String, to: String) async throws -> DeltaEstimate {
+    try await get(
+      "/api/v1/releases/\(Self.escape(package))/\(Self.escape(to))/estimate", query: ["from": from],
+      as: DeltaEstimate.self)
+  }
+
   public func setTag(package: String, tag: String, version: String, locked: Bool) async throws -> API.Tag {
     try await send(
       json: API.SetTag(version: version, locked: locked), method: .PUT,

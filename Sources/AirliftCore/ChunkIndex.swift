@@ -182,6 +182,13 @@ public struct DeltaPlan: Sendable, Equatable {
     assetSize = index.assetSize
   }
 
+  /// A delta pays only when at most this share of the asset travels; past it the whole asset is fetched (one
+  /// plain request, nothing to assemble).
+  public static let worthwhileShare = 0.9
+
+  /// Whether fetching these ranges beats fetching the whole asset.
+  public var isWorthwhile: Bool { Double(fetched) <= Self.worthwhileShare * Double(max(assetSize, 1)) }
+
   /// Percent of the asset that is fetched (100 when it is empty).
   public var fetchedPercent: Double {
     assetSize == 0 ? 100 : Double(fetched) / Double(assetSize) * 100

@@ -6,7 +6,9 @@ import Foundation
 struct Release: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Publish and inspect releases.",
-    subcommands: [Create.self, Upload.self, Sign.self, List.self, Show.self, Policy.self, Attach.self, Meta.self])
+    subcommands: [
+      Create.self, Upload.self, Sign.self, List.self, Show.self, Estimate.self, Policy.self, Attach.self, Meta.self,
+    ])
 
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -147,4 +147,41 @@ struct ChunkIndexTests {
     let nothing = DeltaPlan(index, available: Set(index.chunks.map(\.digest)))
     #expect(nothing.requests.isEmpty && nothing.fetched == 0)
   }
+
+  @Test(
+    "an estimate: a delta where it pays, the whole asset where it has no index, little in common, or other parameters")
+  func estimate() {
+    var random = SeededBytes(seed: 9)
+    let old = random.next(1 << 20)
+    var new = old
+    new.replaceSubrange(400_000..<400_100, with: random.next(100))
+    let oldIndex = Self.index(old)
+    let newIndex = Self.index(new)
+    let from = ReleaseRef(package: "app", version: "1.0.0")
+    let to = ReleaseRef(package: "app", version: "2.0.0")
+    let estimate = DeltaEstimate.make(
+      from: from, to: to,
+      assets: [
+        .init(name: "rootfs.img", size: Int64(new.count), index: newIndex, indexSize: 5_000),
+        .init(name: "small.conf", size: 900, index: nil, indexSize: 0),
+        .init(name: "other.img", size: 1 << 20, index: Self.index(random.next(1 << 20)), indexSize: 4_000),
+      ],
+      earlier: [oldIndex, Self.index(old, ChunkingParameters(minimum: 1 << 10, average: 4 << 10, maximum: 16 << 10))])
+    let plan = DeltaPlan(newIndex, available: Set(oldIndex.chunks.map(\.digest)))
+    #expect(
+      estimate.assets[0]
+        == .init(
+          name: "rootfs.img", size: Int64(new.count), fetched: plan.fetched + 5_000, reused: plan.reused, requests: 2))
+    #expect(estimate.assets[1].whole?.contains("no chunk index") == true)
+    #expect(estimate.assets[1].fetched == 900 && estimate.assets[1].requests == 1)
+    #expect(estimate.assets[2].whole?.contains("of it is in app@1.0.0") == true)
+    #expect(estimate.transfer.total == Int64(new.count) + 900 + (1 << 20))
+    #expect(estimate.transfer.fetched == plan.fetched + 5_000 + 900 + (1 << 20))
+    #expect(estimate.requests == 4)
+    // Chunks cut with other parameters are no use: the device cuts its copy with the new index's.
+    let mismatched = DeltaEstimate.make(
+      from: from, to: to, assets: [.init(name: "rootfs.img", size: Int64(new.count), index: newIndex, indexSize: 1)],
+      earlier: [Self.index(old, ChunkingParameters(minimum: 1 << 10, average: 4 << 10, maximum: 16 << 10))])
+    #expect(mismatched.assets[0].whole?.contains("has no chunk index to take chunks from") == true)
+  }
 }

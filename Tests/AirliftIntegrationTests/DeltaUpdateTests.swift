@@ -84,6 +84,16 @@ struct DeltaUpdateTests {
       #expect(
         shown.contains("download: \(ByteCount.text(served)) fetched of \(ByteCount.text(asset.size)) ("), "\(shown)")
       #expect(shown.contains("reused from the devices"), "\(shown)")
+      // The estimate, from the indexes alone, says what the device did: the same chunks reused, the same requests,
+      // the same bytes but for the multipart headers.
+      let (estimated, json) = try await UpdateFlowIntegrationTests.airlift(
+        fleet, ["release", "estimate", "app@1.0.0", "app@2.0.0", "--json"])
+      #expect(estimated == 0, "\(json)")
+      let estimate = try UpdateFlowIntegrationTests.decode(DeltaEstimate.self, json)
+      #expect(estimate.assets.count == 1 && estimate.assets[0].whole == nil, "\(estimate)")
+      #expect(estimate.transfer.reused == transfer.reused)
+      #expect(estimate.requests == 2)
+      #expect(estimate.transfer.fetched <= transfer.fetched && transfer.fetched - estimate.transfer.fetched < 4096)
 
       // v3 is never deployed; v4 changes v3 further. The device on v2 goes straight to v4.
       let v3 = Self.edited(v2, runs: 3, seed: 2)

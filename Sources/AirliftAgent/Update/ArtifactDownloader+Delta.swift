@@ -32,9 +32,6 @@ struct DeltaProgress: Sendable, Equatable {
 /// checked chunks, so a cut delta resumes where it stopped, and a full
 /// download can continue from it.
 extension ArtifactDownloader {
-  /// A delta pays only when at most this share of the asset travels.
-  static let deltaWorthwhile = 0.9
-
   /// Builds `artifact` from `seeds` and what it fetches; throws `DeltaUnavailable` when a delta cannot or
   /// should not be made (nothing is lost: the caller downloads the whole asset), or a download error.
   func downloadDelta(
@@ -53,7 +50,7 @@ extension ArtifactDownloader {
       Self.localChunks(seeds, parameters: index.parameters, wanted: wanted)
     }
     let plan = DeltaPlan(index, available: Set(local.keys))
-    guard Double(plan.fetched) <= Self.deltaWorthwhile * Double(max(index.assetSize, 1)) else {
+    guard plan.isWorthwhile else {
       throw DeltaUnavailable(
         reason: local.isEmpty
           ? "no earlier version of it is on the device"

@@ -3,6 +3,7 @@ import AirliftCrypto
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOPosix
 
 /// Releases and tags: blobs, versions, signatures, manifests, tags.
 extension ControllerRoutes {
@@ -90,6 +91,30 @@ extension ControllerRoutes {
     guard try await store.release(ref) != nil else { throw StoreError.releaseNotFound(ref) }
     guard let signed = try await store.signedManifest(ref) else { throw StoreError.releaseUnsigned(ref) }
     return try Self.json(signed, context: context)
+  }
+
+  /// `GET /api/v1/releases/{package}/{version}/estimate?from=VERSION`: what a device on `from` would fetch to
+  /// update to this version, worked out from the chunk indexes.
+  @Sendable func estimateDelta(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let to = try Self.releaseRef(context)
+    guard let fromText = request.formQuery.get("from") else {
+      throw APIError(
+        status: .badRequest, code: "missing_from", message: "say which version the device runs: ?from=VERSION")
+    }
+    let from = ReleaseRef(package: to.package, version: try SemanticVersion(fromText).description)
+    guard let new = try await store.release(to) else { throw StoreError.releaseNotFound(to) }
+    guard let old = try await store.release(from) else { throw StoreError.releaseNotFound(from) }
+    let blobs = blobs
+    let estimate = try await NIOThreadPool.singleton.runIfActive {
+      DeltaEstimate.make(
+        from: from, to: to,
+        assets: new.assets.map {
+          DeltaEstimate.NewAsset(
+            name: $0.name, size: $0.size, index: $0.index.flatMap(blobs.chunkIndex), indexSize: $0.index?.size ?? 0)
+        },
+        earlier: old.assets.compactMap { $0.index.flatMap(blobs.chunkIndex) })
+    }
+    return try Self.json(estimate, context: context)
   }
 
   static func releaseRef(_ context: ControllerRequestContext) throws -> ReleaseRef {

@@ -71,6 +71,7 @@ struct ControllerRoutes {
     api.get("releases/:package/:version/metadata/:name", use: showMetadata)
     api.post("devices/:id/revoke", use: revokeDevice)
     api.get("releases/:package/:version/manifest", use: showManifest)
+    api.get("releases/:package/:version/estimate", use: estimateDelta)
     api.get("packages/:package/tags", use: listTags)
     api.put("packages/:package/tags/:tag", use: setTag)
     api.get("devices", use: listDevices)

@@ -67,6 +67,15 @@ public struct BlobStore: Sendable {
   /// Assets smaller than this get no chunk index: a delta would save less than its requests cost.
   public static let indexedMinimum: Int64 = 1 << 20
 
+  /// A stored chunk index, read back (nil when it is missing or does not match its digest). Blocking: call it off
+  /// the event loops.
+  public func chunkIndex(_ ref: API.ChunkIndexRef) -> ChunkIndex? {
+    guard let data = FileManager.default.contents(atPath: path(sha256: ref.sha256)),
+      Int64(data.count) == ref.size, SHA256Hasher.hex(of: Array(data)) == ref.sha256
+    else { return nil }
+    return try? ChunkIndex(decoding: Array(data))
+  }
+
   /// Stores `index` as a blob of its own (atomically); its reference for the release listing and the manifest.
   public func store(_ index: ChunkIndex) throws -> API.ChunkIndexRef {
     let bytes = index.encoded()
