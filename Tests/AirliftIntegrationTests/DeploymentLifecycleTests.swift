@@ -149,7 +149,11 @@ struct DeploymentLifecycleTests {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
       try await release(fleet)
-      let slow = try ReleaseBundle.make(in: fleet.root, name: "slow.tar.gz", install: "#!/bin/sh\nsleep 4\n")
+      // The install blocks until the test lets it go, after the controller has failed the device for its 1 s
+      // timeout: on a loaded machine a fixed sleep could end before the controller's next look.
+      let marker = "\(fleet.root)/slow-install"
+      let slow = try ReleaseBundle.make(
+        in: fleet.root, name: "slow.tar.gz", install: "#!/bin/sh\n" + TestScript.blockOnce(marker) + "\n")
       _ = try await client.uploadRelease(package: "slow", version: "1.0.0", file: slow)
       for id in ["device-056", "device-057"] { try await fleet.startAgent(try fleet.agentConfig(id)) }
 
@@ -167,6 +171,7 @@ struct DeploymentLifecycleTests {
       try await eventually("device-057 to time out") { try await state(client, timed.id, "device-057") == .failed }
       let error = try await client.deployment(timed.id).devices.first?.error ?? ""
       #expect(error.contains("timed out"))
+      _ = FileManager.default.createFile(atPath: "\(marker).release", contents: nil)
 
       let startAt = Date().addingTimeInterval(8)
       let scheduled = try await client.createDeployment(
