@@ -33,6 +33,34 @@ extension AgentStore {
     }
   }
 
+  /// The download cost stored for `deployment` in `round` (zero when none is, or it was another round's).
+  func transferTally(deployment: String, round: Int) throws -> (fetched: Int64, reused: Int64) {
+    try db.read { db in
+      guard
+        let row = try Row.fetchOne(
+          db, sql: "SELECT fetched, reused FROM transfer_tally WHERE deployment = ? AND round = ?",
+          arguments: [deployment, round])
+      else { return (0, 0) }
+      return (row["fetched"], row["reused"])
+    }
+  }
+
+  func recordTransfer(deployment: String, round: Int, fetched: Int64, reused: Int64) throws {
+    try db.write { db in
+      try db.execute(
+        sql: """
+          INSERT INTO transfer_tally (deployment, round, fetched, reused) VALUES (?, ?, ?, ?)
+          ON CONFLICT(deployment) DO UPDATE SET round = excluded.round, fetched = excluded.fetched,
+            reused = excluded.reused
+          """, arguments: [deployment, round, fetched, reused])
+    }
+  }
+
+  func forgetTransfer(deployment: String) throws {
+    try db.write { db in try db.execute(sql: "DELETE FROM transfer_tally WHERE deployment = ?", arguments: [deployment])
+    }
+  }
+
   static func setCounter(_ db: Database, _ counter: AgentCounter, text: String? = nil, at: Date) throws {
     try db.execute(
       sql: """

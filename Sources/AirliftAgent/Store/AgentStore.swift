@@ -114,6 +114,18 @@ public final class AgentStore: Sendable {
           );
           """)
     }
+    migrator.registerMigration("v7-transfer-tally") { db in
+      // What each running update's download has cost so far, so the count survives a restart.
+      try db.execute(
+        sql: """
+          CREATE TABLE transfer_tally (
+            deployment TEXT PRIMARY KEY NOT NULL,
+            round INTEGER NOT NULL,
+            fetched INTEGER NOT NULL,
+            reused INTEGER NOT NULL
+          );
+          """)
+    }
     try migrator.migrate(db)
   }
 

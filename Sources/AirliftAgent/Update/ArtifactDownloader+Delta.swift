@@ -105,9 +105,12 @@ extension ArtifactDownloader {
       var parser = try Self.parser(for: response, batch: batch, url: artifact.url)
       var expected = batch.makeIterator()
       var received = 0
+      let started = ContinuousClock.now
+      var moved: Int64 = 0
       do {
         for try await buffer in response.body {
           tally?.add(fetched: Int64(buffer.readableBytes))
+          moved += Int64(buffer.readableBytes)
           let events: [MultipartByteRanges.Event]
           do {
             events = try parser.feed(buffer.readableBytesView)
@@ -131,6 +134,8 @@ extension ArtifactDownloader {
               break
             }
           }
+          // The bandwidth limit holds for deltas too: a device on a thin link is not flooded by the ranges.
+          try await pace(bytes: moved, since: started)
         }
       } catch {
         try? handle.synchronize()

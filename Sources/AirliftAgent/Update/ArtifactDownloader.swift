@@ -185,8 +185,8 @@ struct ArtifactDownloader: Sendable {
     }
   }
 
-  /// Sleeps as long as the bandwidth limit asks.
-  private func pace(bytes: Int64, since start: ContinuousClock.Instant) async throws {
+  /// Sleeps as long as the bandwidth limit asks (`bytes` moved since `start`).
+  func pace(bytes: Int64, since start: ContinuousClock.Instant) async throws {
     guard let limit = maxBytesPerSecond, limit > 0 else { return }
     let due = Duration.seconds(Double(bytes) / Double(limit))
     let elapsed = ContinuousClock.now - start

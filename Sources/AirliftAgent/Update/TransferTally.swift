@@ -5,7 +5,12 @@ import Synchronization
 /// took from the device instead. Reported with `Downloading` and
 /// `Downloaded`, so the operator sees what a delta saved.
 final class TransferTally: Sendable {
-  private let counts = Mutex<(fetched: Int64, reused: Int64)>((0, 0))
+  private let counts: Mutex<(fetched: Int64, reused: Int64)>
+
+  /// Starts from what an earlier process of the agent counted for the same update.
+  init(fetched: Int64 = 0, reused: Int64 = 0) {
+    counts = Mutex((fetched, reused))
+  }
 
   var fetched: Int64 { counts.withLock { $0.fetched } }
   var reused: Int64 { counts.withLock { $0.reused } }

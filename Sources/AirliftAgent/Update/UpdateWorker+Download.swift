@@ -11,7 +11,12 @@ extension UpdateWorker {
       downloadDeadline[notice.deployment]
       ?? (clock.now + Limits.duration(seconds: notice.timeouts.download, in: Limits.stageTimeout))
     downloadDeadline[notice.deployment] = deadline
-    let tally = tallies[notice.deployment] ?? TransferTally()
+    let tally =
+      tallies[notice.deployment]
+      ?? {
+        let stored = try? store.transferTally(deployment: notice.deployment, round: notice.round ?? 1)
+        return TransferTally(fetched: stored?.fetched ?? 0, reused: stored?.reused ?? 0)
+      }()
     tallies[notice.deployment] = tally
     let artifacts = neededArtifacts(notice)
     let total = artifacts.totalSize
@@ -159,8 +164,11 @@ extension UpdateWorker {
         percent: percent, attempt: attempt)
       report.round = notice.round
       if let tally {
-        report.fetched = tally.fetched
-        report.reused = tally.reused > 0 ? tally.reused : nil
+        let (fetched, reused) = (tally.fetched, tally.reused)
+        report.fetched = fetched
+        report.reused = reused > 0 ? reused : nil
+        try? store.recordTransfer(
+          deployment: notice.deployment, round: notice.round ?? 1, fetched: fetched, reused: reused)
       }
       try? store.enqueue(report: report, topic: topic)
       outbox.wake()

@@ -41,7 +41,8 @@ actor UpdateWorker {
   nonisolated let consent = ConsentBox()
   /// When each running download must have finished, on `clock`.
   var downloadDeadline: [String: Duration] = [:]
-  /// What each running update's download has cost so far (kept in memory: a restart starts a new count).
+  /// What each running update's download has cost so far (stored with each progress report, so a restart
+  /// carries on counting).
   var tallies: [String: TransferTally] = [:]
   /// The process groups of the commands updates run, so a restart can end what a killed agent left running.
   let ledger: ProcessLedger
@@ -249,6 +250,7 @@ actor UpdateWorker {
       for artifact in notice.artifacts { downloader.cleanUp(artifact) }
       downloadDeadline[notice.deployment] = nil
       tallies[notice.deployment] = nil
+      try? store.forgetTransfer(deployment: notice.deployment)
       consent.wait(for: nil)
       logger.info(
         "deployment \(notice.deployment) ended \(progress.phase.reported.rawValue)", metadata: notice.logMetadata)
