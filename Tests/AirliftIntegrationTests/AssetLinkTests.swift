@@ -18,7 +18,7 @@ struct AssetLinkTests {
     tls.trustRoots = .file(ca)
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
     defer { _ = http.shutdown() }
-    let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(30))
+    let response = try await http.execute(HTTPClientRequest(url: url), timeout: requestTimeout)
     let body = try await response.body.collect(upTo: 16 << 20)
     return (response.status.code, Array(body.readableBytesView))
   }

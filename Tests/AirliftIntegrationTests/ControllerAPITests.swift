@@ -31,20 +31,20 @@ struct ControllerAPITests {
       defer { _ = http.shutdown() }
       var request = HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(digest)")
       request.headers.add(name: "Range", value: "bytes=1000-1999")
-      let partial = try await http.execute(request, timeout: .seconds(10))
+      let partial = try await http.execute(request, timeout: requestTimeout)
       #expect(partial.status == .partialContent)
       #expect(partial.headers.first(name: "Content-Range") == "bytes 1000-1999/100000")
       let body = try await partial.body.collect(upTo: 1 << 20)
       #expect(Array(body.readableBytesView) == Array(content[1000...1999]))
 
       let whole = try await http.execute(
-        HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(digest)"), timeout: .seconds(10))
+        HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(digest)"), timeout: requestTimeout)
       #expect(whole.status == .ok)
       #expect(Array(try await whole.body.collect(upTo: 1 << 20).readableBytesView) == content)
 
       var beyond = HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(digest)")
       beyond.headers.add(name: "Range", value: "bytes=200000-")
-      #expect(try await http.execute(beyond, timeout: .seconds(10)).status == .rangeNotSatisfiable)
+      #expect(try await http.execute(beyond, timeout: requestTimeout).status == .rangeNotSatisfiable)
     }
   }
 
@@ -55,7 +55,7 @@ struct ControllerAPITests {
       let http = try httpClient(fleet, certificate: device.certificate, key: device.key)
       defer { _ = http.shutdown() }
       let response = try await http.execute(
-        HTTPClientRequest(url: "\(fleet.controllerURL)/api/v1/devices"), timeout: .seconds(10))
+        HTTPClientRequest(url: "\(fleet.controllerURL)/api/v1/devices"), timeout: requestTimeout)
       #expect(response.status == .forbidden)
     }
   }

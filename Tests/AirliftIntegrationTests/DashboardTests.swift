@@ -47,7 +47,7 @@ struct DashboardTests {
         request.body = .bytes(ByteBuffer(string: json))
       }
       for (name, value) in extra { request.headers.add(name: name, value: value) }
-      let response = try await http.execute(request, timeout: .seconds(15))
+      let response = try await http.execute(request, timeout: requestTimeout)
       let body = try await response.body.collect(upTo: 4 << 20)
       return Page(status: response.status.code, headers: response.headers, body: String(buffer: body))
     }
@@ -226,7 +226,7 @@ struct DashboardTests {
 
       var request = HTTPClientRequest(url: browser.base + "/ui/deployments/\(deployment.id)/events")
       request.headers.add(name: "Cookie", value: "airlift_session=\(browser.cookie ?? "")")
-      let response = try await browser.http.execute(request, timeout: .seconds(60))
+      let response = try await browser.http.execute(request, timeout: requestTimeout)
       #expect(response.status == .ok)
       #expect(response.headers["Content-Type"].first == "text/event-stream")
       var received = ""

@@ -80,7 +80,7 @@ struct EnrollmentTests {
       defer { _ = http.shutdown() }
       var request = HTTPClientRequest(url: "\(fleet.controllerURL)/api/v1/devices")
       request.headers.add(name: "Authorization", value: "Bearer \(token.secret)")
-      #expect(try await http.execute(request, timeout: .seconds(10)).status == .forbidden)
+      #expect(try await http.execute(request, timeout: requestTimeout).status == .forbidden)
 
       let issued = try await client.decideEnrollment("en-2", approve: true)
       #expect(issued.status == .issued && issued.decidedBy == "airlift-operator")
@@ -120,7 +120,7 @@ struct EnrollmentTests {
         Wire.encode(
           API.EnrollmentRequest(
             device: "en-x", csr: try DeviceKey.signingRequest(commonName: "en-other", keyPEM: key))))
-      let response = try await http.execute(request, timeout: .seconds(10))
+      let response = try await http.execute(request, timeout: requestTimeout)
       let body = String(buffer: try await response.body.collect(upTo: 1 << 16))
       #expect(response.status.code == 400 && body.contains("invalid_csr") && body.contains("en-other"), "\(body)")
       #expect(try await client.enrollments().isEmpty)

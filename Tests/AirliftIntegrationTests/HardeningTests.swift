@@ -325,7 +325,7 @@ struct HardeningTests {
       func get(_ path: String, scheme: String) async throws -> (Int, String) {
         var request = HTTPClientRequest(url: fleet.controllerURL + path)
         request.headers.add(name: "Authorization", value: "\(scheme) \(token.secret)")
-        let response = try await http.execute(request, timeout: .seconds(10))
+        let response = try await http.execute(request, timeout: requestTimeout)
         let body = try await response.body.collect(upTo: 1 << 20)
         return (Int(response.status.code), String(buffer: body))
       }
@@ -470,7 +470,7 @@ struct DeviceFloodTests {
     let http = try fleet.httpClient()
     defer { _ = http.shutdown() }
     let response = try await http.execute(
-      HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: .seconds(10))
+      HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: requestTimeout)
     return ObservabilityTests.samples(String(buffer: try await response.body.collect(upTo: 1 << 20)))[name] ?? 0
   }
 

@@ -34,7 +34,7 @@ struct ObservabilityTests {
       defer { _ = http.shutdown() }
       func scrape() async throws -> (UInt, String) {
         let response = try await http.execute(
-          HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: .seconds(10))
+          HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: requestTimeout)
         return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 20)))
       }
       var metrics: [String: Double] = [:]
@@ -65,12 +65,12 @@ struct ObservabilityTests {
       let asDevice = try fleet.httpClient(certificate: device.certificate, key: device.key)
       defer { _ = asDevice.shutdown() }
       let refused = try await asDevice.execute(
-        HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: .seconds(10))
+        HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: requestTimeout)
       #expect(refused.status.code == 403)
       let anonymous = try fleet.httpClient(anonymous: true)
       defer { _ = anonymous.shutdown() }
       let unknown = try await anonymous.execute(
-        HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: .seconds(10))
+        HTTPClientRequest(url: "\(fleet.controllerURL)/metrics"), timeout: requestTimeout)
       #expect(unknown.status.code == 401)
     }
   }

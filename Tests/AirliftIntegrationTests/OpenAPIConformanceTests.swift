@@ -78,7 +78,7 @@ struct OpenAPIConformanceTests {
           of: "{id}", with: operation.path.hasPrefix("/api/v1/deployments") ? deployment.id : "device-080")
         var request = HTTPClientRequest(url: fleet.controllerURL + path)
         request.method = HTTPMethod(rawValue: operation.method.uppercased())
-        let response = try await http.execute(request, timeout: .seconds(10))
+        let response = try await http.execute(request, timeout: requestTimeout)
         let body = try await response.body.collect(upTo: 1 << 20)
         let status = Int(response.status.code)
         #expect(
@@ -115,7 +115,7 @@ struct OpenAPIConformanceTests {
           request.method = HTTPMethod(rawValue: operation.method.uppercased())
           request.headers.add(name: "Content-Type", value: "application/json")
           request.body = .bytes(ByteBuffer(string: body))
-          let response = try await http.execute(request, timeout: .seconds(30))
+          let response = try await http.execute(request, timeout: requestTimeout)
           let answer = try await response.body.collect(upTo: 1 << 20)
           let status = Int(response.status.code)
           let shown = "\(operation) with \(body.prefix(40))…"
@@ -132,7 +132,7 @@ struct OpenAPIConformanceTests {
 
       // And an undocumented route is indeed a generic 404.
       let missing = try await http.execute(
-        HTTPClientRequest(url: fleet.controllerURL + "/api/v1/nothing-here"), timeout: .seconds(10))
+        HTTPClientRequest(url: fleet.controllerURL + "/api/v1/nothing-here"), timeout: requestTimeout)
       #expect(missing.status == .notFound)
     }
   }
@@ -152,7 +152,7 @@ struct OpenAPIConformanceTests {
         for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "TRACE"] where !methods.contains(method) {
           var request = HTTPClientRequest(url: fleet.controllerURL + path)
           request.method = HTTPMethod(rawValue: method)
-          let response = try await http.execute(request, timeout: .seconds(10))
+          let response = try await http.execute(request, timeout: requestTimeout)
           #expect(response.status == .methodNotAllowed, "\(method) \(path) answered \(response.status.code)")
           let allow = Set(
             (response.headers.first(name: "Allow") ?? "").split(separator: ",").map {
@@ -164,7 +164,7 @@ struct OpenAPIConformanceTests {
       // A templated path too: DELETE on a release (GET only) names GET.
       var delete = HTTPClientRequest(url: fleet.controllerURL + "/api/v1/releases/app/1.0.0")
       delete.method = .DELETE
-      let refused = try await http.execute(delete, timeout: .seconds(10))
+      let refused = try await http.execute(delete, timeout: requestTimeout)
       #expect(refused.status == .methodNotAllowed && refused.headers.first(name: "Allow") == "GET")
 
       for (path, named) in [
@@ -175,7 +175,7 @@ struct OpenAPIConformanceTests {
         ("/api/v1/flows/f1?versions=some", "versions"),
       ] as [(String, String?)] {
         let response = try await http.execute(
-          HTTPClientRequest(url: fleet.controllerURL + path), timeout: .seconds(10))
+          HTTPClientRequest(url: fleet.controllerURL + path), timeout: requestTimeout)
         let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
         if let named {
           #expect(response.status == .badRequest && body.contains(named), "\(path): \(response.status.code) \(body)")

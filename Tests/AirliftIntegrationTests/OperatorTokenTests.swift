@@ -62,9 +62,9 @@ struct OperatorTokenTests {
       let http = try fleet.httpClient(certificate: nil, key: nil, anonymous: true)
       defer { _ = http.shutdown() }
       var request = HTTPClientRequest(url: "\(fleet.controllerURL)/api/v1/devices")
-      #expect(try await http.execute(request, timeout: .seconds(10)).status == .unauthorized)
+      #expect(try await http.execute(request, timeout: requestTimeout).status == .unauthorized)
       request.headers.add(name: "Authorization", value: "Bearer alt_00000000_\(String(repeating: "0", count: 64))")
-      #expect(try await http.execute(request, timeout: .seconds(10)).status == .unauthorized)
+      #expect(try await http.execute(request, timeout: requestTimeout).status == .unauthorized)
 
       // The audit log has every write with who did it and how it ended; reads are not in it.
       let log = try await admin.auditLog(limit: 100)

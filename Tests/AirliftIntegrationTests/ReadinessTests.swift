@@ -13,7 +13,7 @@ struct ReadinessTests {
       defer { _ = http.shutdown() }
       func get(_ path: String) async throws -> (UInt, String) {
         let response = try await http.execute(
-          HTTPClientRequest(url: "\(fleet.controllerURL)\(path)"), timeout: .seconds(10))
+          HTTPClientRequest(url: "\(fleet.controllerURL)\(path)"), timeout: requestTimeout)
         let body = try await response.body.collect(upTo: 4096)
         return (response.status.code, String(buffer: body))
       }

@@ -47,7 +47,7 @@ struct RevocationTests {
       let http = try fleet.httpClient(certificate: revoked.certificate, key: revoked.key)
       defer { _ = http.shutdown() }
       let response = try await http.execute(
-        HTTPClientRequest(url: "\(fleet.controllerURL)/api/v1/device/deployment"), timeout: .seconds(10))
+        HTTPClientRequest(url: "\(fleet.controllerURL)/api/v1/device/deployment"), timeout: requestTimeout)
       #expect(response.status == .forbidden)
       let body = String(buffer: try await response.body.collect(upTo: 4096))
       #expect(body.contains("certificate_revoked"))

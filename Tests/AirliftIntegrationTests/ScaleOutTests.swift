@@ -90,7 +90,7 @@ struct ScaleOutTests {
         defer { _ = http.shutdown() }
         func received(_ port: Int) async throws -> Double {
           let response = try await http.execute(
-            HTTPClientRequest(url: "https://127.0.0.1:\(port)/metrics"), timeout: .seconds(10))
+            HTTPClientRequest(url: "https://127.0.0.1:\(port)/metrics"), timeout: requestTimeout)
           let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
           return ObservabilityTests.samples(text).filter { $0.key.hasPrefix("airlift_status_events_received_total{") }
             .values.reduce(0, +)

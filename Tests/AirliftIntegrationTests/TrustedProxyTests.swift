@@ -49,7 +49,7 @@ struct TrustedProxyTests {
       func status(_ http: HTTPClient, _ url: String, headers: [(String, String)] = []) async throws -> (UInt, String) {
         var request = HTTPClientRequest(url: url)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await http.execute(request, timeout: .seconds(15))
+        let response = try await http.execute(request, timeout: requestTimeout)
         return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 20)))
       }
       #expect(try await status(asOperator, "\(proxy.url)/api/v1/devices").0 == 200)

@@ -313,7 +313,8 @@ final class Fleet: @unchecked Sendable {
   func killAgentProcess(_ id: String, _ signal: Int32 = SIGKILL) async {
     guard let process = agentProcesses[id] else { return }
     if process.isRunning { kill(process.processIdentifier, signal) }
-    process.waitUntilExit()
+    // Without holding one of the cooperative pool's two threads while a SIGTERM'd agent shuts down.
+    _ = await process.exited()
   }
 
   /// Waits until the agent process ends by itself (a "reboot"); returns its exit status.

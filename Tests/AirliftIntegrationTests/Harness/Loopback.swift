@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -71,6 +72,10 @@ let testTimeScale: Double = {
   else { return 1 }
   return min(max(scale, 1), 20)
 }()
+
+/// How long a test's own HTTP request may take (times `testTimeScale`): a bound against a hang, not a speed
+/// assertion; a loaded two-core machine has answered simple requests in more than 10 s.
+let requestTimeout = TimeAmount.seconds(Int64(60 * testTimeScale))
 
 /// Polls `condition` until it holds or `seconds` (times `testTimeScale`) pass: a bound against hanging, not a
 /// speed assertion.
