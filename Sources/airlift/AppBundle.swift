@@ -3,7 +3,7 @@ import ArgumentParser
 import Foundation
 
 /// A compose app bundle given to `airlift release create --app
-/// NAME@VERSION=FILE`: a tar.gz with the app's compose file at its root and
+/// NAME@VERSION=FILE`: a tar (or tar.gz) with the app's compose file at its root and
 /// its images as `docker save` archives under `images/`. The CLI reads each
 /// archive's image ids so the signed manifest lists them.
 struct AppBundle {
@@ -11,10 +11,46 @@ struct AppBundle {
   let version: String
   let file: String
 
-  /// The asset name the bundle gets in the release.
-  var assetName: String { "app-\(name).tar.gz" }
+  /// Upload a gzip bundle as given instead of as the plain tar inside it.
+  var keepCompressed = false
 
-  init(argument: String) throws {
+  /// Whether the file starts with gzip's magic bytes.
+  var isGzip: Bool {
+    guard let handle = FileHandle(forReadingAtPath: file) else { return false }
+    defer { try? handle.close() }
+    return (try? handle.read(upToCount: 2)) == Data([0x1f, 0x8b])
+  }
+
+  /// The asset name the bundle gets in the release: a gzip bundle is uploaded as the plain tar inside it (unless
+  /// `keepCompressed`), so the next version of the app travels as a delta — a changed compose file beside the same
+  /// images costs a few chunks, where a compressed stream would differ from the change to its end.
+  var assetName: String { isGzip && keepCompressed ? "app-\(name).tar.gz" : "app-\(name).tar" }
+
+  /// The file to upload: the bundle, or the plain tar inside a gzip bundle, written into `folder`.
+  func uploadFile(in folder: String) throws -> String {
+    guard isGzip, !keepCompressed else { return file }
+    let output = "\(folder)/\(assetName)"
+    guard FileManager.default.createFile(atPath: output, contents: nil),
+      let sink = FileHandle(forWritingAtPath: output)
+    else { throw ValidationError("cannot write \(output)") }
+    defer { try? sink.close() }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["gzip", "-dc", file]
+    process.standardOutput = sink
+    let errors = Pipe()
+    process.standardError = errors
+    try process.run()
+    let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      throw ValidationError("could not decompress \(file): \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
+    }
+    return output
+  }
+
+  init(argument: String, keepCompressed: Bool = false) throws {
+    self.keepCompressed = keepCompressed
     guard let at = argument.firstIndex(of: "@"), let equals = argument.firstIndex(of: "="), at < equals else {
       throw ValidationError("--app takes NAME@VERSION=FILE (e.g. web@1.4.0=web.tar.gz), not '\(argument)'")
     }

@@ -20,8 +20,10 @@ struct Release: AsyncParsableCommand {
     var assets: [String] = []
     @Option(
       name: .customLong("app"),
-      help: "A compose app (repeatable): NAME@VERSION=FILE, a tar.gz with its compose file and images/*.tar.")
+      help: "A compose app (repeatable): NAME@VERSION=FILE, a tar or tar.gz with its compose file and images/*.tar.")
     var apps: [String] = []
+    @Flag(help: "Upload gzip --app bundles as given (by default the plain tar inside is uploaded, for deltas).")
+    var keepCompressed = false
     @Option(help: "Install handler (default: script, or compose with --app).") var handler: String?
     @Option(name: .customLong("param"), help: "A default handler parameter, KEY=VALUE (repeatable).")
     var parameters: [String] = []
@@ -50,10 +52,16 @@ struct Release: AsyncParsableCommand {
       let release = try await connection.withClient { client in
         var files = assets.map(Self.split)
         var described: [ReleaseApp] = []
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+          "airlift-upload-\(UUID().uuidString)"
+        )
+        .path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
         for argument in apps {
-          let bundle = try AppBundle(argument: argument)
+          let bundle = try AppBundle(argument: argument, keepCompressed: keepCompressed)
           described.append(try bundle.describe())
-          files.append((bundle.assetName, bundle.file))
+          files.append((bundle.assetName, try bundle.uploadFile(in: scratch)))
         }
         var refs: [API.CreateRelease.AssetRef] = []
         for (name, file) in files {

@@ -304,11 +304,25 @@ struct ComposeAppTests {
       #expect(
         release.apps == [
           ReleaseApp(
-            name: "web", version: "1.0.0", asset: "app-web.tar.gz", images: [.init(reference: "local/web:1", id: id)])
+            name: "web", version: "1.0.0", asset: "app-web.tar", images: [.init(reference: "local/web:1", id: id)])
         ])
       let signed = try await client.signedManifest(package: "site", version: "3.0.0")
       #expect(signed.manifest.apps == release.apps)
       #expect(signed.manifest.canonicalText.contains("image web \(id) local/web:1\n"))
+
+      // The gzip bundle went up as the plain tar inside it, so the next version of the app whose compose file
+      // changed beside the same image is a delta of a few chunks, not the image archive again.
+      let asset = try #require(release.assets.first)
+      #expect(asset.index != nil, "a \(asset.size)-byte bundle got no chunk index")
+      let changed = try Self.bundle(
+        engine, in: "\(fleet.root)/apps", app: "web", version: "1.0.2", tag: "local/web:1",
+        command: "echo changed >> /data/log; exec sleep 100000")
+      let (again, againOutput) = try await Fleet.execute(
+        cli, ["release", "create", "site", "3.0.2", "--app", "web@1.0.2=\(changed)"] + common)
+      #expect(again == 0, "\(againOutput)")
+      let estimate = try await client.estimateDelta(package: "site", from: "3.0.0", to: "3.0.2")
+      let web = try #require(estimate.assets.first)
+      #expect(web.whole == nil && web.fetched < 300 << 10, "\(web) for a \(asset.size)-byte bundle")
 
       // A bundle without a compose file is refused before anything is uploaded.
       let empty = "\(fleet.root)/empty"
