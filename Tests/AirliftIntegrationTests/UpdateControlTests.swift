@@ -27,8 +27,9 @@ struct UpdateControlTests {
       .compactMap(\.stage)
   }
 
-  /// A window that is closed now and for the next hours: the hour half a day away, in UTC.
-  private var closedWindow: String {
+  /// A window that is closed now and for the next hours: the hour half a day away, in UTC. Read it once per
+  /// test: read again after the hour turns it names another hour (a run at 06:59 failed so).
+  private static func closedWindow() -> String {
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = TimeZone(identifier: "UTC")!
     return "* \((calendar.component(.hour, from: Date()) + 12) % 24) * * *"
@@ -63,6 +64,7 @@ struct UpdateControlTests {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
       var config = try fleet.agentConfig("ctl-consent")
+      let closedWindow = Self.closedWindow()
       config.consent = true
       config.apply = try UpdateWindow(closedWindow)
       config.timeZone = "UTC"
@@ -95,6 +97,7 @@ struct UpdateControlTests {
   func closedWindows() async throws {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
+      let closedWindow = Self.closedWindow()
       var applyLater = try fleet.agentConfig("ctl-apply")
       applyLater.apply = try UpdateWindow(closedWindow)
       applyLater.timeZone = "UTC"
