@@ -34,11 +34,14 @@ let package = Package(
     // C libraries, each wrapped once by the Swift module right above it.
     .systemLibrary(name: "CPaho", path: "Sources/CPaho"),
     .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+    .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
 
     // Wire messages, topics, SemVer, states: pure, no I/O.
     .target(name: "AirliftCore", swiftSettings: strict),
     // The one libcrypto wrapper: SHA-256, certificate identity, Ed25519 release signatures.
     .target(name: "AirliftCrypto", dependencies: ["COpenSSL", "AirliftCore"], swiftSettings: strict),
+    // The one libzstd wrapper: the compressed chunk packs of delta updates.
+    .target(name: "AirliftCompression", dependencies: ["CZstd"], swiftSettings: strict),
     // The one Paho wrapper: an async MQTT client.
     .target(
       name: "AirliftMQTT",
@@ -55,7 +58,7 @@ let package = Package(
     .target(
       name: "AirliftController",
       dependencies: [
-        "AirliftCore", "AirliftCrypto", "AirliftMQTT",
+        "AirliftCore", "AirliftCrypto", "AirliftMQTT", "AirliftCompression",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
@@ -74,7 +77,7 @@ let package = Package(
     .target(
       name: "AirliftAgent",
       dependencies: [
-        "AirliftCore", "AirliftCrypto", "AirliftMQTT",
+        "AirliftCore", "AirliftCrypto", "AirliftMQTT", "AirliftCompression",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -130,7 +133,7 @@ let package = Package(
     .testTarget(
       name: "AirliftCoreTests",
       dependencies: [
-        "AirliftCore", "AirliftCrypto", "AirliftLogging", "AirliftTesting",
+        "AirliftCore", "AirliftCrypto", "AirliftLogging", "AirliftTesting", "AirliftCompression",
         .product(name: "PropertyBased", package: "swift-property-based"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

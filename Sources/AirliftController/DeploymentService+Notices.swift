@@ -17,7 +17,8 @@ extension DeploymentService {
       artifacts: desired.release.assets.map {
         ArtifactRef(
           name: $0.name, url: "\(baseURL)/artifacts/\($0.sha256)", size: $0.size, sha256: $0.sha256,
-          indexURL: $0.index.map { "\(baseURL)/artifacts/\($0.sha256)" })
+          indexURL: $0.index.map { "\(baseURL)/artifacts/\($0.sha256)" },
+          packURL: $0.pack.map { "\(baseURL)/artifacts/\($0.sha256)" })
       },
       parameters: desired.parameters, timeouts: desired.timeouts, round: desired.round > 1 ? desired.round : nil,
       manifest: desired.manifest, downgrade: desired.downgrade ? true : nil)

@@ -12,12 +12,26 @@ public enum API {
     public var size: Int64
     public var sha256: String
     public var index: ChunkIndexRef?
+    /// Its chunk pack (every chunk compressed on its own), when it compresses; named by its signed index.
+    public var pack: PackRef?
 
-    public init(name: String, size: Int64, sha256: String, index: ChunkIndexRef? = nil) {
+    public init(name: String, size: Int64, sha256: String, index: ChunkIndexRef? = nil, pack: PackRef? = nil) {
       self.name = name
       self.size = size
       self.sha256 = sha256
       self.index = index
+      self.pack = pack
+    }
+  }
+
+  /// An asset's chunk pack, a blob (served at `/artifacts/{sha256}`).
+  public struct PackRef: Codable, Sendable, Equatable, Hashable {
+    public var sha256: String
+    public var size: Int64
+
+    public init(sha256: String, size: Int64) {
+      self.sha256 = sha256
+      self.size = size
     }
   }
 

@@ -40,48 +40,102 @@ public enum ChunkIndexError: Error, Equatable, Sendable, CustomStringConvertible
 /// count                              chunks (UInt32)
 /// count × (length UInt32, sha256)    each chunk (36 bytes); offsets follow from the lengths
 /// ```
+///
+/// Version 2 (`0x02`) adds the asset's chunk pack — every chunk as a zstd
+/// frame of its own, in order, a blob beside the asset — after the asset's
+/// SHA-256: the pack's size (UInt64) and SHA-256 (32 bytes); and after each
+/// chunk's length its frame's length (UInt32; 40 bytes a chunk). A device
+/// fetches missing chunks as byte ranges of the pack, compressed, and checks
+/// each against its SHA-256 once inflated.
 public struct ChunkIndex: Sendable, Equatable {
   public struct Chunk: Sendable, Equatable {
     public var offset: Int64
     public var length: Int
     public var digest: ChunkDigest
+    /// Where its zstd frame is in the pack (0 when the index has no pack).
+    public var packedOffset: Int64
+    public var packedLength: Int
 
-    public init(offset: Int64, length: Int, digest: ChunkDigest) {
+    public init(offset: Int64, length: Int, digest: ChunkDigest, packedOffset: Int64 = 0, packedLength: Int = 0) {
       self.offset = offset
       self.length = length
       self.digest = digest
+      self.packedOffset = packedOffset
+      self.packedLength = packedLength
     }
 
     public var end: Int64 { offset + Int64(length) }
+  }
+
+  /// The chunk pack beside the asset: its size and SHA-256.
+  public struct Pack: Sendable, Equatable {
+    public var size: Int64
+    public var digest: ChunkDigest
+
+    public init(size: Int64, digest: ChunkDigest) {
+      self.size = size
+      self.digest = digest
+    }
   }
 
   public var parameters: ChunkingParameters
   public var assetSize: Int64
   public var assetDigest: ChunkDigest
   public var chunks: [Chunk]
+  /// Nil when the asset has no pack (it does not compress, or the index was made before packs).
+  public var pack: Pack?
 
-  public init(parameters: ChunkingParameters, assetSize: Int64, assetDigest: ChunkDigest, chunks: [Chunk]) {
+  public init(
+    parameters: ChunkingParameters, assetSize: Int64, assetDigest: ChunkDigest, chunks: [Chunk], pack: Pack? = nil
+  ) {
     self.parameters = parameters
     self.assetSize = assetSize
     self.assetDigest = assetDigest
     self.chunks = chunks
+    self.pack = pack
   }
 
-  static let magic: [UInt8] = Array("ACIX".utf8) + [1]
+  static let magic: [UInt8] = Array("ACIX".utf8)
   static let headerSize = 5 + 12 + 8 + 32 + 4
   static let entrySize = 36
+  static let packHeaderSize = 8 + 32
+  static let packedEntrySize = 40
+
+  /// The most a chunk's zstd frame may take (zstd's bound for `length` bytes).
+  public static func packedBound(_ length: Int) -> Int {
+    length + length >> 8 + (length < 128 << 10 ? ((128 << 10) - length) >> 11 : 0)
+  }
+
+  /// The same index with `pack` and each chunk's frame length (in chunk order) recorded.
+  public func packed(_ pack: Pack, frameLengths: [Int]) -> ChunkIndex {
+    var copy = self
+    copy.pack = pack
+    var offset: Int64 = 0
+    for (position, length) in frameLengths.enumerated() where position < copy.chunks.count {
+      copy.chunks[position].packedOffset = offset
+      copy.chunks[position].packedLength = length
+      offset += Int64(length)
+    }
+    return copy
+  }
 
   /// The index as stored and served.
   public func encoded() -> [UInt8] {
     var out: [UInt8] = []
-    out.reserveCapacity(Self.headerSize + chunks.count * Self.entrySize)
-    out += Self.magic
+    let entry = pack == nil ? Self.entrySize : Self.packedEntrySize
+    out.reserveCapacity(Self.headerSize + Self.packHeaderSize + chunks.count * entry)
+    out += Self.magic + [pack == nil ? 1 : 2]
     for value in [parameters.minimum, parameters.average, parameters.maximum] { out.appendBigEndian(UInt32(value)) }
     out.appendBigEndian(UInt64(assetSize))
     out += assetDigest.bytes
+    if let pack {
+      out.appendBigEndian(UInt64(pack.size))
+      out += pack.digest.bytes
+    }
     out.appendBigEndian(UInt32(chunks.count))
     for chunk in chunks {
       out.appendBigEndian(UInt32(chunk.length))
+      if pack != nil { out.appendBigEndian(UInt32(chunk.packedLength)) }
       out += chunk.digest.bytes
     }
     return out
@@ -91,38 +145,61 @@ public struct ChunkIndex: Sendable, Equatable {
   /// truncated index is refused here, before anything is fetched by it).
   public init(decoding bytes: [UInt8]) throws(ChunkIndexError) {
     var reader = ByteReader(bytes)
-    guard reader.take(5) == Self.magic[...] else {
-      throw .malformed("it does not start with the chunk index magic (ACIX, version 1)")
+    guard reader.take(4) == Self.magic[...], let version = reader.take(1)?.first, version == 1 || version == 2 else {
+      throw .malformed("it does not start with the chunk index magic (ACIX, version 1 or 2)")
     }
     guard let minimum = reader.uint32(), let average = reader.uint32(), let maximum = reader.uint32(),
-      let size = reader.uint64(), let assetDigest = reader.take(32).flatMap(ChunkDigest.init),
-      let count = reader.uint32()
+      let size = reader.uint64(), let assetDigest = reader.take(32).flatMap(ChunkDigest.init)
     else { throw .malformed("its header is cut short") }
+    var pack: Pack?
+    if version == 2 {
+      guard let packSize = reader.uint64(), let packDigest = reader.take(32).flatMap(ChunkDigest.init) else {
+        throw .malformed("its header is cut short")
+      }
+      guard packSize <= UInt64(Int64.max) else { throw .malformed("pack size \(packSize) is out of range") }
+      pack = Pack(size: Int64(packSize), digest: packDigest)
+    }
+    guard let count = reader.uint32() else { throw .malformed("its header is cut short") }
     let parameters = ChunkingParameters(minimum: Int(minimum), average: Int(average), maximum: Int(maximum))
     guard parameters.isValid else { throw .malformed("chunk sizes \(parameters) are not usable") }
     guard size <= UInt64(Int64.max) else { throw .malformed("asset size \(size) is out of range") }
-    guard bytes.count == Self.headerSize + Int(count) * Self.entrySize else {
-      throw .malformed(
-        "\(count) chunks need \(Self.headerSize + Int(count) * Self.entrySize) bytes, it has \(bytes.count)")
+    let expected =
+      Self.headerSize + (pack == nil ? 0 : Self.packHeaderSize)
+      + Int(count) * (pack == nil ? Self.entrySize : Self.packedEntrySize)
+    guard bytes.count == expected else {
+      throw .malformed("\(count) chunks need \(expected) bytes, it has \(bytes.count)")
     }
     var chunks: [Chunk] = []
     chunks.reserveCapacity(Int(count))
     var offset: Int64 = 0
+    var packedOffset: Int64 = 0
     for number in 0..<Int(count) {
-      guard let length = reader.uint32(), let digest = reader.take(32).flatMap(ChunkDigest.init) else {
+      guard let length = reader.uint32(), let packedLength = pack == nil ? 0 : reader.uint32(),
+        let digest = reader.take(32).flatMap(ChunkDigest.init)
+      else {
         throw .malformed("chunk \(number + 1) is cut short")
       }
       let last = number == Int(count) - 1
       guard length >= 1, Int(length) <= parameters.maximum, last || Int(length) >= parameters.minimum else {
         throw .malformed("chunk \(number + 1) has \(length) bytes, outside \(parameters)")
       }
-      chunks.append(Chunk(offset: offset, length: Int(length), digest: digest))
+      guard pack == nil || (1...Self.packedBound(Int(length))).contains(Int(packedLength)) else {
+        throw .malformed("chunk \(number + 1)'s frame has \(packedLength) bytes for \(length)")
+      }
+      chunks.append(
+        Chunk(
+          offset: offset, length: Int(length), digest: digest, packedOffset: packedOffset,
+          packedLength: Int(packedLength)))
       offset += Int64(length)
+      packedOffset += Int64(packedLength)
     }
     guard offset == Int64(size) else {
       throw .malformed("its chunks add up to \(offset) bytes, the asset has \(size)")
     }
-    self.init(parameters: parameters, assetSize: Int64(size), assetDigest: assetDigest, chunks: chunks)
+    if let pack, packedOffset != pack.size {
+      throw .malformed("its frames add up to \(packedOffset) bytes, the pack has \(pack.size)")
+    }
+    self.init(parameters: parameters, assetSize: Int64(size), assetDigest: assetDigest, chunks: chunks, pack: pack)
   }
 }
 
@@ -147,30 +224,42 @@ public struct DeltaPlan: Sendable, Equatable {
     public var header: String { "\(offset)-\(end - 1)" }
   }
 
-  /// Ranges in asset order, split into requests of at most `rangesPerRequest`.
+  /// Ranges in asset order, split into requests of at most `rangesPerRequest`: byte ranges of the asset, or of
+  /// its chunk pack when `packed`.
   public var requests: [[Range]]
   /// Bytes taken from what the device has.
   public var reused: Int64
-  /// Bytes to fetch.
+  /// Bytes to fetch (compressed ones when `packed`).
   public var fetched: Int64
   public var assetSize: Int64
+  public var packed: Bool
 
   /// Ranges per request: an nginx origin takes a Range header of up to 8 KiB by default; 100 ranges of large
   /// offsets stay well under it.
   public static let rangesPerRequest = 100
 
-  /// Plans the delta for `index` when the device has the chunks in `available`.
-  public init(_ index: ChunkIndex, available: Set<ChunkDigest>, rangesPerRequest: Int = DeltaPlan.rangesPerRequest) {
+  /// Plans the delta for `index` when the device has the chunks in `available`: ranges of the chunk pack when
+  /// `packed` and the index has one, else of the asset.
+  public init(
+    _ index: ChunkIndex, available: Set<ChunkDigest>, packed: Bool = false,
+    rangesPerRequest: Int = DeltaPlan.rangesPerRequest
+  ) {
+    let packed = packed && index.pack != nil
     var ranges: [Range] = []
     var reused: Int64 = 0
+    var fetched: Int64 = 0
     for (position, chunk) in index.chunks.enumerated() {
+      let (offset, length) = Self.placement(chunk, packed: packed)
       if available.contains(chunk.digest) {
         reused += Int64(chunk.length)
-      } else if let last = ranges.last, last.end == chunk.offset {
-        ranges[ranges.count - 1].length += Int64(chunk.length)
+        continue
+      }
+      fetched += length
+      if let last = ranges.last, last.end == offset {
+        ranges[ranges.count - 1].length += length
         ranges[ranges.count - 1].chunks = last.chunks.lowerBound..<(position + 1)
       } else {
-        ranges.append(Range(offset: chunk.offset, length: Int64(chunk.length), chunks: position..<(position + 1)))
+        ranges.append(Range(offset: offset, length: length, chunks: position..<(position + 1)))
       }
     }
     let perRequest = max(rangesPerRequest, 1)
@@ -178,8 +267,14 @@ public struct DeltaPlan: Sendable, Equatable {
       Array(ranges[$0..<min($0 + perRequest, ranges.count)])
     }
     self.reused = reused
-    fetched = index.assetSize - reused
+    self.fetched = fetched
+    self.packed = packed
     assetSize = index.assetSize
+  }
+
+  /// Where a chunk's bytes are fetched from: its frame in the pack, or its bytes in the asset.
+  public static func placement(_ chunk: ChunkIndex.Chunk, packed: Bool) -> (offset: Int64, length: Int64) {
+    packed ? (chunk.packedOffset, Int64(chunk.packedLength)) : (chunk.offset, Int64(chunk.length))
   }
 
   /// A delta pays only when at most this share of the asset travels; past it the whole asset is fetched (one

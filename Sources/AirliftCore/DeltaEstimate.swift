@@ -7,7 +7,8 @@ public struct DeltaEstimate: Codable, Sendable, Equatable {
   public struct Asset: Codable, Sendable, Equatable {
     public var name: String
     public var size: Int64
-    /// Bytes that would travel: the missing chunks and the chunk index, or the whole asset.
+    /// Bytes that would travel: the missing chunks (compressed, from the chunk pack, when there is one) and the
+    /// chunk index, or the whole asset.
     public var fetched: Int64
     /// Bytes taken from the earlier version's assets on the device.
     public var reused: Int64
@@ -72,8 +73,10 @@ public struct DeltaEstimate: Codable, Sendable, Equatable {
         }
         guard let index = asset.index else { return whole("it has no chunk index (under 1 MiB, or uploaded before)") }
         let available = Set(earlier.filter { $0.parameters == index.parameters }.flatMap { $0.chunks.map(\.digest) })
-        guard !available.isEmpty else { return whole("\(from) has no chunk index to take chunks from") }
-        let plan = DeltaPlan(index, available: available)
+        guard !available.isEmpty || index.pack != nil else {
+          return whole("\(from) has no chunk index to take chunks from")
+        }
+        let plan = DeltaPlan(index, available: available, packed: true)
         guard plan.isWorthwhile else {
           return whole("only \(Int(100 - plan.fetchedPercent)) % of it is in \(from)")
         }

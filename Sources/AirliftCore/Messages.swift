@@ -8,13 +8,18 @@ public struct ArtifactRef: Codable, Sendable, Equatable {
   public var sha256: String
   /// Where the asset's chunk index is (nil: it has none); its SHA-256 and size are in the signed manifest.
   public var indexURL: String?
+  /// Where the asset's chunk pack is (nil: it has none); its SHA-256 and size are in the signed index.
+  public var packURL: String?
 
-  public init(name: String, url: String, size: Int64, sha256: String, indexURL: String? = nil) {
+  public init(
+    name: String, url: String, size: Int64, sha256: String, indexURL: String? = nil, packURL: String? = nil
+  ) {
     self.name = name
     self.url = url
     self.size = size
     self.sha256 = sha256
     self.indexURL = indexURL
+    self.packURL = packURL
   }
 }
 

@@ -170,7 +170,8 @@ struct Release: AsyncParsableCommand {
           release.assets.map {
             [
               $0.name, Output.bytes($0.size), $0.sha256,
-              $0.index.map { "\($0.chunks) chunks, \(Output.bytes($0.size))" } ?? "none",
+              ($0.index.map { "\($0.chunks) chunks, \(Output.bytes($0.size))" } ?? "none")
+                + ($0.pack.map { "; pack \(Output.bytes($0.size))" } ?? ""),
             ]
           }))
       if let metadata = release.metadata, !metadata.isEmpty {

@@ -1,3 +1,4 @@
+import AirliftCompression
 import AirliftCore
 import AirliftCrypto
 import AsyncHTTPClient
@@ -49,7 +50,10 @@ extension ArtifactDownloader {
     let local = try await NIOThreadPool.singleton.runIfActive {
       Self.localChunks(seeds, parameters: index.parameters, wanted: wanted)
     }
-    let plan = DeltaPlan(index, available: Set(local.keys))
+    // With a chunk pack the missing chunks travel compressed, as ranges of the pack.
+    let packURL = index.pack == nil ? nil : artifact.packURL
+    let source = packURL ?? artifact.url
+    let plan = DeltaPlan(index, available: Set(local.keys), packed: packURL != nil)
     guard plan.isWorthwhile else {
       throw DeltaUnavailable(
         reason: local.isEmpty
@@ -91,18 +95,22 @@ extension ArtifactDownloader {
       }
     }
 
-    let remaining = plan.requests.flatMap { $0 }.compactMap { Self.clip($0, from: writer.next, index: index) }
+    let remaining = plan.requests.flatMap { $0 }.compactMap {
+      Self.clip($0, from: writer.next, index: index, packed: plan.packed)
+    }
+    let decompressor = ZstdDecompressor()
+    var frame: [UInt8] = []
     let batches = stride(from: 0, to: remaining.count, by: DeltaPlan.rangesPerRequest).map {
       Array(remaining[$0..<min($0 + DeltaPlan.rangesPerRequest, remaining.count)])
     }
     for batch in batches {
       try await copyLocal(until: batch[0].chunks.lowerBound)
       let response = try await get(
-        artifact.url, range: "bytes=" + batch.map(\.header).joined(separator: ","), timeout: timeout)
+        source, range: "bytes=" + batch.map(\.header).joined(separator: ","), timeout: timeout)
       state.requests += 1
       let fetchedBefore = state.fetched
       defer { transferred(state.fetched - fetchedBefore) }
-      var parser = try Self.parser(for: response, batch: batch, url: artifact.url)
+      var parser = try Self.parser(for: response, batch: batch, url: source)
       var expected = batch.makeIterator()
       var received = 0
       let started = ContinuousClock.now
@@ -123,10 +131,17 @@ extension ArtifactDownloader {
               guard let next = expected.next(), range == next.offset...(next.end - 1) else {
                 throw DeltaUnavailable(reason: "the server answered other byte ranges than were asked for")
               }
+              guard frame.isEmpty else {
+                throw AgentError.download(url: source, reason: "a byte range ended inside a compressed chunk")
+              }
               try await copyLocal(until: next.chunks.lowerBound)
               received += 1
             case .body(let bytes):
-              try writer.write(fetched: bytes)
+              if plan.packed {
+                try Self.inflate(bytes, into: &writer, frame: &frame, with: decompressor, url: source)
+              } else {
+                try writer.write(fetched: bytes)
+              }
               state.fetched += Int64(bytes.count)
               state.done = writer.written
               await progress(state)
@@ -210,12 +225,40 @@ extension ArtifactDownloader {
     return found
   }
 
-  /// The part of `range` from chunk `first` on (nil when it ends before it).
-  static func clip(_ range: DeltaPlan.Range, from first: Int, index: ChunkIndex) -> DeltaPlan.Range? {
+  /// The part of `range` from chunk `first` on (nil when it ends before it), in the asset's or the pack's bytes.
+  static func clip(_ range: DeltaPlan.Range, from first: Int, index: ChunkIndex, packed: Bool) -> DeltaPlan.Range? {
     guard range.chunks.upperBound > first else { return nil }
     guard range.chunks.lowerBound < first else { return range }
-    let start = index.chunks[first].offset
+    let start = DeltaPlan.placement(index.chunks[first], packed: packed).offset
     return DeltaPlan.Range(offset: start, length: range.end - start, chunks: first..<range.chunks.upperBound)
+  }
+
+  /// Pack bytes, continuing the frame of the writer's next chunk: each frame, once whole, is inflated to exactly
+  /// its chunk's length and written (and checked) as that chunk.
+  private static func inflate(
+    _ bytes: [UInt8], into writer: inout ChunkWriter, frame: inout [UInt8], with decompressor: ZstdDecompressor,
+    url: String
+  ) throws {
+    var rest = bytes[...]
+    while !rest.isEmpty {
+      guard writer.next < writer.index.chunks.count else {
+        throw AgentError.download(url: url, reason: "the server sent more bytes than the pack has")
+      }
+      let chunk = writer.index.chunks[writer.next]
+      let take = min(chunk.packedLength - frame.count, rest.count)
+      frame += rest.prefix(take)
+      rest = rest.dropFirst(take)
+      guard frame.count == chunk.packedLength else { continue }
+      let inflated: [UInt8]
+      do {
+        inflated = try frame.withUnsafeBytes { try decompressor.decompress($0, size: chunk.length) }
+      } catch {
+        frame.removeAll()
+        throw AgentError.download(url: url, reason: "chunk \(writer.next + 1) of the pack: \(error)")
+      }
+      frame.removeAll(keepingCapacity: true)
+      try writer.write(fetched: inflated)
+    }
   }
 
   /// A reader for the answer to a multi-range request: multipart, or one range when one was asked for.

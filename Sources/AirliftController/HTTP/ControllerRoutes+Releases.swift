@@ -19,7 +19,7 @@ extension ControllerRoutes {
     }
     // The chunk index for delta updates (a second read of the file, from the page cache, off the serving threads).
     let index = size >= BlobStore.indexedMinimum ? try await blobs.index(sha256: digest) : nil
-    try await store.recordBlob(sha256: digest, size: size, index: index)
+    try await store.recordBlob(sha256: digest, size: size, index: index?.index, pack: index?.pack)
     return try Self.json(API.Blob(sha256: digest, size: size), status: .created, context: context)
   }
 

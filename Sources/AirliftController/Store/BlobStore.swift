@@ -1,3 +1,4 @@
+import AirliftCompression
 import AirliftCore
 import AirliftCrypto
 import Foundation
@@ -55,13 +56,67 @@ public struct BlobStore: Sendable {
   /// Cuts a stored blob into content-defined chunks and stores the chunk index beside it; its reference. The
   /// cutting is CPU work (every byte through the rolling hash and SHA-256): it runs on NIO's blocking thread
   /// pool, not on the threads that serve requests.
-  public func index(sha256: String) async throws -> API.ChunkIndexRef {
+  ///
+  /// When the asset compresses, its chunk pack is made in the same job: each chunk a zstd frame of its own, in
+  /// order, stored as a blob; the index records where each frame is.
+  public func index(sha256: String) async throws -> (index: API.ChunkIndexRef, pack: API.PackRef?) {
     let path = path(sha256: sha256)
-    let index = try await NIOThreadPool.singleton.runIfActive { try ChunkIndexBuilder.index(ofFile: path) }
+    let index = try await NIOThreadPool.singleton.runIfActive {
+      try self.pack(ChunkIndexBuilder.index(ofFile: path), of: path)
+    }
     guard index.assetDigest.description == sha256 else {
       throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path])
     }
-    return try store(index)
+    return (try store(index), index.pack.map { API.PackRef(sha256: $0.digest.description, size: $0.size) })
+  }
+
+  /// A pack is kept only when it is at most this share of the asset: for data that does not compress (media,
+  /// compressed archives) the asset's own bytes serve as well.
+  public static let packWorthwhile = 0.9
+
+  /// Writes the chunk pack of the asset at `path` and returns `index` with it, or `index` as it is when the pack
+  /// would not be smaller enough. Blocking: runs on the thread pool.
+  func pack(_ index: ChunkIndex, of path: String) throws -> ChunkIndex {
+    guard !index.chunks.isEmpty else { return index }
+    let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+    defer { try? input.close() }
+    let temporary = "\(incoming)/\(UUID().uuidString)"
+    guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+      throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temporary])
+    }
+    var kept = false
+    defer { if !kept { try? FileManager.default.removeItem(atPath: temporary) } }
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
+    defer { try? output.close() }
+    let compressor = ZstdCompressor()
+    let hasher = SHA256Hasher()
+    var lengths: [Int] = []
+    lengths.reserveCapacity(index.chunks.count)
+    var total: Int64 = 0
+    let limit = Int64(Self.packWorthwhile * Double(index.assetSize))
+    for chunk in index.chunks {
+      guard let data = try input.read(upToCount: chunk.length), data.count == chunk.length else {
+        throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path])
+      }
+      let frame = data.withUnsafeBytes { compressor.compress($0) }
+      guard !frame.isEmpty else { return index }
+      hasher.update(frame)
+      try output.write(contentsOf: frame)
+      lengths.append(frame.count)
+      total += Int64(frame.count)
+      // Past the limit the pack cannot pay any more: stop compressing.
+      if total > limit { return index }
+    }
+    try output.synchronize()
+    guard let digest = ChunkDigest(hasher.finalize()) else { return index }
+    let destination = self.path(sha256: digest.description)
+    if FileManager.default.fileExists(atPath: destination) {
+      try? FileManager.default.removeItem(atPath: temporary)
+    } else {
+      try FileManager.default.moveItem(atPath: temporary, toPath: destination)
+    }
+    kept = true
+    return index.packed(ChunkIndex.Pack(size: total, digest: digest), frameLengths: lengths)
   }
 
   /// Assets smaller than this get no chunk index: a delta would save less than its requests cost.

@@ -3,24 +3,28 @@ import Foundation
 
 extension ControllerStore {
   /// Records a blob that was written to the blob store.
-  public func recordBlob(sha256: String, size: Int64, index: API.ChunkIndexRef? = nil, now: Date = Date())
-    async throws
-  {
+  public func recordBlob(
+    sha256: String, size: Int64, index: API.ChunkIndexRef? = nil, pack: API.PackRef? = nil, now: Date = Date()
+  ) async throws {
     try await db.write { db in
-      if let index {
-        // The index is a blob of its own, so devices and asset links fetch it as they fetch assets.
+      // The index and the pack are blobs of their own, so devices and asset links fetch them as they fetch assets.
+      for (blob, blobSize) in [(index?.sha256, index?.size), (pack?.sha256, pack?.size)] {
+        guard let blob, let blobSize else { continue }
         try db.execute(
           sql: "INSERT INTO blob (sha256, size, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-          arguments: [index.sha256, index.size, now])
+          arguments: [blob, blobSize, now])
       }
       try db.execute(
         sql: """
-          INSERT INTO blob (sha256, size, created_at, index_sha256, index_size, index_chunks) VALUES (?, ?, ?, ?, ?, ?)
+          INSERT INTO blob (sha256, size, created_at, index_sha256, index_size, index_chunks, pack_sha256, pack_size)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT (sha256) DO UPDATE SET index_sha256 = COALESCE(blob.index_sha256, excluded.index_sha256),
             index_size = COALESCE(blob.index_size, excluded.index_size),
-            index_chunks = COALESCE(blob.index_chunks, excluded.index_chunks)
+            index_chunks = COALESCE(blob.index_chunks, excluded.index_chunks),
+            pack_sha256 = CASE WHEN blob.index_sha256 IS NULL THEN excluded.pack_sha256 ELSE blob.pack_sha256 END,
+            pack_size = CASE WHEN blob.index_sha256 IS NULL THEN excluded.pack_size ELSE blob.pack_size END
           """,
-        arguments: [sha256, size, now, index?.sha256, index?.size, index?.chunks])
+        arguments: [sha256, size, now, index?.sha256, index?.size, index?.chunks, pack?.sha256, pack?.size])
     }
   }
 
@@ -88,8 +92,8 @@ extension ControllerStore {
         db,
         sql: """
           SELECT 1 FROM release_asset WHERE sha256 = ? UNION ALL SELECT 1 FROM release_asset
-          JOIN blob ON blob.sha256 = release_asset.sha256 WHERE blob.index_sha256 = ? LIMIT 1
-          """, arguments: [sha256, sha256]) != nil
+          JOIN blob ON blob.sha256 = release_asset.sha256 WHERE blob.index_sha256 = ? OR blob.pack_sha256 = ? LIMIT 1
+          """, arguments: [sha256, sha256, sha256]) != nil
     }
   }
 
@@ -157,7 +161,8 @@ extension ControllerStore {
     let assets = try SQLRow.fetchAll(
       db,
       sql: """
-        SELECT release_asset.name, blob.size, blob.sha256, blob.index_sha256, blob.index_size, blob.index_chunks
+        SELECT release_asset.name, blob.size, blob.sha256, blob.index_sha256, blob.index_size, blob.index_chunks,
+          blob.pack_sha256, blob.pack_size
         FROM release_asset JOIN blob ON blob.sha256 = release_asset.sha256 WHERE release_id = ? ORDER BY name
         """, arguments: [id]
     ).map { row in
@@ -167,7 +172,11 @@ extension ControllerStore {
         {
           API.ChunkIndexRef(sha256: sha, size: size, chunks: chunks)
         } else { nil }
-      return API.Asset(name: row["name"], size: row["size"], sha256: row["sha256"], index: index)
+      let pack: API.PackRef? =
+        if let sha: String = row["pack_sha256"], let size: Int64 = row["pack_size"] {
+          API.PackRef(sha256: sha, size: size)
+        } else { nil }
+      return API.Asset(name: row["name"], size: row["size"], sha256: row["sha256"], index: index, pack: pack)
     }
     let package: String = row["package"]
     let version: String = row["version"]

@@ -25,7 +25,20 @@ final class PostgresServer: @unchecked Sendable {
       let started = Task {
         let server = try await start(in: NSTemporaryDirectory() + "airlift-postgres-" + UUID().uuidString.prefix(8))
         sharedPostgresPID.store(server.process.processIdentifier, ordering: .relaxed)
-        atexit { kill(sharedPostgresPID.load(ordering: .relaxed), SIGKILL) }
+        sharedPostgresFolder.withLock { $0 = server.folder }
+        // The server and its data (about 2 GB after a full run) go with the test process: a machine that runs
+        // the suite again and again must not fill its disk with old clusters.
+        atexit {
+          let pid = sharedPostgresPID.load(ordering: .relaxed)
+          kill(pid, SIGKILL)
+          var status: Int32 = 0
+          waitpid(pid, &status, 0)
+          if ProcessInfo.processInfo.environment["AIRLIFT_KEEP_TEST_FILES"] == nil,
+            let folder = sharedPostgresFolder.withLock({ $0 })
+          {
+            try? FileManager.default.removeItem(atPath: folder)
+          }
+        }
         return server
       }
       task = started
@@ -120,3 +133,4 @@ final class PostgresServer: @unchecked Sendable {
 }
 
 private let sharedPostgresPID = Atomic<Int32>(0)
+private let sharedPostgresFolder = Mutex<String?>(nil)

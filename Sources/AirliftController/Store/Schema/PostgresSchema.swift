@@ -263,5 +263,12 @@ enum PostgresSchema {
       ALTER TABLE device_deployment ADD COLUMN bytes_fetched BIGINT;
       ALTER TABLE device_deployment ADD COLUMN bytes_reused BIGINT
       """),
+    // An asset's chunk pack (each chunk compressed on its own, a blob too): what deltas fetch when it compresses.
+    SQLMigration(
+      "v27-chunk-pack",
+      """
+      ALTER TABLE blob ADD COLUMN pack_sha256 TEXT;
+      ALTER TABLE blob ADD COLUMN pack_size BIGINT
+      """),
   ]
 }

@@ -349,5 +349,12 @@ enum SQLiteSchema {
       ALTER TABLE device_deployment ADD COLUMN bytes_fetched INTEGER;
       ALTER TABLE device_deployment ADD COLUMN bytes_reused INTEGER
       """),
+    // An asset's chunk pack (each chunk compressed on its own, a blob too): what deltas fetch when it compresses.
+    SQLMigration(
+      "v27-chunk-pack",
+      """
+      ALTER TABLE blob ADD COLUMN pack_sha256 TEXT;
+      ALTER TABLE blob ADD COLUMN pack_size INTEGER
+      """),
   ]
 }

@@ -1,0 +1,94 @@
+import AirliftAgent
+import AirliftClient
+import AirliftCore
+import Foundation
+import Testing
+
+/// Deltas of assets that compress: the controller keeps a chunk pack beside
+/// each (every chunk a zstd frame), and devices fetch missing chunks as
+/// ranges of the pack, inflating and checking each.
+@Suite("Delta updates from chunk packs: missing chunks travel compressed")
+struct DeltaPackTests {
+  /// Bytes that compress about in half: random, but only 16 letters.
+  static func text(_ count: Int) throws -> [UInt8] {
+    let letters = Array("abcdefghijklmnop".utf8)
+    return try randomBytes(count).map { letters[Int($0 & 15)] }
+  }
+
+  @Test(
+    "the first install travels compressed; the next fetches a few frames; the device's count, the controller's and the estimate agree"
+  )
+  func packedDeltas() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let metrics = try #require(fleet.controller?.metrics)
+      let config = try fleet.agentConfig("dp-1")
+      try await fleet.startAgent(config)
+      let v1 = try Self.text(3 << 20)
+      let released = try await DeltaUpdateTests.release(fleet, client, version: "1.0.0", payload: v1)
+      let asset = try #require(released.assets.first)
+      let pack = try #require(asset.pack, "a text asset got no chunk pack")
+      #expect(pack.size < asset.size * 6 / 10, "a \(pack.size)-byte pack for \(asset.size) bytes of text")
+
+      var before = metrics.artifactBytesServed
+      let first = try await DeltaUpdateTests.deploy(fleet, client, version: "1.0.0", to: "dp-1")
+      #expect(first.last?.state == .successful)
+      let firstServed = metrics.artifactBytesServed - before
+      #expect(firstServed < asset.size * 6 / 10, "\(firstServed) bytes served for the first install")
+      #expect(first.contains { ($0.stage ?? "").hasPrefix("delta: 0 bytes reused") })
+
+      let v2 = DeltaUpdateTests.edited(v1, runs: 2, seed: 1)
+      _ = try await DeltaUpdateTests.release(fleet, client, version: "2.0.0", payload: v2)
+      let estimate = try await client.estimateDelta(package: "app", from: "1.0.0", to: "2.0.0")
+      before = metrics.artifactBytesServed
+      let second = try await DeltaUpdateTests.deploy(fleet, client, version: "2.0.0", to: "dp-1")
+      #expect(second.last?.state == .successful)
+      let served = metrics.artifactBytesServed - before
+      #expect(served < 256 << 10, "\(served) bytes served for two small edits")
+      let deployment = try #require(try await client.deployments().first { $0.release.version == "2.0.0" })
+      let transfer = try #require(try await client.deployment(deployment.id).devices.first?.transfer)
+      #expect(transfer.fetched == served, "the device counted \(transfer.fetched), the controller sent \(served)")
+      #expect(transfer.reused == estimate.transfer.reused)
+      #expect(estimate.transfer.fetched <= transfer.fetched && transfer.fetched - estimate.transfer.fetched < 4096)
+      let runs = try String(contentsOfFile: "\(config.installDirectory)/runs.log", encoding: .utf8)
+      #expect(runs.split(separator: "\n") == ["app 1.0.0", "app 2.0.0"])
+    }
+  }
+
+  @Test("a frame damaged in the stored pack is refused, fetched again, and the update fails uninstalled")
+  func damagedFrame() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      var config = try fleet.agentConfig("dp-2")
+      config.maxAttempts = 2
+      config.retryBaseDelay = 0.1
+      try await fleet.startAgent(config)
+      let v1 = try Self.text(2 << 20)
+      _ = try await DeltaUpdateTests.release(fleet, client, version: "1.0.0", payload: v1)
+      #expect(try await DeltaUpdateTests.deploy(fleet, client, version: "1.0.0", to: "dp-2").last?.state == .successful)
+      let v2 = DeltaUpdateTests.edited(v1, runs: 1, seed: 1)
+      let released = try await DeltaUpdateTests.release(fleet, client, version: "2.0.0", payload: v2)
+      let asset = try #require(released.assets.first)
+      let blobs = "\(fleet.root)/controller/blobs"
+      let index = try ChunkIndex(
+        decoding: Array(try Data(contentsOf: URL(fileURLWithPath: "\(blobs)/\(try #require(asset.index).sha256)"))))
+      // The frame of the chunk holding the edit: the one chunk the device must fetch.
+      let stored = try Data(contentsOf: URL(fileURLWithPath: "\(blobs)/\(asset.sha256)"))
+      let edit = try #require(stored.range(of: Data(v2[(v2.count / 2)..<(v2.count / 2 + 100)]))).lowerBound
+      let chunk = try #require(index.chunks.first { $0.offset <= Int64(edit) && Int64(edit) < $0.end })
+      let packPath = "\(blobs)/\(try #require(asset.pack).sha256)"
+      var pack = try Data(contentsOf: URL(fileURLWithPath: packPath))
+      pack[Int(chunk.packedOffset) + chunk.packedLength / 2] ^= 0xff
+      try pack.write(to: URL(fileURLWithPath: packPath))
+
+      let reports = try await DeltaUpdateTests.deploy(fleet, client, version: "2.0.0", to: "dp-2")
+      #expect(reports.last?.state == .failed)
+      let error = reports.last?.error ?? ""
+      #expect(
+        error.contains("of the pack") || error.contains("does not match its SHA-256 in the signed index"), "\(error)")
+      #expect(reports.filter { $0.state == .retrying }.count == 1, "fetched again once before giving up")
+      let runs = try String(contentsOfFile: "\(config.installDirectory)/runs.log", encoding: .utf8)
+      #expect(runs.split(separator: "\n") == ["app 1.0.0"], "2.0.0 never installed")
+    }
+  }
+}
