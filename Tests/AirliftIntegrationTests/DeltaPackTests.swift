@@ -92,3 +92,58 @@ struct DeltaPackTests {
     }
   }
 }
+
+@Suite("Delta updates from a plain HTTPS origin")
+struct DeltaOriginTests {
+  @Test(
+    "nginx with no Airlift code serves the deltas: the index, then the missing frames as multi-range answers from the pack; the controller sends no artifact byte"
+  )
+  func nginxOrigin() async throws {
+    try await Fleet.with(controller: false) { fleet in
+      let blobs = "\(fleet.root)/controller/blobs"
+      let origin = try await Nginx.start(in: fleet.root, name: "origin") { port in
+        """
+          server {
+            listen 127.0.0.1:\(port) ssl;
+            ssl_certificate \(fleet.certs)/controller.crt;
+            ssl_certificate_key \(fleet.certs)/controller.key;
+            ssl_client_certificate \(fleet.certs)/ca.crt;
+            ssl_verify_client on;
+            location ~ "^/artifacts/([0-9a-f]{64})$" {
+              default_type application/octet-stream;
+              alias \(blobs)/$1;
+            }
+          }
+        """
+      }
+      defer { origin.stop() }
+      try await fleet.startControllerNow(publicURL: origin.url)
+      let client = try #require(fleet.client)
+      let metrics = try #require(fleet.controller?.metrics)
+      let config = try fleet.agentConfig("do-1")
+      try await fleet.startAgent(config)
+      let v1 = try DeltaPackTests.text(2 << 20)
+      _ = try await DeltaUpdateTests.release(fleet, client, version: "1.0.0", payload: v1)
+      #expect(try await DeltaUpdateTests.deploy(fleet, client, version: "1.0.0", to: "do-1").last?.state == .successful)
+      let released = try await DeltaUpdateTests.release(
+        fleet, client, version: "2.0.0", payload: DeltaUpdateTests.edited(v1, runs: 3, seed: 1))
+      let asset = try #require(released.assets.first)
+      let pack = try #require(asset.pack)
+      let index = try #require(asset.index)
+      let log = "\(origin.root)/access.log"
+      let before = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").count ?? 0
+      let reports = try await DeltaUpdateTests.deploy(fleet, client, version: "2.0.0", to: "do-1")
+      #expect(reports.last?.state == .successful)
+      let delta = try #require(reports.last { ($0.stage ?? "").hasPrefix("delta:") })
+      #expect(delta.stage?.contains("fetched in 1 requests") == true, "\(delta.stage ?? "")")
+      let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").dropFirst(before)
+      #expect(
+        lines.contains { $0.contains("GET /artifacts/\(index.sha256) ") && $0.contains(" 200 ") })
+      #expect(lines.contains { $0.contains("GET /artifacts/\(pack.sha256) ") && $0.contains(" 206 ") }, "\(lines)")
+      #expect(!lines.contains { $0.contains("GET /artifacts/\(asset.sha256) ") }, "the whole asset was not fetched")
+      #expect(metrics.artifactBytesServed == 0, "the controller served \(metrics.artifactBytesServed) artifact bytes")
+      let runs = try String(contentsOfFile: "\(config.installDirectory)/runs.log", encoding: .utf8)
+      #expect(runs.split(separator: "\n") == ["app 1.0.0", "app 2.0.0"])
+    }
+  }
+}
