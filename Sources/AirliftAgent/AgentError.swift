@@ -21,6 +21,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case scriptFailed(script: String, status: String, output: String)
   case interrupted(state: String)
   case controller(reason: String)
+  /// Another agent process holds this data directory.
+  case alreadyRunning(dataDirectory: String, pid: Int32?)
 
   /// Whether trying again may help (a dropped link, a busy server), as
   /// opposed to a refusal that would only repeat (a bad digest, a full disk).
@@ -72,6 +74,9 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
       return "the agent stopped while \(state); the install was interrupted and not retried"
     case .controller(let reason):
       return "controller request failed: \(reason)"
+    case .alreadyRunning(let dataDirectory, let pid):
+      return
+        "another airlift-agent\(pid.map { " (pid \($0))" } ?? "") is running with the data directory \(dataDirectory); stop it first (one agent per data directory)"
     }
   }
 }

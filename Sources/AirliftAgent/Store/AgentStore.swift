@@ -33,7 +33,7 @@ public final class AgentStore: Sendable {
     var configuration = Configuration()
     configuration.busyMode = .timeout(5)
     db = try Self.open(path, configuration)
-    var migrator = DatabaseMigrator()
+    var migrator = AgentStoreMigrator()
     migrator.registerMigration("v1") { db in
       try db.execute(
         sql: """
