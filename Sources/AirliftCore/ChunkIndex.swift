@@ -7,10 +7,29 @@ public struct ChunkDigest: Hashable, Sendable, CustomStringConvertible {
     self.bytes = Array(bytes)
   }
 
-  public var description: String {
+  public var description: String { Self.hex(bytes) }
+
+  static func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)
     return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0f)]] }, as: UTF8.self)
   }
+}
+
+/// The first 16 bytes of a chunk's SHA-256: what names a chunk in an index
+/// and on the device. 128 bits: a forged chunk would need a second preimage
+/// of them, and the assembled asset is checked against its full SHA-256
+/// besides (zchunk names chunks by 16 bytes too).
+public struct ChunkKey: Hashable, Sendable, CustomStringConvertible {
+  public let bytes: [UInt8]
+  public static let size = 16
+
+  /// The key of a SHA-256 (or of a key): its first 16 bytes; nil for fewer.
+  public init?(_ bytes: some Collection<UInt8>) {
+    guard bytes.count >= Self.size else { return nil }
+    self.bytes = Array(bytes.prefix(Self.size))
+  }
+
+  public var description: String { ChunkDigest.hex(bytes) }
 }
 
 /// Why a chunk index cannot be used.
@@ -30,33 +49,38 @@ public enum ChunkIndexError: Error, Equatable, Sendable, CustomStringConvertible
 /// release by its SHA-256 in the signed manifest, so a device trusts the
 /// chunk list exactly as it trusts the asset.
 ///
-/// Format version 1, big-endian:
+/// Format version 3, big-endian (what the controller writes):
 ///
 /// ```
-/// "ACIX" 0x01                        magic and version (5 bytes)
+/// "ACIX" 0x03                        magic and version (5 bytes)
 /// minimum average maximum            chunking parameters (3 × UInt32)
 /// size                               the asset's bytes (UInt64)
 /// sha256                             the asset's SHA-256 (32 bytes)
+/// flags                              bit 0: the asset has a chunk pack (UInt8)
+/// [pack size, pack sha256]           the pack's bytes (UInt64) and SHA-256 (32 bytes), with bit 0
 /// count                              chunks (UInt32)
-/// count × (length UInt32, sha256)    each chunk (36 bytes); offsets follow from the lengths
+/// count × (length UInt32, [frame length UInt32], key)
+///                                    each chunk: its length, its zstd frame's length in the pack (with bit 0),
+///                                    the first 16 bytes of its SHA-256 (20 or 24 bytes a chunk)
 /// ```
 ///
-/// Version 2 (`0x02`) adds the asset's chunk pack — every chunk as a zstd
-/// frame of its own, in order, a blob beside the asset — after the asset's
-/// SHA-256: the pack's size (UInt64) and SHA-256 (32 bytes); and after each
-/// chunk's length its frame's length (UInt32; 40 bytes a chunk). A device
-/// fetches missing chunks as byte ranges of the pack, compressed, and checks
-/// each against its SHA-256 once inflated.
+/// The chunk pack is every chunk as a zstd frame of its own, in order, a
+/// blob beside the asset: a device fetches missing chunks as byte ranges of
+/// the pack, compressed, and checks each once inflated. Versions 1 and 2
+/// (read, no longer written) had no flags and whole 32-byte SHA-256s a
+/// chunk; 1 had no pack, 2 always one. 16 bytes are plenty for a key: the
+/// index that lists them is signed, and the rebuilt asset is checked
+/// against its whole SHA-256 before anything installs it.
 public struct ChunkIndex: Sendable, Equatable {
   public struct Chunk: Sendable, Equatable {
     public var offset: Int64
     public var length: Int
-    public var digest: ChunkDigest
+    public var digest: ChunkKey
     /// Where its zstd frame is in the pack (0 when the index has no pack).
     public var packedOffset: Int64
     public var packedLength: Int
 
-    public init(offset: Int64, length: Int, digest: ChunkDigest, packedOffset: Int64 = 0, packedLength: Int = 0) {
+    public init(offset: Int64, length: Int, digest: ChunkKey, packedOffset: Int64 = 0, packedLength: Int = 0) {
       self.offset = offset
       self.length = length
       self.digest = digest
@@ -96,11 +120,6 @@ public struct ChunkIndex: Sendable, Equatable {
   }
 
   static let magic: [UInt8] = Array("ACIX".utf8)
-  static let headerSize = 5 + 12 + 8 + 32 + 4
-  static let entrySize = 36
-  static let packHeaderSize = 8 + 32
-  static let packedEntrySize = 40
-
   /// The most a chunk's zstd frame may take (zstd's bound for `length` bytes).
   public static func packedBound(_ length: Int) -> Int {
     length + length >> 8 + (length < 128 << 10 ? ((128 << 10) - length) >> 11 : 0)
@@ -119,15 +138,15 @@ public struct ChunkIndex: Sendable, Equatable {
     return copy
   }
 
-  /// The index as stored and served.
+  /// The index as stored and served (version 3).
   public func encoded() -> [UInt8] {
     var out: [UInt8] = []
-    let entry = pack == nil ? Self.entrySize : Self.packedEntrySize
-    out.reserveCapacity(Self.headerSize + Self.packHeaderSize + chunks.count * entry)
-    out += Self.magic + [pack == nil ? 1 : 2]
+    out.reserveCapacity(102 + chunks.count * (pack == nil ? 20 : 24))
+    out += Self.magic + [3]
     for value in [parameters.minimum, parameters.average, parameters.maximum] { out.appendBigEndian(UInt32(value)) }
     out.appendBigEndian(UInt64(assetSize))
     out += assetDigest.bytes
+    out.append(pack == nil ? 0 : 1)
     if let pack {
       out.appendBigEndian(UInt64(pack.size))
       out += pack.digest.bytes
@@ -141,18 +160,26 @@ public struct ChunkIndex: Sendable, Equatable {
     return out
   }
 
-  /// Reads an index, checking that it describes a whole asset in chunks the parameters allow (a forged or
-  /// truncated index is refused here, before anything is fetched by it).
+  /// Reads an index (versions 1 to 3), checking that it describes a whole asset in chunks the parameters allow,
+  /// and frames that fit their chunks and add up to the pack (a forged or truncated index is refused here,
+  /// before anything is fetched by it).
   public init(decoding bytes: [UInt8]) throws(ChunkIndexError) {
     var reader = ByteReader(bytes)
-    guard reader.take(4) == Self.magic[...], let version = reader.take(1)?.first, version == 1 || version == 2 else {
-      throw .malformed("it does not start with the chunk index magic (ACIX, version 1 or 2)")
+    guard reader.take(4) == Self.magic[...], let version = reader.take(1)?.first, (1...3).contains(version) else {
+      throw .malformed("it does not start with the chunk index magic (ACIX, version 1 to 3)")
     }
     guard let minimum = reader.uint32(), let average = reader.uint32(), let maximum = reader.uint32(),
       let size = reader.uint64(), let assetDigest = reader.take(32).flatMap(ChunkDigest.init)
     else { throw .malformed("its header is cut short") }
+    // Version 2 always had a pack and no flags; version 3 says with bit 0 of its flags.
+    var hasPack = version == 2
+    if version == 3 {
+      guard let flags = reader.take(1)?.first else { throw .malformed("its header is cut short") }
+      guard flags & ~1 == 0 else { throw .malformed("it has flags \(flags) this agent does not know") }
+      hasPack = flags & 1 == 1
+    }
     var pack: Pack?
-    if version == 2 {
+    if hasPack {
       guard let packSize = reader.uint64(), let packDigest = reader.take(32).flatMap(ChunkDigest.init) else {
         throw .malformed("its header is cut short")
       }
@@ -163,11 +190,11 @@ public struct ChunkIndex: Sendable, Equatable {
     let parameters = ChunkingParameters(minimum: Int(minimum), average: Int(average), maximum: Int(maximum))
     guard parameters.isValid else { throw .malformed("chunk sizes \(parameters) are not usable") }
     guard size <= UInt64(Int64.max) else { throw .malformed("asset size \(size) is out of range") }
-    let expected =
-      Self.headerSize + (pack == nil ? 0 : Self.packHeaderSize)
-      + Int(count) * (pack == nil ? Self.entrySize : Self.packedEntrySize)
-    guard bytes.count == expected else {
-      throw .malformed("\(count) chunks need \(expected) bytes, it has \(bytes.count)")
+    let keySize = version == 3 ? ChunkKey.size : 32
+    let entry = 4 + (pack == nil ? 0 : 4) + keySize
+    guard bytes.count - reader.position == Int(count) * entry else {
+      throw .malformed(
+        "\(count) chunks need \(reader.position + Int(count) * entry) bytes, it has \(bytes.count)")
     }
     var chunks: [Chunk] = []
     chunks.reserveCapacity(Int(count))
@@ -175,7 +202,7 @@ public struct ChunkIndex: Sendable, Equatable {
     var packedOffset: Int64 = 0
     for number in 0..<Int(count) {
       guard let length = reader.uint32(), let packedLength = pack == nil ? 0 : reader.uint32(),
-        let digest = reader.take(32).flatMap(ChunkDigest.init)
+        let key = reader.take(keySize).flatMap(ChunkKey.init)
       else {
         throw .malformed("chunk \(number + 1) is cut short")
       }
@@ -188,7 +215,7 @@ public struct ChunkIndex: Sendable, Equatable {
       }
       chunks.append(
         Chunk(
-          offset: offset, length: Int(length), digest: digest, packedOffset: packedOffset,
+          offset: offset, length: Int(length), digest: key, packedOffset: packedOffset,
           packedLength: Int(packedLength)))
       offset += Int64(length)
       packedOffset += Int64(packedLength)
@@ -241,7 +268,7 @@ public struct DeltaPlan: Sendable, Equatable {
   /// Plans the delta for `index` when the device has the chunks in `available`: ranges of the chunk pack when
   /// `packed` and the index has one, else of the asset.
   public init(
-    _ index: ChunkIndex, available: Set<ChunkDigest>, packed: Bool = false,
+    _ index: ChunkIndex, available: Set<ChunkKey>, packed: Bool = false,
     rangesPerRequest: Int = DeltaPlan.rangesPerRequest
   ) {
     let packed = packed && index.pack != nil

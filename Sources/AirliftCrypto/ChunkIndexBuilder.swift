@@ -39,7 +39,7 @@ public final class ChunkIndexBuilder {
   private func add(_ chunk: UnsafeRawBufferPointer) {
     piece.reset()
     piece.update(chunk)
-    chunks.append(ChunkIndex.Chunk(offset: offset, length: chunk.count, digest: ChunkDigest(piece.finalize())!))
+    chunks.append(ChunkIndex.Chunk(offset: offset, length: chunk.count, digest: ChunkKey(piece.finalize())!))
     offset += Int64(chunk.count)
   }
 

@@ -52,7 +52,8 @@ struct ChunkIndexTests {
     #expect(average > Self.small.average / 2 && average < Self.small.average * 2, "average chunk \(average) B")
     let third = index.chunks[3]
     let slice = bytes[Int(third.offset)..<Int(third.end)]
-    #expect(third.digest.description == SHA256Hasher.hex(of: slice))
+    // A chunk's key is the first 16 bytes of its SHA-256.
+    #expect(third.digest.description == String(SHA256Hasher.hex(of: slice).prefix(32)))
   }
 
   @Test("the same bytes give the same index however they arrive: 1 byte, 1000 bytes or 1 MiB at a time")
@@ -87,13 +88,44 @@ struct ChunkIndexTests {
     #expect(tiny.chunks.map(\.length) == [3])
   }
 
-  @Test("the index round-trips through its bytes; 36 bytes a chunk")
+  @Test("the index round-trips through its bytes; 20 bytes a chunk")
   func roundTrip() throws {
     var random = SeededBytes(seed: 4)
     let index = Self.index(random.next(200_000))
     let bytes = index.encoded()
+    #expect(bytes[4] == 3 && bytes[57] == 0, "version 3, no pack")
+    #expect(bytes.count == 62 + index.chunks.count * 20)
+    #expect(try ChunkIndex(decoding: bytes) == index)
+  }
+
+  @Test(
+    "an index written as version 1, with whole SHA-256s a chunk, still reads: the same chunks, keyed by their first 16 bytes"
+  )
+  func version1() throws {
+    var random = SeededBytes(seed: 6)
+    let asset = random.next(120_000)
+    let index = Self.index(asset)
+    var bytes = Array("ACIX".utf8) + [1]
+    for value in [Self.small.minimum, Self.small.average, Self.small.maximum] {
+      withUnsafeBytes(of: UInt32(value).bigEndian) { bytes += $0 }
+    }
+    withUnsafeBytes(of: UInt64(asset.count).bigEndian) { bytes += $0 }
+    bytes += index.assetDigest.bytes
+    withUnsafeBytes(of: UInt32(index.chunks.count).bigEndian) { bytes += $0 }
+    for chunk in index.chunks {
+      withUnsafeBytes(of: UInt32(chunk.length).bigEndian) { bytes += $0 }
+      bytes += Self.sha256(asset[Int(chunk.offset)..<Int(chunk.end)])
+    }
     #expect(bytes.count == 61 + index.chunks.count * 36)
     #expect(try ChunkIndex(decoding: bytes) == index)
+    bytes[4] = 4
+    #expect(throws: ChunkIndexError.self) { try ChunkIndex(decoding: bytes) }
+  }
+
+  static func sha256(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+    let hasher = SHA256Hasher()
+    hasher.update(bytes)
+    return hasher.finalize()
   }
 
   @Test("a forged or damaged index is refused before anything is fetched by it")
@@ -116,7 +148,9 @@ struct ChunkIndexTests {
     // The asset size no longer matches the chunks.
     #expect(refusal { $0[24] ^= 1 }.contains("add up to"))
     // A first chunk longer than the maximum.
-    #expect(refusal { $0[61] = 0xff }.contains("outside"))
+    #expect(refusal { $0[62] = 0xff }.contains("outside"))
+    // A flag this reader does not know.
+    #expect(refusal { $0[57] = 0x80 }.contains("flags 128"))
     // Sizes no chunker can use (average 0).
     #expect(refusal { $0.replaceSubrange(9..<13, with: [0, 0, 0, 0]) }.contains("not usable"))
     #expect(refusal { _ in } == "accepted")
@@ -129,7 +163,7 @@ struct ChunkIndexTests {
     let count = index.chunks.count
     #expect(count > 12)
     // Every other chunk is missing, and chunk 5 too: 4, 5 and 6 touch and make one range.
-    var available = Set<ChunkDigest>()
+    var available = Set<ChunkKey>()
     for (position, chunk) in index.chunks.enumerated() where position % 2 == 1 && position != 5 {
       available.insert(chunk.digest)
     }

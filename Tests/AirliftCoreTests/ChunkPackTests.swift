@@ -3,7 +3,7 @@ import AirliftCore
 import AirliftCrypto
 import Testing
 
-@Suite("Chunk packs: every chunk a zstd frame, placed by a version 2 index")
+@Suite("Chunk packs: every chunk a zstd frame, placed by the index")
 struct ChunkPackTests {
   /// Bytes that compress about in half: random, but only 16 letters.
   static func text(_ count: Int, seed: UInt64) -> [UInt8] {
@@ -50,28 +50,31 @@ struct ChunkPackTests {
     }
   }
 
-  @Test("a version 2 index round-trips with its pack; frames sit end to end; a forged frame length is refused")
+  @Test("an index round-trips with its pack; frames sit end to end; a forged frame length is refused")
   func indexVersion2() throws {
     let (index, pack) = Self.packed(Self.text(300_000, seed: 2))
     let bytes = index.encoded()
-    #expect(bytes[4] == 2)
-    #expect(bytes.count == 61 + 40 + index.chunks.count * 40)
+    #expect(bytes[4] == 3 && bytes[57] == 1, "version 3 with a pack")
+    #expect(bytes.count == 62 + 40 + index.chunks.count * 24)
     let decoded = try ChunkIndex(decoding: bytes)
     #expect(decoded == index)
     #expect(decoded.pack?.size == Int64(pack.count))
     for (previous, next) in zip(decoded.chunks, decoded.chunks.dropFirst()) {
       #expect(previous.packedOffset + Int64(previous.packedLength) == next.packedOffset)
     }
-    // Version 1 is what an index without a pack still is.
+    // Without a pack: the same version, its flag clear, no frame lengths.
     var plain = index
     plain.pack = nil
-    #expect(plain.encoded()[4] == 1)
+    #expect(plain.encoded()[57] == 0 && plain.encoded().count == 62 + index.chunks.count * 20)
+    let decodedPlain = try ChunkIndex(decoding: plain.encoded())
+    #expect(decodedPlain.pack == nil && decodedPlain.chunks.map(\.digest) == index.chunks.map(\.digest))
+    #expect(decodedPlain.chunks.map(\.length) == index.chunks.map(\.length))
     // A frame longer than zstd could ever make of its chunk, or frames that do not add up to the pack.
     var forged = bytes
-    forged.replaceSubrange(105..<109, with: [0x7f, 0xff, 0xff, 0xff])
+    forged.replaceSubrange(106..<110, with: [0x7f, 0xff, 0xff, 0xff])
     #expect(throws: ChunkIndexError.self) { try ChunkIndex(decoding: forged) }
     var short = bytes
-    short[64] ^= 1
+    short[65] ^= 1
     #expect(throws: ChunkIndexError.self) { try ChunkIndex(decoding: short) }
   }
 

@@ -212,10 +212,10 @@ extension ArtifactDownloader {
   }
 
   /// Where each wanted chunk is on the device: the seeds cut with the index's parameters, a pass over each.
-  static func localChunks(_ seeds: [String], parameters: ChunkingParameters, wanted: Set<ChunkDigest>)
-    -> [ChunkDigest: (path: String, offset: Int64)]
+  static func localChunks(_ seeds: [String], parameters: ChunkingParameters, wanted: Set<ChunkKey>)
+    -> [ChunkKey: (path: String, offset: Int64)]
   {
-    var found: [ChunkDigest: (path: String, offset: Int64)] = [:]
+    var found: [ChunkKey: (path: String, offset: Int64)] = [:]
     for seed in seeds {
       guard let index = try? ChunkIndexBuilder.index(ofFile: seed, parameters: parameters) else { continue }
       for chunk in index.chunks where wanted.contains(chunk.digest) && found[chunk.digest] == nil {
@@ -321,7 +321,7 @@ private struct ChunkWriter {
     while next < index.chunks.count, index.chunks[next].end <= size {
       let chunk = index.chunks[next]
       guard let bytes = try handle.read(upToCount: chunk.length), bytes.count == chunk.length,
-        ChunkDigest(SHA256Hasher.digest(of: bytes)) == chunk.digest
+        ChunkKey(SHA256Hasher.digest(of: bytes)) == chunk.digest
       else { break }
       whole.update(bytes)
       next += 1
@@ -333,7 +333,7 @@ private struct ChunkWriter {
   /// A whole chunk from the device, checked.
   mutating func write(local bytes: Data) throws {
     let chunk = index.chunks[next]
-    guard bytes.count == chunk.length, ChunkDigest(SHA256Hasher.digest(of: bytes)) == chunk.digest else {
+    guard bytes.count == chunk.length, ChunkKey(SHA256Hasher.digest(of: bytes)) == chunk.digest else {
       throw AgentError.download(
         url: url, reason: "the device's copy of chunk \(next + 1) changed while it was read; trying again")
     }
@@ -359,7 +359,7 @@ private struct ChunkWriter {
       filled += take
       rest = rest.dropFirst(take)
       if filled == chunk.length {
-        guard ChunkDigest(piece.finalize()) == chunk.digest else {
+        guard ChunkKey(piece.finalize()) == chunk.digest else {
           try handle.truncate(atOffset: UInt64(chunk.offset))
           try handle.synchronize()
           throw AgentError.download(
