@@ -279,9 +279,27 @@ final class Fleet: @unchecked Sendable {
   @discardableResult
   func startAgent(_ config: AgentConfig) async throws -> Agent {
     let agent = try Agent(config: config, logger: Self.quietLogger)
-    agentTasks[config.deviceID] = Task { try await agent.run() }
-    try await eventually("\(config.deviceID) to check in", within: 90) {
-      try await self.client?.devices().contains { $0.id == config.deviceID && $0.online } ?? true
+    let ended = Mutex<String?>(nil)
+    agentTasks[config.deviceID] = Task {
+      do {
+        try await agent.run()
+        ended.withLock { $0 = "returned" }
+      } catch {
+        ended.withLock { $0 = "failed: \(error)" }
+        throw error
+      }
+    }
+    do {
+      try await eventually("\(config.deviceID) to check in", within: 90) {
+        try await self.client?.devices().contains { $0.id == config.deviceID && $0.online } ?? true
+      }
+    } catch {
+      // Seen once in a fresh-clone CI run: say whether the agent stopped (and why) or runs and was not seen.
+      let seen = try? await client?.devices().first { $0.id == config.deviceID }
+      throw HarnessError.timedOut(
+        "\(config.deviceID) to check in: the agent \(ended.withLock { $0 } ?? "still runs"); "
+          + "the controller has \(seen.map { "it, online \($0.online), transport \($0.transport?.rawValue ?? "?")" } ?? "no such device")"
+      )
     }
     return agent
   }
@@ -330,16 +348,21 @@ final class Fleet: @unchecked Sendable {
     _ = await task.result
   }
 
-  /// A raw HTTPS client presenting the given certificate (operator by default).
-  func httpClient(certificate: String? = nil, key: String? = nil, anonymous: Bool = false) throws -> HTTPClient {
+  /// A raw HTTPS client presenting the given certificate (operator by default); `redirects: false` shows a 307.
+  func httpClient(
+    certificate: String? = nil, key: String? = nil, anonymous: Bool = false, redirects: Bool = true
+  ) throws -> HTTPClient {
     var tls = TLSConfiguration.makeClientConfiguration()
     tls.trustRoots = .file("\(certs)/ca.crt")
-    if anonymous { return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls)) }
-    tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate ?? "\(certs)/operator.crt").map {
-      .certificate($0)
+    if !anonymous {
+      tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate ?? "\(certs)/operator.crt").map {
+        .certificate($0)
+      }
+      tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key ?? "\(certs)/operator.key", format: .pem))
     }
-    tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key ?? "\(certs)/operator.key", format: .pem))
-    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+    var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
+    if !redirects { configuration.redirectConfiguration = .disallow }
+    return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
   }
 
   /// An MQTT client with a controller's rights (the `tester` controller identity: one connection at a time,
