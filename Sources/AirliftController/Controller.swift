@@ -59,7 +59,8 @@ public struct Controller: Sendable {
       maxArtifactSize: config.maxArtifactSize, caFile: config.caFile, caKeyFile: config.caKeyFile,
       links: AssetLinks(
         signer: AssetLinkSigner(secret: try config.resolvedLinkSecret()),
-        origin: config.assetLinks.origin ?? config.baseURL, ttl: config.assetLinks.ttl),
+        origin: config.assetLinks.origin ?? config.baseURL, ttl: config.assetLinks.ttl,
+        updates: config.assetLinks.updates),
       trustedProxies: Set(config.trustedProxies)
     ).build()
     let limiter = ConnectionLimiter(

@@ -30,7 +30,8 @@ import Foundation
 /// - `crlFile` (string, "CERTIFICATES/crl.pem"): the certificate revocation list the controller writes when a
 ///   device is revoked, signed with `CERTIFICATES/ca.key`; the broker reads it (`Broker/run --crl`).
 /// - `maxArtifactSize` (int, 17179869184 = 16 GiB): a larger asset upload is refused with 413.
-/// - `assetLinks` ({origin, secret, ttl}): where `airlift-agent asset-url` links point and how long they live.
+/// - `assetLinks` ({origin, secret, ttl, updates}): where `airlift-agent asset-url` links point, how long they
+///   live, and whether devices download updates from there too.
 /// - `maxConnections` (int, 10000), `maxConnectionsPerAddress` (int, 1000): HTTPS connections held at once, in all
 ///   and from one address (trusted proxies count only toward the total); more are closed at once.
 /// - `idleTimeout` (seconds, 60): a connection with no request in progress (a TLS handshake that never ends, an
@@ -209,11 +210,15 @@ public struct AssetLinkConfig: Codable, Sendable, Equatable {
   public var secret: String?
   /// Seconds a link stays valid (default 900).
   public var ttl: Int
+  /// Devices download update artifacts (assets, chunk indexes, packs) from
+  /// the origin: `GET /artifacts/{sha256}` answers 307 with a fresh link.
+  public var updates: Bool
 
-  public init(origin: String? = nil, secret: String? = nil, ttl: Int = 900) {
+  public init(origin: String? = nil, secret: String? = nil, ttl: Int = 900, updates: Bool = false) {
     self.origin = origin
     self.secret = secret
     self.ttl = ttl
+    self.updates = updates
   }
 
   public init(from decoder: any Decoder) throws {
@@ -221,6 +226,14 @@ public struct AssetLinkConfig: Codable, Sendable, Equatable {
     origin = try c.decodeIfPresent(String.self, forKey: .origin)
     secret = try c.decodeIfPresent(String.self, forKey: .secret)
     ttl = try c.decodeIfPresent(Int.self, forKey: .ttl) ?? 900
+    updates = try c.decodeIfPresent(Bool.self, forKey: .updates) ?? false
+    if updates, origin == nil {
+      throw DecodingError.dataCorruptedError(
+        forKey: .updates, in: c,
+        debugDescription:
+          "is true without an origin: give assetLinks.origin, the HTTPS origin that holds the blobs and checks the links"
+      )
+    }
   }
 }
 

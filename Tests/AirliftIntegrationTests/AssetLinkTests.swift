@@ -136,4 +136,21 @@ struct AssetLinkTests {
       #expect(try await Self.fetch(expired, ca: ca).status == 410)
     }
   }
+
+  @Test("assetLinks.updates without an origin is refused when the config is read, naming the key to give")
+  func updatesNeedAnOrigin() throws {
+    func decode(_ links: String) throws -> ControllerConfig {
+      try JSONDecoder().decode(
+        ControllerConfig.self, from: Data(#"{"dataDirectory": "/tmp/x", "assetLinks": \#(links)}"#.utf8))
+    }
+    #expect(throws: (any Error).self) { try decode(#"{"updates": true}"#) }
+    do {
+      _ = try decode(#"{"updates": true}"#)
+    } catch {
+      #expect("\(error)".contains("give assetLinks.origin"), "\(error)")
+    }
+    let config = try decode(#"{"updates": true, "origin": "https://cdn.example.com"}"#)
+    #expect(config.assetLinks.updates && config.assetLinks.origin == "https://cdn.example.com")
+    #expect(try decode("{}").assetLinks.updates == false)
+  }
 }

@@ -1,6 +1,8 @@
 import AirliftAgent
 import AirliftClient
+import AirliftController
 import AirliftCore
+import AsyncHTTPClient
 import Foundation
 import Testing
 
@@ -95,6 +97,26 @@ struct DeltaPackTests {
 
 @Suite("Delta updates from a plain HTTPS origin")
 struct DeltaOriginTests {
+  /// Starts the agent of `config`, installs v1 and then v2 (three runs edited); the first release, v2's asset,
+  /// the reports of v2 (successful) and the lines the origin logged during v2.
+  static func twoVersions(_ fleet: Fleet, _ config: AgentConfig, log: String) async throws -> (
+    first: API.Release, asset: API.Asset, reports: [StatusReport], lines: [Substring]
+  ) {
+    let client = try #require(fleet.client)
+    try await fleet.startAgent(config)
+    let v1 = try DeltaPackTests.text(2 << 20)
+    let first = try await DeltaUpdateTests.release(fleet, client, version: "1.0.0", payload: v1)
+    let installed = try await DeltaUpdateTests.deploy(fleet, client, version: "1.0.0", to: config.deviceID)
+    #expect(installed.last?.state == .successful)
+    let released = try await DeltaUpdateTests.release(
+      fleet, client, version: "2.0.0", payload: DeltaUpdateTests.edited(v1, runs: 3, seed: 1))
+    let before = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").count ?? 0
+    let reports = try await DeltaUpdateTests.deploy(fleet, client, version: "2.0.0", to: config.deviceID)
+    #expect(reports.last?.state == .successful)
+    let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").dropFirst(before)
+    return (first, try #require(released.assets.first), reports, Array(lines))
+  }
+
   @Test(
     "nginx with no Airlift code serves the deltas: the index, then the missing frames as multi-range answers from the pack; the controller sends no artifact byte"
   )
@@ -118,25 +140,13 @@ struct DeltaOriginTests {
       }
       defer { origin.stop() }
       try await fleet.startControllerNow(publicURL: origin.url)
-      let client = try #require(fleet.client)
       let metrics = try #require(fleet.controller?.metrics)
       let config = try fleet.agentConfig("do-1")
-      try await fleet.startAgent(config)
-      let v1 = try DeltaPackTests.text(2 << 20)
-      _ = try await DeltaUpdateTests.release(fleet, client, version: "1.0.0", payload: v1)
-      #expect(try await DeltaUpdateTests.deploy(fleet, client, version: "1.0.0", to: "do-1").last?.state == .successful)
-      let released = try await DeltaUpdateTests.release(
-        fleet, client, version: "2.0.0", payload: DeltaUpdateTests.edited(v1, runs: 3, seed: 1))
-      let asset = try #require(released.assets.first)
-      let pack = try #require(asset.pack)
-      let index = try #require(asset.index)
-      let log = "\(origin.root)/access.log"
-      let before = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").count ?? 0
-      let reports = try await DeltaUpdateTests.deploy(fleet, client, version: "2.0.0", to: "do-1")
-      #expect(reports.last?.state == .successful)
+      let (first, asset, reports, lines) = try await Self.twoVersions(fleet, config, log: "\(origin.root)/access.log")
+      let (pack, index) = (try #require(asset.pack), try #require(asset.index))
+      #expect(first.assets.first?.sha256 != asset.sha256)
       let delta = try #require(reports.last { ($0.stage ?? "").hasPrefix("delta:") })
       #expect(delta.stage?.contains("fetched in 1 requests") == true, "\(delta.stage ?? "")")
-      let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").dropFirst(before)
       #expect(
         lines.contains { $0.contains("GET /artifacts/\(index.sha256) ") && $0.contains(" 200 ") })
       #expect(lines.contains { $0.contains("GET /artifacts/\(pack.sha256) ") && $0.contains(" 206 ") }, "\(lines)")
@@ -144,6 +154,50 @@ struct DeltaOriginTests {
       #expect(metrics.artifactBytesServed == 0, "the controller served \(metrics.artifactBytesServed) artifact bytes")
       let runs = try String(contentsOfFile: "\(config.installDirectory)/runs.log", encoding: .utf8)
       #expect(runs.split(separator: "\n") == ["app 1.0.0", "app 2.0.0"])
+    }
+  }
+
+  @Test(
+    "assetLinks.updates: the controller answers each artifact request with a fresh signed link; nginx's secure_link checks it and serves the index and the pack's frames"
+  )
+  func signedLinkOrigin() async throws {
+    try await Fleet.with(controller: false) { fleet in
+      let secret = "a-secret-shared-with-the-origin"
+      let origin = try await SecureLinkOrigin.start(
+        in: fleet.root, certs: fleet.certs, blobs: "\(fleet.root)/controller/blobs", secret: secret)
+      defer { origin.stop() }
+      try await fleet.startControllerNow(
+        assetLinks: AssetLinkConfig(origin: origin.url, secret: secret, ttl: 120, updates: true))
+      let metrics = try #require(fleet.controller?.metrics)
+      let config = try fleet.agentConfig("do-2")
+      let redirects = metrics.artifactRedirectCount
+      let (first, asset, reports, lines) = try await Self.twoVersions(fleet, config, log: "\(origin.root)/access.log")
+      let (pack, index) = (try #require(asset.pack), try #require(asset.index))
+      #expect(reports.contains { ($0.stage ?? "").hasPrefix("delta:") }, "\(reports.compactMap(\.stage))")
+      #expect(lines.contains { $0.contains("GET /links/\(index.sha256)/artifact?md5=") && $0.contains(" 200 ") })
+      #expect(
+        lines.contains { $0.contains("GET /links/\(pack.sha256)/artifact?md5=") && $0.contains(" 206 ") }, "\(lines)")
+      #expect(!lines.contains { $0.contains("/links/\(asset.sha256)/") }, "the whole asset was not fetched")
+      // Every request the device made was sent on: for each version the index and one request of the pack.
+      #expect(metrics.artifactRedirectCount - redirects == 4)
+      #expect(metrics.artifactBytesServed == 0, "the controller served \(metrics.artifactBytesServed) artifact bytes")
+
+      // Each request gets a link of its own, on the origin, valid for the ttl; the controller still decides what
+      // a device may fetch: a blob no release names is 404, not a link.
+      let device = try fleet.httpClient(certificate: config.certificate, key: config.key, redirects: false)
+      defer { _ = device.shutdown() }
+      let old = try #require(first.assets.first?.sha256)
+      let answer = try await device.execute(
+        HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(old)"), timeout: .seconds(30))
+      #expect(answer.status == .temporaryRedirect)
+      let location = try #require(answer.headers.first(name: "location"))
+      #expect(location.hasPrefix("\(origin.url)/links/\(old)/artifact?md5="), "\(location)")
+      let expires = try #require(location.split(separator: "expires=").last.flatMap { Int64($0) })
+      #expect(abs(Double(expires) - Date().timeIntervalSince1970 - 120) < 30)
+      let unreleased = String(repeating: "ab", count: 32)
+      let refused = try await device.execute(
+        HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(unreleased)"), timeout: .seconds(30))
+      #expect(refused.status == .notFound)
     }
   }
 }

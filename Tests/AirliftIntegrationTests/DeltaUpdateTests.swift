@@ -61,9 +61,13 @@ struct DeltaUpdateTests {
       #expect(first.contains { ($0.stage ?? "").contains("no earlier version of it is on the device") })
       let kept = "\(config.dataDirectory)/kept/app/app.tar"
       #expect(FileManager.default.fileExists(atPath: kept), "the installed version's asset is kept for deltas")
+      // With its index (fetched though the install was whole), so the next delta need not cut the file again.
+      let keptIndex = try #require(
+        FileManager.default.contents(atPath: "\(config.dataDirectory)/kept/app/.index/app.tar"))
+      #expect(try ChunkIndex(decoding: Array(keptIndex)).assetDigest.description == asset.sha256)
 
       let v2 = Self.edited(v1, runs: 2, seed: 1)
-      _ = try await Self.release(fleet, client, version: "2.0.0", payload: v2)
+      let v2Asset = try #require(try await Self.release(fleet, client, version: "2.0.0", payload: v2).assets.first)
       var before = metrics.artifactBytesServed
       let second = try await Self.deploy(fleet, client, version: "2.0.0", to: "dl-1")
       #expect(second.last?.state == .successful)
@@ -72,6 +76,9 @@ struct DeltaUpdateTests {
       #expect(served < 1 << 20, "\(served) bytes served for a \(asset.size)-byte asset")
       let delta = try #require(second.last { ($0.stage ?? "").hasPrefix("delta:") })
       #expect(delta.stage?.contains("fetched in 1 requests") == true, "\(delta.stage ?? "")")
+      let v2Index = try #require(
+        FileManager.default.contents(atPath: "\(config.dataDirectory)/kept/app/.index/app.tar"))
+      #expect(try ChunkIndex(decoding: Array(v2Index)).assetDigest.description == v2Asset.sha256)
       // The device says what it fetched and reused; the controller keeps it per device, and the CLI shows it.
       let deployment = try #require(try await client.deployments().first { $0.release.version == "2.0.0" })
       let transfer = try #require(try await client.deployment(deployment.id).devices.first?.transfer)
@@ -136,6 +143,49 @@ struct DeltaUpdateTests {
           && retried.allSatisfy { ($0.error ?? "").contains("does not match its SHA-256 in the signed index") })
       let runs = try String(contentsOfFile: "\(config.installDirectory)/runs.log", encoding: .utf8)
       #expect(runs.split(separator: "\n") == ["app 1.0.0"], "2.0.0 never installed")
+    }
+  }
+
+  @Test(
+    "a directory device that keeps no assets takes its delta from the installed tree, packed as a tar: the files' chunks are found again"
+  )
+  func deltaFromInstalledTree() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      var config = try fleet.agentConfig("dl-5")
+      config.keepAssets = false
+      try await fleet.startAgent(config)
+      // Three files of 1 MiB; v2 changes 100 bytes of one. The release's tar lists them in another order than
+      // the device's sorted one.
+      var files = [
+        ("c.bin", try randomBytes(1 << 20)), ("a.bin", try randomBytes(1 << 20)), ("b.bin", try randomBytes(1 << 20)),
+      ]
+      func bundle(_ version: String) throws -> String {
+        let folder = "\(fleet.root)/tree-\(version)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for (name, bytes) in files { try Data(bytes).write(to: URL(fileURLWithPath: "\(folder)/\(name)")) }
+        let tar = "\(fleet.root)/tree-\(version).tar"
+        try Fleet.run("/usr/bin/env", ["tar", "-cf", tar, "-C", folder] + files.map(\.0))
+        return tar
+      }
+      func deploy(_ version: String) async throws -> [StatusReport] {
+        _ = try await client.uploadRelease(
+          package: "app", version: version, file: try bundle(version), handler: "directory", name: "app.tar")
+        return try await Self.deploy(fleet, client, version: version, to: "dl-5")
+      }
+      #expect(try await deploy("1.0.0").last?.state == .successful)
+      #expect(!FileManager.default.fileExists(atPath: "\(config.dataDirectory)/kept/app/app.tar"))
+      files[1].1 = Self.edited(files[1].1, runs: 1, seed: 4)
+      let second = try await deploy("2.0.0")
+      #expect(second.last?.state == .successful)
+      let reused = second.compactMap(\.reused).max() ?? 0
+      let fetched = second.compactMap(\.fetched).max() ?? .max
+      #expect(
+        reused > 2 << 20 && fetched < 1 << 20, "\(reused) reused, \(fetched) fetched: \(second.compactMap(\.stage))")
+      let installed = try Data(contentsOf: URL(fileURLWithPath: "\(config.installDirectory)/app/current/a.bin"))
+      #expect(Array(installed) == files[1].1)
+      let leftovers = try FileManager.default.contentsOfDirectory(atPath: "\(config.dataDirectory)/downloads")
+      #expect(!leftovers.contains { $0.hasSuffix(".seed") }, "the tar of the tree is removed: \(leftovers)")
     }
   }
 

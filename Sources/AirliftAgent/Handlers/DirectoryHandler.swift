@@ -41,6 +41,22 @@ public struct DirectoryHandler: InstallHandler {
     pruneVersions(layout)
   }
 
+  /// The installed tree as a tar, names sorted: the files' bytes lie in it
+  /// as in the release's own tar, so content-defined chunks of any file
+  /// larger than a chunk or two are found again, whatever order the
+  /// release's tar had.
+  public func deltaSeed(package: String, installDirectory: String, into path: String) async -> Bool {
+    let layout = Layout(root: "\(installDirectory)/\(package)", version: nil)
+    guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.current) else { return false }
+    let outcome = try? await LocalCommand(role: "tar", argv: ["tar"]).run(
+      ["--sort=name", "--numeric-owner", "-cf", path, "-C", "\(layout.root)/\(target)", "."], timeout: 600)
+    guard outcome?.succeeded == true else {
+      try? FileManager.default.removeItem(atPath: path)
+      return false
+    }
+    return true
+  }
+
   /// Switches `current` back to the previous version, when this release
   /// is the one `current` points at (an install that failed before its
   /// switch left nothing to undo).

@@ -96,6 +96,10 @@ public protocol InstallHandler: Sendable {
   /// The assets of `notice` this device must download (nil: all of them);
   /// a compose device skips the bundles of apps it already runs.
   func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>?
+  /// Writes to `path` what a delta may take chunks from when the device kept no earlier asset of `package`
+  /// (the directory handler: its `current` tree as a tar); false when the handler has nothing. The caller
+  /// removes the file.
+  func deltaSeed(package: String, installDirectory: String, into path: String) async -> Bool
 }
 
 extension InstallHandler {
@@ -108,6 +112,7 @@ extension InstallHandler {
   public func inventory(installDirectory: String) -> [String: String] { [:] }
   public func appStates(installDirectory: String) async -> [AppState] { [] }
   public func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>? { nil }
+  public func deltaSeed(package: String, installDirectory: String, into path: String) async -> Bool { false }
   public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
     throw AgentError.rollbackUnsupported(handler: Self.name)
   }

@@ -45,7 +45,10 @@ extension ArtifactDownloader {
     guard let indexURL = artifact.indexURL else { throw DeltaUnavailable(reason: "the asset has no chunk index") }
     let index = try await fetchIndex(indexURL, signed: signed, for: artifact, timeout: timeout)
     tally?.add(fetched: signed.size)
-    // CPU work (every byte of the seeds through the rolling hash and SHA-256): off the cooperative threads.
+    // Kept with the asset after the install, so the next delta need not cut it again (not needed to install).
+    _ = FileManager.default.createFile(atPath: indexPath(artifact), contents: Data(index.encoded()))
+    // CPU work (every byte of a seed without its index through the rolling hash and SHA-256): off the
+    // cooperative threads.
     let wanted = Set(index.chunks.map(\.digest))
     let local = try await NIOThreadPool.singleton.runIfActive {
       Self.localChunks(seeds, parameters: index.parameters, wanted: wanted)
@@ -87,7 +90,13 @@ extension ArtifactDownloader {
         let file = seedFiles[source.path]!
         try file.seek(toOffset: UInt64(source.offset))
         let bytes = try file.read(upToCount: chunk.length) ?? Data()
-        try writer.write(local: bytes)
+        do {
+          try writer.write(local: bytes)
+        } catch {
+          // The kept file no longer says what its index says: the next try cuts it afresh.
+          try? FileManager.default.removeItem(atPath: Self.seedIndexPath(source.path))
+          throw error
+        }
         state.reused += Int64(chunk.length)
         tally?.add(reused: Int64(chunk.length))
         state.done = writer.written
@@ -217,12 +226,34 @@ extension ArtifactDownloader {
   {
     var found: [ChunkKey: (path: String, offset: Int64)] = [:]
     for seed in seeds {
-      guard let index = try? ChunkIndexBuilder.index(ofFile: seed, parameters: parameters) else { continue }
+      guard
+        let index = keptIndex(of: seed, parameters: parameters)
+          ?? (try? ChunkIndexBuilder.index(ofFile: seed, parameters: parameters))
+      else { continue }
       for chunk in index.chunks where wanted.contains(chunk.digest) && found[chunk.digest] == nil {
         found[chunk.digest] = (seed, chunk.offset)
       }
     }
     return found
+  }
+
+  /// Where the index of a kept asset is kept: `<kept>/.index/<name>`.
+  static func seedIndexPath(_ seed: String) -> String {
+    let url = URL(fileURLWithPath: seed)
+    return url.deletingLastPathComponent().appendingPathComponent(".index").appendingPathComponent(
+      url.lastPathComponent
+    ).path
+  }
+
+  /// The kept asset's chunks from its kept index, when that was cut with `parameters` and still fits the file
+  /// (its size); each chunk read from it is checked against its key before it is used, as any seed chunk is.
+  static func keptIndex(of seed: String, parameters: ChunkingParameters) -> ChunkIndex? {
+    guard let data = FileManager.default.contents(atPath: seedIndexPath(seed)),
+      let index = try? ChunkIndex(decoding: Array(data)), index.parameters == parameters,
+      let size = (try? FileManager.default.attributesOfItem(atPath: seed)[.size] as? NSNumber)?.int64Value,
+      size == index.assetSize
+    else { return nil }
+    return index
   }
 
   /// The part of `range` from chunk `first` on (nil when it ends before it), in the asset's or the pack's bytes.

@@ -21,11 +21,18 @@ struct ArtifactDownloader: Sendable {
 
   func finalPath(_ artifact: ArtifactRef) -> String { "\(directory)/\(artifact.sha256)" }
   func partialPath(_ artifact: ArtifactRef) -> String { finalPath(artifact) + ".part" }
+  /// The asset's chunk index as fetched and checked, kept beside the asset after the install (`keepAssets`):
+  /// the next delta reads the kept asset's chunks from it instead of cutting the whole file again.
+  func indexPath(_ artifact: ArtifactRef) -> String { finalPath(artifact) + ".index" }
+  /// A seed a handler made for this asset's delta (its installed tree as a tar), removed after the download.
+  func seedPath(_ artifact: ArtifactRef) -> String { finalPath(artifact) + ".seed" }
 
   /// Removes what a finished update left behind.
   func cleanUp(_ artifact: ArtifactRef) {
     try? FileManager.default.removeItem(atPath: finalPath(artifact))
     try? FileManager.default.removeItem(atPath: partialPath(artifact))
+    try? FileManager.default.removeItem(atPath: indexPath(artifact))
+    try? FileManager.default.removeItem(atPath: seedPath(artifact))
   }
 
   /// Returns the path of the verified file. `progress` gets the bytes on

@@ -89,9 +89,11 @@ extension UpdateWorker {
     if let index = notice.manifest?.manifest.assets.first(where: {
       $0.name == artifact.name && $0.sha256 == artifact.sha256
     })?.index, artifact.indexURL != nil {
+      let (seeds, made) = await deltaSeeds(notice, artifact)
+      defer { if let made { try? FileManager.default.removeItem(atPath: made) } }
       do {
         return try await downloader.downloadDelta(
-          artifact, index: index, seeds: keptAssets(of: notice.release.package), timeout: timeout, tally: tally
+          artifact, index: index, seeds: seeds, timeout: timeout, tally: tally
         ) { delta in
           report(
             before + delta.done, total,
@@ -107,6 +109,25 @@ extension UpdateWorker {
     }
   }
 
+  /// What a delta of `artifact` takes chunks from: the kept assets of the package, or, when none are kept
+  /// (`keepAssets` off, or a first delta), what the handler offers (the directory handler's installed tree as
+  /// a tar), made only when the disk has room for it beside the new asset; `made` is that file, for removal.
+  private func deltaSeeds(_ notice: DeploymentNotice, _ artifact: ArtifactRef) async -> (
+    seeds: [String], made: String?
+  ) {
+    let kept = keptAssets(of: notice.release.package)
+    guard kept.isEmpty, let handler = try? handler(notice) else { return (kept, nil) }
+    let path = downloader.seedPath(artifact)
+    let free =
+      ((try? FileManager.default.attributesOfFileSystem(forPath: config.dataDirectory))?[.systemFreeSize]
+      as? NSNumber)?.int64Value ?? 0
+    guard free - config.reservedDiskSpace > 2 * artifact.size,
+      await handler.deltaSeed(
+        package: notice.release.package, installDirectory: config.installDirectory, into: path)
+    else { return ([], nil) }
+    return ([path], path)
+  }
+
   /// Where the installed version's assets of `package` are kept for deltas.
   func keptDirectory(of package: String) -> String { "\(config.dataDirectory)/kept/\(package)" }
 
@@ -114,7 +135,7 @@ extension UpdateWorker {
   func keptAssets(of package: String) -> [String] {
     let directory = keptDirectory(of: package)
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-    return names.sorted().map { "\(directory)/\($0)" }
+    return names.filter { $0 != ".index" }.sorted().map { "\(directory)/\($0)" }
   }
 
   /// After a successful update: its downloaded assets replace the kept ones (a kept asset it did not download,
@@ -126,15 +147,23 @@ extension UpdateWorker {
     let files = FileManager.default
     try? files.removeItem(atPath: staging)
     do {
-      try files.createDirectory(atPath: staging, withIntermediateDirectories: true)
+      try files.createDirectory(atPath: "\(staging)/.index", withIntermediateDirectories: true)
       for artifact in notice.artifacts {
         let target = "\(staging)/\(artifact.name)"
         let downloaded = downloader.finalPath(artifact)
         let kept = "\(directory)/\(artifact.name)"
+        // Each asset with its index when there is one (ArtifactDownloader.seedIndexPath).
+        let (index, keptIndex) = (downloader.indexPath(artifact), ArtifactDownloader.seedIndexPath(kept))
         if files.fileExists(atPath: downloaded) {
           try files.moveItem(atPath: downloaded, toPath: target)
+          if files.fileExists(atPath: index) {
+            try files.moveItem(atPath: index, toPath: ArtifactDownloader.seedIndexPath(target))
+          }
         } else if files.fileExists(atPath: kept) {
           try files.moveItem(atPath: kept, toPath: target)
+          if files.fileExists(atPath: keptIndex) {
+            try files.moveItem(atPath: keptIndex, toPath: ArtifactDownloader.seedIndexPath(target))
+          }
         }
       }
       try? files.removeItem(atPath: directory)

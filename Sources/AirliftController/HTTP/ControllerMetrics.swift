@@ -12,6 +12,7 @@ public final class ControllerMetrics: Sendable {
   private let artifactBytes: Counter
   private let artifactRequests: Counter
   private let rangeRequests: Counter
+  private let artifactRedirects: Counter
   private let received: [DeviceState: Counter]
   private let stored: [DeviceState: Counter]
   private let batches: Counter
@@ -32,6 +33,7 @@ public final class ControllerMetrics: Sendable {
     var artifactBytes: Int64 = 0
     var artifactRequests: Int64 = 0
     var rangeRequests: Int64 = 0
+    var artifactRedirects: Int64 = 0
     var received: Int64 = 0
     var stored: Int64 = 0
   }
@@ -47,6 +49,9 @@ public final class ControllerMetrics: Sendable {
       descriptor: Self.metric(
         "airlift_artifact_requests_total", "Artifact requests, by whether they resumed with a Range."),
       labels: [("range", "true")])
+    artifactRedirects = registry.makeCounter(
+      descriptor: Self.metric(
+        "airlift_artifact_redirects_total", "Artifact requests sent on to the asset-link origin (assetLinks.updates)."))
     var received: [DeviceState: Counter] = [:]
     var stored: [DeviceState: Counter] = [:]
     for state in DeviceState.allCases {
@@ -91,6 +96,8 @@ public final class ControllerMetrics: Sendable {
   public var artifactBytesServed: Int64 { totals.withLock { $0.artifactBytes } }
   public var artifactRequestCount: Int64 { totals.withLock { $0.artifactRequests } }
   public var artifactRangeRequestCount: Int64 { totals.withLock { $0.rangeRequests } }
+  /// Artifact requests answered with a link to the origin instead of bytes.
+  public var artifactRedirectCount: Int64 { totals.withLock { $0.artifactRedirects } }
   /// Status events taken off MQTT and queued for the next batch.
   public var statusEventsReceived: Int64 { totals.withLock { $0.received } }
   /// Status events written to the store (each batch in one transaction).
@@ -102,6 +109,11 @@ public final class ControllerMetrics: Sendable {
       if range { $0.rangeRequests += 1 }
     }
     (range ? rangeRequests : artifactRequests).increment()
+  }
+
+  func artifactRedirect() {
+    totals.withLock { $0.artifactRedirects += 1 }
+    artifactRedirects.increment()
   }
 
   func sent(_ bytes: Int) {

@@ -10,10 +10,19 @@ struct AssetLinks: Sendable {
   let origin: String
   /// Seconds a link lives.
   let ttl: Int
+  /// Devices download update artifacts from the origin too (`assetLinks.updates`).
+  var updates = false
 
   /// The path a link names: the blob by digest, then the asset's name (for `curl -O`).
   static func path(sha256: String, name: String) -> String {
     "/links/\(sha256)/\(name.urlPathSegment)"
+  }
+
+  /// A link to the blob `sha256` under `name`, valid for `ttl` seconds from now.
+  func link(sha256: String, name: String) -> (url: String, expires: Int64) {
+    let expires = Int64(Date().timeIntervalSince1970) + Int64(ttl)
+    let path = Self.path(sha256: sha256, name: name)
+    return ("\(origin)\(path)?md5=\(signer.token(path: path, expires: expires))&expires=\(expires)", expires)
   }
 }
 
@@ -38,12 +47,10 @@ extension ControllerRoutes {
         message:
           "\(ref) (tag \(tag)) has no asset '\(name)'; it has \(release.assets.map(\.name).joined(separator: ", "))")
     }
-    let expires = Int64(Date().timeIntervalSince1970) + Int64(links.ttl)
-    let path = AssetLinks.path(sha256: asset.sha256, name: asset.name)
-    let token = links.signer.token(path: path, expires: expires)
+    let (url, expires) = links.link(sha256: asset.sha256, name: asset.name)
     return try Self.json(
       API.AssetLink(
-        url: "\(links.origin)\(path)?md5=\(token)&expires=\(expires)", package: package, tag: tag, version: version,
+        url: url, package: package, tag: tag, version: version,
         asset: asset.name, sha256: asset.sha256, size: asset.size,
         expires: Date(timeIntervalSince1970: TimeInterval(expires))),
       context: context)

@@ -75,6 +75,16 @@ extension ControllerRoutes {
     }
     let digest = try context.pathParameter("sha256")
     try Names.validateDigest(digest)
+    if links.updates {
+      // The bytes come from the origin: a fresh link each time, so a retry or a resumed download never holds
+      // an expired one. The request was authenticated here; the origin only checks the link.
+      guard try await store.blobIsReleased(sha256: digest) else {
+        throw APIError(status: .notFound, code: "not_found", message: "no released artifact with SHA-256 \(digest)")
+      }
+      metrics.artifactRedirect()
+      let location = links.link(sha256: digest, name: "artifact").url
+      return Response(status: .temporaryRedirect, headers: [.location: location, .cacheControl: "no-store"])
+    }
     return try await serveBlob(digest, request: request, context: context)
   }
 
