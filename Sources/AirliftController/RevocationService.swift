@@ -115,7 +115,9 @@ public final class RevocationService: Service, Sendable {
   }
 
   /// A new enrollment replaces the device's certificates: the current ones go on the CRL and its open session is
-  /// closed; the device is not revoked, its new certificate works.
+  /// closed; the device is not revoked, its new certificate works. Returns once the session is closed, so the
+  /// caller hands out the new certificate after: closing later took over the new device's session instead (the
+  /// broker knows sessions by CN, not by certificate), and the replacement flapped offline twice.
   func replaceCertificates(of device: DeviceID, by: String?) async throws -> [String] {
     let revoked = try await store.revokeReplaced(device, by: by)
     guard !revoked.isEmpty else { return [] }
@@ -124,7 +126,7 @@ public final class RevocationService: Service, Sendable {
     logger.warning(
       "replaced the certificates of device \(device)",
       metadata: ["serials": .string(revoked.joined(separator: ",")), "by": "\(by ?? "-")"])
-    closeSessionSoon(of: device)
+    await closeSession(of: device)
     return revoked
   }
 
@@ -144,14 +146,19 @@ public final class RevocationService: Service, Sendable {
   /// Closes the device's broker session once the broker has reloaded the revocation list (it rereads it within
   /// 2 s), and once more later.
   private func closeSessionSoon(of device: DeviceID) {
-    let (config, logger) = (config, logger)
-    Task.detached {
-      for delay in [3, 10] {
-        try? await Task.sleep(for: .seconds(delay))
-        await Self.closeSession(of: device, config: config, logger: logger)
-      }
+    Task.detached { [self] in await closeSession(of: device) }
+  }
+
+  /// Closes the device's broker session after the broker has had time to read the new CRL (Broker/run looks
+  /// every few seconds), and again a little later, so its reconnect meets the list.
+  private func closeSession(of device: DeviceID) async {
+    for delay in Self.sessionCloseDelays {
+      try? await Task.sleep(for: delay)
+      await Self.closeSession(of: device, config: config, logger: logger)
     }
   }
+
+  static let sessionCloseDelays: [Duration] = [.seconds(3), .seconds(7)]
 
   /// A connection with the device's identity takes its session over (and
   /// ends it): the broker binds a session to the certificate's CN, so the
