@@ -34,7 +34,8 @@ public struct Controller: Sendable {
 
   /// Runs until cancelled or until a signal in `signals` arrives.
   public func run(signals: [UnixSignal] = []) async throws {
-    let blobs = try BlobStore(directory: config.dataDirectory)
+    let blobs = try BlobStore(
+      directory: config.dataDirectory, chunking: config.deltas.parameters, packLevel: Int32(config.deltas.packLevel))
     let mqtt = try MQTTClient(
       options: MQTTClientOptions(
         brokerURL: config.brokerURL, clientID: config.mqttClientID,

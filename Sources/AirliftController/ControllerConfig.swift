@@ -71,6 +71,8 @@ public struct ControllerConfig: Sendable, Codable {
   public var assetLinks = AssetLinkConfig()
   /// Addresses of TLS-terminating proxies (nginx) whose X-Client-Cert header is believed (docs/scale.md).
   public var trustedProxies: [String] = []
+  /// How uploaded assets are cut into chunks and packed for delta updates.
+  public var deltas = DeltaConfig()
 
   public init(
     host: String = "127.0.0.1", port: Int = 8443, dataDirectory: String, certificates: String = "Certs/generated",
@@ -116,6 +118,7 @@ public struct ControllerConfig: Sendable, Codable {
     maxArtifactSize = try c.decodeIfPresent(Int64.self, forKey: .maxArtifactSize) ?? maxArtifactSize
     assetLinks = try c.decodeIfPresent(AssetLinkConfig.self, forKey: .assetLinks) ?? assetLinks
     trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? trustedProxies
+    deltas = try c.decodeIfPresent(DeltaConfig.self, forKey: .deltas) ?? deltas
     maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
     maxConnectionsPerAddress =
       try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerAddress) ?? maxConnectionsPerAddress
@@ -197,6 +200,42 @@ public struct DeviceRate: Codable, Sendable, Equatable {
         forKey: key, in: c,
         debugDescription: "is \(value), out of range: give \(range.lowerBound) to \(range.upperBound)")
     }
+  }
+}
+
+/// How the controller cuts an uploaded asset for delta updates: the
+/// average chunk (smaller finds more of a scattered change and makes a
+/// larger index; chunks are a quarter to four times it) and the zstd level
+/// of the chunk pack (higher is smaller, slower once at upload). Both apply
+/// to assets uploaded from then on; each index says how it was cut.
+public struct DeltaConfig: Codable, Sendable, Equatable {
+  public var averageChunk: Int
+  public var packLevel: Int
+
+  public init(averageChunk: Int = 32 << 10, packLevel: Int = 9) {
+    self.averageChunk = averageChunk
+    self.packLevel = packLevel
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let defaults = DeltaConfig()
+    averageChunk = try c.decodeIfPresent(Int.self, forKey: .averageChunk) ?? defaults.averageChunk
+    packLevel = try c.decodeIfPresent(Int.self, forKey: .packLevel) ?? defaults.packLevel
+    guard (16 << 10...1 << 20).contains(averageChunk), averageChunk.nonzeroBitCount == 1 else {
+      throw DecodingError.dataCorruptedError(
+        forKey: .averageChunk, in: c,
+        debugDescription: "is \(averageChunk), out of range: give a power of two from 16384 to 1048576 bytes")
+    }
+    guard (1...19).contains(packLevel) else {
+      throw DecodingError.dataCorruptedError(
+        forKey: .packLevel, in: c, debugDescription: "is \(packLevel), out of range: give 1 to 19")
+    }
+  }
+
+  /// The chunk sizes this config cuts with.
+  public var parameters: ChunkingParameters {
+    ChunkingParameters(minimum: averageChunk / 4, average: averageChunk, maximum: averageChunk * 4)
   }
 }
 

@@ -49,26 +49,27 @@ public enum ChunkIndexError: Error, Equatable, Sendable, CustomStringConvertible
 /// release by its SHA-256 in the signed manifest, so a device trusts the
 /// chunk list exactly as it trusts the asset.
 ///
-/// Format version 3, big-endian (what the controller writes):
+/// Format version 4, big-endian (what the controller writes):
 ///
 /// ```
-/// "ACIX" 0x03                        magic and version (5 bytes)
+/// "ACIX" 0x04                        magic and version (5 bytes)
 /// minimum average maximum            chunking parameters (3 × UInt32)
 /// size                               the asset's bytes (UInt64)
 /// sha256                             the asset's SHA-256 (32 bytes)
 /// flags                              bit 0: the asset has a chunk pack (UInt8)
 /// [pack size, pack sha256]           the pack's bytes (UInt64) and SHA-256 (32 bytes), with bit 0
 /// count                              chunks (UInt32)
-/// count × (length UInt32, [frame length UInt32], key)
-///                                    each chunk: its length, its zstd frame's length in the pack (with bit 0),
-///                                    the first 16 bytes of its SHA-256 (20 or 24 bytes a chunk)
+/// count × (length, [frame length], key)
+///                                    each chunk: its length and its zstd frame's length in the pack (with
+///                                    bit 0), each an unsigned LEB128 varint (3 bytes for 16 KiB to 2 MiB),
+///                                    then the first 16 bytes of its SHA-256 (19 to 22 bytes a chunk)
 /// ```
 ///
 /// The chunk pack is every chunk as a zstd frame of its own, in order, a
 /// blob beside the asset: a device fetches missing chunks as byte ranges of
-/// the pack, compressed, and checks each once inflated. Versions 1 and 2
-/// (read, no longer written) had no flags and whole 32-byte SHA-256s a
-/// chunk; 1 had no pack, 2 always one. 16 bytes are plenty for a key: the
+/// the pack, compressed, and checks each once inflated. Versions 1 to 3 are
+/// read, no longer written: 3 had its lengths as UInt32s; 1 and 2 had no
+/// flags and whole 32-byte SHA-256s a chunk, 1 no pack, 2 always one. 16 bytes are plenty for a key: the
 /// index that lists them is signed, and the rebuilt asset is checked
 /// against its whole SHA-256 before anything installs it.
 public struct ChunkIndex: Sendable, Equatable {
@@ -138,11 +139,11 @@ public struct ChunkIndex: Sendable, Equatable {
     return copy
   }
 
-  /// The index as stored and served (version 3).
+  /// The index as stored and served (version 4).
   public func encoded() -> [UInt8] {
     var out: [UInt8] = []
-    out.reserveCapacity(102 + chunks.count * (pack == nil ? 20 : 24))
-    out += Self.magic + [3]
+    out.reserveCapacity(102 + chunks.count * (pack == nil ? 19 : 22))
+    out += Self.magic + [4]
     for value in [parameters.minimum, parameters.average, parameters.maximum] { out.appendBigEndian(UInt32(value)) }
     out.appendBigEndian(UInt64(assetSize))
     out += assetDigest.bytes
@@ -153,27 +154,27 @@ public struct ChunkIndex: Sendable, Equatable {
     }
     out.appendBigEndian(UInt32(chunks.count))
     for chunk in chunks {
-      out.appendBigEndian(UInt32(chunk.length))
-      if pack != nil { out.appendBigEndian(UInt32(chunk.packedLength)) }
+      out.appendVarint(UInt32(chunk.length))
+      if pack != nil { out.appendVarint(UInt32(chunk.packedLength)) }
       out += chunk.digest.bytes
     }
     return out
   }
 
-  /// Reads an index (versions 1 to 3), checking that it describes a whole asset in chunks the parameters allow,
+  /// Reads an index (versions 1 to 4), checking that it describes a whole asset in chunks the parameters allow,
   /// and frames that fit their chunks and add up to the pack (a forged or truncated index is refused here,
   /// before anything is fetched by it).
   public init(decoding bytes: [UInt8]) throws(ChunkIndexError) {
     var reader = ByteReader(bytes)
-    guard reader.take(4) == Self.magic[...], let version = reader.take(1)?.first, (1...3).contains(version) else {
-      throw .malformed("it does not start with the chunk index magic (ACIX, version 1 to 3)")
+    guard reader.take(4) == Self.magic[...], let version = reader.take(1)?.first, (1...4).contains(version) else {
+      throw .malformed("it does not start with the chunk index magic (ACIX, version 1 to 4)")
     }
     guard let minimum = reader.uint32(), let average = reader.uint32(), let maximum = reader.uint32(),
       let size = reader.uint64(), let assetDigest = reader.take(32).flatMap(ChunkDigest.init)
     else { throw .malformed("its header is cut short") }
-    // Version 2 always had a pack and no flags; version 3 says with bit 0 of its flags.
+    // Version 2 always had a pack and no flags; versions 3 and 4 say with bit 0 of their flags.
     var hasPack = version == 2
-    if version == 3 {
+    if version >= 3 {
       guard let flags = reader.take(1)?.first else { throw .malformed("its header is cut short") }
       guard flags & ~1 == 0 else { throw .malformed("it has flags \(flags) this agent does not know") }
       hasPack = flags & 1 == 1
@@ -190,21 +191,26 @@ public struct ChunkIndex: Sendable, Equatable {
     let parameters = ChunkingParameters(minimum: Int(minimum), average: Int(average), maximum: Int(maximum))
     guard parameters.isValid else { throw .malformed("chunk sizes \(parameters) are not usable") }
     guard size <= UInt64(Int64.max) else { throw .malformed("asset size \(size) is out of range") }
-    let keySize = version == 3 ? ChunkKey.size : 32
-    let entry = 4 + (pack == nil ? 0 : 4) + keySize
-    guard bytes.count - reader.position == Int(count) * entry else {
+    let keySize = version >= 3 ? ChunkKey.size : 32
+    let varints = version == 4
+    // Each chunk's bytes: fixed before version 4; at least that many with varints (one byte a length).
+    let entry = (varints ? 1 : 4) * (pack == nil ? 1 : 2) + keySize
+    let remaining = bytes.count - reader.position
+    guard varints ? Int(count) * entry <= remaining : Int(count) * entry == remaining else {
       throw .malformed(
-        "\(count) chunks need \(reader.position + Int(count) * entry) bytes, it has \(bytes.count)")
+        "\(count) chunks need \(varints ? "at least " : "")\(reader.position + Int(count) * entry) bytes, it has \(bytes.count)"
+      )
     }
+    let readLength = { (reader: inout ByteReader) in varints ? reader.varint() : reader.uint32() }
     var chunks: [Chunk] = []
     chunks.reserveCapacity(Int(count))
     var offset: Int64 = 0
     var packedOffset: Int64 = 0
     for number in 0..<Int(count) {
-      guard let length = reader.uint32(), let packedLength = pack == nil ? 0 : reader.uint32(),
+      guard let length = readLength(&reader), let packedLength = pack == nil ? 0 : readLength(&reader),
         let key = reader.take(keySize).flatMap(ChunkKey.init)
       else {
-        throw .malformed("chunk \(number + 1) is cut short")
+        throw .malformed("chunk \(number + 1) is cut short or has a length that is not a 32-bit varint")
       }
       let last = number == Int(count) - 1
       guard length >= 1, Int(length) <= parameters.maximum, last || Int(length) >= parameters.minimum else {
@@ -219,6 +225,9 @@ public struct ChunkIndex: Sendable, Equatable {
           packedLength: Int(packedLength)))
       offset += Int64(length)
       packedOffset += Int64(packedLength)
+    }
+    guard reader.position == bytes.count else {
+      throw .malformed("it has \(bytes.count - reader.position) bytes after its last chunk")
     }
     guard offset == Int64(size) else {
       throw .malformed("its chunks add up to \(offset) bytes, the asset has \(size)")
@@ -321,6 +330,16 @@ extension [UInt8] {
   fileprivate mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
     Swift.withUnsafeBytes(of: value.bigEndian) { append(contentsOf: $0) }
   }
+
+  /// Unsigned LEB128: seven bits a byte, low first, the top bit set on all but the last.
+  fileprivate mutating func appendVarint(_ value: UInt32) {
+    var rest = value
+    while rest >= 0x80 {
+      append(UInt8(rest & 0x7f) | 0x80)
+      rest >>= 7
+    }
+    append(UInt8(rest))
+  }
 }
 
 /// Reads big-endian fields off a byte array; nil when it runs out.
@@ -338,4 +357,18 @@ private struct ByteReader {
 
   mutating func uint32() -> UInt32? { take(4).map { $0.reduce(0) { $0 << 8 | UInt32($1) } } }
   mutating func uint64() -> UInt64? { take(8).map { $0.reduce(0) { $0 << 8 | UInt64($1) } } }
+
+  /// An unsigned LEB128 number of at most 32 bits in its shortest form; nil when cut short, longer, or padded.
+  mutating func varint() -> UInt32? {
+    var value: UInt64 = 0
+    for shift in stride(from: 0, to: 35, by: 7) {
+      guard let byte = take(1)?.first else { return nil }
+      value |= UInt64(byte & 0x7f) << UInt64(shift)
+      if byte & 0x80 == 0 {
+        guard value <= UInt64(UInt32.max), byte != 0 || shift == 0 else { return nil }
+        return UInt32(value)
+      }
+    }
+    return nil
+  }
 }

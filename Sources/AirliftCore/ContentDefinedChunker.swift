@@ -14,9 +14,10 @@ public struct ChunkingParameters: Sendable, Equatable, Hashable, CustomStringCon
     self.maximum = maximum
   }
 
-  /// 16 KiB / 64 KiB / 256 KiB: small enough that a changed file costs little more than itself, large enough that
-  /// a 1 GiB image has ~16,000 chunks (a 600 KB index). `bench/run` measures the alternatives.
-  public static let standard = ChunkingParameters(minimum: 16 << 10, average: 64 << 10, maximum: 256 << 10)
+  /// 8 KiB / 32 KiB / 128 KiB: chosen with bench/delta (docs/decisions.md): against 64 KiB a change to 10 % of an
+  /// image's files fetched 14 % less, and the larger index (~32,000 chunks, ~700 KB for 1 GiB) cost a 100-byte
+  /// change less than a casync or zchunk delta of it.
+  public static let standard = ChunkingParameters(minimum: 8 << 10, average: 32 << 10, maximum: 128 << 10)
 
   /// Sizes a chunker can work with: 64 B ≤ minimum < average < maximum ≤ 16 MiB, the average a power of two.
   public var isValid: Bool {

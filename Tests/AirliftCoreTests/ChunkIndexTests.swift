@@ -88,14 +88,26 @@ struct ChunkIndexTests {
     #expect(tiny.chunks.map(\.length) == [3])
   }
 
-  @Test("the index round-trips through its bytes; 20 bytes a chunk")
+  /// Bytes of `value` as an unsigned LEB128 varint.
+  static func varintSize(_ value: Int) -> Int { max(1, (Int.bitWidth - value.leadingZeroBitCount + 6) / 7) }
+
+  @Test("the index round-trips through its bytes: each length a varint, then a 16-byte key")
   func roundTrip() throws {
     var random = SeededBytes(seed: 4)
     let index = Self.index(random.next(200_000))
     let bytes = index.encoded()
-    #expect(bytes[4] == 3 && bytes[57] == 0, "version 3, no pack")
-    #expect(bytes.count == 62 + index.chunks.count * 20)
+    #expect(bytes[4] == 4 && bytes[57] == 0, "version 4, no pack")
+    #expect(bytes.count == 62 + index.chunks.reduce(0) { $0 + Self.varintSize($1.length) + 16 })
+    #expect(Self.varintSize(127) == 1 && Self.varintSize(128) == 2 && Self.varintSize(65536) == 3)
     #expect(try ChunkIndex(decoding: bytes) == index)
+    // Version 3 (lengths as UInt32s) still reads.
+    var version3 = Array(bytes.prefix(62))
+    version3[4] = 3
+    for chunk in index.chunks {
+      withUnsafeBytes(of: UInt32(chunk.length).bigEndian) { version3 += $0 }
+      version3 += chunk.digest.bytes
+    }
+    #expect(try ChunkIndex(decoding: version3) == index)
   }
 
   @Test(
@@ -118,7 +130,7 @@ struct ChunkIndexTests {
     }
     #expect(bytes.count == 61 + index.chunks.count * 36)
     #expect(try ChunkIndex(decoding: bytes) == index)
-    bytes[4] = 4
+    bytes[4] = 5
     #expect(throws: ChunkIndexError.self) { try ChunkIndex(decoding: bytes) }
   }
 
@@ -143,12 +155,26 @@ struct ChunkIndexTests {
       }
     }
     #expect(refusal { $0[0] = 0x42 }.contains("magic"))
-    #expect(refusal { $0.removeLast() }.contains("chunks need"))
+    #expect(refusal { $0.removeLast() }.contains("is cut short"))
+    #expect(refusal { $0.append(0) }.contains("1 bytes after its last chunk"))
+    #expect(refusal { $0.removeSubrange(63...) }.contains("chunks need at least"))
     #expect(refusal { $0 = Array($0.prefix(20)) }.contains("cut short"))
     // The asset size no longer matches the chunks.
     #expect(refusal { $0[24] ^= 1 }.contains("add up to"))
     // A first chunk longer than the maximum.
-    #expect(refusal { $0[62] = 0xff }.contains("outside"))
+    var again = SeededBytes(seed: 5)
+    var longer = Self.index(again.next(100_000))
+    longer.chunks[0].length = Self.small.maximum + 1
+    #expect(refusal { $0 = longer.encoded() }.contains("outside"))
+    // The first length as a varint past 32 bits, or padded (not its shortest form).
+    let first = Self.varintSize(Int(longer.chunks[1].offset))  // the first chunk's real length
+    #expect(
+      refusal { $0.replaceSubrange(62..<(62 + first), with: [0xff, 0xff, 0xff, 0xff, 0x7f]) }.contains("malformed"))
+    #expect(
+      refusal {
+        $0[62 + first - 1] |= 0x80
+        $0.insert(0, at: 62 + first)
+      }.contains("chunk 1 is cut short or"))
     // A flag this reader does not know.
     #expect(refusal { $0[57] = 0x80 }.contains("flags 128"))
     // Sizes no chunker can use (average 0).

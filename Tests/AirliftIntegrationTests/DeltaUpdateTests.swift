@@ -72,7 +72,7 @@ struct DeltaUpdateTests {
       let second = try await Self.deploy(fleet, client, version: "2.0.0", to: "dl-1")
       #expect(second.last?.state == .successful)
       let served = metrics.artifactBytesServed - before
-      // Two edits: a few 64 KiB chunks around each, and the index; not the 3 MiB asset.
+      // Two edits: a few 32 KiB chunks around each, and the index; not the 3 MiB asset.
       #expect(served < 1 << 20, "\(served) bytes served for a \(asset.size)-byte asset")
       let delta = try #require(second.last { ($0.stage ?? "").hasPrefix("delta:") })
       #expect(delta.stage?.contains("fetched in 1 requests") == true, "\(delta.stage ?? "")")

@@ -8,10 +8,15 @@ import NIOPosix
 public struct BlobStore: Sendable {
   public let directory: String
   private let incoming: String
+  /// How assets are cut and packed for deltas (`ControllerConfig.deltas`).
+  let chunking: ChunkingParameters
+  let packLevel: Int32
 
-  public init(directory: String) throws {
+  public init(directory: String, chunking: ChunkingParameters = .standard, packLevel: Int32 = 9) throws {
     self.directory = "\(directory)/blobs"
     incoming = "\(directory)/incoming"
+    self.chunking = chunking
+    self.packLevel = packLevel
     for path in [self.directory, incoming] {
       try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
@@ -62,7 +67,7 @@ public struct BlobStore: Sendable {
   public func index(sha256: String) async throws -> (index: API.ChunkIndexRef, pack: API.PackRef?) {
     let path = path(sha256: sha256)
     let index = try await NIOThreadPool.singleton.runIfActive {
-      try self.pack(ChunkIndexBuilder.index(ofFile: path), of: path)
+      try self.pack(ChunkIndexBuilder.index(ofFile: path, parameters: self.chunking), of: path)
     }
     guard index.assetDigest.description == sha256 else {
       throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path])
@@ -88,7 +93,7 @@ public struct BlobStore: Sendable {
     defer { if !kept { try? FileManager.default.removeItem(atPath: temporary) } }
     let output = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
     defer { try? output.close() }
-    let compressor = ZstdCompressor()
+    let compressor = ZstdCompressor(level: packLevel)
     let hasher = SHA256Hasher()
     var lengths: [Int] = []
     lengths.reserveCapacity(index.chunks.count)
