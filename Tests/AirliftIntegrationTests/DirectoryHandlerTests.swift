@@ -31,7 +31,10 @@ struct DirectoryHandlerTests {
       #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(app)/current") == "versions/2.0.0")
       #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(app)/previous") == "versions/1.1.0")
       #expect(try FileManager.default.contentsOfDirectory(atPath: "\(app)/versions").sorted() == ["1.1.0", "2.0.0"])
-      #expect(try await client.devices().first?.installed["site"] == "2.0.0")
+      // The inventory follows the update's end on its own message: wait for it, do not race it (seen in CI).
+      try await eventually("the inventory to say site 2.0.0") {
+        try await client.devices().first?.installed["site"] == "2.0.0"
+      }
 
       // A bad bundle fails before anything moves: current stays.
       let evil = "\(fleet.root)/evil-src"
