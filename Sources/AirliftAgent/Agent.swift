@@ -58,7 +58,7 @@ public final class Agent: Service {
   /// Runs until cancelled or a graceful shutdown: the agent's services (Services/AgentServices.swift) in one
   /// ServiceGroup over one link to the controller, MQTT or HTTPS.
   public func run() async throws {
-    let lock = try InstanceLock(dataDirectory: config.dataDirectory)
+    let lock = try await InstanceLock.acquire(dataDirectory: config.dataDirectory)
     defer { withExtendedLifetime(lock) {} }
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
     let link: any ControllerLink

@@ -11,6 +11,19 @@ import Foundation
 final class InstanceLock: Sendable {
   private let descriptor: Int32
 
+  /// Takes the lock, waiting up to `patience` for an agent that is still shutting down (a restart), or says
+  /// which process holds it.
+  static func acquire(dataDirectory: String, patience: Duration = .seconds(10)) async throws -> InstanceLock {
+    let deadline = ContinuousClock.now + patience
+    while true {
+      do {
+        return try InstanceLock(dataDirectory: dataDirectory)
+      } catch AgentError.alreadyRunning where ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(100))
+      }
+    }
+  }
+
   /// Takes the lock, or says which process holds it.
   init(dataDirectory: String) throws {
     let path = "\(dataDirectory)/agent.lock"
