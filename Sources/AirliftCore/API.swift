@@ -35,7 +35,8 @@ public enum API {
     }
   }
 
-  /// An asset's chunk index, itself a blob (served at `/artifacts/{sha256}` like the asset).
+  /// An asset's chunk index, itself a blob (served at `/artifacts/{sha256}` like the asset): `sha256` and `size`
+  /// are those of its signed head (the whole index when it has no segments), which names the blob.
   public struct ChunkIndexRef: Codable, Sendable, Equatable, Hashable {
     public var sha256: String
     public var size: Int64

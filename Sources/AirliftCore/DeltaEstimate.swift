@@ -45,7 +45,7 @@ public struct DeltaEstimate: Codable, Sendable, Equatable {
 
   public var requests: Int { assets.reduce(0) { $0 + $1.requests } }
 
-  /// A new asset: its size, its chunk index (nil when it has none) and the index's own size.
+  /// A new asset: its size, its chunk index (nil when it has none) and the size of the index's signed head.
   public struct NewAsset: Sendable {
     public var name: String
     public var size: Int64
@@ -80,9 +80,13 @@ public struct DeltaEstimate: Codable, Sendable, Equatable {
         guard plan.isWorthwhile else {
           return whole("only \(Int(100 - plan.fetchedPercent)) % of it is in \(from)")
         }
+        // The index's head, and the bodies of its segments that no earlier index has (each once).
+        let known = Set(earlier.filter { $0.parameters == index.parameters }.flatMap { $0.segmentBodies() })
+        let missing = Set(index.segmentBodies()).subtracting(known)
+        let indexBytes = asset.indexSize + Int64(missing.reduce(0) { $0 + $1.count })
         return Asset(
-          name: asset.name, size: asset.size, fetched: plan.fetched + asset.indexSize, reused: plan.reused,
-          requests: 1 + plan.requests.count)
+          name: asset.name, size: asset.size, fetched: plan.fetched + indexBytes, reused: plan.reused,
+          requests: 1 + (missing.isEmpty ? 0 : 1) + plan.requests.count)
       })
   }
 }

@@ -42,7 +42,7 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
 
   /// The bytes a signature covers: one `key value` line per field, assets
   /// sorted by name, then an `index` line per asset with a chunk index (its
-  /// name, the index's SHA-256, size and chunk count; a manifest without
+  /// name, the SHA-256 and size of the index's signed head, and the chunk count; a manifest without
   /// indexes is what it always was), then (compose releases only) an `app`
   /// line per app and an `image` line per image, sorted; `\n` after every line.
   public var canonicalText: String {

@@ -96,7 +96,7 @@ struct ChunkIndexTests {
     var random = SeededBytes(seed: 4)
     let index = Self.index(random.next(200_000))
     let bytes = index.encoded()
-    #expect(bytes[4] == 4 && bytes[57] == 0, "version 4, no pack")
+    #expect(bytes[4] == 5 && bytes[57] == 0, "version 5, no pack, not segmented")
     #expect(bytes.count == 62 + index.chunks.reduce(0) { $0 + Self.varintSize($1.length) + 16 })
     #expect(Self.varintSize(127) == 1 && Self.varintSize(128) == 2 && Self.varintSize(65536) == 3)
     #expect(try ChunkIndex(decoding: bytes) == index)
@@ -130,7 +130,7 @@ struct ChunkIndexTests {
     }
     #expect(bytes.count == 61 + index.chunks.count * 36)
     #expect(try ChunkIndex(decoding: bytes) == index)
-    bytes[4] = 5
+    bytes[4] = 6
     #expect(throws: ChunkIndexError.self) { try ChunkIndex(decoding: bytes) }
   }
 

@@ -54,7 +54,7 @@ struct ChunkPackTests {
   func indexVersion2() throws {
     let (index, pack) = Self.packed(Self.text(300_000, seed: 2))
     let bytes = index.encoded()
-    #expect(bytes[4] == 4 && bytes[57] == 1, "version 4 with a pack")
+    #expect(bytes[4] == 5 && bytes[57] == 1, "version 5 with a pack, not segmented")
     #expect(
       bytes.count
         == 62 + 40

@@ -36,15 +36,20 @@ extension ArtifactDownloader {
   /// Builds `artifact` from `seeds` and what it fetches; throws `DeltaUnavailable` when a delta cannot or
   /// should not be made (nothing is lost: the caller downloads the whole asset), or a download error.
   func downloadDelta(
-    _ artifact: ArtifactRef, index signed: API.ChunkIndexRef, seeds: [String], timeout: TimeAmount,
-    tally: TransferTally? = nil, progress: @Sendable (DeltaProgress) async -> Void
+    _ artifact: ArtifactRef, index signed: API.ChunkIndexRef, seeds: [String], known: [ChunkIndex] = [],
+    timeout: TimeAmount, tally: TransferTally? = nil, progress: @Sendable (DeltaProgress) async -> Void
   ) async throws -> (path: String, progress: DeltaProgress) {
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     let final = finalPath(artifact)
     if FileManager.default.fileExists(atPath: final) { return (final, DeltaProgress()) }
     guard let indexURL = artifact.indexURL else { throw DeltaUnavailable(reason: "the asset has no chunk index") }
-    let index = try await fetchIndex(indexURL, signed: signed, for: artifact, timeout: timeout)
-    tally?.add(fetched: signed.size)
+    // An index fetched before this try (a cut delta) shares every segment with the new one.
+    let earlier = FileManager.default.contents(atPath: indexPath(artifact)).flatMap {
+      try? ChunkIndex(decoding: Array($0))
+    }
+    let (index, indexBytes, indexRequests) = try await fetchIndex(
+      indexURL, signed: signed, for: artifact, known: (earlier.map { [$0] } ?? []) + known, timeout: timeout)
+    tally?.add(fetched: indexBytes)
     // Kept with the asset after the install, so the next delta need not cut it again (not needed to install).
     _ = FileManager.default.createFile(atPath: indexPath(artifact), contents: Data(index.encoded()))
     // CPU work (every byte of a seed without its index through the rolling hash and SHA-256): off the
@@ -73,7 +78,7 @@ extension ArtifactDownloader {
     var writer = ChunkWriter(index: index, handle: handle, url: artifact.url, partial: partial)
     try writer.resume()
     try checkFreeSpace(needed: index.assetSize - writer.written)
-    var state = DeltaProgress(done: writer.written)
+    var state = DeltaProgress(done: writer.written, fetched: indexBytes, requests: indexRequests)
 
     var seedFiles: [String: FileHandle] = [:]
     defer { for file in seedFiles.values { try? file.close() } }
@@ -92,10 +97,12 @@ extension ArtifactDownloader {
         let bytes = try file.read(upToCount: chunk.length) ?? Data()
         do {
           try writer.write(local: bytes)
-        } catch {
+        } catch is SeedChanged {
           // The kept file no longer says what its index says: the next try cuts it afresh.
           try? FileManager.default.removeItem(atPath: Self.seedIndexPath(source.path))
-          throw error
+          throw AgentError.download(
+            url: artifact.url,
+            reason: "the device's copy of chunk \(writer.next + 1) changed while it was read; trying again")
         }
         state.reused += Int64(chunk.length)
         tally?.add(reused: Int64(chunk.length))
@@ -182,44 +189,6 @@ extension ArtifactDownloader {
     return (final, state)
   }
 
-  /// The index, checked against the digest and size the signed manifest gives it and against the asset.
-  private func fetchIndex(_ url: String, signed: API.ChunkIndexRef, for artifact: ArtifactRef, timeout: TimeAmount)
-    async throws -> ChunkIndex
-  {
-    let response: HTTPClientResponse
-    do {
-      response = try await client.execute(HTTPClientRequest(url: url), timeout: timeout)
-    } catch {
-      if Task.isCancelled { throw CancellationError() }
-      throw DeltaUnavailable(reason: "its chunk index could not be fetched: \(error)")
-    }
-    guard response.status == .ok else {
-      throw DeltaUnavailable(
-        reason: "its chunk index could not be fetched: \(response.status.code) \(response.status.reasonPhrase)")
-    }
-    let body: ByteBuffer
-    do {
-      body = try await response.body.collect(upTo: Int(signed.size))
-    } catch {
-      throw DeltaUnavailable(
-        reason: "its chunk index is larger than the \(signed.size) bytes the signed manifest gives it")
-    }
-    let bytes = Array(body.readableBytesView)
-    guard Int64(bytes.count) == signed.size, SHA256Hasher.hex(of: bytes) == signed.sha256 else {
-      throw DeltaUnavailable(reason: "its chunk index does not match the SHA-256 in the signed manifest")
-    }
-    let index: ChunkIndex
-    do {
-      index = try ChunkIndex(decoding: bytes)
-    } catch {
-      throw DeltaUnavailable(reason: "\(error)")
-    }
-    guard index.assetSize == artifact.size, index.assetDigest.description == artifact.sha256 else {
-      throw DeltaUnavailable(reason: "its chunk index describes another file")
-    }
-    return index
-  }
-
   /// Where each wanted chunk is on the device: the seeds cut with the index's parameters, a pass over each.
   static func localChunks(_ seeds: [String], parameters: ChunkingParameters, wanted: Set<ChunkKey>)
     -> [ChunkKey: (path: String, offset: Int64)]
@@ -293,7 +262,7 @@ extension ArtifactDownloader {
   }
 
   /// A reader for the answer to a multi-range request: multipart, or one range when one was asked for.
-  private static func parser(for response: HTTPClientResponse, batch: [DeltaPlan.Range], url: String) throws
+  static func parser(for response: HTTPClientResponse, batch: [DeltaPlan.Range], url: String) throws
     -> MultipartByteRanges
   {
     switch response.status.code {
@@ -320,6 +289,9 @@ extension ArtifactDownloader {
     }
   }
 }
+
+/// A chunk read from the device is not what its index says (the file changed since it was cut).
+private struct SeedChanged: Error {}
 
 /// Writes the new asset chunk by chunk, in order, checking each chunk's
 /// SHA-256 before the next begins and hashing the whole as it goes.
@@ -361,12 +333,11 @@ private struct ChunkWriter {
     try handle.seek(toOffset: UInt64(written))
   }
 
-  /// A whole chunk from the device, checked.
+  /// A whole chunk from the device, checked: `SeedChanged` when it is not the chunk the index names.
   mutating func write(local bytes: Data) throws {
     let chunk = index.chunks[next]
     guard bytes.count == chunk.length, ChunkKey(SHA256Hasher.digest(of: bytes)) == chunk.digest else {
-      throw AgentError.download(
-        url: url, reason: "the device's copy of chunk \(next + 1) changed while it was read; trying again")
+      throw SeedChanged()
     }
     try append(bytes)
     whole.update(bytes)

@@ -92,8 +92,9 @@ extension UpdateWorker {
       let (seeds, made) = await deltaSeeds(notice, artifact)
       defer { if let made { try? FileManager.default.removeItem(atPath: made) } }
       do {
+        let known = ArtifactDownloader.knownIndexes(in: "\(keptDirectory(of: notice.release.package))/.index")
         return try await downloader.downloadDelta(
-          artifact, index: index, seeds: seeds, timeout: timeout, tally: tally
+          artifact, index: index, seeds: seeds, known: known, timeout: timeout, tally: tally
         ) { delta in
           report(
             before + delta.done, total,
@@ -118,10 +119,7 @@ extension UpdateWorker {
     let kept = keptAssets(of: notice.release.package)
     guard kept.isEmpty, let handler = try? handler(notice) else { return (kept, nil) }
     let path = downloader.seedPath(artifact)
-    let free =
-      ((try? FileManager.default.attributesOfFileSystem(forPath: config.dataDirectory))?[.systemFreeSize]
-      as? NSNumber)?.int64Value ?? 0
-    guard free - config.reservedDiskSpace > 2 * artifact.size,
+    guard (try? downloader.checkFreeSpace(needed: 2 * artifact.size)) != nil,
       await handler.deltaSeed(
         package: notice.release.package, installDirectory: config.installDirectory, into: path)
     else { return ([], nil) }
@@ -139,31 +137,32 @@ extension UpdateWorker {
   }
 
   /// After a successful update: its downloaded assets replace the kept ones (a kept asset it did not download,
-  /// a compose bundle of an app that did not change, stays), so the next update can be a delta from them.
+  /// a compose bundle of an app that did not change, stays), so the next update can be a delta from them. With
+  /// `keepAssets` off only their chunk indexes are kept (a few hundred KiB for a GiB): the next delta then
+  /// fetches only the parts of the new index that changed.
   func keepAssets(of notice: DeploymentNotice) {
-    guard config.keepAssets else { return }
     let directory = keptDirectory(of: notice.release.package)
     let staging = directory + ".new"
     let files = FileManager.default
     try? files.removeItem(atPath: staging)
+    /// Moves `asset` (when assets are kept) and its index (ArtifactDownloader.seedIndexPath) into the staging
+    /// directory as `name`; false when `asset` is not there.
+    func keep(_ asset: String, index: String, as name: String) throws -> Bool {
+      guard files.fileExists(atPath: asset) else { return false }
+      let target = "\(staging)/\(name)"
+      if config.keepAssets { try files.moveItem(atPath: asset, toPath: target) }
+      if files.fileExists(atPath: index) {
+        try files.moveItem(atPath: index, toPath: ArtifactDownloader.seedIndexPath(target))
+      }
+      return true
+    }
     do {
       try files.createDirectory(atPath: "\(staging)/.index", withIntermediateDirectories: true)
       for artifact in notice.artifacts {
-        let target = "\(staging)/\(artifact.name)"
-        let downloaded = downloader.finalPath(artifact)
         let kept = "\(directory)/\(artifact.name)"
-        // Each asset with its index when there is one (ArtifactDownloader.seedIndexPath).
-        let (index, keptIndex) = (downloader.indexPath(artifact), ArtifactDownloader.seedIndexPath(kept))
-        if files.fileExists(atPath: downloaded) {
-          try files.moveItem(atPath: downloaded, toPath: target)
-          if files.fileExists(atPath: index) {
-            try files.moveItem(atPath: index, toPath: ArtifactDownloader.seedIndexPath(target))
-          }
-        } else if files.fileExists(atPath: kept) {
-          try files.moveItem(atPath: kept, toPath: target)
-          if files.fileExists(atPath: keptIndex) {
-            try files.moveItem(atPath: keptIndex, toPath: ArtifactDownloader.seedIndexPath(target))
-          }
+        let downloaded = downloader.finalPath(artifact)
+        if try !keep(downloaded, index: downloader.indexPath(artifact), as: artifact.name), config.keepAssets {
+          _ = try keep(kept, index: ArtifactDownloader.seedIndexPath(kept), as: artifact.name)
         }
       }
       try? files.removeItem(atPath: directory)

@@ -127,26 +127,28 @@ public struct BlobStore: Sendable {
   /// Assets smaller than this get no chunk index: a delta would save less than its requests cost.
   public static let indexedMinimum: Int64 = 1 << 20
 
-  /// A stored chunk index, read back (nil when it is missing or does not match its digest). Blocking: call it off
-  /// the event loops.
+  /// A stored chunk index, read back (nil when it is missing or its head does not match its digest). Blocking:
+  /// call it off the event loops.
   public func chunkIndex(_ ref: API.ChunkIndexRef) -> ChunkIndex? {
     guard let data = FileManager.default.contents(atPath: path(sha256: ref.sha256)),
-      Int64(data.count) == ref.size, SHA256Hasher.hex(of: Array(data)) == ref.sha256
+      Int64(data.count) >= ref.size, SHA256Hasher.hex(of: data.prefix(Int(ref.size))) == ref.sha256
     else { return nil }
     return try? ChunkIndex(decoding: Array(data))
   }
 
   /// Stores `index` as a blob of its own (atomically); its reference for the release listing and the manifest.
+  /// The reference (the blob's name, and what the manifest signs) is the digest and size of the index's head:
+  /// a device checks the head it fetched against it, and each segment's body against its key in the head.
   public func store(_ index: ChunkIndex) throws -> API.ChunkIndexRef {
-    let bytes = index.encoded()
-    let digest = SHA256Hasher.hex(of: bytes)
+    let (head, bodies) = index.encoded(sha256: ChunkIndex.sha256)
+    let digest = SHA256Hasher.hex(of: head)
     let destination = path(sha256: digest)
     if !FileManager.default.fileExists(atPath: destination) {
       let temporary = "\(incoming)/\(UUID().uuidString)"
-      try Data(bytes).write(to: URL(fileURLWithPath: temporary))
+      try Data(head + bodies.joined()).write(to: URL(fileURLWithPath: temporary))
       try FileManager.default.moveItem(atPath: temporary, toPath: destination)
     }
-    return API.ChunkIndexRef(sha256: digest, size: Int64(bytes.count), chunks: index.chunks.count)
+    return API.ChunkIndexRef(sha256: digest, size: Int64(head.count), chunks: index.chunks.count)
   }
 }
 
