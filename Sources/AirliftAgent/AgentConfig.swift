@@ -201,6 +201,9 @@ public struct AgentConfig: Codable, Sendable {
       throw DecodingError.dataCorruptedError(
         forKey: .abSlot, in: c, debugDescription: "commandTimeout is \(timeout), out of range: give 1 to 86400 seconds")
     }
+    if let problem = config.abSlot?.problem {
+      throw DecodingError.dataCorruptedError(forKey: .abSlot, in: c, debugDescription: problem)
+    }
   }
 
   public func encode(to encoder: any Encoder) throws {

@@ -7,11 +7,20 @@ import Foundation
 public struct ABSlotConfig: Codable, Sendable, Equatable {
   /// The two slots by name (`{"a": "/dev/mmcblk0p2", "b": "/dev/mmcblk0p3"}`): block devices or image files.
   public var slots: [String: String]
-  /// Prints the name of the slot the device booted from.
-  public var bootedSlotCommand: [String]
-  /// Makes the slot named by the appended argument the next boot target.
-  public var switchCommand: [String]
-  /// Marks the booted slot good once the health check passed (optional; the slot name is appended).
+  /// The bootloader integration: `uboot`, `grub`, or `commands` (the default: the commands below).
+  public var bootloader: BootloaderKind?
+  /// `uboot`: the fw_env.config to use (default /etc/fw_env.config); `grub`: the grubenv file (default
+  /// /boot/grub/grubenv).
+  public var environment: String?
+  /// `uboot` and `grub`: where the kernel command line is read, for `airlift.slot=NAME` (default /proc/cmdline).
+  public var commandLine: String?
+  /// `uboot` and `grub`: boots of a new slot on trial before the bootloader falls back (1 to 10, default 3).
+  public var bootLimit: Int?
+  /// `commands`: prints the name of the slot the device booted from.
+  public var bootedSlotCommand: [String]?
+  /// `commands`: makes the slot named by the appended argument the next boot target.
+  public var switchCommand: [String]?
+  /// `commands`: marks the booted slot good once the health check passed (optional; the slot name is appended).
   public var commitCommand: [String]?
   /// Reboots the device. Without it the agent exits and its supervisor starts it again.
   public var rebootCommand: [String]?
@@ -21,16 +30,38 @@ public struct ABSlotConfig: Codable, Sendable, Equatable {
   public var commandTimeout: Double?
 
   public init(
-    slots: [String: String], bootedSlotCommand: [String], switchCommand: [String], commitCommand: [String]? = nil,
-    rebootCommand: [String]? = nil, healthCheckCommand: [String]? = nil, commandTimeout: Double? = nil
+    slots: [String: String], bootloader: BootloaderKind? = nil, environment: String? = nil,
+    commandLine: String? = nil, bootLimit: Int? = nil, bootedSlotCommand: [String]? = nil,
+    switchCommand: [String]? = nil, commitCommand: [String]? = nil, rebootCommand: [String]? = nil,
+    healthCheckCommand: [String]? = nil, commandTimeout: Double? = nil
   ) {
     self.slots = slots
+    self.bootloader = bootloader
+    self.environment = environment
+    self.commandLine = commandLine
+    self.bootLimit = bootLimit
     self.bootedSlotCommand = bootedSlotCommand
     self.switchCommand = switchCommand
     self.commitCommand = commitCommand
     self.rebootCommand = rebootCommand
     self.healthCheckCommand = healthCheckCommand
     self.commandTimeout = commandTimeout
+  }
+
+  /// Boots on trial, when unset.
+  public static let defaultBootLimit = 3
+  public static let bootLimits = 1...10
+
+  /// What is wrong with the config, for the config's reader to refuse it; nil when it is usable.
+  public var problem: String? {
+    if let limit = bootLimit, !Self.bootLimits.contains(limit) {
+      return "bootLimit is \(limit), out of range: give 1 to 10"
+    }
+    if slots.count != 2 { return "slots must name exactly two slots, found \(slots.count)" }
+    if (bootloader ?? .commands) == .commands, bootedSlotCommand?.isEmpty != false || switchCommand?.isEmpty != false {
+      return "the commands bootloader needs bootedSlotCommand and switchCommand (or set bootloader to uboot or grub)"
+    }
+    return nil
   }
 }
 
@@ -64,15 +95,18 @@ public struct ABSlotHandler: InstallHandler {
     var plan = Plan(from: booted, to: target, switched: false)
     try save(plan, context)
     guard let path = config.slots[target] else { throw slotError("no path for slot '\(target)'") }
+    let size = (try? FileManager.default.attributesOfItem(atPath: image)[.size] as? NSNumber)?.int64Value ?? 0
+    try SlotDevice(path: path).checkWritable(imageSize: size, slot: target)
     try write(image, to: path, expectedSHA256: context.notice.artifacts.first?.sha256)
-    try await command("switchCommand", config.switchCommand).check(
-      [target], environment: environment(context), timeout: limit)
+    try await bootloader(context).tryNext(target, fallback: booted)
     plan.switched = true
     try save(plan, context)
   }
 
   public func reboot() async throws {
-    if let reboot = config.rebootCommand { try await command("rebootCommand", reboot).check(timeout: limit) }
+    if let reboot = config.rebootCommand {
+      try await LocalCommand(role: "abSlot.rebootCommand", argv: reboot).check(timeout: limit)
+    }
   }
 
   public func verify(_ context: InstallContext) async throws {
@@ -82,14 +116,13 @@ public struct ABSlotHandler: InstallHandler {
       throw slotError("the device booted slot '\(booted)', not the new slot '\(plan.to)': the bootloader fell back")
     }
     if let check = config.healthCheckCommand {
-      try await command("healthCheckCommand", check).check(environment: environment(context), timeout: limit)
+      try await LocalCommand(role: "abSlot.healthCheckCommand", argv: check).check(
+        environment: environment(context), timeout: limit)
     }
   }
 
   public func commit(_ context: InstallContext) async throws {
-    guard let commit = config.commitCommand else { return }
-    try await command("commitCommand", commit).check(
-      [try load(context).to], environment: environment(context), timeout: limit)
+    try await bootloader(context).commit(try load(context).to)
   }
 
   /// Switches the boot target back when the install had switched it; a
@@ -97,28 +130,48 @@ public struct ABSlotHandler: InstallHandler {
   public func rollback(_ context: InstallContext) async throws -> RollbackOutcome {
     guard let plan = try? load(context) else { return .nothingToUndo }
     let booted = try await bootedSlot()
-    try await command("switchCommand", config.switchCommand).check(
-      [plan.from], environment: environment(context), timeout: limit)
+    try await bootloader(context).makePrimary(plan.from, other: plan.to)
     if booted == plan.to { return .undoneNeedsReboot }
     return plan.switched ? .undone : .nothingToUndo
   }
 
   /// Boots the other slot, which holds the version installed before.
   public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
-    let other = try inactiveSlot(booted: try await bootedSlot())
-    try await command("switchCommand", config.switchCommand).check(
-      [other], environment: ["AIRLIFT_PACKAGE": package], timeout: limit)
+    let booted = try await bootedSlot()
+    let other = try inactiveSlot(booted: booted)
+    try await bootloader(["AIRLIFT_PACKAGE": package]).makePrimary(other, other: booted)
     return .undoneNeedsReboot
   }
 
   private func bootedSlot() async throws -> String {
-    let outcome = try await command("bootedSlotCommand", config.bootedSlotCommand).check(timeout: limit)
-    let name = outcome.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+    let name = try await bootloader([:]).bootedSlot()
     guard config.slots[name] != nil else {
-      throw slotError("bootedSlotCommand printed '\(name)', which is not one of \(config.slots.keys.sorted())")
+      throw slotError("the booted slot is '\(name)', which is not one of \(config.slots.keys.sorted())")
     }
     return name
   }
+
+  /// The configured bootloader integration; `environment` goes to the commands of `commands`.
+  private func bootloader(_ environment: [String: String]) -> any Bootloader {
+    switch config.bootloader ?? .commands {
+    case .uboot:
+      EnvironmentBootloader(
+        environment: UBootEnvironment(config: config.environment, timeout: limit),
+        commandLine: config.commandLine ?? "/proc/cmdline", bootLimit: config.bootLimit ?? ABSlotConfig.defaultBootLimit
+      )
+    case .grub:
+      EnvironmentBootloader(
+        environment: GrubEnvironment(file: config.environment ?? "/boot/grub/grubenv", timeout: limit),
+        commandLine: config.commandLine ?? "/proc/cmdline", bootLimit: config.bootLimit ?? ABSlotConfig.defaultBootLimit
+      )
+    case .commands:
+      CommandBootloader(
+        booted: config.bootedSlotCommand ?? [], switchTo: config.switchCommand ?? [],
+        commitSlot: config.commitCommand, environment: environment, timeout: limit)
+    }
+  }
+
+  private func bootloader(_ context: InstallContext) -> any Bootloader { bootloader(environment(context)) }
 
   private func inactiveSlot(booted: String) throws -> String {
     guard config.slots.count == 2, let other = config.slots.keys.first(where: { $0 != booted }) else {
@@ -172,10 +225,6 @@ public struct ABSlotHandler: InstallHandler {
 
   /// Seconds each command may take (`commandTimeout`, default 300).
   private var limit: Double { min(max(config.commandTimeout ?? 300, 1), 86_400) }
-
-  private func command(_ role: String, _ argv: [String]) -> LocalCommand {
-    LocalCommand(role: "abSlot.\(role)", argv: argv)
-  }
 
   private func planPath(_ context: InstallContext) -> String { "\(context.workDirectory)/ab-slot.json" }
 
