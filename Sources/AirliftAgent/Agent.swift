@@ -266,7 +266,7 @@ public final class Agent: Service {
       ) { package, _ in package },
       agentVersion: Self.version, follows: config.channels.isEmpty ? nil : config.channels,
       apps: apps.isEmpty ? nil : apps, transport: config.transport == .https ? .https : nil,
-      nextCheckIn: nextCheckIn, problems: problems().nilIfEmpty)
+      nextCheckIn: nextCheckIn, problems: problems().nilIfEmpty, compatible: config.compatible)
   }
 
   /// The desired deployment over HTTPS (nil: nothing to do).

@@ -76,6 +76,9 @@ public struct AgentConfig: Codable, Sendable {
   /// PEM files of the Ed25519 public keys release manifests must be signed with (several while a key is
   /// rotated). Without one the agent installs nothing.
   public var trustedKeys: [String] = []
+  /// The hardware this device is (`gw-200`): a release that names the hardware it is for installs only where
+  /// this is one of them (RAUC's `compatible`, Mender's `device_type`). Reported to the controller.
+  public var compatible: String?
 
   public init(
     deviceID: String, brokerURL: String, controllerURL: String, caFile: String, certificate: String, key: String,
@@ -98,7 +101,7 @@ public struct AgentConfig: Codable, Sendable {
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
     case maxBytesPerSecond, reservedDiskSpace, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
-    case trustedKeys, compose, transport, keepAssets
+    case trustedKeys, compose, transport, keepAssets, compatible
   }
 
   /// Where the event socket lives.
@@ -157,6 +160,12 @@ public struct AgentConfig: Codable, Sendable {
     hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
     hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? hookTimeout
     trustedKeys = try c.decodeIfPresent([String].self, forKey: .trustedKeys) ?? trustedKeys
+    compatible = try c.decodeIfPresent(String.self, forKey: .compatible)
+    if let compatible {
+      do { try Names.validateTag(compatible) } catch {
+        throw DecodingError.dataCorruptedError(forKey: .compatible, in: c, debugDescription: "\(error)")
+      }
+    }
     try Self.checkRanges(self, c)
   }
 
@@ -245,6 +254,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encodeIfPresent(hooksDirectory, forKey: .hooksDirectory)
     try c.encode(hookTimeout, forKey: .hookTimeout)
     try c.encode(trustedKeys, forKey: .trustedKeys)
+    try c.encodeIfPresent(compatible, forKey: .compatible)
   }
 
   /// A period given as text (`15min`) or as a number of seconds.

@@ -126,7 +126,7 @@ public final class ControllerClient: Sendable {
     let manifest = ReleaseManifest(
       package: release.package, version: release.version, handler: release.handler,
       expires: ReleaseManifest.formatExpiry(expires), downgrade: downgrade,
-      assets: release.assets, apps: release.apps)
+      assets: release.assets, apps: release.apps, compatible: release.compatible)
     return try await uploadSignature(key.sign(manifest))
   }
 

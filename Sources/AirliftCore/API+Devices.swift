@@ -54,13 +54,16 @@ extension API {
     public var nextCheckIn: Date?
     /// What its agent said keeps it from working as it should (a full data disk), at its last check-in.
     public var problems: [String]?
+    /// The hardware it said it is (agent config `compatible`), at its last check-in.
+    public var compatible: String?
 
     public init(
       id: String, online: Bool, attributes: [String: String], installed: [String: String],
       agentVersion: String?, firstSeen: Date, lastSeen: Date, channels: [String: String]? = nil,
       revokedAt: Date? = nil, apps: [AppState]? = nil, transport: DeviceTransport? = nil, nextCheckIn: Date? = nil,
-      problems: [String]? = nil
+      problems: [String]? = nil, compatible: String? = nil
     ) {
+      self.compatible = compatible
       self.problems = problems
       self.transport = transport
       self.nextCheckIn = nextCheckIn

@@ -89,12 +89,15 @@ public enum API {
     public var apps: [ReleaseApp]?
     /// Named JSON documents besides the assets: an SBOM, build information, free JSON.
     public var metadata: [MetadataDocument]?
+    /// The hardware it is for (agents' `compatible`); nil: any device. Part of the signed manifest.
+    public var compatible: [String]?
 
     public init(
       package: String, version: String, handler: String, parameters: [String: String] = [:], assets: [Asset],
       tags: [String] = [], createdAt: Date, policy: String? = nil, signature: ReleaseSignature? = nil,
-      apps: [ReleaseApp]? = nil, metadata: [MetadataDocument]? = nil
+      apps: [ReleaseApp]? = nil, metadata: [MetadataDocument]? = nil, compatible: [String]? = nil
     ) {
+      self.compatible = compatible?.isEmpty == true ? nil : compatible
       self.apps = apps
       self.metadata = metadata
       self.policy = policy
@@ -127,11 +130,14 @@ public enum API {
     public var assets: [AssetRef]
     /// For a `compose` release: its apps, each naming the asset that holds its bundle.
     public var apps: [ReleaseApp]?
+    /// The hardware it is for (matched against each agent's `compatible`); nil or empty: any device.
+    public var compatible: [String]?
 
     public init(
       package: String, version: String, handler: String = HandlerName.script, parameters: [String: String] = [:],
-      assets: [AssetRef], apps: [ReleaseApp]? = nil
+      assets: [AssetRef], apps: [ReleaseApp]? = nil, compatible: [String]? = nil
     ) {
+      self.compatible = compatible
       self.apps = apps
       self.package = package
       self.version = version
@@ -148,6 +154,7 @@ public enum API {
       parameters = try c.decodeIfPresent([String: String].self, forKey: .parameters) ?? [:]
       assets = try c.decode([AssetRef].self, forKey: .assets)
       apps = try c.decodeIfPresent([ReleaseApp].self, forKey: .apps)
+      compatible = try c.decodeIfPresent([String].self, forKey: .compatible)
     }
   }
 

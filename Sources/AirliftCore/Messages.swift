@@ -119,12 +119,15 @@ public struct CheckIn: Codable, Sendable, Equatable {
   /// What keeps the agent from working as it should now, in words (its data disk is full, its state
   /// cannot be written): shown to operators with the device. Nil or empty: nothing.
   public var problems: [String]?
+  /// The hardware the device is (agent config `compatible`), which releases that name theirs are matched with.
+  public var compatible: String?
 
   public init(
     device: DeviceID, attributes: [String: String], installed: [String: String], agentVersion: String,
     follows: [String: String]? = nil, apps: [AppState]? = nil, transport: DeviceTransport? = nil,
-    nextCheckIn: Date? = nil, problems: [String]? = nil
+    nextCheckIn: Date? = nil, problems: [String]? = nil, compatible: String? = nil
   ) {
+    self.compatible = compatible
     self.problems = problems
     self.transport = transport
     self.nextCheckIn = nextCheckIn

@@ -14,6 +14,7 @@ public enum ReleaseRefusal: Error, Equatable, Sendable, CustomStringConvertible 
   case assetMissing(String)
   case expired(String)
   case downgrade(installed: String, offered: String, signedDowngrade: Bool)
+  case incompatible(releaseFor: [String], device: String?)
 
   public var description: String {
     switch self {
@@ -39,6 +40,13 @@ public enum ReleaseRefusal: Error, Equatable, Sendable, CustomStringConvertible 
       return "refused: the signed manifest lists asset '\(name)', which the deployment does not carry"
     case .expired(let when):
       return "refused: the signed manifest expired at \(when) (re-sign the release to extend it)"
+    case .incompatible(let names, let device):
+      let list = names.sorted().joined(separator: ", ")
+      return device.map {
+        "refused before downloading: the release is for \(list) (signed), this device is \($0) (agent config compatible)"
+      }
+        ?? "refused before downloading: the release is for \(list) (signed), and this device names no hardware "
+        + "(set compatible in its agent config)"
     case .downgrade(let installed, let offered, let signedDowngrade):
       return signedDowngrade
         ? "refused: \(offered) is older than the installed \(installed) and the deployment is not a downgrade"
@@ -53,9 +61,11 @@ public enum ReleaseRefusal: Error, Equatable, Sendable, CustomStringConvertible 
 /// have expired, and must not take the package back to an older version
 /// unless both the manifest and the deployment say so.
 public enum ReleaseCheck {
-  /// Throws the first reason to refuse `notice` on a device that runs `installed` of its package, at `now`.
-  /// The signature itself is checked by the caller, before this.
-  public static func check(_ notice: DeploymentNotice, installed: String?, now: Date) throws(ReleaseRefusal) {
+  /// Throws the first reason to refuse `notice` on a device that runs `installed` of its package, at `now`, and
+  /// is the hardware `compatible` names. The signature itself is checked by the caller, before this.
+  public static func check(_ notice: DeploymentNotice, installed: String?, now: Date, compatible: String? = nil)
+    throws(ReleaseRefusal)
+  {
     guard let signed = notice.manifest else { throw .unsigned }
     let manifest = signed.manifest
     try manifest.validate()
@@ -77,6 +87,9 @@ public enum ReleaseCheck {
     let offered = Set(notice.artifacts.map(\.name))
     if let missing = manifest.assets.map(\.name).sorted().first(where: { !offered.contains($0) }) {
       throw .assetMissing(missing)
+    }
+    if let names = manifest.compatible, !names.isEmpty, !names.contains(where: { $0 == compatible }) {
+      throw .incompatible(releaseFor: names, device: compatible)
     }
     if let expiry = manifest.expiryDate, expiry <= now { throw .expired(manifest.expires) }
     if let installed, let current = try? SemanticVersion(installed), let new = try? SemanticVersion(manifest.version),

@@ -20,11 +20,14 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
   public var assets: [Asset]
   /// The containerized apps of a `compose` release (nil or empty for other handlers).
   public var apps: [ReleaseApp]?
+  /// The hardware it is for (`gw-200`), matched against each agent's `compatible`; nil or empty: any device.
+  public var compatible: [String]?
 
   public init(
     package: String, version: String, handler: String, expires: String, downgrade: Bool = false, assets: [Asset],
-    apps: [ReleaseApp]? = nil
+    apps: [ReleaseApp]? = nil, compatible: [String]? = nil
   ) {
+    self.compatible = compatible?.isEmpty == true ? nil : compatible
     self.package = package
     self.version = version
     self.handler = handler
@@ -33,6 +36,9 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
     self.assets = assets
     self.apps = apps?.isEmpty == true ? nil : apps
   }
+
+  /// The most hardware names a release may be for.
+  public static let maxCompatible = 32
 
   /// The largest chunk index a manifest may name: 64 MiB, the index of a ~100 GiB asset.
   public static let maxIndexSize: Int64 = 64 << 20
@@ -44,7 +50,8 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
   /// sorted by name, then an `index` line per asset with a chunk index (its
   /// name, the SHA-256 and size of the index's signed head, and the chunk count; a manifest without
   /// indexes is what it always was), then (compose releases only) an `app`
-  /// line per app and an `image` line per image, sorted; `\n` after every line.
+  /// line per app and an `image` line per image, sorted, then a `compatible` line per hardware name the
+  /// release is for, sorted (none for a release for any device); `\n` after every line.
   public var canonicalText: String {
     var lines = [
       Self.header, "package \(package)", "version \(version)", "handler \(handler)", "expires \(expires)",
@@ -63,6 +70,9 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
       for image in app.images.sorted(by: { Self.bytewise($0.id + $0.reference, $1.id + $1.reference) }) {
         lines.append("image \(app.name) \(image.id) \(image.reference)")
       }
+    }
+    for name in (compatible ?? []).sorted(by: Self.bytewise) {
+      lines.append("compatible \(name)")
     }
     return lines.map { $0 + "\n" }.joined()
   }
@@ -111,6 +121,15 @@ public struct ReleaseManifest: Codable, Sendable, Equatable {
           throw bad("the chunk index of '\(asset.name)' has \(index.size) bytes and \(index.chunks) chunks")
         }
       }
+    }
+    if let compatible {
+      guard compatible.count <= Self.maxCompatible else {
+        throw bad("it names \(compatible.count) compatible devices, at most \(Self.maxCompatible)")
+      }
+      for name in compatible {
+        do { try Names.validateTag(name) } catch { throw bad("compatible '\(name)': \(error)") }
+      }
+      guard Set(compatible).count == compatible.count else { throw bad("a compatible name is listed twice") }
     }
     var appNames = Set<String>()
     for app in apps ?? [] {

@@ -161,6 +161,7 @@ extension CheckIn {
       try Limits.check("'\(key.prefix(64))' (bytes)", value.utf8.count, in: Limits.checkInValueBytes)
     }
     try Limits.check("problems (how many)", problems?.count, in: 0...20)
+    if let compatible { try Names.validateTag(compatible) }
     if let nextCheckIn, nextCheckIn > now.addingTimeInterval(Double(Limits.deviceTimeout.upperBound)) {
       throw .outOfRange(
         field: "nextCheckIn", value: nextCheckIn.formatted(.iso8601), allowed: "a time within 90 days from now")

@@ -59,11 +59,14 @@ struct Device: AsyncParsableCommand {
       if connection.json { return print(Output.json(devices)) }
       print(
         Output.table(
-          ["DEVICE", "PRESENCE", "TRANSPORT", "INSTALLED", "ATTRIBUTES", "AGENT", "LAST SEEN", "NEXT CHECK-IN"],
+          [
+            "DEVICE", "PRESENCE", "TRANSPORT", "COMPATIBLE", "INSTALLED", "ATTRIBUTES", "AGENT", "LAST SEEN",
+            "NEXT CHECK-IN",
+          ],
           devices.map {
             [
               $0.id, $0.revokedAt != nil ? "revoked" : $0.online ? "online" : "offline",
-              $0.transport?.rawValue ?? "-",
+              $0.transport?.rawValue ?? "-", $0.compatible ?? "-",
               $0.installed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ","),
               $0.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
               $0.agentVersion ?? "-", Output.date($0.lastSeen), $0.nextCheckIn.map(Output.date) ?? "-",
@@ -83,7 +86,7 @@ struct Device: AsyncParsableCommand {
       let device = detail.device
       print(
         "device \(device.id)  \(device.online ? "online" : "offline")  agent \(device.agentVersion ?? "-")"
-          + "  transport \(device.transport?.rawValue ?? "-")"
+          + "  transport \(device.transport?.rawValue ?? "-")" + "  compatible \(device.compatible ?? "-")"
           + (device.nextCheckIn.map { "  next check-in by \(Output.date($0))" } ?? ""))
       if let revoked = device.revokedAt { print("REVOKED at \(Output.date(revoked)): the broker refuses it") }
       for problem in device.problems ?? [] { print("PROBLEM: \(problem)") }

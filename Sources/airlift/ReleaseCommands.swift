@@ -31,6 +31,10 @@ struct Release: AsyncParsableCommand {
     var metadata: [String] = []
     @Option(name: .customLong("tag"), help: "Tags to point at it once created (repeatable).") var tags: [String] = []
     @Flag(help: "Make the --tag tags locked (never move again).") var locked = false
+    @Option(
+      name: .customLong("compatible"),
+      help: "Hardware it is for (repeatable), matched against each agent's compatible; signed with the release.")
+    var compatible: [String] = []
     @OptionGroup var signing: SigningOptions
 
     func validate() throws {
@@ -40,6 +44,7 @@ struct Release: AsyncParsableCommand {
         try Names.validatePackage(package)
         _ = try SemanticVersion(version)
         for tag in tags { try Names.validateTag(tag) }
+        for name in compatible { try Names.validateTag(name) }
       } catch {
         throw ValidationError(error.description)
       }
@@ -72,7 +77,8 @@ struct Release: AsyncParsableCommand {
         var release = try await client.createRelease(
           .init(
             package: package, version: version, handler: handler ?? (apps.isEmpty ? "script" : "compose"),
-            parameters: try KeyValues.parse(parameters), assets: refs, apps: described.isEmpty ? nil : described))
+            parameters: try KeyValues.parse(parameters), assets: refs, apps: described.isEmpty ? nil : described,
+            compatible: compatible.isEmpty ? nil : compatible))
         if let key = try signing.loadKey() {
           release = try await client.signRelease(
             package: package, version: release.version, key: key, expires: try signing.expiryDate())
@@ -157,6 +163,9 @@ struct Release: AsyncParsableCommand {
         "\(release.package)@\(release.version)  handler \(release.handler)  created \(Output.date(release.createdAt))"
       ]
       if !release.tags.isEmpty { lines.append("tags: \(release.tags.joined(separator: ", "))") }
+      if let compatible = release.compatible, !compatible.isEmpty {
+        lines.append("compatible: \(compatible.sorted().joined(separator: ", ")) (only devices with this compatible)")
+      }
       lines.append(Self.signatureLine(release))
       if !release.parameters.isEmpty {
         lines.append(

@@ -139,3 +139,50 @@ struct ReleaseManifestTests {
     #expect(step.reports && step.progress.phase.reported == .failed)
   }
 }
+
+@Suite("Hardware compatibility in the signed manifest")
+struct ReleaseCompatibleTests {
+  @Test("a release for some hardware signs a compatible line per name, sorted; one for any device signs none")
+  func canonical() {
+    var manifest = ReleaseManifestTests.manifest
+    #expect(!manifest.canonicalText.contains("compatible"))
+    manifest.compatible = ["gw-300", "gw-200"]
+    #expect(manifest.canonicalText.hasSuffix("compatible gw-200\ncompatible gw-300\n"))
+    #expect(
+      ReleaseManifest(package: "p", version: "1.0.0", handler: "script", expires: "x", assets: [], compatible: [])
+        .compatible == nil)
+  }
+
+  @Test("a device of other hardware, or one that names none, refuses the release before downloading")
+  func refused() throws {
+    var manifest = ReleaseManifestTests.manifest
+    manifest.compatible = ["gw-200", "gw-300"]
+    let notice = ReleaseManifestTests.notice(manifest)
+    let now = ReleaseManifestTests.now
+    try ReleaseCheck.check(notice, installed: nil, now: now, compatible: "gw-300")
+    #expect(throws: ReleaseRefusal.incompatible(releaseFor: ["gw-200", "gw-300"], device: "gw-100")) {
+      try ReleaseCheck.check(notice, installed: nil, now: now, compatible: "gw-100")
+    }
+    #expect(throws: ReleaseRefusal.incompatible(releaseFor: ["gw-200", "gw-300"], device: nil)) {
+      try ReleaseCheck.check(notice, installed: nil, now: now, compatible: nil)
+    }
+    #expect(
+      ReleaseRefusal.incompatible(releaseFor: ["gw-300", "gw-200"], device: "gw-100").description
+        == "refused before downloading: the release is for gw-200, gw-300 (signed), this device is gw-100 (agent config compatible)"
+    )
+    // A release for any device installs anywhere.
+    try ReleaseCheck.check(ReleaseManifestTests.notice(ReleaseManifestTests.manifest), installed: nil, now: now)
+  }
+
+  @Test("compatible names are checked like tags, at most 32, none twice")
+  func validated() {
+    for names in [["GW 200"], ["gw/200"], [""], ["a", "a"], (0..<33).map { "gw-\($0)" }] {
+      var manifest = ReleaseManifestTests.manifest
+      manifest.compatible = names
+      #expect(throws: ReleaseRefusal.self) { try manifest.validate() }
+    }
+    var fine = ReleaseManifestTests.manifest
+    fine.compatible = ["gw-200", "rpi4.b"]
+    #expect(throws: Never.self) { try fine.validate() }
+  }
+}

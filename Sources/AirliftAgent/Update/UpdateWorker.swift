@@ -137,7 +137,8 @@ actor UpdateWorker {
     let installed = (try? store.installed())?[notice.release.package]
     do {
       try notice.validate()
-      try ReleaseVerifier.check(notice, installed: installed, trustedKeys: config.trustedKeys, now: clock.date)
+      try ReleaseVerifier.check(
+        notice, installed: installed, trustedKeys: config.trustedKeys, compatible: config.compatible, now: clock.date)
     } catch {
       logger.error("deployment \(notice.deployment): \(error)", metadata: notice.logMetadata)
       await drive(notice, from: UpdateProgress(), on: .refused(reason: "\(error)"))

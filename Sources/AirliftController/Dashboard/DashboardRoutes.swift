@@ -204,6 +204,8 @@ struct DashboardRoutes {
     var groups: String?
     var revoked: String?
     /// What its agent said keeps it from working (a full data disk).
+    /// The hardware it said it is (agent config `compatible`).
+    var compatible: String?
     var problems: [String]
     var attributes: [Pair]
     var apps: [Pair]
@@ -251,6 +253,7 @@ struct DashboardRoutes {
       },
       groups: detail.groups.isEmpty ? nil : detail.groups.joined(separator: ", "),
       revoked: device.revokedAt.map(DashboardFormat.time),
+      compatible: device.compatible,
       problems: device.problems ?? [],
       attributes: device.attributes.sorted { $0.key < $1.key }.map { .init(key: $0.key, value: $0.value) },
       apps: device.installed.sorted { $0.key < $1.key }.map { name, version in

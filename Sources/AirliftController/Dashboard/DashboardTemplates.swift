@@ -147,7 +147,7 @@ enum DashboardTemplates {
     {{> head}}
     {{#view}}
     <h1>{{id}} {{#online}}<span class="pill ok">online</span>{{/online}}{{^online}}<span class="pill muted">offline</span>{{/online}}</h1>
-    <p class="muted">First seen {{firstSeen}} · last seen {{lastSeen}}{{#agentVersion}} · agent {{agentVersion}}{{/agentVersion}}{{#transport}} · <span id="transport">{{transport}}</span>{{/transport}}{{#groups}} · groups: {{groups}}{{/groups}}{{#revoked}} · <span class="pill bad">revoked {{revoked}}</span>{{/revoked}}</p>
+    <p class="muted">First seen {{firstSeen}} · last seen {{lastSeen}}{{#agentVersion}} · agent {{agentVersion}}{{/agentVersion}}{{#transport}} · <span id="transport">{{transport}}</span>{{/transport}}{{#compatible}} · hardware <span id="compatible">{{compatible}}</span>{{/compatible}}{{#groups}} · groups: {{groups}}{{/groups}}{{#revoked}} · <span class="pill bad">revoked {{revoked}}</span>{{/revoked}}</p>
     {{#problems}}<p class="pill bad problem">{{.}}</p>{{/problems}}
     <div class="two">
       <section>

@@ -214,7 +214,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       let status: HTTPResponse.Status
       switch error {
       case .releaseExists, .groupExists, .tagLocked, .devicesBusy, .invalidTransition, .fleetFrozen, .approvalRefused,
-        .dynamicGroup, .releaseUnsigned, .releaseExpired, .tokenExists, .metadataExists, .downgradeNotSigned:
+        .dynamicGroup, .releaseUnsigned, .releaseExpired, .tokenExists, .metadataExists, .downgradeNotSigned,
+        .incompatibleDevices:
         status = .conflict
       case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound,
         .tokenNotFound, .flowNotFound, .metadataNotFound:

@@ -49,10 +49,25 @@ extension ControllerRoutes {
     }
     for name in body.parameters.keys { try Names.validateParameter(name) }
     try Self.validateApps(body)
+    try Self.validateCompatible(body.compatible ?? [])
     let release = try await store.addRelease(
       package: body.package, version: version, handler: body.handler, parameters: body.parameters,
-      assets: body.assets, apps: body.apps)
+      assets: body.assets, apps: body.apps, compatible: body.compatible)
     return try Self.json(release, status: .created, context: context)
+  }
+
+  /// The hardware names a release is for: each a tag-like name, none twice, at most ReleaseManifest.maxCompatible.
+  static func validateCompatible(_ names: [String]) throws {
+    func refuse(_ message: String) -> APIError {
+      APIError(status: .badRequest, code: "invalid_compatible", message: message)
+    }
+    guard names.count <= ReleaseManifest.maxCompatible else {
+      throw refuse("a release may name at most \(ReleaseManifest.maxCompatible) compatible devices, not \(names.count)")
+    }
+    for name in names {
+      do { try Names.validateTag(name) } catch { throw refuse("compatible: \(error)") }
+    }
+    guard Set(names).count == names.count else { throw refuse("a compatible name is given twice") }
   }
 
   /// A compose release's apps: valid names, each bundle one of the release's assets, no app twice.

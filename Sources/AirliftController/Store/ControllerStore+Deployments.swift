@@ -55,6 +55,15 @@ extension ControllerStore {
       var targets = try Self.targetDevices(spec.target, db: db)
       if let max = spec.maxDevices { targets = Array(targets.prefix(max)) }
       guard !targets.isEmpty || spec.target.isOpen else { throw StoreError.noTargetDevices }
+      let releaseFor =
+        try String.fetchOne(db, sql: "SELECT compatible FROM release WHERE id = ?", arguments: [releaseID])
+        .flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+      if !releaseFor.isEmpty {
+        let wrong = try Self.otherHardware(targets, than: releaseFor, db: db)
+        guard wrong.isEmpty else {
+          throw StoreError.incompatibleDevices(spec.release, releaseFor: releaseFor, devices: wrong)
+        }
+      }
 
       let busy = try Self.busyDevices(targets, db: db)
       if !busy.isEmpty {
@@ -419,6 +428,18 @@ extension ControllerStore {
   }
 
   /// Devices with an unfinished entry in a live deployment: id → (deployment, state).
+  /// The devices of `devices` that said they are hardware other than `names` (device to what it said); those
+  /// that said nothing are left to refuse the release themselves.
+  static func otherHardware(_ devices: [String], than names: [String], db: any SQLConnection) throws -> [String: String]
+  {
+    var other: [String: String] = [:]
+    let statement = db.cachedStatement(sql: "SELECT compatible FROM device WHERE id = ? AND compatible IS NOT NULL")
+    for device in devices {
+      if let said = try String.fetchOne(statement, arguments: [device]), !names.contains(said) { other[device] = said }
+    }
+    return other
+  }
+
   static func busyDevices(_ devices: [String], db: any SQLConnection) throws -> [String: (
     deployment: String, state: DeviceState
   )] {

@@ -60,13 +60,13 @@ extension ControllerStore {
       try db.execute(
         sql: """
           INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows, apps,
-            transport, next_check_in, problems)
-          VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            transport, next_check_in, problems, compatible)
+          VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT(id) DO UPDATE SET online = CASE WHEN excluded.transport = 'mqtt' THEN device.online ELSE 1 END,
             attributes = excluded.attributes,
             installed = excluded.installed, agent_version = excluded.agent_version, last_seen = excluded.last_seen,
             follows = excluded.follows, apps = excluded.apps, transport = excluded.transport,
-            next_check_in = excluded.next_check_in, problems = excluded.problems
+            next_check_in = excluded.next_check_in, problems = excluded.problems, compatible = excluded.compatible
           """,
         arguments: [
           checkIn.device.rawValue, JSONColumn.encode(checkIn.attributes), JSONColumn.encode(checkIn.installed),
@@ -74,6 +74,7 @@ extension ControllerStore {
           checkIn.apps.map { String(decoding: Wire.encode($0), as: UTF8.self) },
           (checkIn.transport ?? .mqtt).rawValue, checkIn.nextCheckIn,
           checkIn.problems?.nilIfEmpty.map { String(decoding: Wire.encode($0), as: UTF8.self) },
+          checkIn.compatible,
         ])
       try Self.updateDynamicGroups(
         for: PolicySubject(attributes: checkIn.attributes, installed: checkIn.installed),
@@ -314,6 +315,7 @@ extension ControllerStore {
       apps: (row["apps"] as String?).flatMap { try? JSONDecoder().decode([AppState].self, from: Data($0.utf8)) },
       transport: (row["transport"] as String?).flatMap(DeviceTransport.init(rawValue:)),
       nextCheckIn: row["next_check_in"],
-      problems: (row["problems"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) })
+      problems: (row["problems"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) },
+      compatible: row["compatible"])
   }
 }

@@ -31,7 +31,8 @@ extension ControllerStore {
   /// Creates a release from blobs uploaded before. Versions are immutable.
   public func addRelease(
     package: String, version: SemanticVersion, handler: String, parameters: [String: String] = [:],
-    assets: [API.CreateRelease.AssetRef], apps: [ReleaseApp]? = nil, now: Date = Date()
+    assets: [API.CreateRelease.AssetRef], apps: [ReleaseApp]? = nil, compatible: [String]? = nil,
+    now: Date = Date()
   ) async throws -> API.Release {
     let ref = ReleaseRef(package: package, version: version.description)
     return try await db.write { db in
@@ -43,12 +44,14 @@ extension ControllerStore {
       let inserted = try SQLRow.fetchOne(
         db,
         sql: """
-          INSERT INTO release (package, version, handler, parameters, apps, created_at) VALUES (?, ?, ?, ?, ?, ?)
+          INSERT INTO release (package, version, handler, parameters, apps, created_at, compatible)
+          VALUES (?, ?, ?, ?, ?, ?, ?)
           RETURNING id
           """,
         arguments: [
           package, ref.version, handler, JSONColumn.encode(parameters),
           apps.flatMap { $0.isEmpty ? nil : String(decoding: Wire.encode($0), as: UTF8.self) }, now,
+          compatible.flatMap { $0.isEmpty ? nil : String(decoding: Wire.encode($0.sorted()), as: UTF8.self) },
         ])
       guard let releaseID: Int64 = inserted?["id"] else { throw StoreError.releaseNotFound(ref) }
       for asset in assets {
@@ -191,7 +194,10 @@ extension ControllerStore {
       package: package, version: version, handler: row["handler"], parameters: JSONColumn.decode(row["parameters"]),
       assets: assets, tags: tags, createdAt: row["created_at"], policy: row["policy"], signature: signature,
       apps: (row["apps"] as String?).flatMap { try? JSONDecoder().decode([ReleaseApp].self, from: Data($0.utf8)) },
-      metadata: try Self.metadataDocuments(releaseID: id, db: db))
+      metadata: try Self.metadataDocuments(releaseID: id, db: db),
+      compatible: (row["compatible"] as String?).flatMap {
+        try? JSONDecoder().decode([String].self, from: Data($0.utf8))
+      })
   }
 
   static func signedManifest(_ text: String?) -> SignedManifest? {
@@ -239,6 +245,13 @@ extension ControllerStore {
       }
       guard (manifest.apps ?? []) == (release.apps ?? []) else {
         throw StoreError.manifestMismatch(ref, reason: "its apps or their images differ from the release's")
+      }
+      guard Set(manifest.compatible ?? []) == Set(release.compatible ?? []) else {
+        throw StoreError.manifestMismatch(
+          ref,
+          reason:
+            "it is for \((manifest.compatible ?? []).sorted()) and the release for \((release.compatible ?? []).sorted()) (compatible)"
+        )
       }
       try db.execute(
         sql: "UPDATE release SET signed_manifest = ?, signed_at = ?, signed_by = ? WHERE id = ?",

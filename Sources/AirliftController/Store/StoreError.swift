@@ -32,6 +32,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case unknownDevices([String])
   /// A deployment asked to downgrade with a release whose signature does not allow it.
   case downgradeNotSigned(ReleaseRef)
+  /// Devices of the target said they are other hardware than the release is for: device to its `compatible`.
+  case incompatibleDevices(ReleaseRef, releaseFor: [String], devices: [String: String])
 
   public var code: String {
     switch self {
@@ -63,6 +65,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .metadataNotFound: return "metadata_not_found"
     case .unknownDevices: return "unknown_devices"
     case .downgradeNotSigned: return "downgrade_not_signed"
+    case .incompatibleDevices: return "incompatible_devices"
     }
   }
 
@@ -136,6 +139,13 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
       let list = ids.prefix(10).joined(separator: ", ") + (ids.count > 10 ? " and \(ids.count - 10) more" : "")
       return
         "\(ids.count) device(s) of the target have never checked in: \(list); `airlift device list` shows the fleet (for devices that check in later give allowUnknownDevices, --allow-unknown-devices, or target a group, a channel or all devices)"
+    case .incompatibleDevices(let ref, let names, let devices):
+      let sorted = devices.keys.sorted()
+      let list =
+        sorted.prefix(10).map { "\($0) (\(devices[$0]!))" }.joined(separator: ", ")
+        + (sorted.count > 10 ? " and \(sorted.count - 10) more" : "")
+      return
+        "\(ref) is for \(names.sorted().joined(separator: ", ")) (compatible), and \(sorted.count) device(s) of the target said they are other hardware: \(list); target only devices it is for (a group, or --device)"
     case .downgradeNotSigned(let ref):
       return
         "\(ref) is not signed for a downgrade, so devices would refuse it: sign it with `airlift release sign \(ref) --sign-key KEY --allow-downgrade`, or deploy without --downgrade"

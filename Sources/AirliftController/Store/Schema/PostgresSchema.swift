@@ -270,5 +270,12 @@ enum PostgresSchema {
       ALTER TABLE blob ADD COLUMN pack_sha256 TEXT;
       ALTER TABLE blob ADD COLUMN pack_size BIGINT
       """),
+    // The hardware a release is for and a device says it is (RAUC's compatible, Mender's device_type).
+    SQLMigration(
+      "v28-compatible",
+      """
+      ALTER TABLE release ADD COLUMN compatible TEXT;
+      ALTER TABLE device ADD COLUMN compatible TEXT
+      """),
   ]
 }
