@@ -73,7 +73,14 @@ public final class Agent: Service {
     let events = EventHub()
     let (reboots, reboot) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     // An update ended: the new inventory goes to the controller at once.
-    let worker = makeWorker(http: http, outbox: outbox, events: events, reboot: reboot) { await link.sendInventory() }
+    let worker = makeWorker(
+      http: http, outbox: outbox, events: events, reboot: reboot,
+      controllerContact: { [clock] in
+        await link.established()
+        // Over HTTPS the link is "up" at once; contact is a check-in that got through.
+        while !link.isConnected && !Task.isCancelled { try? await clock.sleep(for: .seconds(1)) }
+      }
+    ) { await link.sendInventory() }
     var services: [any Service] = [
       EventSocketService(
         server: EventSocketServer(
@@ -118,7 +125,7 @@ public final class Agent: Service {
   /// The update worker and what it reports through; `onChange` runs when an update ended.
   func makeWorker(
     http: HTTPClient, outbox: Outbox, events: EventHub, reboot: AsyncStream<Void>.Continuation,
-    onChange: @escaping @Sendable () async -> Void
+    controllerContact: @escaping @Sendable () async -> Void = {}, onChange: @escaping @Sendable () async -> Void
   ) -> UpdateWorker {
     let worker = UpdateWorker(
       deviceID: deviceID, store: store,
@@ -126,7 +133,16 @@ public final class Agent: Service {
         client: http, directory: "\(config.dataDirectory)/downloads", maxBytesPerSecond: config.maxBytesPerSecond,
         reservedSpace: config.reservedDiskSpace, transferred: { [store] in try? store.addDownloaded(bytes: $0) }),
       handlers: handlers, config: config, outbox: outbox, events: events, logger: logger, clock: clock,
-      jitter: jitter,
+      jitter: jitter, controllerContact: controllerContact,
+      beforeReboot: { [store, clock] in
+        // The reports of the update (Rebooting, or a rollback) reach the controller before the device goes
+        // quiet, when it can be reached; they stay stored for after the reboot either way.
+        outbox.wake()
+        let deadline = clock.now + .seconds(10)
+        while ((try? store.outboxCount()) ?? 0) > 0, clock.now < deadline {
+          try? await clock.sleep(for: .milliseconds(100))
+        }
+      },
       onChange: { [weak self] in
         // An update ended: make sure the controller has its whole history, then report the new inventory.
         self?.needsReconcile.withLock { $0 = true }

@@ -63,6 +63,9 @@ public struct AgentConfig: Codable, Sendable {
   public var reservedDiskSpace: Int64 = 16 << 20
   /// Starts after a reboot allowed before the update counts as a boot loop and rolls back.
   public var maxBoots: Int = 3
+  /// After a reboot into a new version: seconds the agent waits to reach the controller before it gives the
+  /// version up (it commits only a version that passed its health check and can be managed).
+  public var commitTimeout: Double = 600
   /// The `ab-slot` handler's slots and commands (nil: no `ab-slot` handler).
   public var abSlot: ABSlotConfig?
   /// How the `compose` handler runs containerized apps (nil: every app, found engine and Compose).
@@ -100,7 +103,7 @@ public struct AgentConfig: Codable, Sendable {
     case channels
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
-    case maxBytesPerSecond, reservedDiskSpace, maxBoots, abSlot, eventSocket, hooksDirectory, hookTimeout
+    case maxBytesPerSecond, reservedDiskSpace, maxBoots, commitTimeout, abSlot, eventSocket, hooksDirectory, hookTimeout
     case trustedKeys, compose, transport, keepAssets, compatible
   }
 
@@ -154,6 +157,7 @@ public struct AgentConfig: Codable, Sendable {
     maxBytesPerSecond = try c.decodeIfPresent(Int.self, forKey: .maxBytesPerSecond)
     reservedDiskSpace = try c.decodeIfPresent(Int64.self, forKey: .reservedDiskSpace) ?? reservedDiskSpace
     maxBoots = try c.decodeIfPresent(Int.self, forKey: .maxBoots) ?? maxBoots
+    commitTimeout = try c.decodeIfPresent(Double.self, forKey: .commitTimeout) ?? commitTimeout
     abSlot = try c.decodeIfPresent(ABSlotConfig.self, forKey: .abSlot)
     compose = try c.decodeIfPresent(ComposeConfig.self, forKey: .compose)
     eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
@@ -181,6 +185,7 @@ public struct AgentConfig: Codable, Sendable {
       (.connectTimeout, config.connectTimeout, 0.1...3600),
       (.stallTimeout, config.stallTimeout, 0.1...day),
       (.hookTimeout, config.hookTimeout, 0.1...day),
+      (.commitTimeout, config.commitTimeout, 1...day),
       (.period, Double(config.period.seconds), 1...(30 * day)),
       (.jitter, Double(config.jitter.seconds), 0...day),
     ]
@@ -248,6 +253,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encodeIfPresent(maxBytesPerSecond, forKey: .maxBytesPerSecond)
     try c.encode(reservedDiskSpace, forKey: .reservedDiskSpace)
     try c.encode(maxBoots, forKey: .maxBoots)
+    try c.encode(commitTimeout, forKey: .commitTimeout)
     try c.encodeIfPresent(abSlot, forKey: .abSlot)
     try c.encodeIfPresent(compose, forKey: .compose)
     try c.encodeIfPresent(eventSocket, forKey: .eventSocket)

@@ -122,6 +122,36 @@ struct ABBootloaderTests {
     }
   }
 
+  @Test(
+    "a new version that passes its health check but cannot reach the controller is not committed: slot a again, RolledBack reported once it can"
+  )
+  func unreachableController() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let boot = try BootStep(in: fleet.root, kind: .uboot)
+      var config = try fleet.agentConfig("ab-unreachable")
+      config.abSlot = boot.config(healthCheck: [try TestScript.write("\(fleet.root)/health.sh", "exit 0")])
+      config.commitTimeout = 3
+      try fleet.startAgentProcess(config)
+      let (deployment, _) = try await deploy(fleet, device: config.deviceID)
+      #expect(try await fleet.waitForAgentExit(config.deviceID) == 0)
+      #expect(try boot.powerCycle() == "b")
+      // The new version's network is broken: the broker it is given does not answer.
+      var cutOff = config
+      cutOff.brokerURL = "mqtts://127.0.0.1:\(try Loopback.freePort())"
+      try fleet.startAgentProcess(cutOff)
+      #expect(try await fleet.waitForAgentExit(config.deviceID) == 0, "it rolls back and reboots into slot a")
+      let values = try boot.variables()
+      #expect(values["airlift_slot"] == "a" && values["airlift_good_slot"] == "a" && values["upgrade_available"] == "0")
+      #expect(try boot.powerCycle() == "a")
+      try fleet.startAgentProcess(config)
+      let device = try await state(client, deployment.id, .rolledBack)
+      #expect(
+        device.error?.contains("the controller was not reached within 3 s of the new version's start") == true,
+        "\(device.error ?? "")")
+    }
+  }
+
   @Test("an ab-slot config that cannot work is refused when the agent reads it, saying what to fix")
   func configRefused() throws {
     let decoder = JSONDecoder()

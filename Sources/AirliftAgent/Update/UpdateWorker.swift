@@ -34,6 +34,10 @@ actor UpdateWorker {
   let logger: Logger
   private let onChange: @Sendable () async -> Void
   private let onReboot: @Sendable () -> Void
+  /// Returns once the controller can be reached (or when cancelled).
+  private let controllerContact: @Sendable () async -> Void
+  /// Runs before a reboot: gives the stored reports a bounded chance to reach the controller first.
+  private let beforeReboot: @Sendable () async -> Void
   private let queue: AsyncStream<UpdateJob>
   private let enqueue: AsyncStream<UpdateJob>.Continuation
   /// The deployment the device was last told to run: a waiting update that is not it gives way.
@@ -52,9 +56,12 @@ actor UpdateWorker {
   init(
     deviceID: DeviceID, store: AgentStore, downloader: ArtifactDownloader, handlers: InstallHandlers,
     config: AgentConfig, outbox: Outbox, events: EventHub, logger: Logger, clock: AgentClock = .system,
-    jitter: Jitter = .system,
+    jitter: Jitter = .system, controllerContact: @escaping @Sendable () async -> Void = {},
+    beforeReboot: @escaping @Sendable () async -> Void = {},
     onChange: @escaping @Sendable () async -> Void, onReboot: @escaping @Sendable () -> Void
   ) {
+    self.controllerContact = controllerContact
+    self.beforeReboot = beforeReboot
     self.deviceID = deviceID
     self.clock = clock
     self.jitter = jitter
@@ -147,6 +154,23 @@ actor UpdateWorker {
     await drive(notice, from: UpdateProgress(), on: .begin(alreadyInstalled: installed == notice.release.version))
   }
 
+  /// Whether the controller can be reached within `seconds` (on the worker's clock).
+  private func reachesController(within seconds: Double) async -> Bool {
+    await withTaskGroup(of: Bool.self) { [controllerContact, clock] group in
+      group.addTask {
+        await controllerContact()
+        return !Task.isCancelled
+      }
+      group.addTask {
+        try? await clock.sleep(for: .seconds(seconds))
+        return false
+      }
+      let first = await group.next() ?? false
+      group.cancelAll()
+      return first
+    }
+  }
+
   /// Runs the machine from `progress` until the update ends, waits for a
   /// restart (reboot), or the agent stops.
   private func drive(_ notice: DeploymentNotice, from progress: UpdateProgress, on event: UpdateEvent) async {
@@ -210,6 +234,7 @@ actor UpdateWorker {
       return await install(notice)
     case .reboot:
       if await waitUntilAllowed(.reboot, notice: notice, progress: progress, permitted: .retryDue) == nil { return nil }
+      await beforeReboot()
       do {
         try await handler(notice).reboot()
       } catch {
@@ -222,7 +247,16 @@ actor UpdateWorker {
       return nil
     case .verify:
       do {
-        try await handler(notice).verify(context(notice))
+        let handler = try handler(notice)
+        try await handler.verify(context(notice))
+        // A version that boots and passes its checks but cannot be managed is given up as well: committed, it
+        // could not be updated or rolled back from afar again.
+        if handler.needsReboot, await !reachesController(within: config.commitTimeout) {
+          return .verifyFailed(
+            reason:
+              "the controller was not reached within \(Int(config.commitTimeout)) s of the new version's start (commitTimeout): not committed"
+          )
+        }
         return .verifySucceeded
       } catch {
         return .verifyFailed(reason: "\(error)")
@@ -255,7 +289,9 @@ actor UpdateWorker {
       consent.wait(for: nil)
       logger.info(
         "deployment \(notice.deployment) ended \(progress.phase.reported.rawValue)", metadata: notice.logMetadata)
-      await onChange()
+      // Not awaited: telling the controller waits for the link, and a reboot after a rollback must not wait for
+      // a controller the new version could not reach.
+      Task { [onChange] in await onChange() }
       return nil
     }
   }
