@@ -79,8 +79,8 @@ public final class Agent: Service {
         await link.established()
         // Over HTTPS the link is "up" at once; contact is a check-in that got through.
         while !link.isConnected && !Task.isCancelled { try? await clock.sleep(for: .seconds(1)) }
-      }
-    ) { await link.sendInventory() }
+      },
+      onChange: { await link.sendInventory() })
     var services: [any Service] = [
       EventSocketService(
         server: EventSocketServer(
