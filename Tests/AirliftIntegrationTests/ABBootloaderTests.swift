@@ -152,6 +152,75 @@ struct ABBootloaderTests {
     }
   }
 
+  @Test(
+    "the operator's rollback makes the other slot primary in the environment, and the device boots the old version",
+    arguments: [BootloaderKind.uboot, .grub])
+  func operatorRollback(_ kind: BootloaderKind) async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let boot = try BootStep(in: fleet.root, kind: kind)
+      var config = try fleet.agentConfig("ab-\(kind.rawValue)-back")
+      config.abSlot = boot.config()
+      try fleet.startAgentProcess(config)
+      // 2.0.0 into b, then 3.0.0 into a: the rollback goes back to b.
+      for (version, slot) in [("2.0.0", "b"), ("3.0.0", "a")] {
+        let (deployment, _) = try await deploy(fleet, device: config.deviceID, version: version)
+        #expect(try await fleet.waitForAgentExit(config.deviceID) == 0)
+        #expect(try boot.powerCycle() == slot)
+        try fleet.startAgentProcess(config)
+        _ = try await state(client, deployment.id, .successful)
+      }
+      try await eventually("the inventory to show 3.0.0") {
+        try await client.device(config.deviceID).device.installed["rootfs"] == "3.0.0"
+      }
+
+      var command = try await client.rollBack(device: config.deviceID, package: "rootfs", reason: "field reports")
+      #expect(try await fleet.waitForAgentExit(config.deviceID) == 0)
+      let values = try boot.variables()
+      #expect(values["airlift_slot"] == "b" && values["airlift_good_slot"] == "b" && values["upgrade_available"] == "0")
+      #expect(try boot.powerCycle() == "b")
+      try fleet.startAgentProcess(config)
+      try await eventually("the device's answer") {
+        command = try await client.command(device: config.deviceID, id: command.id)
+        return command.status != .sent
+      }
+      #expect(command.status == .succeeded, "\(command.message ?? "")")
+      #expect(command.message == "rolled rootfs back from 3.0.0 to 2.0.0")
+    }
+  }
+
+  @Test(
+    "a tampered or truncated image is never written to a slot nor switched to: the environment stays as it was",
+    arguments: [BootloaderKind.uboot, .grub])
+  func damagedImage(_ kind: BootloaderKind) async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let boot = try BootStep(in: fleet.root, kind: kind)
+      var config = try fleet.agentConfig("ab-\(kind.rawValue)-bad")
+      config.abSlot = boot.config()
+      config.maxAttempts = 1
+      try fleet.startAgentProcess(config)
+      let before = try boot.variables()
+      for (version, damage) in [("2.0.0", "tampered"), ("3.0.0", "truncated")] {
+        let file = "\(fleet.root)/\(version).img"
+        try Data((0..<120_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(to: URL(fileURLWithPath: file))
+        let release = try await client.uploadRelease(
+          package: "rootfs", version: version, file: file, handler: "ab-slot")
+        let blob = "\(fleet.root)/controller/blobs/\(try #require(release.assets.first).sha256)"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: blob))
+        if damage == "tampered" { bytes[bytes.count / 2] ^= 0xff } else { bytes = bytes.prefix(bytes.count / 2) }
+        try bytes.write(to: URL(fileURLWithPath: blob))
+        try await Self.checkedIn(client, config.deviceID)
+        let deployment = try await client.createDeployment(
+          .init(package: "rootfs", version: version, target: .init(devices: [config.deviceID])))
+        let device = try await state(client, deployment.id, .failed)
+        #expect(device.error != nil, "\(damage)")
+        #expect(boot.slot("b") == nil, "\(damage): slot b was written")
+        #expect(try boot.variables() == before, "\(damage): the environment changed")
+      }
+    }
+  }
+
   @Test("an ab-slot config that cannot work is refused when the agent reads it, saying what to fix")
   func configRefused() throws {
     let decoder = JSONDecoder()
