@@ -68,6 +68,8 @@ public struct AgentConfig: Codable, Sendable {
   public var commitTimeout: Double = 600
   /// The `ab-slot` handler's slots and commands (nil: no `ab-slot` handler).
   public var abSlot: ABSlotConfig?
+  /// How the `swupdate` handler runs SWUpdate into the `abSlot` slots (nil: no `swupdate` handler).
+  public var swupdate: SWUpdateConfig?
   /// How the `compose` handler runs containerized apps (nil: every app, found engine and Compose).
   public var compose: ComposeConfig?
   /// Unix socket streaming `device:update` events as JSON lines (default DATA/events.sock).
@@ -103,7 +105,8 @@ public struct AgentConfig: Codable, Sendable {
     case channels
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
-    case maxBytesPerSecond, reservedDiskSpace, maxBoots, commitTimeout, abSlot, eventSocket, hooksDirectory, hookTimeout
+    case maxBytesPerSecond, reservedDiskSpace, maxBoots, commitTimeout, abSlot, swupdate, eventSocket, hooksDirectory,
+      hookTimeout
     case trustedKeys, compose, transport, keepAssets, compatible
   }
 
@@ -159,6 +162,7 @@ public struct AgentConfig: Codable, Sendable {
     maxBoots = try c.decodeIfPresent(Int.self, forKey: .maxBoots) ?? maxBoots
     commitTimeout = try c.decodeIfPresent(Double.self, forKey: .commitTimeout) ?? commitTimeout
     abSlot = try c.decodeIfPresent(ABSlotConfig.self, forKey: .abSlot)
+    swupdate = try c.decodeIfPresent(SWUpdateConfig.self, forKey: .swupdate)
     compose = try c.decodeIfPresent(ComposeConfig.self, forKey: .compose)
     eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
     hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
@@ -218,6 +222,9 @@ public struct AgentConfig: Codable, Sendable {
     if let problem = config.abSlot?.problem {
       throw DecodingError.dataCorruptedError(forKey: .abSlot, in: c, debugDescription: problem)
     }
+    if let problem = config.swupdate?.problem(slots: config.abSlot) {
+      throw DecodingError.dataCorruptedError(forKey: .swupdate, in: c, debugDescription: problem)
+    }
   }
 
   public func encode(to encoder: any Encoder) throws {
@@ -255,6 +262,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encode(maxBoots, forKey: .maxBoots)
     try c.encode(commitTimeout, forKey: .commitTimeout)
     try c.encodeIfPresent(abSlot, forKey: .abSlot)
+    try c.encodeIfPresent(swupdate, forKey: .swupdate)
     try c.encodeIfPresent(compose, forKey: .compose)
     try c.encodeIfPresent(eventSocket, forKey: .eventSocket)
     try c.encodeIfPresent(hooksDirectory, forKey: .hooksDirectory)

@@ -5,6 +5,8 @@ public enum HandlerName {
   public static let directory = "directory"
   public static let abSlot = "ab-slot"
   public static let compose = "compose"
+  /// An SWUpdate image (`.swu`) into the inactive A/B slot.
+  public static let swupdate = "swupdate"
   /// Every name a release may use.
-  public static let all: Set<String> = [script, directory, abSlot, compose]
+  public static let all: Set<String> = [script, directory, abSlot, compose, swupdate]
 }

@@ -90,14 +90,22 @@ public struct ABSlotHandler: InstallHandler {
 
   public func install(_ context: InstallContext) async throws {
     let image = try context.singleArtifact(for: Self.name)
+    try await install(context) { target, path in
+      let size = (try? FileManager.default.attributesOfItem(atPath: image)[.size] as? NSNumber)?.int64Value ?? 0
+      try SlotDevice(path: path).checkWritable(imageSize: size, slot: target)
+      try write(image, to: path, expectedSHA256: context.notice.artifacts.first?.sha256)
+    }
+  }
+
+  /// The install with `write` filling the inactive slot (its name and path): the slots are recorded first, the
+  /// bootloader tries the slot only once it is written.
+  func install(_ context: InstallContext, write: (String, String) async throws -> Void) async throws {
     let booted = try await bootedSlot()
     let target = try inactiveSlot(booted: booted)
     var plan = Plan(from: booted, to: target, switched: false)
     try save(plan, context)
     guard let path = config.slots[target] else { throw slotError("no path for slot '\(target)'") }
-    let size = (try? FileManager.default.attributesOfItem(atPath: image)[.size] as? NSNumber)?.int64Value ?? 0
-    try SlotDevice(path: path).checkWritable(imageSize: size, slot: target)
-    try write(image, to: path, expectedSHA256: context.notice.artifacts.first?.sha256)
+    try await write(target, path)
     try await bootloader(context).tryNext(target, fallback: booted)
     plan.switched = true
     try save(plan, context)
@@ -225,6 +233,8 @@ public struct ABSlotHandler: InstallHandler {
 
   /// Seconds each command may take (`commandTimeout`, default 300).
   private var limit: Double { min(max(config.commandTimeout ?? 300, 1), 86_400) }
+  /// Seconds each command may take, for handlers built on this one.
+  var commandLimit: Double { limit }
 
   private func planPath(_ context: InstallContext) -> String { "\(context.workDirectory)/ab-slot.json" }
 

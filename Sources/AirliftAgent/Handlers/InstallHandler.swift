@@ -126,12 +126,16 @@ public struct InstallHandlers: Sendable {
     self.handlers = Dictionary(uniqueKeysWithValues: handlers.map { (type(of: $0).name, $0) })
   }
 
-  /// `script`, `directory` and `compose`, and `ab-slot` when the config describes the slots.
+  /// `script`, `directory` and `compose`, `ab-slot` when the config describes the slots, and `swupdate` when it
+  /// says how to run SWUpdate too.
   public static func standard(_ config: AgentConfig) -> InstallHandlers {
     var list: [any InstallHandler] = [
       ScriptHandler(), DirectoryHandler(), ComposeHandler(config: config.compose ?? ComposeConfig()),
     ]
     if let slots = config.abSlot { list.append(ABSlotHandler(config: slots)) }
+    if let slots = config.abSlot, let swupdate = config.swupdate {
+      list.append(SWUpdateHandler(slots: slots, config: swupdate))
+    }
     return InstallHandlers(list)
   }
 

@@ -105,9 +105,10 @@ struct BootStep {
 
   func slot(_ name: String) -> Data? { FileManager.default.contents(atPath: "\(folder)/\(name).img") }
 
-  /// Runs a tool (from scripts/programs) with arguments; its standard output, or an error with its standard error.
+  /// Runs a tool (from scripts/programs) with arguments and `input` on its standard input; its standard output,
+  /// or an error with its standard error.
   @discardableResult
-  static func run(_ argv: [String]) throws -> String {
+  static func run(_ argv: [String], input: String? = nil) throws -> String {
     let process = Process()
     // The sbin directories too: losetup and mkfs.ext4 live there, and a test's PATH may lack them.
     let path = ProcessInfo.processInfo.environment["PATH", default: ""]
@@ -121,7 +122,13 @@ struct BootStep {
     let errors = Pipe()
     process.standardOutput = output
     process.standardError = errors
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
     try process.run()
+    if let input {
+      stdin.fileHandleForWriting.write(Data(input.utf8))
+      try stdin.fileHandleForWriting.close()
+    }
     let out = output.fileHandleForReading.readDataToEndOfFile()
     let err = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
