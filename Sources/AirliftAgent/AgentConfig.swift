@@ -70,6 +70,8 @@ public struct AgentConfig: Codable, Sendable {
   public var abSlot: ABSlotConfig?
   /// How the `swupdate` handler runs SWUpdate into the `abSlot` slots (nil: no `swupdate` handler).
   public var swupdate: SWUpdateConfig?
+  /// How the `rauc` handler reaches RAUC (nil: no `rauc` handler).
+  public var rauc: RAUCConfig?
   /// How the `compose` handler runs containerized apps (nil: every app, found engine and Compose).
   public var compose: ComposeConfig?
   /// Unix socket streaming `device:update` events as JSON lines (default DATA/events.sock).
@@ -105,7 +107,8 @@ public struct AgentConfig: Codable, Sendable {
     case channels
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
-    case maxBytesPerSecond, reservedDiskSpace, maxBoots, commitTimeout, abSlot, swupdate, eventSocket, hooksDirectory,
+    case maxBytesPerSecond, reservedDiskSpace, maxBoots, commitTimeout, abSlot, swupdate, rauc, eventSocket,
+      hooksDirectory,
       hookTimeout
     case trustedKeys, compose, transport, keepAssets, compatible
   }
@@ -163,6 +166,7 @@ public struct AgentConfig: Codable, Sendable {
     commitTimeout = try c.decodeIfPresent(Double.self, forKey: .commitTimeout) ?? commitTimeout
     abSlot = try c.decodeIfPresent(ABSlotConfig.self, forKey: .abSlot)
     swupdate = try c.decodeIfPresent(SWUpdateConfig.self, forKey: .swupdate)
+    rauc = try c.decodeIfPresent(RAUCConfig.self, forKey: .rauc)
     compose = try c.decodeIfPresent(ComposeConfig.self, forKey: .compose)
     eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
     hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
@@ -215,6 +219,10 @@ public struct AgentConfig: Codable, Sendable {
       throw DecodingError.dataCorruptedError(
         forKey: .compose, in: c, debugDescription: "verifyTimeout is \(timeout), out of range: give 1 to 86400 seconds")
     }
+    if let timeout = config.rauc?.commandTimeout, !(timeout.isFinite && (1...day).contains(timeout)) {
+      throw DecodingError.dataCorruptedError(
+        forKey: .rauc, in: c, debugDescription: "commandTimeout is \(timeout), out of range: give 1 to 86400 seconds")
+    }
     if let timeout = config.abSlot?.commandTimeout, !(timeout.isFinite && (1...day).contains(timeout)) {
       throw DecodingError.dataCorruptedError(
         forKey: .abSlot, in: c, debugDescription: "commandTimeout is \(timeout), out of range: give 1 to 86400 seconds")
@@ -263,6 +271,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encode(commitTimeout, forKey: .commitTimeout)
     try c.encodeIfPresent(abSlot, forKey: .abSlot)
     try c.encodeIfPresent(swupdate, forKey: .swupdate)
+    try c.encodeIfPresent(rauc, forKey: .rauc)
     try c.encodeIfPresent(compose, forKey: .compose)
     try c.encodeIfPresent(eventSocket, forKey: .eventSocket)
     try c.encodeIfPresent(hooksDirectory, forKey: .hooksDirectory)

@@ -7,6 +7,8 @@ public enum HandlerName {
   public static let compose = "compose"
   /// An SWUpdate image (`.swu`) into the inactive A/B slot.
   public static let swupdate = "swupdate"
+  /// A RAUC bundle, installed by the device's `rauc service`.
+  public static let rauc = "rauc"
   /// Every name a release may use.
-  public static let all: Set<String> = [script, directory, abSlot, compose, swupdate]
+  public static let all: Set<String> = [script, directory, abSlot, compose, swupdate, rauc]
 }

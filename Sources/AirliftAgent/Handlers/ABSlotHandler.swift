@@ -236,18 +236,12 @@ public struct ABSlotHandler: InstallHandler {
   /// Seconds each command may take, for handlers built on this one.
   var commandLimit: Double { limit }
 
-  private func planPath(_ context: InstallContext) -> String { "\(context.workDirectory)/ab-slot.json" }
-
   private func save(_ plan: Plan, _ context: InstallContext) throws {
-    try FileManager.default.createDirectory(atPath: context.workDirectory, withIntermediateDirectories: true)
-    try JSONEncoder().encode(plan).write(to: URL(fileURLWithPath: planPath(context)), options: .atomic)
+    try InstallRecord<Plan>(context: context, name: "ab-slot.json").save(plan)
   }
 
   private func load(_ context: InstallContext) throws -> Plan {
-    guard let data = FileManager.default.contents(atPath: planPath(context)) else {
-      throw slotError("the install left no record of its slots in \(context.workDirectory)")
-    }
-    return try JSONDecoder().decode(Plan.self, from: data)
+    try InstallRecord<Plan>(context: context, name: "ab-slot.json").load()
   }
 
   private func slotError(_ reason: String) -> AgentError { .slot(reason: reason) }

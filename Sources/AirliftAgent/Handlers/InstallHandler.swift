@@ -136,6 +136,7 @@ public struct InstallHandlers: Sendable {
     if let slots = config.abSlot, let swupdate = config.swupdate {
       list.append(SWUpdateHandler(slots: slots, config: swupdate))
     }
+    if let rauc = config.rauc { list.append(RAUCHandler(config: rauc)) }
     return InstallHandlers(list)
   }
 
