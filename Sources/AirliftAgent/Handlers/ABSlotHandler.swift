@@ -16,6 +16,9 @@ public struct ABSlotConfig: Codable, Sendable, Equatable {
   public var commandLine: String?
   /// `uboot` and `grub`: boots of a new slot on trial before the bootloader falls back (1 to 10, default 3).
   public var bootLimit: Int?
+  /// Writes the image into the inactive slot as it downloads (no copy on the data disk); also done, whatever
+  /// this says, when the image is larger than the data disk's free space.
+  public var stream: Bool?
   /// `commands`: prints the name of the slot the device booted from.
   public var bootedSlotCommand: [String]?
   /// `commands`: makes the slot named by the appended argument the next boot target.
@@ -33,8 +36,9 @@ public struct ABSlotConfig: Codable, Sendable, Equatable {
     slots: [String: String], bootloader: BootloaderKind? = nil, environment: String? = nil,
     commandLine: String? = nil, bootLimit: Int? = nil, bootedSlotCommand: [String]? = nil,
     switchCommand: [String]? = nil, commitCommand: [String]? = nil, rebootCommand: [String]? = nil,
-    healthCheckCommand: [String]? = nil, commandTimeout: Double? = nil
+    healthCheckCommand: [String]? = nil, commandTimeout: Double? = nil, stream: Bool? = nil
   ) {
+    self.stream = stream
     self.slots = slots
     self.bootloader = bootloader
     self.environment = environment
@@ -91,6 +95,11 @@ public struct ABSlotHandler: InstallHandler {
   public func install(_ context: InstallContext) async throws {
     let image = try context.singleArtifact(for: Self.name)
     try await install(context) { target, path in
+      if image == path, let artifact = context.notice.artifacts.first {
+        // Streamed into the slot as it downloaded: read it back before the bootloader may try it.
+        try readBack(path, bytes: UInt64(artifact.size), expectedSHA256: artifact.sha256)
+        return
+      }
       let size = (try? FileManager.default.attributesOfItem(atPath: image)[.size] as? NSNumber)?.int64Value ?? 0
       try SlotDevice(path: path).checkWritable(imageSize: size, slot: target)
       try write(image, to: path, expectedSHA256: context.notice.artifacts.first?.sha256)
@@ -210,18 +219,48 @@ public struct ABSlotHandler: InstallHandler {
     }
     try output.synchronize()
     guard let expectedSHA256 else { return }
+    try readBack(slot, bytes: written, expectedSHA256: expectedSHA256)
+  }
+
+  /// The first `bytes` of the slot must be the image: what the bootloader will boot is checked, not what was sent.
+  private func readBack(_ slot: String, bytes: UInt64, expectedSHA256: String) throws {
     let check = SHA256Hasher()
     guard let readBack = FileHandle(forReadingAtPath: slot) else { throw slotError("cannot read back \(slot)") }
     defer { try? readBack.close() }
-    var remaining = written
+    var remaining = bytes
     while remaining > 0, let chunk = try readBack.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
       check.update(chunk)
       remaining -= UInt64(chunk.count)
     }
     let digest = check.finalizeHex()
-    guard digest == expectedSHA256 else {
+    guard remaining == 0, digest == expectedSHA256 else {
       throw slotError("\(slot) reads back with SHA-256 \(digest), expected \(expectedSHA256): the write failed")
     }
+  }
+
+  /// The inactive slot, when the image streams into it: `stream` on, or an image larger than the data disk's
+  /// free space. The slot is checked (not mounted, large enough) and the plan recorded before a byte arrives.
+  public func streamTarget(for artifact: ArtifactRef, context: InstallContext) async throws -> String? {
+    // The data disk: the update's work folder, or the nearest folder above it that exists yet.
+    var folder = URL(fileURLWithPath: context.workDirectory)
+    while !FileManager.default.fileExists(atPath: folder.path), folder.path != "/" {
+      folder = folder.deletingLastPathComponent()
+    }
+    let free =
+      ((try? FileManager.default.attributesOfFileSystem(forPath: folder.path))?[.systemFreeSize] as? NSNumber)?
+      .int64Value ?? .max
+    guard config.stream == true || artifact.size > free - context.reservedSpace else { return nil }
+    let booted = try await bootedSlot()
+    let target = try inactiveSlot(booted: booted)
+    guard let path = config.slots[target] else { throw slotError("no path for slot '\(target)'") }
+    if !FileManager.default.fileExists(atPath: path) {
+      guard FileManager.default.createFile(atPath: path, contents: nil) else {
+        throw slotError("cannot create \(path)")
+      }
+    }
+    try SlotDevice(path: path).checkWritable(imageSize: artifact.size, slot: target)
+    try save(Plan(from: booted, to: target, switched: false), context)
+    return path
   }
 
   private func environment(_ context: InstallContext) -> [String: String] {

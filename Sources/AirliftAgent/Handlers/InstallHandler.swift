@@ -100,6 +100,9 @@ public protocol InstallHandler: Sendable {
   /// (the directory handler: its `current` tree as a tar); false when the handler has nothing. The caller
   /// removes the file.
   func deltaSeed(package: String, installDirectory: String, into path: String) async -> Bool
+  /// Where `artifact` is written as it downloads instead of a file on the data disk (an A/B image streamed into
+  /// the inactive slot); nil: the download folder, as usual. Refuses a target that cannot take it.
+  func streamTarget(for artifact: ArtifactRef, context: InstallContext) async throws -> String?
 }
 
 extension InstallHandler {
@@ -113,6 +116,7 @@ extension InstallHandler {
   public func appStates(installDirectory: String) async -> [AppState] { [] }
   public func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>? { nil }
   public func deltaSeed(package: String, installDirectory: String, into path: String) async -> Bool { false }
+  public func streamTarget(for artifact: ArtifactRef, context: InstallContext) async throws -> String? { nil }
   public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
     throw AgentError.rollbackUnsupported(handler: Self.name)
   }

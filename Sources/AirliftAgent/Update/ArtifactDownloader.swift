@@ -33,6 +33,7 @@ struct ArtifactDownloader: Sendable {
     try? FileManager.default.removeItem(atPath: partialPath(artifact))
     try? FileManager.default.removeItem(atPath: indexPath(artifact))
     try? FileManager.default.removeItem(atPath: seedPath(artifact))
+    try? FileManager.default.removeItem(atPath: finalPath(artifact) + ".stream")
   }
 
   /// Returns the path of the verified file. `progress` gets the bytes on
@@ -70,34 +71,17 @@ struct ArtifactDownloader: Sendable {
 
     var received = offset
     if offset < artifact.size {
-      let response = try await get(artifact.url, range: offset > 0 ? "bytes=\(offset)-" : nil, timeout: timeout)
-      switch ResumeAnswer.decide(
-        status: Int(response.status.code), contentRange: response.headers.first(name: "Content-Range"), offset: offset)
-      {
-      case .append:
+      let (response, start) = try await openTransfer(artifact, from: offset, timeout: timeout) {
+        try handle.truncate(atOffset: 0)
+      }
+      if start == .append {
         try handle.seek(toOffset: UInt64(offset))
         await progress(offset, offset)
-      case .replace:
+      } else {
         try handle.truncate(atOffset: 0)
         hasher.reset()
         received = 0
         await progress(0, nil)
-      case .retryFromZero(let reason):
-        // The bytes on disk cannot be lined up with this answer: the next try starts from zero.
-        try handle.truncate(atOffset: 0)
-        throw AgentError.download(url: artifact.url, reason: reason)
-      case .refuse(let status, let retryable):
-        throw AgentError.download(
-          url: artifact.url, reason: "\(status) \(response.status.reasonPhrase)", retryable: retryable)
-      }
-      // A declared length past the signed size is refused before a byte of the body is read; dropping the
-      // unread answer closes its connection.
-      if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init),
-        length > artifact.size - received
-      {
-        throw AgentError.oversizedAnswer(
-          artifact: artifact.name, expected: artifact.size,
-          announced: length > Int64.max - received ? Int64.max : received + length)
       }
       let started = ContinuousClock.now
       let startedAt = received
@@ -148,6 +132,40 @@ struct ArtifactDownloader: Sendable {
     try handle.synchronize()
     try FileManager.default.moveItem(atPath: partial, toPath: final)
     return final
+  }
+
+  /// Where a transfer's body goes: after the bytes kept (`offset`), or from the start (the server sent it all).
+  enum TransferStart { case append, fromZero }
+
+  /// Asks for `artifact` from `offset` and checks the answer before a byte of its body is read: a status that
+  /// lines up with the bytes kept, and a declared length within the signed size (dropping the unread answer
+  /// closes its connection). `forget` runs when the kept bytes cannot be lined up (the next try starts from 0).
+  func openTransfer(_ artifact: ArtifactRef, from offset: Int64, timeout: TimeAmount, forget: () throws -> Void)
+    async throws -> (HTTPClientResponse, TransferStart)
+  {
+    let response = try await get(artifact.url, range: offset > 0 ? "bytes=\(offset)-" : nil, timeout: timeout)
+    let start: TransferStart
+    switch ResumeAnswer.decide(
+      status: Int(response.status.code), contentRange: response.headers.first(name: "Content-Range"), offset: offset)
+    {
+    case .append: start = .append
+    case .replace: start = .fromZero
+    case .retryFromZero(let reason):
+      try forget()
+      throw AgentError.download(url: artifact.url, reason: reason)
+    case .refuse(let status, let retryable):
+      throw AgentError.download(
+        url: artifact.url, reason: "\(status) \(response.status.reasonPhrase)", retryable: retryable)
+    }
+    let received = start == .append ? offset : 0
+    if let length = response.headers.first(name: "Content-Length").flatMap(Int64.init),
+      length > artifact.size - received
+    {
+      throw AgentError.oversizedAnswer(
+        artifact: artifact.name, expected: artifact.size,
+        announced: length > Int64.max - received ? Int64.max : received + length)
+    }
+    return (response, start)
   }
 
   /// A GET of `url` (with a `Range` header when given); a failure to get an answer is a retryable download error.

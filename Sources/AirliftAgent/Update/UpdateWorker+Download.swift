@@ -85,6 +85,14 @@ extension UpdateWorker {
     }
     let report = progressReporter(notice, attempt: attempt, tally: tally)
     let timeout = TimeAmount.seconds(min(remaining.components.seconds, Int64(Limits.stageTimeout.upperBound)) + 1)
+    // An image that goes straight into its slot: no copy on the data disk, and no delta.
+    if let target = try await handler(notice).streamTarget(for: artifact, context: context(notice)) {
+      return try await downloader.stream(artifact, into: target, timeout: timeout, tally: tally) { bytes, resumedFrom in
+        let stage = "writing \(artifact.name) into \(target) as it arrives"
+        report(
+          before + bytes, total, resumedFrom.map { "\(stage), resumed at \($0) bytes" } ?? stage, resumedFrom != nil)
+      }
+    }
     // A delta when the signed manifest names the asset's chunk index and an earlier version is on the device.
     if let index = notice.manifest?.manifest.assets.first(where: {
       $0.name == artifact.name && $0.sha256 == artifact.sha256

@@ -34,6 +34,8 @@ actor UpdateWorker {
   let logger: Logger
   private let onChange: @Sendable () async -> Void
   private let onReboot: @Sendable () -> Void
+  /// An update asked for a reboot: this start of the agent takes no more work.
+  private var rebootRequested = false
   /// Returns once the controller can be reached (or when cancelled).
   private let controllerContact: @Sendable () async -> Void
   /// Runs before a reboot: gives the stored reports a bounded chance to reach the controller first.
@@ -110,10 +112,12 @@ actor UpdateWorker {
         "deployment \(record.notice.deployment) was \(record.progress.phase.rawValue) when the agent stopped",
         metadata: record.notice.logMetadata)
       await drive(record.notice, from: record.progress, on: Self.resumption(of: record))
-      if Task.isCancelled { return }
+      if Task.isCancelled || rebootRequested { return }
     }
     for await job in queue {
-      if Task.isCancelled { return }
+      // After a reboot was asked for, nothing more runs in this start: a notice delivered again meanwhile would
+      // otherwise verify the new version before the device booted it.
+      if Task.isCancelled || rebootRequested { return }
       switch job {
       case .deploy(let notice): await process(notice)
       case .rollBack(let command): await rollBack(command)
@@ -243,6 +247,7 @@ actor UpdateWorker {
           metadata: notice.logMetadata)
       }
       logger.notice("restarting for deployment \(notice.deployment)", metadata: notice.logMetadata)
+      rebootRequested = true
       onReboot()
       return nil
     case .verify:
@@ -383,6 +388,8 @@ actor UpdateWorker {
       logger.notice("rolled \(command.package) back from \(installed.version) to \(previous)")
       await onChange()
       if outcome == .undoneNeedsReboot {
+        await beforeReboot()
+        rebootRequested = true
         try await handler.reboot()
         onReboot()
       }
@@ -415,7 +422,9 @@ actor UpdateWorker {
     var files: [String: String] = [:]
     let skipsSome = (try? handler(notice))?.assetsNeeded(for: notice, installDirectory: config.installDirectory) != nil
     for artifact in notice.artifacts {
-      let path = downloader.finalPath(artifact)
+      // An image streamed into its slot while it downloaded is there, not on the data disk.
+      let streamed = downloader.streamRecord(artifact).flatMap { $0.done ? $0.target : nil }
+      let path = streamed ?? downloader.finalPath(artifact)
       // A handler that downloads only some assets gets only those.
       if skipsSome && !FileManager.default.fileExists(atPath: path) { continue }
       files[artifact.name] = path
