@@ -89,8 +89,10 @@ extension UpdateWorker {
     if let target = try await handler(notice).streamTarget(for: artifact, context: context(notice)) {
       return try await downloader.stream(artifact, into: target, timeout: timeout, tally: tally) { bytes, resumedFrom in
         let stage = "writing \(artifact.name) into \(target) as it arrives"
+        // The resume and the last bytes always reach the controller, whatever the throttle says.
         report(
-          before + bytes, total, resumedFrom.map { "\(stage), resumed at \($0) bytes" } ?? stage, resumedFrom != nil)
+          before + bytes, total, resumedFrom.map { "\(stage), resumed at \($0) bytes" } ?? stage,
+          resumedFrom != nil || bytes == artifact.size)
       }
     }
     // A delta when the signed manifest names the asset's chunk index and an earlier version is on the device.

@@ -112,12 +112,14 @@ actor UpdateWorker {
         "deployment \(record.notice.deployment) was \(record.progress.phase.rawValue) when the agent stopped",
         metadata: record.notice.logMetadata)
       await drive(record.notice, from: record.progress, on: Self.resumption(of: record))
-      if Task.isCancelled || rebootRequested { return }
+      if Task.isCancelled { return }
+      if rebootRequested { break }
     }
     for await job in queue {
-      // After a reboot was asked for, nothing more runs in this start: a notice delivered again meanwhile would
-      // otherwise verify the new version before the device booted it.
-      if Task.isCancelled || rebootRequested { return }
+      if Task.isCancelled { return }
+      // After a reboot was asked for, nothing more runs in this start (the agent is stopping for it): a notice
+      // delivered again meanwhile would otherwise verify the new version before the device booted it.
+      if rebootRequested { continue }
       switch job {
       case .deploy(let notice): await process(notice)
       case .rollBack(let command): await rollBack(command)
