@@ -41,9 +41,12 @@ struct ABStreamTests {
       #expect(try await fleet.waitForAgentExit(config.deviceID) == 0)
       #expect(boot.slot("b") == image)
       #expect(Self.copies(in: config.dataDirectory, size: image.count).isEmpty, "no copy of the image on the data disk")
-      let reports = try await #require(fleet.controller?.store).statusEvents(
-        deployment: deployment.id, device: DeviceID(config.deviceID))
-      #expect(reports.contains { ($0.stage ?? "").contains("as it arrives") }, "\(reports.compactMap(\.stage))")
+      // The reports reach the controller on their own time: the stage of the stream is among them.
+      try await eventually("the stream's report") {
+        let reports = try await #require(fleet.controller?.store).statusEvents(
+          deployment: deployment.id, device: DeviceID(config.deviceID))
+        return reports.contains { ($0.stage ?? "").contains("as it arrives") }
+      }
       #expect(try boot.variables()["airlift_slot"] == "b")
       #expect(try boot.powerCycle() == "b")
       try fleet.startAgentProcess(config)
@@ -83,9 +86,14 @@ struct ABStreamTests {
       try fleet.startAgentProcess(config)
       #expect(try await fleet.waitForAgentExit(config.deviceID, within: 120) == 0)
       #expect(boot.slot("b") == image)
+      // The restart went on from a checkpoint (every 4 MiB), and fetched only what came after it.
+      try await eventually("the resumed stream's report") {
+        let reports = try await #require(fleet.controller?.store).statusEvents(
+          deployment: deployment.id, device: DeviceID(config.deviceID))
+        return reports.contains { ($0.stage ?? "").contains("resumed at") }
+      }
       let reports = try await #require(fleet.controller?.store).statusEvents(
         deployment: deployment.id, device: DeviceID(config.deviceID))
-      // The restart went on from a checkpoint (every 4 MiB), and fetched only what came after it.
       let resumed = try #require(
         reports.lazy.compactMap { $0.stage }.compactMap { stage -> Int64? in
           guard let range = stage.range(of: "resumed at ") else { return nil }
