@@ -17,7 +17,8 @@ struct MQTTClientTests {
           tls: .init(caFile: "\(fleet.certs)/ca.crt", certificateFile: cert.certificate, keyFile: cert.key),
           cleanStart: true, connectTimeout: 5, minRetryInterval: 1, maxRetryInterval: 2),
         logger: Fleet.quietLogger)
-      try await device.connect()
+      // A loaded machine may refuse a first connect while the broker settles: try again within the deadline.
+      try await eventually("the device to connect") { (try? await device.connect()) != nil }
       defer { Task { await device.close() } }
       let topic = Topics.device(try DeviceID("device-030"), .deployment)
       let inbox = Inbox(try await device.subscribe(topic))
@@ -31,7 +32,7 @@ struct MQTTClientTests {
       #expect(await reconnected.value)
 
       let controller = try fleet.controllerMQTT()
-      try await controller.connect()
+      try await eventually("the controller to connect") { (try? await controller.connect()) != nil }
       defer { Task { await controller.close() } }
       try await controller.publish(topic, payload: Array("after restart".utf8), qos: 1)
       try await eventually("the message after the restart") {
