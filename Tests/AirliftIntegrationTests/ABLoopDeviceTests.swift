@@ -83,6 +83,13 @@ struct ABLoopDeviceTests {
       #expect(try await fleet.waitForAgentExit(config.deviceID) == 0)
       let written = try Data(contentsOf: URL(fileURLWithPath: image))
       #expect(try Self.head(b.path, written.count) == written, "slot b holds the image")
+      // The install reports its bytes: the slot written, then read back, each to the image's size.
+      for stage in ["writing slot b", "checking slot b"] {
+        let done = try await fleet.report(of: config.deviceID, in: second.id, "\(stage) to the end") {
+          $0.state == .installing && $0.stage == stage && $0.bytes == Int64(written.count)
+        }
+        #expect(done.total == Int64(written.count) && done.percent == 100)
+      }
       #expect(try boot.powerCycle() == "b")
       try fleet.startAgentProcess(config)
       try await eventually("2.0.0 to succeed") {

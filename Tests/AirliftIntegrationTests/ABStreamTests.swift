@@ -47,6 +47,10 @@ struct ABStreamTests {
           deployment: deployment.id, device: DeviceID(config.deviceID))
         return reports.contains { ($0.stage ?? "").contains("as it arrives") }
       }
+      // Streamed, the slot is read back before the switch, its bytes reported as Installing.
+      _ = try await fleet.report(of: config.deviceID, in: deployment.id, "the slot read back to the end") {
+        $0.state == .installing && $0.stage == "checking slot b" && $0.bytes == Int64(image.count)
+      }
       #expect(try boot.variables()["airlift_slot"] == "b")
       #expect(try boot.powerCycle() == "b")
       try fleet.startAgentProcess(config)

@@ -53,6 +53,11 @@ struct RAUCTests {
       // RAUC wrote the image's filesystem to B (and its own status file into it): read the version back.
       let version = try BootStep.run(["debugfs", "-R", "cat /version", device.b.path])
       #expect(version.trimmingCharacters(in: .whitespacesAndNewlines) == "2.0.0", "slot B holds \(version)")
+      // RAUC's progress lines are the Installing reports, up to its 100 %.
+      let finished = try await fleet.report(of: config.deviceID, in: deployment.id, "RAUC's last progress") {
+        $0.state == .installing && $0.percent == 100 && ($0.stage ?? "").hasPrefix("rauc: ")
+      }
+      #expect(finished.stage?.isEmpty == false)
       #expect(try device.powerCycle() == "B")
       try fleet.startAgentProcess(config)
       let done = try await end(client, deployment)

@@ -100,6 +100,12 @@ struct SWUpdateTests {
       #expect(try await fleet.waitForAgentExit(config.deviceID) == 0)
       let written = try Data(contentsOf: URL(fileURLWithPath: image))
       #expect(try ABLoopDeviceTests.head(b.path, written.count) == written, "swupdate wrote slot b")
+      // swupdate's steps, as it printed them, are the Installing stages.
+      for stage in ["swupdate: signature verified", "swupdate: writing rootfs.img into slot b"] {
+        _ = try await fleet.report(of: config.deviceID, in: deployment.id, stage) {
+          $0.state == .installing && $0.stage == stage
+        }
+      }
       #expect(try boot.variables()["airlift_slot"] == "b" && boot.variables()["upgrade_available"] == "1")
       #expect(try boot.powerCycle() == "b")
       try fleet.startAgentProcess(config)

@@ -95,14 +95,22 @@ public struct ABSlotHandler: InstallHandler {
   public func install(_ context: InstallContext) async throws {
     let image = try context.singleArtifact(for: Self.name)
     try await install(context) { target, path in
+      let checking = { @Sendable (bytes: Int64, total: Int64) in
+        context.progress(InstallProgress(stage: "checking slot \(target)", bytes: bytes, total: total))
+      }
       if image == path, let artifact = context.notice.artifacts.first {
         // Streamed into the slot as it downloaded: read it back before the bootloader may try it.
-        try readBack(path, bytes: UInt64(artifact.size), expectedSHA256: artifact.sha256)
+        try readBack(path, bytes: UInt64(artifact.size), expectedSHA256: artifact.sha256, progress: checking)
         return
       }
       let size = (try? FileManager.default.attributesOfItem(atPath: image)[.size] as? NSNumber)?.int64Value ?? 0
       try SlotDevice(path: path).checkWritable(imageSize: size, slot: target)
-      try write(image, to: path, expectedSHA256: context.notice.artifacts.first?.sha256)
+      let written = try write(image, to: path) { bytes in
+        context.progress(InstallProgress(stage: "writing slot \(target)", bytes: bytes, total: size))
+      }
+      if let expected = context.notice.artifacts.first?.sha256 {
+        try readBack(path, bytes: written, expectedSHA256: expected, progress: checking)
+      }
     }
   }
 
@@ -197,8 +205,8 @@ public struct ABSlotHandler: InstallHandler {
     return other
   }
 
-  /// Copies the image and reads it back: the slot must hold exactly the verified bytes.
-  private func write(_ image: String, to slot: String, expectedSHA256: String?) throws {
+  /// Copies the image into the slot, telling `progress` the bytes written; returns how many.
+  private func write(_ image: String, to slot: String, progress: (Int64) -> Void) throws -> UInt64 {
     guard let input = FileHandle(forReadingAtPath: image) else { throw slotError("cannot read \(image)") }
     defer { try? input.close() }
     if !FileManager.default.fileExists(atPath: slot) {
@@ -212,18 +220,20 @@ public struct ABSlotHandler: InstallHandler {
     while let chunk = try input.read(upToCount: 1 << 20), !chunk.isEmpty {
       try output.write(contentsOf: chunk)
       written += UInt64(chunk.count)
+      progress(Int64(written))
     }
     // An image file shrinks to the image; a block device keeps its size.
     if (try? FileManager.default.attributesOfItem(atPath: slot)[.type] as? FileAttributeType) == .typeRegular {
       try output.truncate(atOffset: written)
     }
     try output.synchronize()
-    guard let expectedSHA256 else { return }
-    try readBack(slot, bytes: written, expectedSHA256: expectedSHA256)
+    return written
   }
 
   /// The first `bytes` of the slot must be the image: what the bootloader will boot is checked, not what was sent.
-  private func readBack(_ slot: String, bytes: UInt64, expectedSHA256: String) throws {
+  private func readBack(
+    _ slot: String, bytes: UInt64, expectedSHA256: String, progress: (_ bytes: Int64, _ total: Int64) -> Void
+  ) throws {
     let check = SHA256Hasher()
     guard let readBack = FileHandle(forReadingAtPath: slot) else { throw slotError("cannot read back \(slot)") }
     defer { try? readBack.close() }
@@ -231,6 +241,7 @@ public struct ABSlotHandler: InstallHandler {
     while remaining > 0, let chunk = try readBack.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
       check.update(chunk)
       remaining -= UInt64(chunk.count)
+      progress(Int64(bytes - remaining), Int64(bytes))
     }
     let digest = check.finalizeHex()
     guard remaining == 0, digest == expectedSHA256 else {

@@ -13,6 +13,8 @@ public struct InstallContext: Sendable {
   public var installDirectory: String
   /// Bytes that must stay free on the disk (the config's `reservedDiskSpace`): unpacking stops short of them.
   public var reservedSpace: Int64 = 0
+  /// Tells the controller and local watchers how far the install is (`Installing` reports, throttled).
+  public var progress: @Sendable (InstallProgress) -> Void = { _ in }
 
   public init(
     deviceID: DeviceID, notice: DeploymentNotice, artifacts: [String: String], workDirectory: String,
@@ -31,6 +33,31 @@ public struct InstallContext: Sendable {
       throw AgentError.bundle(reason: "the \(handler) handler expects exactly one artifact, got \(artifacts.count)")
     }
     return file
+  }
+}
+
+/// How far an install is, as the handler knows it: bytes of a known total (a slot written, then read back), or
+/// the percent a tool prints (RAUC), or only the step it is at (SWUpdate).
+public struct InstallProgress: Sendable, Equatable {
+  /// What it is doing ("writing slot b"); a new stage is reported at once.
+  public var stage: String
+  public var bytes: Int64?
+  public var total: Int64?
+  /// Whole percent of the stage, when the tool counts in percent rather than bytes.
+  public var percent: Int?
+
+  public init(stage: String, bytes: Int64? = nil, total: Int64? = nil, percent: Int? = nil) {
+    self.stage = stage
+    self.bytes = bytes
+    self.total = total
+    self.percent = percent
+  }
+
+  /// The percent to report: the tool's own, else bytes of total, else none.
+  public var wholePercent: Int? {
+    if let percent { return min(max(percent, 0), 100) }
+    guard let bytes, let total, total > 0 else { return nil }
+    return ProgressThrottle.percent(bytes, of: total)
   }
 }
 

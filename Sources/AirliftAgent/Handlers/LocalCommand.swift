@@ -26,9 +26,11 @@ struct LocalCommand: Sendable {
   /// Runs the command with `extra` arguments appended and `environment`
   /// added to the agent's own; stops its process group after `timeout`
   /// seconds (nil: no limit of its own).
+  /// `onLine` sees each line of stdout as it comes (a tool's progress); the outcome still has stdout's last
+  /// `outputLimit` bytes.
   func run(
     _ extra: [String] = [], environment: [String: String] = [:], workingDirectory: String? = nil,
-    timeout: Double? = 300, outputLimit: Int = 65536
+    timeout: Double? = 300, outputLimit: Int = 65536, onLine: (@Sendable (String) -> Void)? = nil
   ) async throws -> Outcome {
     guard let program = argv.first, !program.isEmpty else {
       throw AgentError.command(role: role, reason: "the command is empty")
@@ -44,15 +46,35 @@ struct LocalCommand: Sendable {
     let arguments = Arguments(Array(argv.dropFirst()) + extra)
     let name = ([program] + extra.prefix(3)).joined(separator: " ")
     let directory = workingDirectory.map { FilePath($0) }
-    let launch = {
-      @Sendable [added, platform] () async throws -> ExecutionResult<Void, StringOutput<UTF8>, StringOutput<UTF8>> in
-      try await Subprocess.run(
+    let launch = { @Sendable [added, platform] () async throws -> Finished in
+      guard let onLine else {
+        let result = try await Subprocess.run(
+          executable, arguments: arguments, environment: .inherit.updating(added), workingDirectory: directory,
+          platformOptions: platform, input: .none, output: .string(limit: outputLimit),
+          error: .string(limit: 65536)
+        ) { execution in
+          ledger?.started(execution.processIdentifier.value, command: name)
+        }
+        return Finished(
+          pid: result.processIdentifier.value, status: result.terminationStatus,
+          output: result.standardOutput ?? "", error: result.standardError)
+      }
+      let result = try await Subprocess.run(
         executable, arguments: arguments, environment: .inherit.updating(added), workingDirectory: directory,
-        platformOptions: platform, input: .none, output: .string(limit: outputLimit),
-        error: .string(limit: 65536)
+        platformOptions: platform, input: .none, output: .sequence, error: .string(limit: 65536)
       ) { execution in
         ledger?.started(execution.processIdentifier.value, command: name)
+        var kept = ""
+        for try await line in execution.standardOutput.strings() {
+          onLine(line)
+          kept += line + "\n"
+          if kept.utf8.count > outputLimit { kept = String(kept.suffix(outputLimit / 2)) }
+        }
+        return kept
       }
+      return Finished(
+        pid: result.processIdentifier.value, status: result.terminationStatus, output: result.closureResult,
+        error: result.standardError)
     }
     do {
       let result =
@@ -61,11 +83,11 @@ struct LocalCommand: Sendable {
         } else {
           try await launch()
         }
-      ledger?.ended(result.processIdentifier.value)
-      let out = result.standardOutput
-      let errors = Self.lines(result.standardError)
-      let message = BundleArchive.lastLine(result.standardError) ?? BundleArchive.lastLine(out) ?? ""
-      switch result.terminationStatus {
+      ledger?.ended(result.pid)
+      let out = result.output
+      let errors = Self.lines(result.error)
+      let message = BundleArchive.lastLine(result.error) ?? BundleArchive.lastLine(out) ?? ""
+      switch result.status {
       case .exited(0):
         return Outcome(
           succeeded: true, status: "exited with status 0", standardOutput: out, message: message, errors: errors)
@@ -85,6 +107,14 @@ struct LocalCommand: Sendable {
     } catch {
       throw AgentError.command(role: role, reason: "cannot run \(program): \(error)")
     }
+  }
+
+  /// A finished process, whichever way its output was read.
+  private struct Finished: Sendable {
+    var pid: pid_t
+    var status: TerminationStatus
+    var output: String
+    var error: String?
   }
 
   /// Runs the command and throws, with its message, unless it succeeds.

@@ -69,7 +69,9 @@ public struct RAUCHandler: InstallHandler {
     let bundle = try context.singleArtifact(for: Self.name)
     let before = try await status()
     try save(Plan(from: before.booted, to: nil), context)
-    let outcome = try await rauc(["install", bundle]).run(timeout: limit, outputLimit: 1 << 20)
+    let outcome = try await rauc(["install", bundle]).run(timeout: limit, outputLimit: 1 << 20) { line in
+      if let progress = Self.progress(line) { context.progress(progress) }
+    }
     guard outcome.succeeded else {
       throw AgentError.slot(reason: "rauc install \(outcome.status): \(outcome.message)")
     }
@@ -78,6 +80,17 @@ public struct RAUCHandler: InstallHandler {
       throw AgentError.slot(reason: "rauc install succeeded but made no other slot primary (booted \(before.booted))")
     }
     try save(Plan(from: before.booted, to: target), context)
+  }
+
+  /// RAUC's own progress in a line `rauc install` prints (`" 40% Copying image to rootfs.1"`), else nil.
+  static func progress(_ line: String) -> InstallProgress? {
+    let text = line.trimmingCharacters(in: .whitespaces)
+    guard let sign = text.firstIndex(of: "%"), let percent = Int(text[..<sign]), (0...100).contains(percent) else {
+      return nil
+    }
+    let step = text[text.index(after: sign)...].trimmingCharacters(in: .whitespaces)
+    guard !step.isEmpty else { return nil }
+    return InstallProgress(stage: "rauc: \(step.prefix(200))", percent: percent)
   }
 
   public func reboot() async throws {
@@ -151,8 +164,10 @@ struct RAUCCommand {
   private var command: LocalCommand { LocalCommand(role: "rauc \(arguments[0])", argv: ["rauc"] + arguments) }
   private var environment: [String: String] { bus.map { ["DBUS_SYSTEM_BUS_ADDRESS": $0] } ?? [:] }
 
-  func run(timeout: Double, outputLimit: Int = 65536) async throws -> LocalCommand.Outcome {
-    try await command.run(environment: environment, timeout: timeout, outputLimit: outputLimit)
+  func run(
+    timeout: Double, outputLimit: Int = 65536, onLine: (@Sendable (String) -> Void)? = nil
+  ) async throws -> LocalCommand.Outcome {
+    try await command.run(environment: environment, timeout: timeout, outputLimit: outputLimit, onLine: onLine)
   }
 
   @discardableResult

@@ -58,12 +58,36 @@ public struct SWUpdateHandler: InstallHandler {
       if let hardware = config.hardware { argv += ["-H", hardware] }
       argv += (config.arguments ?? []) + ["-i", image]
       let outcome = try await LocalCommand(role: "swupdate", argv: argv).run(
-        timeout: slots.commandLimit, outputLimit: 1 << 20)
+        environment: try Self.privateTemporary(context), timeout: slots.commandLimit, outputLimit: 1 << 20
+      ) { line in
+        if let stage = Self.stage(line, slot: target) { context.progress(InstallProgress(stage: stage)) }
+      }
       guard outcome.succeeded, outcome.standardOutput.contains("SWUPDATE successful") else {
         throw AgentError.slot(
           reason: "swupdate \(outcome.status) without writing slot '\(target)': \(Self.lastError(outcome))")
       }
     }
+  }
+
+  /// The step a line of `swupdate -v` marks, as an `Installing` stage; nil for the lines between.
+  static func stage(_ line: String, slot: String) -> String? {
+    if line.contains("[swupdate_verify_file] : Verified OK") { return "swupdate: signature verified" }
+    if line.contains("Hardware compatibility verified") { return "swupdate: hardware compatible" }
+    if let found = line.range(of: "Found installer for stream ") {
+      let image = line[found.upperBound...].split(separator: " ").first.map(String.init) ?? "?"
+      return "swupdate: writing \(image.prefix(200)) into slot \(slot)"
+    }
+    if line.contains("SWUPDATE successful") { return "swupdate: slot \(slot) written" }
+    return nil
+  }
+
+  /// TMPDIR for swupdate: a folder of this update's, so its sockets and extracted files never meet those of a
+  /// swupdate daemon the device runs in /tmp. Empty (the inherited one) when the path is too long for a socket.
+  static func privateTemporary(_ context: InstallContext) throws -> [String: String] {
+    let folder = "\(context.workDirectory)/swupdate"
+    guard folder.utf8.count + "/sockinstctrl".utf8.count < 104 else { return [:] }
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    return ["TMPDIR": folder]
   }
 
   /// The line that says why swupdate failed: its last `[ERROR]` line, else its last line.

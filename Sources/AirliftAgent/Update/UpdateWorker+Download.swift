@@ -183,41 +183,4 @@ extension UpdateWorker {
       logger.warning("could not keep the assets of \(notice.release) for delta updates: \(error)")
     }
   }
-
-  /// Queues `Downloading` reports with bytes and percent, throttled by the
-  /// config's interval and percent step (`force` skips the throttle), and
-  /// tells local watchers.
-  private func progressReporter(_ notice: DeploymentNotice, attempt: Int, tally: TransferTally? = nil)
-    -> @Sendable (_ bytes: Int64, _ total: Int64, _ stage: String?, _ force: Bool) -> Void
-  {
-    let start = clock.now
-    let throttle = ThrottleBox(ProgressThrottle(interval: config.progressInterval, percentStep: config.progressPercent))
-    let topic = Topics.device(deviceID, .status)
-    return { [store, outbox, events, clock] done, total, stage, force in
-      let percent = ProgressThrottle.percent(done, of: total)
-      let elapsed = (clock.now - start).seconds
-      guard force || throttle.shouldReport(now: elapsed, percent: percent) else { return }
-      var report = StatusReport(
-        deployment: notice.deployment, state: .downloading, stage: stage, bytes: done, total: total,
-        percent: percent, attempt: attempt)
-      report.round = notice.round
-      if let tally {
-        let (fetched, reused) = (tally.fetched, tally.reused)
-        report.fetched = fetched
-        report.reused = reused > 0 ? reused : nil
-        try? store.recordTransfer(
-          deployment: notice.deployment, round: notice.round ?? 1, fetched: fetched, reused: reused)
-      }
-      try? store.enqueue(report: report, topic: topic)
-      outbox.wake()
-      events.publish(DeviceUpdateEvent(notice: notice, report: report))
-    }
-  }
-}
-
-/// The throttle's state, touched only from one download's task at a time.
-private final class ThrottleBox: @unchecked Sendable {
-  private var throttle: ProgressThrottle
-  init(_ throttle: ProgressThrottle) { self.throttle = throttle }
-  func shouldReport(now: Double, percent: Int) -> Bool { throttle.shouldReport(now: now, percent: percent) }
 }

@@ -237,7 +237,7 @@ actor UpdateWorker {
     case .awaitInstallPermission:
       return await waitUntilAllowed(.install, notice: notice, progress: progress, permitted: .installPermitted)
     case .install:
-      return await install(notice)
+      return await install(notice, attempt: progress.attempt)
     case .reboot:
       if await waitUntilAllowed(.reboot, notice: notice, progress: progress, permitted: .retryDue) == nil { return nil }
       await beforeReboot()
@@ -340,10 +340,12 @@ actor UpdateWorker {
     return nil
   }
 
-  private func install(_ notice: DeploymentNotice) async -> UpdateEvent? {
+  private func install(_ notice: DeploymentNotice, attempt: Int) async -> UpdateEvent? {
     do {
       let handler = try handler(notice)
-      let context = try context(notice)
+      var prepared = try context(notice)
+      prepared.progress = installReporter(notice, attempt: attempt)
+      let context = prepared
       try FileManager.default.createDirectory(atPath: context.workDirectory, withIntermediateDirectories: true)
       try await clock.withTimeout(Limits.duration(seconds: notice.timeouts.install, in: Limits.stageTimeout)) {
         try await handler.install(context)

@@ -220,7 +220,7 @@ struct DeploymentView {
     devices = sorted.prefix(Self.shownDevices).map {
       Row(
         id: $0.device, state: $0.state.rawValue, cls: DashboardFormat.stateClass($0.state),
-        downloadPercent: $0.state == .downloading ? $0.percent : nil, rowStage: Self.stage($0),
+        downloadPercent: [.downloading, .installing].contains($0.state) ? $0.percent : nil, rowStage: Self.stage($0),
         attempts: $0.attempts,
         rowFetched: $0.transfer.map { "\(DashboardFormat.bytes($0.fetched)) of \(DashboardFormat.bytes($0.total))" },
         updated: DashboardFormat.time($0.updatedAt), failure: $0.error)

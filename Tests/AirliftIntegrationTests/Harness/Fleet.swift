@@ -9,6 +9,7 @@ import Foundation
 import Logging
 import NIOSSL
 import Synchronization
+import Testing
 
 /// One test's world, made of real parts: certificates from `Certs/`, a
 /// Mosquitto broker started with `Broker/run`, the controller and agents
@@ -399,6 +400,20 @@ final class Fleet: @unchecked Sendable {
       }
     }
     await peek.close()
+  }
+
+  /// The first report of `device` in `deployment` that the controller stored and `matches` (they reach it on
+  /// their own time, so this waits).
+  func report(
+    of device: String, in deployment: String, _ what: String, matches: @escaping (StatusReport) -> Bool
+  ) async throws -> StatusReport {
+    let store = try #require(controller?.store)
+    var found: StatusReport?
+    try await eventually(what) {
+      found = try await store.statusEvents(deployment: deployment, device: DeviceID(device)).first(where: matches)
+      return found != nil
+    }
+    return try #require(found)
   }
 
   func stop() async {
