@@ -65,7 +65,7 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
     case .command(let role, let reason):
       return "\(role): \(reason)"
     case .slot(let reason):
-      return "ab-slot: \(reason)"
+      return "A/B slot: \(reason)"
     case .bundle(let reason):
       return "release bundle is unusable: \(reason)"
     case .scriptFailed(let script, let status, let output):

@@ -180,10 +180,7 @@ struct ABBootloaderTests {
       #expect(values["airlift_slot"] == "b" && values["airlift_good_slot"] == "b" && values["upgrade_available"] == "0")
       #expect(try boot.powerCycle() == "b")
       try fleet.startAgentProcess(config)
-      try await eventually("the device's answer") {
-        command = try await client.command(device: config.deviceID, id: command.id)
-        return command.status != .sent
-      }
+      command = try await client.answer(to: command)
       #expect(command.status == .succeeded, "\(command.message ?? "")")
       #expect(command.message == "rolled rootfs back from 3.0.0 to 2.0.0")
     }

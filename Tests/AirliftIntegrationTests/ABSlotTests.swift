@@ -146,10 +146,7 @@ struct ABSlotTests {
       try boot.powerCycle()
       #expect(boot.booted == "b")
       try fleet.startAgentProcess(config)
-      try await eventually("the device's answer") {
-        command = try await client.command(device: config.deviceID, id: command.id)
-        return command.status != .sent
-      }
+      command = try await client.answer(to: command)
       #expect(command.status == .succeeded)
       #expect(command.message == "rolled rootfs back from 3.0.0 to 2.0.0")
       let device = try await waitFor(client, versions[1].1.id, .rolledBack)

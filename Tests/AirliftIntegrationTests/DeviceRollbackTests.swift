@@ -28,15 +28,6 @@ struct DeviceRollbackTests {
     return deployment
   }
 
-  private func answer(_ client: ControllerClient, _ command: API.DeviceCommand) async throws -> API.DeviceCommand {
-    var command = command
-    try await eventually("the device's answer") {
-      command = try await client.command(device: command.device, id: command.id)
-      return command.status != .sent
-    }
-    return command
-  }
-
   @Test("a polling device gets the rollback with its next check-in, carries it out once, and answers over HTTPS")
   func pollingRollback() async throws {
     try await Fleet.with { fleet in
@@ -49,8 +40,8 @@ struct DeviceRollbackTests {
       _ = try await install(fleet, "1.0.0", device: config.deviceID)
       let second = try await install(fleet, "2.0.0", device: config.deviceID)
 
-      let command = try await answer(
-        client, try await client.rollBack(device: config.deviceID, package: "site", reason: "bad build"))
+      let command = try await client.answer(
+        to: try await client.rollBack(device: config.deviceID, package: "site", reason: "bad build"))
       #expect(command.status == .succeeded && command.message == "rolled site back from 2.0.0 to 1.0.0")
       try await eventually("the deployment to show RolledBack") {
         try await client.deployment(second.id).devices.first?.state == .rolledBack
@@ -73,8 +64,8 @@ struct DeviceRollbackTests {
       let second = try await install(fleet, "2.0.0", device: config.deviceID)
       let downloads = try await client.release(package: "site", version: "2.0.0").assets.count
 
-      let command = try await answer(
-        client, try await client.rollBack(device: config.deviceID, package: "site", reason: "broken TLS config"))
+      let command = try await client.answer(
+        to: try await client.rollBack(device: config.deviceID, package: "site", reason: "broken TLS config"))
       #expect(command.status == .succeeded)
       #expect(command.message == "rolled site back from 2.0.0 to 1.0.0")
       let app = "\(config.installDirectory)/site"
@@ -111,7 +102,7 @@ struct DeviceRollbackTests {
         _ = try await client.rollBack(device: "ghost-1", package: "tool")
       } throws: { "\($0)".contains("HTTP 404, device_not_found") }
 
-      let command = try await answer(client, try await client.rollBack(device: config.deviceID, package: "tool"))
+      let command = try await client.answer(to: try await client.rollBack(device: config.deviceID, package: "tool"))
       #expect(command.status == .failed)
       #expect(command.message?.contains("the script handler cannot switch back to a previous version") == true)
       #expect(try await client.device(config.deviceID).device.installed["tool"] == "1.1.0")

@@ -1,4 +1,5 @@
 import AirliftCore
+import Logging
 
 /// What a handler gets to install one release.
 public struct InstallContext: Sendable {
@@ -115,6 +116,10 @@ public protocol InstallHandler: Sendable {
   func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome
   /// Restarts the device into the new version (the agent exits afterwards).
   func reboot() async throws
+  /// Tells the bootloader the running version is good, once per agent start when no update of the handler is
+  /// on trial any more (RAUC's boot schemes count down every boot, not only a new slot's: unconfirmed, the next
+  /// reboot would fall back to the other slot's older version).
+  func confirmRunningVersion() async throws
   /// What the handler runs besides the packages the agent records (a
   /// compose app's name → version), reported in every check-in.
   func inventory(installDirectory: String) -> [String: String]
@@ -139,6 +144,7 @@ extension InstallHandler {
   public func verify(_ context: InstallContext) async throws {}
   public func commit(_ context: InstallContext) async throws {}
   public func reboot() async throws {}
+  public func confirmRunningVersion() async throws {}
   public func inventory(installDirectory: String) -> [String: String] { [:] }
   public func appStates(installDirectory: String) async -> [AppState] { [] }
   public func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>? { nil }
@@ -172,6 +178,17 @@ public struct InstallHandlers: Sendable {
   }
 
   public var names: [String] { handlers.keys.sorted() }
+
+  /// Every handler confirms the running version to its bootloader; a failure is logged, the start goes on.
+  func confirmRunningVersion(logger: Logger) async {
+    for name in names {
+      do {
+        try await handlers[name]!.confirmRunningVersion()
+      } catch {
+        logger.error("could not confirm the running version to the \(name) handler's bootloader: \(error)")
+      }
+    }
+  }
 
   /// Every handler's apps and their state.
   public func appStates(installDirectory: String) async -> [AppState] {

@@ -116,6 +116,13 @@ public struct RAUCHandler: InstallHandler {
     try await rauc(["status", "mark-good"]).check(timeout: limit)
   }
 
+  /// `rauc status mark-good` for the booted slot: with no update on trial it is the good one. This is the part
+  /// of RAUC's `rauc-mark-good.service` the agent takes over (that service would also mark a new slot good
+  /// before Airlift's health check passed).
+  public func confirmRunningVersion() async throws {
+    try await rauc(["status", "mark-good"]).check(timeout: limit)
+  }
+
   public func rollback(_ context: InstallContext) async throws -> RollbackOutcome {
     guard let plan = try? load(context) else { return .nothingToUndo }
     let booted = try await status().booted

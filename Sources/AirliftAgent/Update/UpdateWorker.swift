@@ -115,6 +115,9 @@ actor UpdateWorker {
       if Task.isCancelled { return }
       if rebootRequested { break }
     }
+    // No update is on trial any more (or a reboot into another version is under way): the running version is
+    // the good one.
+    if !rebootRequested { await handlers.confirmRunningVersion(logger: logger) }
     for await job in queue {
       if Task.isCancelled { return }
       // After a reboot was asked for, nothing more runs in this start (the agent is stopping for it): a notice

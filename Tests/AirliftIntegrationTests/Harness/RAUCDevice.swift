@@ -3,12 +3,21 @@ import Foundation
 
 /// A device with Debian's real RAUC: `rauc service` on a private system
 /// bus (`dbus-daemon`), two ext4 slots on loop devices, and bundles made
-/// and signed with `rauc bundle`. What cannot run here is the bootloader
-/// and the reboot: RAUC's `custom` bootloader backend is a script keeping
-/// the primary slot in a file, and `powerCycle()` restarts `rauc service`
-/// as booted from that slot.
+/// and signed with `rauc bundle`. The boot state is kept by RAUC's own
+/// `grub` backend in a grubenv file (real `grub-editenv`), or by its
+/// `custom` backend, a script keeping it in files. What cannot run here is
+/// GRUB itself and the reboot: `powerCycle()` does what RAUC's documented
+/// grub.cfg does with the environment (or takes the custom primary), then
+/// restarts `rauc service` as booted from the slot it chose.
 final class RAUCDevice {
+  /// The bootloader backend RAUC is configured with.
+  enum Backend: String, CustomStringConvertible, Sendable {
+    case grub, custom
+    var description: String { rawValue }
+  }
+
   let folder: String
+  let backend: Backend
   let a: LoopDevice
   let b: LoopDevice
   private var service: ChildProcess?
@@ -16,11 +25,40 @@ final class RAUCDevice {
 
   var busAddress: String { "unix:path=\(folder)/bus.sock" }
   var certificate: String { "\(folder)/cert.pem" }
-  var primary: String { (try? String(contentsOfFile: "\(folder)/primary", encoding: .utf8)) ?? "" }
+  var grubenv: String { "\(folder)/grubenv" }
+
+  /// The slot the next boot starts: the custom backend's primary, or the first slot of GRUB's ORDER that is OK
+  /// and not yet tried.
+  var primary: String {
+    guard backend == .grub else { return (try? String(contentsOfFile: "\(folder)/primary", encoding: .utf8)) ?? "" }
+    let env = (try? environment()) ?? [:]
+    return (env["ORDER"] ?? "").split(separator: " ").map(String.init).first {
+      env["\($0)_OK"] == "1" && env["\($0)_TRY"] == "0"
+    } ?? ""
+  }
+
+  /// `good` or `bad`, as the backend keeps a slot's state.
+  func state(_ slot: String) throws -> String {
+    guard backend == .grub else {
+      return (try? String(contentsOfFile: "\(folder)/state-\(slot)", encoding: .utf8)) ?? "good"
+    }
+    return try environment()["\(slot)_OK"] == "1" ? "good" : "bad"
+  }
+
+  /// The GRUB environment, as `grub-editenv list` prints it.
+  func environment() throws -> [String: String] {
+    var values: [String: String] = [:]
+    for line in try BootStep.run(["grub-editenv", grubenv, "list"]).split(separator: "\n") {
+      guard let equals = line.firstIndex(of: "=") else { continue }
+      values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+    }
+    return values
+  }
 
   /// Slot A booted (version 0), B empty; `compatible` is the system's.
-  init(in root: String, compatible: String) throws {
+  init(in root: String, compatible: String, backend: Backend = .grub) throws {
     folder = "\(root)/rauc"
+    self.backend = backend
     try FileManager.default.createDirectory(atPath: "\(folder)/mnt", withIntermediateDirectories: true)
     try BootStep.run(["truncate", "-s", "8M", "\(folder)/a.img", "\(folder)/b.img"])
     try BootStep.run(["mkfs.ext4", "-q", "-F", "\(folder)/a.img"])
@@ -49,15 +87,18 @@ final class RAUCDevice {
       esac
       """)
     try "A".write(toFile: "\(folder)/primary", atomically: true, encoding: .utf8)
+    // A installed and good, B never written: what a factory image's grubenv holds.
+    try BootStep.run(["grub-editenv", grubenv, "create"])
+    try BootStep.run(["grub-editenv", grubenv, "set", "ORDER=A B", "A_OK=1", "A_TRY=0", "B_OK=0", "B_TRY=0"])
+    let backendLines =
+      backend == .grub
+      ? "bootloader=grub\ngrubenv=\(grubenv)\n"
+      : "bootloader=custom\n\n[handlers]\nbootloader-custom-backend=\(folder)/backend.sh\n"
     try """
     [system]
     compatible=\(compatible)
-    bootloader=custom
     mountprefix=\(folder)/mnt
-
-    [handlers]
-    bootloader-custom-backend=\(folder)/backend.sh
-
+    \(backendLines)
     [keyring]
     path=\(certificate)
 
@@ -112,16 +153,35 @@ final class RAUCDevice {
     throw HarnessError.setup("rauc service did not answer on \(busAddress)")
   }
 
-  /// A reboot: the service starts again as booted from the primary slot; returns that slot.
+  /// A reboot: the service starts again as booted from the slot the bootloader picks; returns that slot.
   @discardableResult
   func powerCycle() throws -> String {
     if let service, service.isRunning {
       kill(service.processIdentifier, SIGTERM)
       service.waitUntilExit()
     }
-    let slot = primary
+    let slot = backend == .grub ? try grubBoot() : primary
     try startService(booted: slot)
     return slot
+  }
+
+  /// What RAUC's grub.cfg does at boot: the first slot of ORDER that is OK and not tried yet boots, each slot
+  /// looked at is marked tried (RAUC's mark-good clears it); when none is left, the tried good ones are reset
+  /// and the first good one boots.
+  private func grubBoot() throws -> String {
+    let env = try environment()
+    let order = (env["ORDER"] ?? "A B").split(separator: " ").map(String.init)
+    var tried: [String] = []
+    for slot in order {
+      tried.append("\(slot)_TRY=1")
+      if env["\(slot)_OK"] == "1" && env["\(slot)_TRY"] == "0" {
+        try BootStep.run(["grub-editenv", grubenv, "set"] + tried)
+        return slot
+      }
+    }
+    let good = order.filter { env["\($0)_OK"] == "1" }
+    try BootStep.run(["grub-editenv", grubenv, "set"] + good.map { "\($0)_TRY=0" })
+    return good.first ?? order.first ?? "A"
   }
 
   /// `rauc status` as JSON.
