@@ -22,14 +22,21 @@ struct ABStreamTests {
     }
   }
 
-  @Test("the image is written into slot b as it arrives, never to the data disk; read back, tried, committed")
-  func streams() async throws {
+  @Test(
+    "the image is written into slot b as it arrives, never to the data disk; read back, tried, committed — asked for, or because the data disk has no room for it",
+    arguments: [true, false])
+  func streams(_ asked: Bool) async throws {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
       let boot = try BootStep(in: fleet.root, kind: .uboot)
       var config = try fleet.agentConfig("ab-stream")
       config.abSlot = boot.config()
-      config.abSlot?.stream = true
+      if asked {
+        config.abSlot?.stream = true
+      } else {
+        // Not asked: the disk must keep more free than it has, so no image fits on it.
+        config.reservedDiskSpace = 1 << 50
+      }
       try fleet.startAgentProcess(config)
       let image = Self.image(3 << 20, seed: 1)
       let file = "\(fleet.root)/rootfs-2.img"

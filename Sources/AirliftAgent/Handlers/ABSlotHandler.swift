@@ -251,16 +251,10 @@ public struct ABSlotHandler: InstallHandler {
 
   /// The inactive slot, when the image streams into it: `stream` on, or an image larger than the data disk's
   /// free space. The slot is checked (not mounted, large enough) and the plan recorded before a byte arrives.
-  public func streamTarget(for artifact: ArtifactRef, context: InstallContext) async throws -> String? {
-    // The data disk: the update's work folder, or the nearest folder above it that exists yet.
-    var folder = URL(fileURLWithPath: context.workDirectory)
-    while !FileManager.default.fileExists(atPath: folder.path), folder.path != "/" {
-      folder = folder.deletingLastPathComponent()
-    }
-    let free =
-      ((try? FileManager.default.attributesOfFileSystem(forPath: folder.path))?[.systemFreeSize] as? NSNumber)?
-      .int64Value ?? .max
-    guard config.stream == true || artifact.size > free - context.reservedSpace else { return nil }
+  public func streamTarget(
+    for artifact: ArtifactRef, context: InstallContext, fitsOnDataDisk: Bool
+  ) async throws -> String? {
+    guard config.stream == true || !fitsOnDataDisk else { return nil }
     let booted = try await bootedSlot()
     let target = try inactiveSlot(booted: booted)
     guard let path = config.slots[target] else { throw slotError("no path for slot '\(target)'") }

@@ -133,8 +133,9 @@ public protocol InstallHandler: Sendable {
   /// removes the file.
   func deltaSeed(package: String, installDirectory: String, into path: String) async -> Bool
   /// Where `artifact` is written as it downloads instead of a file on the data disk (an A/B image streamed into
-  /// the inactive slot); nil: the download folder, as usual. Refuses a target that cannot take it.
-  func streamTarget(for artifact: ArtifactRef, context: InstallContext) async throws -> String?
+  /// the inactive slot); nil: the download folder, as usual. `fitsOnDataDisk` says whether the data disk has room
+  /// for it. Refuses a target that cannot take it.
+  func streamTarget(for artifact: ArtifactRef, context: InstallContext, fitsOnDataDisk: Bool) async throws -> String?
 }
 
 extension InstallHandler {
@@ -149,7 +150,9 @@ extension InstallHandler {
   public func appStates(installDirectory: String) async -> [AppState] { [] }
   public func assetsNeeded(for notice: DeploymentNotice, installDirectory: String) -> Set<String>? { nil }
   public func deltaSeed(package: String, installDirectory: String, into path: String) async -> Bool { false }
-  public func streamTarget(for artifact: ArtifactRef, context: InstallContext) async throws -> String? { nil }
+  public func streamTarget(
+    for artifact: ArtifactRef, context: InstallContext, fitsOnDataDisk: Bool
+  ) async throws -> String? { nil }
   public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
     throw AgentError.rollbackUnsupported(handler: Self.name)
   }

@@ -202,8 +202,14 @@ struct ArtifactDownloader: Sendable {
 
   /// Refuses to start a download the disk cannot hold.
   func checkFreeSpace(needed: Int64) throws {
+    // The download folder, or before the first download the nearest folder above it: the same disk.
+    var folder = URL(fileURLWithPath: directory)
+    while !FileManager.default.fileExists(atPath: folder.path), folder.path != "/" {
+      folder = folder.deletingLastPathComponent()
+    }
     guard needed > 0,
-      let free = (try? FileManager.default.attributesOfFileSystem(forPath: directory))?[.systemFreeSize] as? NSNumber
+      let free = (try? FileManager.default.attributesOfFileSystem(forPath: folder.path))?[.systemFreeSize]
+        as? NSNumber
     else { return }
     guard free.int64Value - reservedSpace >= needed else {
       throw AgentError.notEnoughSpace(path: directory, needed: needed, free: free.int64Value, reserved: reservedSpace)

@@ -86,7 +86,10 @@ extension UpdateWorker {
     let report = progressReporter(notice, attempt: attempt, tally: tally)
     let timeout = TimeAmount.seconds(min(remaining.components.seconds, Int64(Limits.stageTimeout.upperBound)) + 1)
     // An image that goes straight into its slot: no copy on the data disk, and no delta.
-    if let target = try await handler(notice).streamTarget(for: artifact, context: context(notice)) {
+    let fits = (try? downloader.checkFreeSpace(needed: artifact.size)) != nil
+    if let target = try await handler(notice).streamTarget(
+      for: artifact, context: context(notice), fitsOnDataDisk: fits)
+    {
       return try await downloader.stream(artifact, into: target, timeout: timeout, tally: tally) { bytes, resumedFrom in
         let stage = "writing \(artifact.name) into \(target) as it arrives"
         // The resume and the last bytes always reach the controller, whatever the throttle says.
