@@ -49,14 +49,7 @@ extension ArtifactDownloader {
 
     // What the target already holds of this image counts, once re-read through the hash.
     let hasher = SHA256Hasher()
-    var offset = min(max(record.written, 0), artifact.size)
-    var read: Int64 = 0
-    try handle.seek(toOffset: 0)
-    while read < offset, let data = try handle.read(upToCount: Int(min(1 << 20, offset - read))), !data.isEmpty {
-      hasher.update(data)
-      read += Int64(data.count)
-    }
-    if read < offset { offset = read }
+    let offset = try Self.rehash(handle, bytes: min(max(record.written, 0), artifact.size), into: hasher)
 
     var received = offset
     if offset < artifact.size {

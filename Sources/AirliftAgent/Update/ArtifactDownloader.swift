@@ -59,14 +59,7 @@ struct ArtifactDownloader: Sendable {
       try handle.truncate(atOffset: 0)
       offset = 0
     }
-    if offset > 0 {
-      try handle.seek(toOffset: 0)
-      var read: Int64 = 0
-      while read < offset, let data = try handle.read(upToCount: 1 << 20), !data.isEmpty {
-        hasher.update(data)
-        read += Int64(data.count)
-      }
-    }
+    offset = try Self.rehash(handle, bytes: offset, into: hasher)
     try checkFreeSpace(needed: artifact.size - offset)
 
     var received = offset
@@ -198,6 +191,18 @@ struct ArtifactDownloader: Sendable {
       return "No space left on device"
     }
     return error.localizedDescription
+  }
+
+  /// Feeds the first `bytes` of `handle` to `hasher` (what an earlier run wrote counts once re-read); returns how
+  /// many it could read, fewer when the file is shorter.
+  static func rehash(_ handle: FileHandle, bytes: Int64, into hasher: SHA256Hasher) throws -> Int64 {
+    try handle.seek(toOffset: 0)
+    var read: Int64 = 0
+    while read < bytes, let data = try handle.read(upToCount: Int(min(1 << 20, bytes - read))), !data.isEmpty {
+      hasher.update(data)
+      read += Int64(data.count)
+    }
+    return read
   }
 
   /// Refuses to start a download the disk cannot hold.

@@ -32,14 +32,14 @@ actor UpdateWorker {
   private let limits: UpdateLimits
   private let gates: UpdateGates
   let logger: Logger
-  private let onChange: @Sendable () async -> Void
-  private let onReboot: @Sendable () -> Void
+  let onChange: @Sendable () async -> Void
+  let onReboot: @Sendable () -> Void
   /// An update asked for a reboot: this start of the agent takes no more work.
-  private var rebootRequested = false
+  var rebootRequested = false
   /// Returns once the controller can be reached (or when cancelled).
   private let controllerContact: @Sendable () async -> Void
   /// Runs before a reboot: gives the stored reports a bounded chance to reach the controller first.
-  private let beforeReboot: @Sendable () async -> Void
+  let beforeReboot: @Sendable () async -> Void
   private let queue: AsyncStream<UpdateJob>
   private let enqueue: AsyncStream<UpdateJob>.Continuation
   /// The deployment the device was last told to run: a waiting update that is not it gives way.
@@ -360,61 +360,6 @@ actor UpdateWorker {
     } catch {
       return .installFailed(reason: "\(error)")
     }
-  }
-
-  /// The operator's rollback: the handler switches back, then the update
-  /// that had installed the current version is reported `RolledBack`.
-  private func rollBack(_ command: DeviceCommand) async {
-    let topic = Topics.device(deviceID, .status)
-    // Delivered again (QoS 1, or a polling device's next check-in before the answer arrived): answer again, once.
-    if let done = try? store.handledCommand(command.id) {
-      logger.info("command \(command.id) was carried out already; answering again")
-      answer(command, ok: done.ok, message: done.message)
-      return
-    }
-    do {
-      guard let installed = try store.installedPackage(command.package),
-        let record = try store.lastSuccessfulUpdate(of: command.package)
-      else {
-        throw AgentError.nothingToRollBack(package: command.package, reason: "it was never installed by an update")
-      }
-      guard let previous = installed.previousVersion else {
-        throw AgentError.nothingToRollBack(
-          package: command.package, reason: "\(installed.version) is the only version it has had")
-      }
-      let handler = try handlers.handler(named: record.notice.handler)
-      let outcome = try await handler.rollBackToPrevious(
-        package: command.package, installDirectory: config.installDirectory)
-      let report = StatusReport(
-        deployment: record.notice.deployment, state: .rolledBack, stage: "rolled back on request to \(previous)",
-        error: command.reason.map { "operator rollback: \($0)" } ?? "operator rollback")
-      try store.recordRollback(record, to: previous, report: report, topic: topic)
-      outbox.wake()
-      events.publish(DeviceUpdateEvent(notice: record.notice, report: report))
-      answer(command, ok: true, message: "rolled \(command.package) back from \(installed.version) to \(previous)")
-      logger.notice("rolled \(command.package) back from \(installed.version) to \(previous)")
-      await onChange()
-      if outcome == .undoneNeedsReboot {
-        await beforeReboot()
-        rebootRequested = true
-        try await handler.reboot()
-        onReboot()
-      }
-    } catch {
-      logger.error("rollback of \(command.package) refused: \(error)")
-      answer(command, ok: false, message: "\(error)")
-    }
-  }
-
-  /// Queues the answer to an operator command.
-  private func answer(_ command: DeviceCommand, ok: Bool, message: String) {
-    let result = CommandResult(command: command.id, ok: ok, message: message)
-    do {
-      try store.answerCommand(result, topic: Topics.device(deviceID, .commandResult))
-    } catch {
-      logger.error("could not store the answer to command \(command.id): \(error)")
-    }
-    outbox.wake()
   }
 
   func handler(_ notice: DeploymentNotice) throws -> any InstallHandler {

@@ -53,6 +53,12 @@ struct BootStep {
     let text =
       kind == .uboot
       ? try Self.run(["fw_printenv", "-c", environment]) : try Self.run(["grub-editenv", environment, "list"])
+    return Self.assignments(text)
+  }
+
+  /// `name=value` lines as both tools print them. The test reads them on its own rather than through the
+  /// agent's parser, so a mistake there cannot hide in both.
+  static func assignments(_ text: String) -> [String: String] {
     var values: [String: String] = [:]
     for line in text.split(separator: "\n") {
       guard let equals = line.firstIndex(of: "=") else { continue }

@@ -47,12 +47,7 @@ final class RAUCDevice {
 
   /// The GRUB environment, as `grub-editenv list` prints it.
   func environment() throws -> [String: String] {
-    var values: [String: String] = [:]
-    for line in try BootStep.run(["grub-editenv", grubenv, "list"]).split(separator: "\n") {
-      guard let equals = line.firstIndex(of: "=") else { continue }
-      values[String(line[..<equals])] = String(line[line.index(after: equals)...])
-    }
-    return values
+    BootStep.assignments(try BootStep.run(["grub-editenv", grubenv, "list"]))
   }
 
   /// Slot A booted (version 0), B empty; `compatible` is the system's.
