@@ -123,13 +123,16 @@ struct ABBootloaderTests {
   }
 
   @Test(
-    "a new version that passes its health check but cannot reach the controller is not committed: slot a again, RolledBack reported once it can"
-  )
-  func unreachableController() async throws {
+    "a new version that passes its health check but cannot reach the controller is not committed: slot a again, RolledBack reported once it can (MQTT, and a polling device over HTTPS)",
+    arguments: [DeviceTransport.mqtt, .https])
+  func unreachableController(_ transport: DeviceTransport) async throws {
     try await Fleet.with { fleet in
       let client = try #require(fleet.client)
       let boot = try BootStep(in: fleet.root, kind: .uboot)
-      var config = try fleet.agentConfig("ab-unreachable")
+      var config =
+        transport == .https
+        ? try PollingDeviceTests.pollingConfig(fleet, "ab-unreachable-poll")
+        : try fleet.agentConfig("ab-unreachable")
       config.abSlot = boot.config(healthCheck: [try TestScript.write("\(fleet.root)/health.sh", "exit 0")])
       config.commitTimeout = 3
       try fleet.startAgentProcess(config)
@@ -138,7 +141,11 @@ struct ABBootloaderTests {
       #expect(try boot.powerCycle() == "b")
       // The new version's network is broken: the broker it is given does not answer.
       var cutOff = config
-      cutOff.brokerURL = "mqtts://127.0.0.1:\(try Loopback.freePort())"
+      if transport == .https {
+        cutOff.controllerURL = "https://127.0.0.1:\(try Loopback.freePort())"
+      } else {
+        cutOff.brokerURL = "mqtts://127.0.0.1:\(try Loopback.freePort())"
+      }
       try fleet.startAgentProcess(cutOff)
       #expect(try await fleet.waitForAgentExit(config.deviceID) == 0, "it rolls back and reboots into slot a")
       let values = try boot.variables()
