@@ -86,9 +86,10 @@ struct PollingDeviceTests {
       await fleet.stopAgent("px-2")
       _ = try await client.uploadRelease(package: "app", version: "1.0.0", file: try ReleaseBundle.make(in: fleet.root))
       let deployment = try await client.createDeployment(
-        .init(package: "app", version: "1.0.0", target: .init(devices: ["px-2"]), deviceTimeout: 10))
-      // Longer than the device timeout: an MQTT device would have failed by now ("did not start").
-      try await Task.sleep(for: .seconds(12))
+        .init(package: "app", version: "1.0.0", target: .init(devices: ["px-2"]), deviceTimeout: 20))
+      // Longer than the device timeout: an MQTT device would have failed by now ("did not start"). The timeout
+      // leaves the device room to install once it checks in on a loaded CI machine (10 s did not, once).
+      try await Task.sleep(for: .seconds(22))
       let waiting = try await client.deployment(deployment.id)
       #expect(waiting.devices.first?.state == .pending && waiting.status == .active, "\(waiting.devices)")
 

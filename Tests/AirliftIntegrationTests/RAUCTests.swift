@@ -20,13 +20,6 @@ struct RAUCTests {
       .init(package: "rootfs", version: version, target: .init(devices: [device])))
   }
 
-  private func end(_ client: ControllerClient, _ deployment: API.Deployment) async throws -> API.DeviceProgress {
-    try await eventually("the update to end") {
-      try await client.deployment(deployment.id).devices.first?.state.isTerminal == true
-    }
-    return try #require(try await client.deployment(deployment.id).devices.first)
-  }
-
   @Test(
     "a bundle for other hardware is refused by RAUC; a good one goes to slot B, boots, and is marked good after the health check",
     arguments: [RAUCDevice.Backend.grub, .custom])
@@ -42,7 +35,8 @@ struct RAUCTests {
       try fleet.startAgentProcess(config)
 
       let (wrong, _) = try device.bundle(version: "1.9.0", compatible: "gw-100")
-      let refused = try await end(client, try await deploy(fleet, client, wrong, version: "1.9.0", to: config.deviceID))
+      let refused = try await client.ended(
+        try await deploy(fleet, client, wrong, version: "1.9.0", to: config.deviceID).id, as: .failed)
       #expect(refused.state == .failed)
       #expect(refused.error?.contains("rauc install") == true, "\(refused.error ?? "")")
       #expect(device.primary == "A")
@@ -61,7 +55,7 @@ struct RAUCTests {
       #expect(finished.stage?.isEmpty == false)
       #expect(try device.powerCycle() == "B")
       try fleet.startAgentProcess(config)
-      let done = try await end(client, deployment)
+      let done = try await client.ended(deployment.id, as: .successful)
       #expect(done.state == .successful, "\(done.error ?? "")")
       #expect(try device.status()["booted"] as? String == "B")
       #expect(try device.state("B") == "good", "rauc status mark-good marked B")
@@ -105,7 +99,7 @@ struct RAUCTests {
       #expect(try device.state("B") == "bad")
       #expect(try device.powerCycle() == "A")
       try fleet.startAgentProcess(config)
-      let ended = try await end(client, deployment)
+      let ended = try await client.ended(deployment.id, as: .rolledBack)
       #expect(ended.state == .rolledBack)
       #expect(ended.error?.contains("modem does not answer") == true, "\(ended.error ?? "")")
     }
@@ -128,11 +122,8 @@ struct RAUCTests {
       #expect(try device.environment()["B_TRY"] == "1")
       #expect(try device.powerCycle() == "A")
       try fleet.startAgentProcess(config)
-      // Failed while it rolls back, then RolledBack.
-      try await eventually("RolledBack") {
-        try await client.deployment(deployment.id).devices.first?.state == .rolledBack
-      }
-      let ended = try #require(try await client.deployment(deployment.id).devices.first)
+      let ended = try await client.ended(deployment.id, as: .rolledBack)
+      #expect(ended.state == .rolledBack)
       #expect(ended.error?.contains("booted slot A, not the new slot B") == true, "\(ended.error ?? "")")
       #expect(device.primary == "A")
     }
@@ -154,7 +145,7 @@ struct RAUCTests {
         #expect(try await fleet.waitForAgentExit(config.deviceID) == 0)
         #expect(try device.powerCycle() == slot)
         try fleet.startAgentProcess(config)
-        let done = try await end(client, deployment)
+        let done = try await client.ended(deployment.id, as: .successful)
         #expect(done.state == .successful, "\(done.error ?? "")")
       }
       try await eventually("the inventory to show 3.0.0") {
