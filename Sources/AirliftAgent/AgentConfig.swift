@@ -72,6 +72,8 @@ public struct AgentConfig: Codable, Sendable {
   public var swupdate: SWUpdateConfig?
   /// How the `rauc` handler reaches RAUC (nil: no `rauc` handler).
   public var rauc: RAUCConfig?
+  /// Where a multi-step update's download steps may put files, and how its reboot step reboots.
+  public var steps: StepsConfig?
   /// How the `compose` handler runs containerized apps (nil: every app, found engine and Compose).
   public var compose: ComposeConfig?
   /// Unix socket streaming `device:update` events as JSON lines (default DATA/events.sock).
@@ -107,7 +109,7 @@ public struct AgentConfig: Codable, Sendable {
     case channels
     case period, jitter, schedule, apply, timeZone, consent, updateLockFile, preconditionCommand, recheckInterval
     case progressInterval, progressPercent, maxAttempts, retryBaseDelay, retryMaxDelay, connectTimeout, stallTimeout
-    case maxBytesPerSecond, reservedDiskSpace, maxBoots, commitTimeout, abSlot, swupdate, rauc, eventSocket,
+    case maxBytesPerSecond, reservedDiskSpace, maxBoots, commitTimeout, abSlot, swupdate, rauc, steps, eventSocket,
       hooksDirectory,
       hookTimeout
     case trustedKeys, compose, transport, keepAssets, compatible
@@ -167,6 +169,7 @@ public struct AgentConfig: Codable, Sendable {
     abSlot = try c.decodeIfPresent(ABSlotConfig.self, forKey: .abSlot)
     swupdate = try c.decodeIfPresent(SWUpdateConfig.self, forKey: .swupdate)
     rauc = try c.decodeIfPresent(RAUCConfig.self, forKey: .rauc)
+    steps = try c.decodeIfPresent(StepsConfig.self, forKey: .steps)
     compose = try c.decodeIfPresent(ComposeConfig.self, forKey: .compose)
     eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
     hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
@@ -227,6 +230,9 @@ public struct AgentConfig: Codable, Sendable {
       throw DecodingError.dataCorruptedError(
         forKey: .abSlot, in: c, debugDescription: "commandTimeout is \(timeout), out of range: give 1 to 86400 seconds")
     }
+    if let problem = config.steps?.problem {
+      throw DecodingError.dataCorruptedError(forKey: .steps, in: c, debugDescription: problem)
+    }
     if let problem = config.abSlot?.problem {
       throw DecodingError.dataCorruptedError(forKey: .abSlot, in: c, debugDescription: problem)
     }
@@ -272,6 +278,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encodeIfPresent(abSlot, forKey: .abSlot)
     try c.encodeIfPresent(swupdate, forKey: .swupdate)
     try c.encodeIfPresent(rauc, forKey: .rauc)
+    try c.encodeIfPresent(steps, forKey: .steps)
     try c.encodeIfPresent(compose, forKey: .compose)
     try c.encodeIfPresent(eventSocket, forKey: .eventSocket)
     try c.encodeIfPresent(hooksDirectory, forKey: .hooksDirectory)

@@ -18,6 +18,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case command(role: String, reason: String)
   case slot(reason: String)
   case bundle(reason: String)
+  /// A step of a multi-step update failed (1-based `number` of `count`).
+  case step(number: Int, count: Int, label: String, reason: String)
   case scriptFailed(script: String, status: String, output: String)
   case interrupted(state: String)
   case controller(reason: String)
@@ -64,6 +66,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
       return "cannot roll \(package) back: \(reason)"
     case .command(let role, let reason):
       return "\(role): \(reason)"
+    case .step(let number, let count, let label, let reason):
+      return "step \(number) of \(count) (\(label)): \(reason)"
     case .slot(let reason):
       return "A/B slot: \(reason)"
     case .bundle(let reason):

@@ -33,7 +33,12 @@ extension DeploymentService {
       throw FlowError.handlerMismatch(
         flow: flow.ref, handler: flow.definition.handler, release: ref, releaseHandler: release.handler)
     }
-    let target = flow.definition.target
+    // The run may name its own target (the test group now, production later); the flow's is the default.
+    if let reason = request.target?.problem {
+      throw DeploymentError.invalidRequest("the run's target: \(reason)")
+    }
+    let target = request.target ?? flow.definition.target
+    if let group = target.group { _ = try await store.group(group) }
     var devices = target.devices
     if let text = target.expression {
       var filter = DeviceFilter()
@@ -51,6 +56,7 @@ extension DeploymentService {
     create.retries = retries
     create.downloadTimeout = flow.definition.downloadTimeout
     create.installTimeout = flow.definition.installTimeout
+    create.steps = flow.definition.steps
     return try await self.create(create, by: creator, flow: flow.ref)
   }
 }

@@ -21,7 +21,7 @@ extension DeploymentService {
           packURL: $0.pack.map { "\(baseURL)/artifacts/\($0.sha256)" })
       },
       parameters: desired.parameters, timeouts: desired.timeouts, round: desired.round > 1 ? desired.round : nil,
-      manifest: desired.manifest, downgrade: desired.downgrade ? true : nil)
+      manifest: desired.manifest, downgrade: desired.downgrade ? true : nil, steps: desired.steps)
   }
 
   func notifyAll(_ deployment: API.Deployment) async {

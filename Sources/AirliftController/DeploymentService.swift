@@ -63,6 +63,8 @@ public final class DeploymentService: Sendable {
     if let expiry = try? Date(signature.expires, strategy: .iso8601), expiry <= now {
       throw StoreError.releaseExpired(ref, expires: signature.expires)
     }
+    let parameters = release.parameters.merging(request.parameters) { _, given in given }
+    let steps = try Self.steps(of: request, release: release, parameters: parameters)
     // Devices refuse a downgrade the signature does not allow: say so before any device tries.
     if request.downgrade == true && !signature.downgrade { throw StoreError.downgradeNotSigned(ref) }
     var deviceTimeout = request.deviceTimeout
@@ -79,12 +81,11 @@ public final class DeploymentService: Sendable {
     let deployment = try await store.createDeployment(
       NewDeployment(
         id: String(id), name: request.name, release: ref, tag: request.tag, target: request.target,
-        parameters: release.parameters.merging(request.parameters) { _, given in given },
-        maxDevices: request.maxDevices, deviceTimeout: deviceTimeout, startAt: request.startAt,
+        parameters: parameters, maxDevices: request.maxDevices, deviceTimeout: deviceTimeout, startAt: request.startAt,
         supersede: request.supersede, rollout: request.rollout, needsApproval: request.needsApproval,
         createdBy: creator, downloadTimeout: request.downloadTimeout, installTimeout: request.installTimeout,
         canariesFrom: request.canariesFrom, retries: request.retries ?? 0, downgrade: request.downgrade ?? false,
-        flow: flow),
+        flow: flow, steps: steps),
       now: now)
     logger.info(
       "deployment created",
@@ -96,6 +97,39 @@ public final class DeploymentService: Sendable {
     if deployment.status == .active { await notifyNew(deployment) }
     if request.rollout != nil { await tick(now: now) }
     return try await store.deployment(id: deployment.id) ?? deployment
+  }
+
+  /// The steps a deployment's devices run, `${NAME}` filled from its parameters and checked: only a release
+  /// of the `steps` handler has them, and each names one of its assets.
+  static func steps(of request: API.CreateDeployment, release: API.Release, parameters: [String: String]) throws
+    -> [FlowStep]?
+  {
+    let ref = ReleaseRef(package: release.package, version: release.version)
+    guard release.handler == HandlerName.steps else {
+      guard request.steps == nil else {
+        throw DeploymentError.invalidRequest(
+          "steps are for a release of the steps handler; \(ref) installs with '\(release.handler)'")
+      }
+      return nil
+    }
+    guard let given = request.steps else {
+      throw DeploymentError.invalidRequest(
+        "\(ref) is a release of the steps handler: give its steps (a flow with steps, or steps in the request)")
+    }
+    let steps: [FlowStep]
+    do {
+      steps = try given.map { (step) throws(FlowStepError) in try step.resolved(parameters) }
+      try steps.validateSteps(declared: nil, resolved: true)
+    } catch {
+      throw DeploymentError.invalidRequest("\(error)")
+    }
+    let assets = Set(release.assets.map(\.name))
+    if let missing = steps.first(where: { $0.asset.map { !assets.contains($0) } ?? false }) {
+      throw DeploymentError.invalidRequest(
+        "step '\(missing.label)' names asset '\(missing.asset ?? "")', which \(ref) does not have (it has "
+          + assets.sorted().joined(separator: ", ") + ")")
+    }
+    return steps
   }
 
   /// For aborted rollouts that asked for it, once they settled: deploy to the

@@ -70,6 +70,8 @@ extension API {
     /// Accept listed devices that have never checked in (devices still being made); without a device timeout,
     /// theirs is `Limits.unknownDeviceTimeout`, so the deployment cannot wait for them forever.
     public var allowUnknownDevices: Bool?
+    /// A multi-step update's steps (a release of the `steps` handler), `${NAME}` filled from `parameters`.
+    public var steps: [FlowStep]?
 
     public init(
       package: String, version: String? = nil, tag: String? = nil, target: Target,
@@ -112,6 +114,7 @@ extension API {
       retries = try c.decodeIfPresent(Int.self, forKey: .retries)
       downgrade = try c.decodeIfPresent(Bool.self, forKey: .downgrade)
       allowUnknownDevices = try c.decodeIfPresent(Bool.self, forKey: .allowUnknownDevices)
+      steps = try c.decodeIfPresent([FlowStep].self, forKey: .steps)
     }
   }
 
@@ -195,6 +198,8 @@ extension API {
     public var downgrade: Bool = false
     /// The flow version it runs, when a flow launched it (its parameter values are `parameters`).
     public var flow: FlowRef?
+    /// A multi-step update's steps, as the devices run them.
+    public var steps: [FlowStep]?
 
     public init(
       id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,

@@ -115,6 +115,9 @@ extension API {
     public var deviceTimeout: Int?
     public var downloadTimeout: Int?
     public var installTimeout: Int?
+    /// The action blocks a device runs in order (handler `steps`); `${NAME}` in their fields takes a
+    /// parameter's value.
+    public var steps: [FlowStep]?
 
     public init(
       name: String, description: String? = nil, handler: String, parameters: [FlowParameter] = [],
@@ -141,6 +144,7 @@ extension API {
       deviceTimeout = try c.decodeIfPresent(Int.self, forKey: .deviceTimeout)
       downloadTimeout = try c.decodeIfPresent(Int.self, forKey: .downloadTimeout)
       installTimeout = try c.decodeIfPresent(Int.self, forKey: .installTimeout)
+      steps = try c.decodeIfPresent([FlowStep].self, forKey: .steps)
     }
   }
 
@@ -186,11 +190,15 @@ extension API {
     public var flowVersion: Int?
     public var name: String?
     public var startAt: Date?
+    /// Who this run is for, instead of the flow's own target (the same flow on the test group, then on
+    /// production).
+    public var target: FlowTarget?
 
     public init(
       package: String, version: String? = nil, tag: String? = nil, parameters: [String: String] = [:],
-      flowVersion: Int? = nil, name: String? = nil, startAt: Date? = nil
+      flowVersion: Int? = nil, name: String? = nil, startAt: Date? = nil, target: FlowTarget? = nil
     ) {
+      self.target = target
       self.package = package
       self.version = version
       self.tag = tag
@@ -209,6 +217,7 @@ extension API {
       flowVersion = try c.decodeIfPresent(Int.self, forKey: .flowVersion)
       name = try c.decodeIfPresent(String.self, forKey: .name)
       startAt = try c.decodeIfPresent(Date.self, forKey: .startAt)
+      target = try c.decodeIfPresent(FlowTarget.self, forKey: .target)
     }
   }
 }

@@ -9,6 +9,8 @@ public enum HandlerName {
   public static let swupdate = "swupdate"
   /// A RAUC bundle, installed by the device's `rauc service`.
   public static let rauc = "rauc"
+  /// A multi-step update: the deployment's steps, each through its action, on the release's assets.
+  public static let steps = "steps"
   /// Every name a release may use.
-  public static let all: Set<String> = [script, directory, abSlot, compose, swupdate, rauc]
+  public static let all: Set<String> = [script, directory, abSlot, compose, swupdate, rauc, steps]
 }

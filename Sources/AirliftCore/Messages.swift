@@ -78,12 +78,15 @@ public struct DeploymentNotice: Codable, Sendable, Equatable {
   public var manifest: SignedManifest?
   /// The operator asked for this release to replace a newer version (the manifest must allow it too).
   public var downgrade: Bool?
+  /// A multi-step update's steps (handler `steps`), resolved with the run's parameter values.
+  public var steps: [FlowStep]?
 
   public init(
     deployment: String, release: ReleaseRef, handler: String, artifacts: [ArtifactRef],
     parameters: [String: String] = [:], timeouts: UpdateTimeouts = .init(), round: Int? = nil,
-    manifest: SignedManifest? = nil, downgrade: Bool? = nil
+    manifest: SignedManifest? = nil, downgrade: Bool? = nil, steps: [FlowStep]? = nil
   ) {
+    self.steps = steps
     self.round = round
     self.manifest = manifest
     self.downgrade = downgrade

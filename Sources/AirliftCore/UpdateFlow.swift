@@ -35,7 +35,6 @@ extension API.CreateFlow {
       try Names.validateTag(name)
       try Names.validateTag(handler)
       for parameter in parameters { try Names.validateParameter(parameter.name) }
-      for device in target.devices ?? [] { _ = try DeviceID(device) }
     } catch {
       throw invalid(error.description)
     }
@@ -48,18 +47,17 @@ extension API.CreateFlow {
         throw invalid("parameter '\(parameter.name)' is required and has a default; give one or the other")
       }
     }
-    guard target.kinds == 1 else {
-      throw invalid("give exactly one target: devices, a group, an expression, a channel or all devices")
-    }
-    if target.devices?.isEmpty == true { throw invalid("the target's device list is empty") }
-    if let expression = target.expression {
-      do { _ = try PolicyExpression(expression) } catch { throw invalid("target expression: \(error)") }
-    }
-    if let channel = target.channel {
-      let parts = channel.split(separator: ":", omittingEmptySubsequences: false)
-      guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-        throw invalid("a channel target is PACKAGE:TAG, got '\(channel)'")
+    if let reason = target.problem { throw invalid(reason) }
+    switch (handler == HandlerName.steps, steps) {
+    case (true, nil): throw invalid("a flow of the steps handler lists its steps")
+    case (false, _?): throw invalid("steps belong to a flow of the 'steps' handler, not '\(handler)'")
+    case (true, let steps?):
+      do {
+        try steps.validateSteps(declared: Set(parameters.map(\.name)), resolved: false)
+      } catch {
+        throw invalid(error.description)
       }
+    case (false, nil): break
     }
     if let failure = onFailure {
       if let retries = failure.retries {
@@ -83,9 +81,6 @@ extension API.CreateFlow {
       try Limits.check("downloadTimeout", downloadTimeout, in: Limits.stageTimeout, unit: "seconds")
       try Limits.check("installTimeout", installTimeout, in: Limits.stageTimeout, unit: "seconds")
       try Limits.check("onFailure.maxFailures", onFailure?.maxFailures, in: Limits.maxFailures, unit: "devices")
-      if let devices = target.devices {
-        try Limits.check("target.devices (how many)", devices.count, in: Limits.targetDevices, unit: "devices")
-      }
       try rollout?.validate()
     } catch {
       throw invalid(error.description)
@@ -93,7 +88,49 @@ extension API.CreateFlow {
   }
 }
 
+extension API.FlowTarget {
+  /// What is wrong with the target, in words; nil when it names exactly one kind of target, well formed.
+  public var problem: String? {
+    guard kinds == 1 else {
+      return "give exactly one target: devices, a group, an expression, a channel or all devices"
+    }
+    if let devices {
+      if devices.isEmpty { return "the target's device list is empty" }
+      if !Limits.targetDevices.contains(devices.count) {
+        return
+          "target.devices lists \(devices.count) devices, out of range: give 1 to \(Limits.targetDevices.upperBound)"
+      }
+      for device in devices {
+        do { _ = try DeviceID(device) } catch { return error.description }
+      }
+    }
+    if let expression {
+      do { _ = try PolicyExpression(expression) } catch { return "target expression: \(error)" }
+    }
+    if let channel {
+      let parts = channel.split(separator: ":", omittingEmptySubsequences: false)
+      guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+        return "a channel target is PACKAGE:TAG, got '\(channel)'"
+      }
+    }
+    return nil
+  }
+}
+
 extension API.Flow {
+  /// One run's steps: the flow's, each `${NAME}` replaced by this run's value, then checked as the device
+  /// will run them. Nil for a flow without steps.
+  public func resolvedSteps(_ values: [String: String]) throws(FlowError) -> [FlowStep]? {
+    guard let steps = definition.steps else { return nil }
+    do {
+      let resolved = try steps.map { (step) throws(FlowStepError) in try step.resolved(values) }
+      try resolved.validateSteps(declared: nil, resolved: true)
+      return resolved
+    } catch {
+      throw .invalid(flow: ref.description, reason: error.description)
+    }
+  }
+
   /// One run's parameter values: what the run gives for declared
   /// parameters, the defaults for the rest. A value for an undeclared
   /// parameter, or none for a required one, is refused before anything starts.

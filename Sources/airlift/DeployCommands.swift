@@ -63,13 +63,16 @@ struct Deploy: AsyncParsableCommand {
       if flow != nil {
         let plan = try rolloutOptions.plan()
         let steered =
-          all || group != nil || !devices.isEmpty || plan != nil || maxDevices != nil || deviceTimeout != nil
+          plan != nil || maxDevices != nil || deviceTimeout != nil
           || retries != nil || downloadTimeout != nil || installTimeout != nil || canariesFrom != nil || supersede
           || needsApproval || downgrade
         if steered {
           throw ValidationError(
-            "with --flow the flow sets the target, rollout, timeouts and failure policy; give only --param, --name and --start-at"
+            "with --flow the flow sets the rollout, timeouts and failure policy; give only --param, --name, --start-at and a target of this run (--device, --group or --all)"
           )
+        }
+        if [all, group != nil, !devices.isEmpty].filter({ $0 }).count > 1 {
+          throw ValidationError("give one target for this run: --device ID (repeatable), --group NAME or --all")
         }
         _ = try KeyValues.parse(parameters)
         _ = try startDate()
@@ -124,7 +127,9 @@ struct Deploy: AsyncParsableCommand {
       if let flow {
         let launch = API.LaunchFlow(
           package: package, version: version, tag: tag, parameters: try KeyValues.parse(parameters),
-          flowVersion: flowVersion, name: name, startAt: try startDate())
+          flowVersion: flowVersion, name: name, startAt: try startDate(),
+          target: all || group != nil || !devices.isEmpty
+            ? API.FlowTarget(devices: devices.isEmpty ? nil : devices, group: group, allDevices: all) : nil)
         let deployment = try await connection.withClient { try await $0.launchFlow(flow, launch) }
         return report(deployment)
       }
@@ -205,6 +210,7 @@ struct Deploy: AsyncParsableCommand {
         let values = deployment.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         header += "\nflow \(flow)" + (values.isEmpty ? "" : " with \(values.joined(separator: " "))")
       }
+      for (number, step) in (deployment.steps ?? []).enumerated() { header += "\nstep \(number + 1): \(step.summary)" }
       if let parent = deployment.linkedTo { header += "\nrollback of \(parent)" }
       if !deployment.rolledBackBy.isEmpty {
         header += "\nrolled back by \(deployment.rolledBackBy.joined(separator: ", "))"

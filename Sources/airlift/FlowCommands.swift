@@ -165,6 +165,9 @@ struct FlowCommand: AsyncParsableCommand {
       var lines = ["flow \(flow.ref)  handler \(definition.handler)  created \(Output.date(flow.createdAt))"]
       if let description = definition.description { lines.append(description) }
       lines.append("target: \(definition.target.description)")
+      for (number, step) in (definition.steps ?? []).enumerated() {
+        lines.append("step \(number + 1): \(step.summary)")
+      }
       if let plan = flow.runPolicy.rollout {
         lines.append(
           "rollout: phases \(plan.phases.map(\.description).joined(separator: ",")), success threshold \(plan.successThreshold)%"

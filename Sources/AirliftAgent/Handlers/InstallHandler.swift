@@ -97,6 +97,9 @@ public protocol InstallHandler: Sendable {
   static var name: String { get }
   /// Whether a successful install needs a reboot before `verify`.
   var needsReboot: Bool { get }
+  /// Whether installing `notice` needs a reboot before `verify` (a multi-step update with a reboot step);
+  /// `needsReboot` unless the handler says otherwise.
+  func needsReboot(for notice: DeploymentNotice) -> Bool
   /// Fetches what the install needs beyond the downloaded assets (a compose
   /// app's images), in the download phase: nothing on the device has
   /// changed yet, a failure is a download failure (retried when it may
@@ -140,6 +143,7 @@ public protocol InstallHandler: Sendable {
 
 extension InstallHandler {
   public var needsReboot: Bool { false }
+  public func needsReboot(for notice: DeploymentNotice) -> Bool { needsReboot }
   public func prefetch(_ context: InstallContext, progress: @escaping @Sendable (PrefetchProgress) -> Void) async throws
   {}
   public func verify(_ context: InstallContext) async throws {}
@@ -177,6 +181,7 @@ public struct InstallHandlers: Sendable {
       list.append(SWUpdateHandler(slots: slots, config: swupdate))
     }
     if let rauc = config.rauc { list.append(RAUCHandler(config: rauc)) }
+    list.append(StepsHandler(config: config.steps ?? StepsConfig(), installDirectory: config.installDirectory))
     return InstallHandlers(list)
   }
 

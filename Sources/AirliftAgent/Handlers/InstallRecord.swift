@@ -17,7 +17,7 @@ struct InstallRecord<Value: Codable> {
   /// The record; an error naming the folder when the install left none.
   func load() throws -> Value {
     guard let data = FileManager.default.contents(atPath: path) else {
-      throw AgentError.slot(reason: "the install left no record of its slots in \(context.workDirectory)")
+      throw AgentError.bundle(reason: "the install left no record (\(name)) in \(context.workDirectory)")
     }
     return try JSONDecoder().decode(Value.self, from: data)
   }

@@ -30,9 +30,11 @@ extension UpdateWorker {
     }
   }
 
-  /// Queues `Installing` reports of the handler's progress: at once for a new stage, else throttled like a
-  /// download's.
-  func installReporter(_ notice: DeploymentNotice, attempt: Int) -> @Sendable (InstallProgress) -> Void {
+  /// Queues `Installing` (or, for the checks after a reboot, `Verifying`) reports of the handler's progress: at
+  /// once for a new stage, else throttled like a download's.
+  func installReporter(_ notice: DeploymentNotice, attempt: Int, state: DeviceState = .installing)
+    -> @Sendable (InstallProgress) -> Void
+  {
     let start = clock.now
     let interval = config.progressInterval
     let percentStep = config.progressPercent
@@ -43,19 +45,19 @@ extension UpdateWorker {
         for: progress.stage, new: ProgressThrottle(interval: interval, percentStep: percentStep))
       guard let throttle else {
         // A new stage: always reported.
-        self.queueProgress(Self.installing(notice, progress, percent: percent, attempt: attempt), of: notice)
+        self.queueProgress(Self.report(notice, state, progress, percent: percent, attempt: attempt), of: notice)
         return
       }
       guard let percent, throttle.shouldReport(now: (clock.now - start).seconds, percent: percent) else { return }
-      self.queueProgress(Self.installing(notice, progress, percent: percent, attempt: attempt), of: notice)
+      self.queueProgress(Self.report(notice, state, progress, percent: percent, attempt: attempt), of: notice)
     }
   }
 
-  private static func installing(
-    _ notice: DeploymentNotice, _ progress: InstallProgress, percent: Int?, attempt: Int
+  private static func report(
+    _ notice: DeploymentNotice, _ state: DeviceState, _ progress: InstallProgress, percent: Int?, attempt: Int
   ) -> StatusReport {
     StatusReport(
-      deployment: notice.deployment, state: .installing, stage: progress.stage, bytes: progress.bytes,
+      deployment: notice.deployment, state: state, stage: progress.stage, bytes: progress.bytes,
       total: progress.total, percent: percent, attempt: attempt)
   }
 

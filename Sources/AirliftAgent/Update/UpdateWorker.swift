@@ -258,10 +258,12 @@ actor UpdateWorker {
     case .verify:
       do {
         let handler = try handler(notice)
-        try await handler.verify(context(notice))
+        var checking = try context(notice)
+        checking.progress = installReporter(notice, attempt: progress.attempt, state: .verifying)
+        try await handler.verify(checking)
         // A version that boots and passes its checks but cannot be managed is given up as well: committed, it
         // could not be updated or rolled back from afar again.
-        if handler.needsReboot, await !reachesController(within: config.commitTimeout) {
+        if handler.needsReboot(for: notice), await !reachesController(within: config.commitTimeout) {
           return .verifyFailed(
             reason:
               "the controller was not reached within \(Int(config.commitTimeout)) s of the new version's start (commitTimeout): not committed"
@@ -353,7 +355,7 @@ actor UpdateWorker {
       try await clock.withTimeout(Limits.duration(seconds: notice.timeouts.install, in: Limits.stageTimeout)) {
         try await handler.install(context)
       }
-      return .installSucceeded(needsReboot: handler.needsReboot)
+      return .installSucceeded(needsReboot: handler.needsReboot(for: notice))
     } catch is CancellationError {
       if Task.isCancelled { return nil }
       return .abandoned(reason: "the install did not finish within the deployment's \(notice.timeouts.install) s")

@@ -11,6 +11,7 @@ public struct DesiredDeployment: Sendable, Equatable {
   /// The release's signed manifest, as its signer uploaded it.
   public var manifest: SignedManifest?
   public var downgrade: Bool
+  public var steps: [FlowStep]?
 }
 
 /// Everything a new deployment is made of, resolved by the caller.
@@ -38,6 +39,8 @@ public struct NewDeployment: Sendable {
   public var downgrade = false
   /// The flow version that launched it.
   public var flow: API.FlowRef?
+  /// A multi-step update's steps, resolved.
+  public var steps: [FlowStep]?
 }
 
 /// Deployments that can still move devices.
@@ -86,8 +89,8 @@ extension ControllerStore {
           INSERT INTO deployment (id, name, release_id, status, parameters, all_devices, created_at, tag, target_group,
             max_devices, device_timeout, start_at, updated_at, rollout, paused_by_freeze, reason, created_by,
             needs_approval, download_timeout, install_timeout, linked_to, target_channel, target_policy, retries,
-            downgrade, flow_name, flow_version)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            downgrade, flow_name, flow_version, steps)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           """,
         arguments: [
           spec.id, spec.name, releaseID, status.rawValue,
@@ -97,6 +100,7 @@ extension ControllerStore {
           status == .paused, status == .paused ? "fleet frozen: \(frozen.reason ?? "")" : nil, spec.createdBy,
           spec.needsApproval, spec.downloadTimeout, spec.installTimeout, spec.linkedTo, spec.target.channel,
           spec.target.releasePolicy, spec.retries, spec.downgrade, spec.flow?.name, spec.flow?.version,
+          spec.steps.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
         ])
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       var ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
@@ -382,7 +386,7 @@ extension ControllerStore {
       let statement = db.cachedStatement(
         sql: """
           SELECT deployment.id, deployment.parameters, deployment.release_id, deployment.download_timeout,
-            deployment.install_timeout, deployment.downgrade, device_deployment.round
+            deployment.install_timeout, deployment.downgrade, deployment.steps, device_deployment.round
           FROM deployment JOIN device_deployment ON device_deployment.deployment_id = deployment.id
           WHERE device_deployment.device_id = ? AND device_deployment.released_at IS NOT NULL
             AND (deployment.status IN (?, ?) OR device_deployment.state != ?)
@@ -410,7 +414,7 @@ extension ControllerStore {
           timeouts: UpdateTimeouts(
             download: row["download_timeout"] ?? defaults.download,
             install: row["install_timeout"] ?? defaults.install),
-          round: row["round"], manifest: manifest, downgrade: row["downgrade"])
+          round: row["round"], manifest: manifest, downgrade: row["downgrade"], steps: Self.steps(row["steps"]))
       }
       return desired
     }
@@ -543,9 +547,17 @@ extension ControllerStore {
     deployment.rolledBackBy = (row["rolled_back_by"] as String?)?.split(separator: ",").map(String.init) ?? []
     deployment.downloadTimeout = row["download_timeout"]
     deployment.installTimeout = row["install_timeout"]
+    deployment.steps = Self.steps(row["steps"])
     if let name: String = row["flow_name"], let version: Int = row["flow_version"] {
       deployment.flow = API.FlowRef(name: name, version: version)
     }
     return deployment
+  }
+}
+
+extension ControllerStore {
+  /// A deployment's stored steps (JSON), nil for a one-handler deployment.
+  static func steps(_ text: String?) -> [FlowStep]? {
+    text.flatMap { try? JSONDecoder().decode([FlowStep].self, from: Data($0.utf8)) }
   }
 }

@@ -363,5 +363,7 @@ enum SQLiteSchema {
       ALTER TABLE release ADD COLUMN compatible TEXT;
       ALTER TABLE device ADD COLUMN compatible TEXT
       """),
+    // A multi-step update's steps (JSON), resolved with the run's values; NULL for a one-handler update.
+    SQLMigration("v29-deployment-steps", "ALTER TABLE deployment ADD COLUMN steps TEXT"),
   ]
 }
