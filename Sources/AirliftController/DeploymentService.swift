@@ -123,6 +123,11 @@ public final class DeploymentService: Sendable {
     } catch {
       throw DeploymentError.invalidRequest("\(error)")
     }
+    if steps.contains(where: { $0.action == .compose }), release.apps?.isEmpty != false {
+      throw DeploymentError.invalidRequest(
+        "a compose step updates the release's Compose apps, and \(ref) lists none (release create --app NAME@VERSION=FILE)"
+      )
+    }
     let assets = Set(release.assets.map(\.name))
     if let missing = steps.first(where: { $0.asset.map { !assets.contains($0) } ?? false }) {
       throw DeploymentError.invalidRequest(

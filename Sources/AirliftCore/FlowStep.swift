@@ -3,7 +3,7 @@ import Foundation
 /// One action block of a multi-step update (a flow's `steps`): the device
 /// runs the steps in order, each with its own action and its own answer to
 /// failure. Everything a step runs or installs is an asset of the signed
-/// release (a script, a file); what the steps say besides
+/// release (a script, a file, its Compose apps); what the steps say besides
 /// (order, paths, arguments, failure answers) comes from the controller and
 /// is checked on the device (docs/security.md).
 public struct FlowStep: Codable, Sendable, Equatable {
@@ -17,6 +17,9 @@ public struct FlowStep: Codable, Sendable, Equatable {
     case reboot
     /// Runs the release asset `asset` with `arguments` until it exits 0, for at most `timeout` seconds.
     case healthCheck = "health-check"
+    /// Updates the release's Compose apps (as the `compose` handler does), each run from `composeFile` in its
+    /// bundle when given; done once its containers run. Undone by starting each app's previous version again.
+    case compose
   }
 
   /// What a failed step leads to.
@@ -31,13 +34,15 @@ public struct FlowStep: Codable, Sendable, Equatable {
     case retry
   }
 
-  /// What reports show ("restart the app"); the action when nil.
+  /// What reports show ("restart the app"); the action (`compose update` for compose) when nil.
   public var name: String?
   public var action: Action
   public var asset: String?
   public var path: String?
   public var arguments: [String]?
   public var undo: [String]?
+  /// For `compose`: the compose file in each app's bundle (default: compose.yaml or docker-compose.yml).
+  public var composeFile: String?
   /// Seconds the step may take (1 to 86,400; default 600).
   public var timeout: Int?
   public var onFailure: OnFailure?
@@ -46,7 +51,7 @@ public struct FlowStep: Codable, Sendable, Equatable {
 
   public init(
     name: String? = nil, action: Action, asset: String? = nil, path: String? = nil, arguments: [String]? = nil,
-    undo: [String]? = nil, timeout: Int? = nil, onFailure: OnFailure? = nil,
+    undo: [String]? = nil, composeFile: String? = nil, timeout: Int? = nil, onFailure: OnFailure? = nil,
     retries: Int? = nil
   ) {
     self.name = name
@@ -55,6 +60,7 @@ public struct FlowStep: Codable, Sendable, Equatable {
     self.path = path
     self.arguments = arguments
     self.undo = undo
+    self.composeFile = composeFile
     self.timeout = timeout
     self.onFailure = onFailure
     self.retries = retries
@@ -67,6 +73,7 @@ public struct FlowStep: Codable, Sendable, Equatable {
     if let name, name != action.rawValue { text = "\(name): \(text)" }
     if let asset { text += " \(asset)" }
     if let path { text += " → \(path)" }
+    if let composeFile { text += " -f \(composeFile)" }
     if let arguments, !arguments.isEmpty { text += " " + arguments.joined(separator: " ") }
     if action == .healthCheck { text += " (up to \(seconds) s)" }
     let failure = onFailure ?? .stop
@@ -75,7 +82,7 @@ public struct FlowStep: Codable, Sendable, Equatable {
   }
 
   /// The label reports use.
-  public var label: String { name ?? action.rawValue }
+  public var label: String { name ?? (action == .compose ? "compose update" : action.rawValue) }
   /// Seconds the step may take.
   public var seconds: Int { timeout ?? 600 }
 
@@ -92,7 +99,7 @@ public struct FlowStep: Codable, Sendable, Equatable {
   }
 
   private var texts: [String] {
-    [name, asset, path].compactMap { $0 } + (arguments ?? []) + (undo ?? [])
+    [name, asset, path, composeFile].compactMap { $0 } + (arguments ?? []) + (undo ?? [])
   }
 
   /// The step with each `${NAME}` replaced by its value; a name with no value is an error.
@@ -105,6 +112,7 @@ public struct FlowStep: Codable, Sendable, Equatable {
     step.name = try fill(name)
     step.asset = try fill(asset)
     step.path = try fill(path)
+    step.composeFile = try fill(composeFile)
     if let arguments {
       step.arguments = try arguments.map { (text) throws(FlowStepError) in try Self.substitute(text, values) }
     }
@@ -128,9 +136,10 @@ public struct FlowStep: Codable, Sendable, Equatable {
     if needsAsset.contains(action), asset?.isEmpty != false {
       throw invalid("a \(action.rawValue) step names its asset")
     }
-    if action == .reboot, asset != nil || path != nil || arguments != nil || undo != nil {
-      throw invalid("a reboot step takes no asset, path, arguments or undo")
+    if action == .reboot || action == .compose, asset != nil || path != nil || arguments != nil || undo != nil {
+      throw invalid("a \(action.rawValue) step takes no asset, path, arguments or undo")
     }
+    if action != .compose, composeFile != nil { throw invalid("only a compose step has a composeFile") }
     if action == .download, path?.isEmpty != false { throw invalid("a download step names the path to put it at") }
     if action != .download, path != nil { throw invalid("only a download step has a path") }
     if action != .script, undo != nil { throw invalid("only a script step has undo arguments") }
@@ -143,6 +152,11 @@ public struct FlowStep: Codable, Sendable, Equatable {
     }
     if let asset {
       do { try Names.validateAssetName(asset) } catch { throw invalid("asset: \(error)") }
+    }
+    if let composeFile {
+      guard !composeFile.isEmpty, !composeFile.hasPrefix("/"),
+        !composeFile.split(separator: "/").contains(where: { $0 == ".." || $0 == "." })
+      else { throw invalid("composeFile '\(composeFile)' must be a relative path inside the app's bundle") }
     }
     if let path {
       guard path.hasPrefix("/"), !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }),

@@ -53,6 +53,8 @@ struct Deploy: AsyncParsableCommand {
         "Accept --device ids that have never checked in (devices still being made); without --device-timeout theirs is 30 days."
     )
     var allowUnknownDevices = false
+    @Option(help: "A release of the steps handler: its steps, a JSON array of steps (as a flow's 'steps').")
+    var steps: String?
 
     var release: String { releaseArgument ?? releaseOption ?? "" }
 
@@ -63,7 +65,7 @@ struct Deploy: AsyncParsableCommand {
       if flow != nil {
         let plan = try rolloutOptions.plan()
         let steered =
-          plan != nil || maxDevices != nil || deviceTimeout != nil
+          plan != nil || steps != nil || maxDevices != nil || deviceTimeout != nil
           || retries != nil || downloadTimeout != nil || installTimeout != nil || canariesFrom != nil || supersede
           || needsApproval || downgrade
         if steered {
@@ -145,7 +147,21 @@ struct Deploy: AsyncParsableCommand {
       request.retries = retries
       request.downgrade = downgrade ? true : nil
       request.allowUnknownDevices = allowUnknownDevices ? true : nil
+      request.steps = try readSteps()
       report(try await connection.withClient { try await $0.createDeployment(request) })
+    }
+
+    /// The `--steps` document, read and decoded here so a mistake is named before the request.
+    private func readSteps() throws -> [FlowStep]? {
+      guard let steps else { return nil }
+      guard let data = FileManager.default.contents(atPath: steps) else {
+        throw ValidationError("cannot read the steps document \(steps)")
+      }
+      do {
+        return try JSONDecoder().decode([FlowStep].self, from: data)
+      } catch {
+        throw ValidationError("\(steps) is not a JSON array of steps: \(error)")
+      }
     }
 
     private func report(_ deployment: API.Deployment) {

@@ -39,6 +39,20 @@ struct FlowStepTests {
     }
   }
 
+  @Test("a compose step names no asset; its compose file is a path inside the bundle")
+  func composeStep() throws {
+    try FlowStep(action: .compose, composeFile: "deploy/compose.prod.yml").validate(resolved: true)
+    try FlowStep(action: .compose).validate(resolved: true)
+    #expect(FlowStep(action: .compose).label == "compose update")
+    for file in ["/etc/compose.yml", "../compose.yml", "a/./b.yml", ""] {
+      #expect(throws: FlowStepError.self) { try FlowStep(action: .compose, composeFile: file).validate(resolved: true) }
+    }
+    #expect(throws: FlowStepError.self) { try FlowStep(action: .compose, asset: "x").validate(resolved: false) }
+    #expect(throws: FlowStepError.self) {
+      try FlowStep(action: .script, asset: "x", composeFile: "c.yml").validate(resolved: false)
+    }
+  }
+
   @Test("a list: 1 to 50 steps, one reboot at most, every parameter it names declared")
   func lists() throws {
     try [download].validateSteps(declared: ["DIR"], resolved: false)

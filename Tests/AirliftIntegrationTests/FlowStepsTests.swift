@@ -210,4 +210,41 @@ struct FlowStepsTests {
       #expect(!FileManager.default.fileExists(atPath: "\(fleet.root)/elsewhere/config.json"))
     }
   }
+
+  @Test(
+    "from the command line: a steps release deploys with --steps and no flow, deploy show lists the resolved steps; without steps it is refused, saying why"
+  )
+  func commandLine() async throws {
+    try await Fleet.with { fleet in
+      let client = try #require(fleet.client)
+      let config = try fleet.agentConfig("st-cli")
+      try await fleet.startAgent(config)
+      try await eventually("the device to check in") { try await client.devices().count == 1 }
+      try await Self.release(fleet, client, version: "2.0.0", config: "from the cli")
+      let steps = "\(fleet.root)/steps.json"
+      try #"[{"action": "download", "asset": "config.json", "path": "${DIR}/config.json"}]"#.write(
+        toFile: steps, atomically: true, encoding: .utf8)
+
+      let (refused, refusal) = try await UpdateFlowIntegrationTests.airlift(
+        fleet, ["deploy", "create", "gw-app@2.0.0", "--device", config.deviceID])
+      #expect(refused != 0)
+      #expect(refusal.contains("is a release of the steps handler: give its steps"), "\(refusal)")
+
+      let (created, output) = try await UpdateFlowIntegrationTests.airlift(
+        fleet,
+        [
+          "deploy", "create", "gw-app@2.0.0", "--device", config.deviceID, "--steps", steps, "--param",
+          "DIR=\(config.installDirectory)", "--json",
+        ])
+      #expect(created == 0, "\(output)")
+      let deployment = try UpdateFlowIntegrationTests.decode(API.Deployment.self, output)
+      _ = try await client.ended(deployment.id, as: .successful)
+      #expect(
+        try String(contentsOfFile: "\(config.installDirectory)/config.json", encoding: .utf8) == "from the cli")
+      let (_, shown) = try await UpdateFlowIntegrationTests.airlift(fleet, ["deploy", "show", deployment.id])
+      #expect(
+        shown.contains("step 1: download config.json → \(config.installDirectory)/config.json (on failure: stop)"),
+        "\(shown)")
+    }
+  }
 }

@@ -84,14 +84,20 @@ struct ComposeEngine: Sendable {
     _ = try? await dockerCommand().run(["image", "rm", id], environment: environment)
   }
 
+  /// The file in an app's version folder that names the compose file a flow's compose step chose.
+  static let chosenFileMarker = ".airlift-compose-file"
+
   /// Runs Compose for one project: `-p PROJECT -f DIR/docker-compose.yml --project-directory DIR ARGS`.
   func compose(
     project: String, directory: String, _ arguments: [String], parameters: [String: String] = [:],
     timeout: Double = 300
   ) async throws {
     let command = try await resolvedComposeCommand()
-    let file = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"].map { "\(directory)/\($0)" }
-      .first { FileManager.default.fileExists(atPath: $0) }
+    // A version installed by a flow's compose step runs the file that step named (kept beside the bundle).
+    let chosen = (try? String(contentsOfFile: "\(directory)/\(Self.chosenFileMarker)", encoding: .utf8))
+      .map { [$0.trimmingCharacters(in: .whitespacesAndNewlines)] }
+    let file = (chosen ?? ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"])
+      .map { "\(directory)/\($0)" }.first { FileManager.default.fileExists(atPath: $0) }
     guard let file else {
       throw AgentError.bundle(reason: "app '\(project)' has no docker-compose.yml (or compose.yaml) in its bundle")
     }

@@ -19,6 +19,8 @@ public struct ComposeHandler: InstallHandler {
   public static let name = HandlerName.compose
   let config: ComposeConfig
   let engine: ComposeEngine
+  /// The compose file each app runs from, inside its bundle (a flow's compose step); nil: the usual names.
+  var composeFile: String?
 
   public init(config: ComposeConfig = ComposeConfig()) {
     self.config = config
@@ -160,6 +162,13 @@ public struct ComposeHandler: InstallHandler {
     let staging = "\(layout.appRoot(app.name))/.staging-\(UUID().uuidString.prefix(8))"
     defer { try? FileManager.default.removeItem(atPath: staging) }
     _ = try await BundleArchive.unpack(bundle, into: staging, reserve: context.reservedSpace)
+    if let composeFile {
+      guard FileManager.default.fileExists(atPath: "\(staging)/\(composeFile)") else {
+        throw AgentError.bundle(reason: "app '\(app.name)' has no \(composeFile) in its bundle")
+      }
+      try composeFile.write(
+        toFile: "\(staging)/\(ComposeEngine.chosenFileMarker)", atomically: true, encoding: .utf8)
+    }
     // The image ids this version runs, so a later commit knows which images only it used.
     try Data(Wire.encode(app.images.map(\.id))).write(
       to: URL(fileURLWithPath: "\(staging)/.airlift-images.json"), options: .atomic)

@@ -173,15 +173,15 @@ public struct InstallHandlers: Sendable {
   /// `script`, `directory` and `compose`, `ab-slot` when the config describes the slots, and `swupdate` when it
   /// says how to run SWUpdate too.
   public static func standard(_ config: AgentConfig) -> InstallHandlers {
-    var list: [any InstallHandler] = [
-      ScriptHandler(), DirectoryHandler(), ComposeHandler(config: config.compose ?? ComposeConfig()),
-    ]
+    let compose = ComposeHandler(config: config.compose ?? ComposeConfig())
+    var list: [any InstallHandler] = [ScriptHandler(), DirectoryHandler(), compose]
     if let slots = config.abSlot { list.append(ABSlotHandler(config: slots)) }
     if let slots = config.abSlot, let swupdate = config.swupdate {
       list.append(SWUpdateHandler(slots: slots, config: swupdate))
     }
     if let rauc = config.rauc { list.append(RAUCHandler(config: rauc)) }
-    list.append(StepsHandler(config: config.steps ?? StepsConfig(), installDirectory: config.installDirectory))
+    list.append(
+      StepsHandler(config: config.steps ?? StepsConfig(), installDirectory: config.installDirectory, compose: compose))
     return InstallHandlers(list)
   }
 

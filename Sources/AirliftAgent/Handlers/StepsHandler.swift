@@ -24,7 +24,7 @@ public struct StepsConfig: Codable, Sendable, Equatable {
 
 /// The `steps` handler: a multi-step update (a flow's action blocks) run in
 /// order on the release's assets — a file put in place, a script run, a
-/// health check waited for, a reboot — each with its own answer to failure
+/// health check waited for, its Compose apps updated, a reboot — each with its own answer to failure
 /// (stop, roll back the steps done in reverse, continue, retry). The steps
 /// before a reboot run as the install, the ones after it as the check once
 /// the device is back. What each step did is kept in the update's work
@@ -33,10 +33,34 @@ public struct StepsHandler: InstallHandler {
   public static let name = HandlerName.steps
   let config: StepsConfig
   let installDirectory: String
+  /// Runs the compose steps (the agent's `compose` config).
+  let compose: ComposeHandler
 
-  public init(config: StepsConfig, installDirectory: String) {
+  public init(config: StepsConfig, installDirectory: String, compose: ComposeHandler = ComposeHandler()) {
     self.config = config
     self.installDirectory = installDirectory
+    self.compose = compose
+  }
+
+  /// The compose handler a compose step runs with (its compose file).
+  private func compose(_ step: FlowStep) -> ComposeHandler {
+    var handler = compose
+    handler.composeFile = step.composeFile
+    return handler
+  }
+
+  /// A compose step's images are fetched in the download phase, as the compose handler does.
+  public func prefetch(_ context: InstallContext, progress: @escaping @Sendable (PrefetchProgress) -> Void)
+    async throws
+  {
+    guard let step = context.notice.steps?.first(where: { $0.action == .compose }) else { return }
+    try await compose(step).prefetch(context, progress: progress)
+  }
+
+  /// The compose steps' apps are kept (current and previous version) once the update is good.
+  public func commit(_ context: InstallContext) async throws {
+    guard let step = context.notice.steps?.first(where: { $0.action == .compose }) else { return }
+    try await compose(step).commit(context)
   }
 
   /// What the steps did so far.
@@ -105,6 +129,8 @@ public struct StepsHandler: InstallHandler {
         guard let undo = step.undo else { continue }
         try await runAsset(step, arguments: undo, index: index, context: context)
         undone = true
+      case .compose:
+        if try await compose(step).rollback(context) != .nothingToUndo { undone = true }
       case .healthCheck, .reboot:
         continue
       }
@@ -183,6 +209,11 @@ public struct StepsHandler: InstallHandler {
           try await Task.sleep(for: .seconds(2))
         }
       }
+    case .compose:
+      // Done once its containers run (and pass their health checks).
+      let handler = compose(step)
+      try await handler.install(context)
+      try await handler.verify(context)
     case .reboot:
       return
     }

@@ -14,7 +14,7 @@ extension ComposeAppTests {
   static func bundle(
     _ engine: DockerEngine, in folder: String, app: String, version: String, tag: String,
     command: String = "cat /VERSION >> /data/log; exec sleep 100000", health: Bool = false,
-    healthFile: String = "/VERSION", archive: Bool = true
+    healthFile: String = "/VERSION", archive: Bool = true, extra: [String: String] = [:]
   ) throws -> String {
     let source = "\(folder)/\(app)-\(version)"
     try FileManager.default.createDirectory(atPath: "\(source)/images", withIntermediateDirectories: true)
@@ -41,6 +41,7 @@ extension ComposeAppTests {
 
       """
     try compose.write(toFile: "\(source)/docker-compose.yml", atomically: true, encoding: .utf8)
+    for (name, text) in extra { try text.write(toFile: "\(source)/\(name)", atomically: true, encoding: .utf8) }
     if archive { try engine.save([tag], to: "\(source)/images/\(app).tar") }
     let output = "\(folder)/\(app)-\(version).tar.gz"
     try Fleet.run("/usr/bin/env", ["tar", "-czf", output, "-C", source, "."])
