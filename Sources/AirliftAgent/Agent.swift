@@ -97,7 +97,11 @@ public final class Agent: Service {
     }
     services += [
       UpdateWorkerService(worker: worker), ControllerLinkService(link: link),
-      ReceiverService(link: link, worker: worker), OutboxService(outbox: outbox, link: link),
+      ReceiverService(
+        link: link, worker: worker,
+        properties: PropertyApplier(file: config.propertiesPath, events: events, logger: logger) {
+          await link.sendInventory()
+        }), OutboxService(outbox: outbox, link: link),
       ReconcilerService(agent: self, outbox: outbox, http: http),
       CheckInService(agent: self, link: link, outbox: outbox), RebootWatchService(reboots: reboots),
     ]
@@ -282,7 +286,8 @@ public final class Agent: Service {
       ) { package, _ in package },
       agentVersion: Self.version, follows: config.channels.isEmpty ? nil : config.channels,
       apps: apps.isEmpty ? nil : apps, transport: config.transport == .https ? .https : nil,
-      nextCheckIn: nextCheckIn, problems: problems().nilIfEmpty, compatible: config.compatible)
+      nextCheckIn: nextCheckIn, problems: problems().nilIfEmpty, compatible: config.compatible,
+      configVersion: PropertyApplier.appliedVersion(file: config.propertiesPath))
   }
 
   /// The desired deployment over HTTPS (nil: nothing to do).

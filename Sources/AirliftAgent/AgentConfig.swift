@@ -78,8 +78,10 @@ public struct AgentConfig: Codable, Sendable {
   public var compose: ComposeConfig?
   /// Unix socket streaming `device:update` events as JSON lines (default DATA/events.sock).
   public var eventSocket: String?
-  /// Executables run with each event as JSON on stdin.
+  /// Executables run with each event as JSON on stdin (`device:update`, `ready`, `device:config`).
   public var hooksDirectory: String?
+  /// Where the properties operators set land, as one JSON object (default DATA/properties.json).
+  public var propertiesFile: String?
   /// A hook running longer is stopped, in seconds.
   public var hookTimeout: Double = 10
   /// PEM files of the Ed25519 public keys release manifests must be signed with (several while a key is
@@ -112,11 +114,13 @@ public struct AgentConfig: Codable, Sendable {
     case maxBytesPerSecond, reservedDiskSpace, maxBoots, commitTimeout, abSlot, swupdate, rauc, steps, eventSocket,
       hooksDirectory,
       hookTimeout
-    case trustedKeys, compose, transport, keepAssets, compatible
+    case trustedKeys, compose, transport, keepAssets, compatible, propertiesFile
   }
 
   /// Where the event socket lives.
   public var eventSocketPath: String { eventSocket ?? "\(dataDirectory)/events.sock" }
+  /// Where the properties are written.
+  public var propertiesPath: String { propertiesFile ?? "\(dataDirectory)/properties.json" }
 
   /// The zone the `schedule` and `apply` windows are read in.
   public var windowTimeZone: TimeZone { timeZone.flatMap(TimeZone.init(identifier:)) ?? .current }
@@ -173,6 +177,7 @@ public struct AgentConfig: Codable, Sendable {
     compose = try c.decodeIfPresent(ComposeConfig.self, forKey: .compose)
     eventSocket = try c.decodeIfPresent(String.self, forKey: .eventSocket)
     hooksDirectory = try c.decodeIfPresent(String.self, forKey: .hooksDirectory)
+    propertiesFile = try c.decodeIfPresent(String.self, forKey: .propertiesFile)
     hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? hookTimeout
     trustedKeys = try c.decodeIfPresent([String].self, forKey: .trustedKeys) ?? trustedKeys
     compatible = try c.decodeIfPresent(String.self, forKey: .compatible)
@@ -282,6 +287,7 @@ public struct AgentConfig: Codable, Sendable {
     try c.encodeIfPresent(compose, forKey: .compose)
     try c.encodeIfPresent(eventSocket, forKey: .eventSocket)
     try c.encodeIfPresent(hooksDirectory, forKey: .hooksDirectory)
+    try c.encodeIfPresent(propertiesFile, forKey: .propertiesFile)
     try c.encode(hookTimeout, forKey: .hookTimeout)
     try c.encode(trustedKeys, forKey: .trustedKeys)
     try c.encodeIfPresent(compatible, forKey: .compatible)

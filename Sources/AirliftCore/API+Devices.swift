@@ -106,8 +106,11 @@ extension API {
     public var device: Device
     public var groups: [String]
     public var history: [HistoryEntry]
+    /// Its properties: desired, from where, and the version it applied.
+    public var properties: DeviceProperties?
 
-    public init(device: Device, groups: [String], history: [HistoryEntry]) {
+    public init(device: Device, groups: [String], history: [HistoryEntry], properties: DeviceProperties? = nil) {
+      self.properties = properties
       self.device = device
       self.groups = groups
       self.history = history

@@ -124,12 +124,15 @@ public struct CheckIn: Codable, Sendable, Equatable {
   public var problems: [String]?
   /// The hardware the device is (agent config `compatible`), which releases that name theirs are matched with.
   public var compatible: String?
+  /// The version of the properties it applied last (`DeviceConfig.version`).
+  public var configVersion: String?
 
   public init(
     device: DeviceID, attributes: [String: String], installed: [String: String], agentVersion: String,
     follows: [String: String]? = nil, apps: [AppState]? = nil, transport: DeviceTransport? = nil,
-    nextCheckIn: Date? = nil, problems: [String]? = nil, compatible: String? = nil
+    nextCheckIn: Date? = nil, problems: [String]? = nil, compatible: String? = nil, configVersion: String? = nil
   ) {
+    self.configVersion = configVersion
     self.compatible = compatible
     self.problems = problems
     self.transport = transport
@@ -158,8 +161,11 @@ public struct PollAnswer: Codable, Sendable, Equatable {
   public var deployment: DeploymentNotice?
   /// Operator commands not answered yet, as MQTT devices get them on their `command` topic.
   public var commands: [DeviceCommand]?
+  /// The properties it should have, when its check-in named another version.
+  public var config: DeviceConfig?
 
-  public init(deployment: DeploymentNotice?, commands: [DeviceCommand]? = nil) {
+  public init(deployment: DeploymentNotice?, commands: [DeviceCommand]? = nil, config: DeviceConfig? = nil) {
+    self.config = config
     self.deployment = deployment
     self.commands = commands
   }

@@ -9,6 +9,8 @@ public enum Topics {
     case command
     /// Device → controller: the answer to a command.
     case commandResult = "command-result"
+    /// Controller → device (retained): the properties it should have.
+    case config
   }
 
   public static func device(_ id: DeviceID, _ channel: Channel) -> String {

@@ -162,6 +162,7 @@ extension CheckIn {
     }
     try Limits.check("problems (how many)", problems?.count, in: 0...20)
     if let compatible { try Names.validateTag(compatible) }
+    try Limits.check("configVersion (bytes)", configVersion?.utf8.count, in: 1...64)
     if let nextCheckIn, nextCheckIn > now.addingTimeInterval(Double(Limits.deviceTimeout.upperBound)) {
       throw .outOfRange(
         field: "nextCheckIn", value: nextCheckIn.formatted(.iso8601), allowed: "a time within 90 days from now")

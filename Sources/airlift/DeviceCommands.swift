@@ -4,7 +4,8 @@ import Foundation
 
 struct Device: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "See the fleet: what runs where.", subcommands: [List.self, Show.self, Rollback.self, Revoke.self])
+    abstract: "See the fleet: what runs where.",
+    subcommands: [List.self, Show.self, SetProperties.self, Rollback.self, Revoke.self])
 
   struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -99,6 +100,7 @@ struct Device: AsyncParsableCommand {
       if let channels = device.channels {
         print("follows: " + channels.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: ", "))
       }
+      if let properties = detail.properties { print(Device.SetProperties.render(properties)) }
       if let apps = device.apps, !apps.isEmpty {
         print(
           Output.table(
@@ -174,7 +176,7 @@ extension Device {
 struct Group: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Groups of devices: static, or dynamic by expression; with maintenance windows.",
-    subcommands: [Create.self, Add.self, Remove.self, List.self, Window.self, Delete.self])
+    subcommands: [Create.self, Add.self, Remove.self, List.self, SetProperties.self, Window.self, Delete.self])
 
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

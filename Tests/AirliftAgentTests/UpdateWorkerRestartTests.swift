@@ -44,7 +44,7 @@ struct UpdateWorkerRestartTests {
       phase: stopped.phase, attempt: stopped.phase == .retrying ? 2 : 1, boots: stopped.boots,
       error: stopped.phase == .rollingBack ? "the health check failed" : nil)
     try rig.store.save(notice, progress: progress, report: nil, topic: "test")
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start()
     let end = await rig.end(events)
     #expect(end?.state == stopped.ends)
@@ -63,7 +63,7 @@ struct UpdateWorkerRestartTests {
       // The same deployment delivered again (retained notice, QoS 1): still nothing.
       worker.submit(try rig.notice())
       // A second deployment behind it shows the first was passed over, not still pending.
-      let events = rig.events.subscribe()
+      let events = rig.events.updates()
       worker.submit(try rig.notice("d-2", version: "2.0.0"))
       _ = await rig.end(events, of: "d-2")
       #expect(try rig.stored()?.phase == phase)
@@ -75,7 +75,7 @@ struct UpdateWorkerRestartTests {
   @Test("a reboot asked for by the install: the worker stops there, and the next start verifies and commits")
   func rebootThenVerify() async throws {
     let rig = try WorkerRig(.init(needsReboot: true))
-    var events = rig.events.subscribe()
+    var events = rig.events.updates()
     rig.start().submit(try rig.notice())
     _ = await events.first { $0.state == .rebooting }
     await rig.handler.waitFor("reboot")
@@ -84,7 +84,7 @@ struct UpdateWorkerRestartTests {
     #expect(try rig.stored()?.phase == .rebooting)
     #expect(!rig.handler.calls.contains("verify"))
 
-    events = rig.events.subscribe()
+    events = rig.events.updates()
     rig.start()
     let end = await rig.end(events)
     #expect(end?.state == .successful)
@@ -99,7 +99,7 @@ struct UpdateWorkerRestartTests {
     rig.start().submit(try rig.notice())
     await rig.handler.waitFor("reboot")
     await rig.stop()
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start()
     let end = await rig.end(events)
     #expect(end?.state == .rolledBack)

@@ -47,7 +47,7 @@ struct UpdateWorkerStorageTests {
     #expect(try rig.queuedReports().isEmpty)
 
     try allowWrites(rig)
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     worker.submit(try rig.notice())
     #expect(await rig.end(events)?.state == .successful)
     #expect(worker.storageProblem.withLock { $0 } == nil)
@@ -68,7 +68,7 @@ struct UpdateWorkerStorageTests {
 
     try allowWrites(rig)
     await rig.stop()
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start()
     #expect(await rig.end(events)?.state == .successful)
     #expect(rig.handler.calls == ["prefetch", "install", "verify", "commit"])

@@ -11,7 +11,7 @@ struct UpdateWorkerTimeTests {
   @Test("a failing download is retried after backoff delays that double, then the update installs")
   func retries() async throws {
     let rig = try WorkerRig(.init(downloadFailures: 3))
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start().submit(try rig.notice())
     // retryBaseDelay 5, doubling from the second attempt, jitter at the top of its range: 10, 20, 40 s.
     for delay in [10, 20, 40] {
@@ -37,7 +37,7 @@ struct UpdateWorkerTimeTests {
   @Test("retries stop when the next wait would pass the download's deadline, and the update fails saying so")
   func retriesEndAtTheDeadline() async throws {
     let rig = try WorkerRig(.init(downloadFailures: 100))
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start().submit(try rig.notice(timeouts: .init(download: 60, install: 600)))
     // Waits of 10 and 20 s fit in 60 s; the next, 40 s, would end at 70 s.
     for delay in [10, 20] {
@@ -57,7 +57,7 @@ struct UpdateWorkerTimeTests {
   @Test("attempts run out at maxAttempts: the update fails with the last error")
   func attemptsRunOut() async throws {
     let rig = try WorkerRig(.init(downloadFailures: 100)) { $0.maxAttempts = 3 }
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start().submit(try rig.notice())
     for _ in 0..<2 {
       _ = await events.first { $0.state == .retrying }
@@ -71,7 +71,7 @@ struct UpdateWorkerTimeTests {
   @Test("a download that never ends fails at the deployment's download timeout, and nothing is installed")
   func downloadTimeout() async throws {
     let rig = try WorkerRig(.init(download: .hang))
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start().submit(try rig.notice(timeouts: .init(download: 120, install: 600)))
     await rig.handler.waitFor("prefetch")
     #expect(await rig.sleeps() == [.seconds(120)])
@@ -87,7 +87,7 @@ struct UpdateWorkerTimeTests {
   @Test("an install that never ends is abandoned at the install timeout and rolled back")
   func installTimeout() async throws {
     let rig = try WorkerRig(.init(install: .hang))
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start().submit(try rig.notice(timeouts: .init(download: 600, install: 300)))
     await rig.handler.waitFor("install")
     #expect(await rig.sleeps() == [.seconds(300)])
@@ -106,7 +106,7 @@ struct UpdateWorkerTimeTests {
       $0.schedule = try! UpdateWindow("* 22-23 * * *")
       $0.timeZone = "UTC"
     }
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start().submit(try rig.notice())
     let waiting = await events.first { $0.stage?.contains("schedule window") == true }
     #expect(waiting?.stage?.contains("22:00") == true, "\(waiting?.stage ?? "")")
@@ -123,7 +123,7 @@ struct UpdateWorkerTimeTests {
   @Test("with consent required, a downloaded update waits ready until consent is given, then installs")
   func consent() async throws {
     let rig = try WorkerRig { $0.consent = true }
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     let worker = rig.start()
     worker.submit(try rig.notice())
     let ready = await events.first { $0.event == "ready" }
@@ -154,7 +154,7 @@ struct UpdateWorkerTimeTests {
       $0.preconditionCommand = ["/bin/sh", "-c", "test -e \"$0\"", flag]
       $0.recheckInterval = 5
     }
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     rig.start().submit(try rig.notice())
     let waiting = await events.first { $0.stage?.contains("precondition for download not met") == true }
     #expect(waiting != nil)
@@ -176,7 +176,7 @@ struct UpdateWorkerTimeTests {
   @Test("a release whose signed manifest has expired by the device's clock is refused before any download")
   func expiry() async throws {
     let rig = try WorkerRig()
-    let events = rig.events.subscribe()
+    let events = rig.events.updates()
     let notice = try rig.notice(expires: WorkerRig.start.addingTimeInterval(3600))
     rig.clock.advance(by: .seconds(2 * 3600))
     rig.start().submit(notice)

@@ -24,7 +24,7 @@ struct HookRunner: Sendable {
     return names.sorted().map { "\(directory)/\($0)" }.filter { FileManager.default.isExecutableFile(atPath: $0) }
   }
 
-  private func runHook(_ path: String, event: DeviceUpdateEvent) async {
+  private func runHook(_ path: String, event: AgentEvent) async {
     // The event goes in through a file, not a pipe: a hook that exits
     // without reading stdin must not matter.
     let input = NSTemporaryDirectory() + "airlift-event-\(UUID().uuidString).json"
@@ -53,7 +53,7 @@ struct HookRunner: Sendable {
       }
       switch outcome {
       case .exited(0)?: return
-      case let status?: logger.warning("hook \(path) failed (\(status)) for \(event.state.rawValue)")
+      case let status?: logger.warning("hook \(path) failed (\(status)) for \(event.summary)")
       case nil: logger.warning("hook \(path) took longer than \(timeout) s; stopped")
       }
     } catch {

@@ -5,6 +5,7 @@ import Foundation
 enum ControllerMessage: Sendable {
   case notice(DeploymentNotice)
   case command(DeviceCommand)
+  case config(DeviceConfig)
 }
 
 /// The agent's one link to its controller, whatever carries it: a broker session (`MQTTLink`) or check-ins over

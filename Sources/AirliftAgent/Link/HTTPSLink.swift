@@ -48,6 +48,7 @@ final class HTTPSLink: ControllerLink {
       try? agent.store.recordCheckIn()
       if let notice = answer.deployment { received.yield(.notice(notice)) }
       for command in answer.commands ?? [] { received.yield(.command(command)) }
+      if let config = answer.config { received.yield(.config(config)) }
       ok = true
     } catch {
       agent.logger.warning("could not check in over HTTPS: \(error); trying again in a period")

@@ -34,6 +34,7 @@ final class MQTTLink: ControllerLink {
     // connects.
     let notices = try await mqtt.subscribe(Topics.device(agent.deviceID, .deployment), qos: 1)
     let commands = try await mqtt.subscribe(Topics.device(agent.deviceID, .command), qos: 1)
+    let configs = try await mqtt.subscribe(Topics.device(agent.deviceID, .config), qos: 1)
     try await retrying(
       RetryDelays(Backoff(base: 0.5, maximum: 30), jitter: agent.jitter), clock: agent.clock.underlying,
       failed: { [agent] error, wait in
@@ -47,6 +48,9 @@ final class MQTTLink: ControllerLink {
       }
       group.addTask {
         for await message in commands { self.accept(message, as: DeviceCommand.self, ControllerMessage.command) }
+      }
+      group.addTask {
+        for await message in configs { self.accept(message, as: DeviceConfig.self, ControllerMessage.config) }
       }
       group.addTask {
         for await event in self.mqtt.events where event == .connected(reconnect: true) { self.reconnected.yield() }

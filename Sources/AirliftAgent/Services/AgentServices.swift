@@ -63,6 +63,7 @@ struct ControllerLinkService: Service, CustomStringConvertible {
 struct ReceiverService: Service, CustomStringConvertible {
   let link: any ControllerLink
   let worker: UpdateWorker
+  let properties: PropertyApplier
   var description: String { "receiver" }
 
   func run() async throws {
@@ -71,6 +72,7 @@ struct ReceiverService: Service, CustomStringConvertible {
         switch message {
         case .notice(let notice): worker.submit(notice)
         case .command(let command): worker.submit(command)
+        case .config(let config): await properties.apply(config)
         }
       }
     }

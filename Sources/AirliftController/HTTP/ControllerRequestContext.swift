@@ -220,7 +220,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       case .releaseNotFound, .deploymentNotFound, .tagNotFound, .groupNotFound, .deviceNotFound, .commandNotFound,
         .tokenNotFound, .flowNotFound, .metadataNotFound:
         status = .notFound
-      case .blobNotFound, .noTargetDevices, .manifestMismatch, .invalidTokenName, .unknownDevices: status = .badRequest
+      case .blobNotFound, .noTargetDevices, .manifestMismatch, .invalidTokenName, .unknownDevices, .tooManyProperties:
+        status = .badRequest
       case .packageNotInstalled: status = .conflict
       }
       return APIError(status: status, code: error.code, message: error.description)

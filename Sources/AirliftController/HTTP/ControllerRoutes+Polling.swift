@@ -29,11 +29,14 @@ extension ControllerRoutes {
     // An MQTT device sends its check-in here too (to reconcile its inventory): its notices go by MQTT.
     if let notice, checkIn.transport == .https { try await store.markDelivered(notice.deployment, to: device) }
     let commands = try await store.pendingCommands(for: device)
+    // Properties go by MQTT to an MQTT device; a polling device gets them here while it has not applied them.
+    let config = checkIn.transport == .https ? try await deployments.configForCheckIn(device) : nil
     return Response(
       status: .ok, headers: [.contentType: "application/json"],
       body: .init(
         byteBuffer: ByteBuffer(
-          bytes: Wire.encode(PollAnswer(deployment: notice, commands: commands.isEmpty ? nil : commands)))))
+          bytes: Wire.encode(
+            PollAnswer(deployment: notice, commands: commands.isEmpty ? nil : commands, config: config)))))
   }
 
   /// `POST /api/v1/device/command-result` (a device certificate): what a polling device answered to a command.

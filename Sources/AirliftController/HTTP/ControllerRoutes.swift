@@ -77,6 +77,10 @@ struct ControllerRoutes {
     api.get("devices", use: listDevices)
     api.get("devices/:id", use: showDevice)
     api.post("devices/:id/rollback", use: rollBackDevice)
+    api.get("devices/:id/properties", use: deviceProperties)
+    api.put("devices/:id/properties", use: setDeviceProperties)
+    api.get("groups/:name/properties", use: groupProperties)
+    api.put("groups/:name/properties", use: setGroupProperties)
     api.get("devices/:id/commands/:command", use: showCommand)
     api.get("groups", use: listGroups)
     api.post("groups", use: createGroup)
@@ -256,13 +260,15 @@ struct ControllerRoutes {
     let ids = try body.devices.map { try DeviceID($0) }
     let group = try await store.addToGroup(try context.pathParameter("name"), devices: ids)
     for id in ids { await deployments.deviceMayJoin(id) }
+    await deployments.publishConfig(to: ids)
     return try Self.json(group, context: context)
   }
 
   @Sendable func removeGroupDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try DeviceID(try context.pathParameter("id"))
-    return try await Self.json(
-      try store.removeFromGroup(try context.pathParameter("name"), devices: [id]), context: context)
+    let group = try await store.removeFromGroup(try context.pathParameter("name"), devices: [id])
+    await deployments.publishConfig(to: [id])
+    return try Self.json(group, context: context)
   }
 
   // MARK: Deployments

@@ -177,6 +177,7 @@ final class ControllerMQTT: Service {
         let firstTime = try await store.recordCheckIn(checkIn)
         if firstTime { logger.info("new device checked in", metadata: ["device": .string(device.rawValue)]) }
         await deployments.deviceMayJoin(device)
+        await deployments.configMayHaveDrifted(device)
       case .status:
         let report = try Wire.decode(StatusReport.self, from: message.payload, topic: message.topic)
         try report.validate()
@@ -190,7 +191,7 @@ final class ControllerMQTT: Service {
       case .commandResult:
         let result = try Wire.decode(CommandResult.self, from: message.payload, topic: message.topic)
         try await store.recordCommandResult(result, from: device)
-      case .deployment, .command:
+      case .deployment, .command, .config:
         return
       }
     } catch {

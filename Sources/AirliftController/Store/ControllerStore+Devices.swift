@@ -60,13 +60,16 @@ extension ControllerStore {
       try db.execute(
         sql: """
           INSERT INTO device (id, online, attributes, installed, agent_version, first_seen, last_seen, follows, apps,
-            transport, next_check_in, problems, compatible)
-          VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            transport, next_check_in, problems, compatible, config_version, config_reported_at)
+          VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
           ON CONFLICT(id) DO UPDATE SET online = CASE WHEN excluded.transport = 'mqtt' THEN device.online ELSE 1 END,
             attributes = excluded.attributes,
             installed = excluded.installed, agent_version = excluded.agent_version, last_seen = excluded.last_seen,
             follows = excluded.follows, apps = excluded.apps, transport = excluded.transport,
-            next_check_in = excluded.next_check_in, problems = excluded.problems, compatible = excluded.compatible
+            next_check_in = excluded.next_check_in, problems = excluded.problems, compatible = excluded.compatible,
+            config_reported_at = CASE WHEN excluded.config_version IS DISTINCT FROM device.config_version
+              THEN excluded.config_reported_at ELSE device.config_reported_at END,
+            config_version = excluded.config_version
           """,
         arguments: [
           checkIn.device.rawValue, JSONColumn.encode(checkIn.attributes), JSONColumn.encode(checkIn.installed),
@@ -74,7 +77,7 @@ extension ControllerStore {
           checkIn.apps.map { String(decoding: Wire.encode($0), as: UTF8.self) },
           (checkIn.transport ?? .mqtt).rawValue, checkIn.nextCheckIn,
           checkIn.problems?.nilIfEmpty.map { String(decoding: Wire.encode($0), as: UTF8.self) },
-          checkIn.compatible,
+          checkIn.compatible, checkIn.configVersion, checkIn.configVersion.map { _ in now },
         ])
       try Self.updateDynamicGroups(
         for: PolicySubject(attributes: checkIn.attributes, installed: checkIn.installed),
@@ -156,7 +159,9 @@ extension ControllerStore {
           state: DeviceState(rawValue: $0["state"]) ?? .pending, error: $0["error"], attempts: $0["attempts"],
           updatedAt: $0["updated_at"])
       }
-      return API.DeviceDetail(device: Self.device(from: row), groups: groups, history: history)
+      return API.DeviceDetail(
+        device: Self.device(from: row), groups: groups, history: history,
+        properties: try Self.deviceProperties(id, db: db))
     }
   }
 

@@ -34,6 +34,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
   case downgradeNotSigned(ReleaseRef)
   /// Devices of the target said they are other hardware than the release is for: device to its `compatible`.
   case incompatibleDevices(ReleaseRef, releaseFor: [String], devices: [String: String])
+  /// A device or group would have more properties than allowed.
+  case tooManyProperties(owner: String, count: Int)
 
   public var code: String {
     switch self {
@@ -66,6 +68,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .unknownDevices: return "unknown_devices"
     case .downgradeNotSigned: return "downgrade_not_signed"
     case .incompatibleDevices: return "incompatible_devices"
+    case .tooManyProperties: return "out_of_range"
     }
   }
 
@@ -139,6 +142,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
       let list = ids.prefix(10).joined(separator: ", ") + (ids.count > 10 ? " and \(ids.count - 10) more" : "")
       return
         "\(ids.count) device(s) of the target have never checked in: \(list); `airlift device list` shows the fleet (for devices that check in later give allowUnknownDevices, --allow-unknown-devices, or target a group, a channel or all devices)"
+    case .tooManyProperties(let owner, let count):
+      return
+        "\(owner) would have \(count) properties, out of range: at most \(DeviceConfig.maxProperties) (unset some first)"
     case .incompatibleDevices(let ref, let names, let devices):
       let sorted = devices.keys.sorted()
       let list =

@@ -365,5 +365,20 @@ enum SQLiteSchema {
       """),
     // A multi-step update's steps (JSON), resolved with the run's values; NULL for a one-handler update.
     SQLMigration("v29-deployment-steps", "ALTER TABLE deployment ADD COLUMN steps TEXT"),
+    // Device properties (desired configuration) of a device or a group, and the version each device applied.
+    SQLMigration(
+      "v30-properties",
+      """
+      CREATE TABLE property (
+        scope TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at DATETIME NOT NULL,
+        PRIMARY KEY (scope, owner, key)
+      );
+      ALTER TABLE device ADD COLUMN config_version TEXT;
+      ALTER TABLE device ADD COLUMN config_reported_at DATETIME
+      """),
   ]
 }

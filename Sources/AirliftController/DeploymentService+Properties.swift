@@ -1,0 +1,51 @@
+import AirliftCore
+import Foundation
+
+/// Device properties reaching devices: a retained `config` message per
+/// device whenever what it should have changes (its own properties, its
+/// groups', its membership), and again when a check-in says it applied
+/// another version (a device that was away, a dynamic group it joined).
+extension DeploymentService {
+  public func setProperties(device: DeviceID, _ change: API.SetProperties) async throws -> API.DeviceProperties {
+    try change.validate()
+    try await store.setProperties(.device, device.rawValue, change)
+    await publishConfig(to: [device])
+    return try await store.deviceProperties(device)
+  }
+
+  public func setProperties(group: String, _ change: API.SetProperties) async throws -> API.GroupProperties {
+    try change.validate()
+    try await store.setProperties(.group, group, change)
+    await publishConfig(to: try await store.members(of: group))
+    return try await store.groupProperties(group)
+  }
+
+  /// After a check-in: a device whose applied version is not the desired one gets its config again (MQTT).
+  func configMayHaveDrifted(_ device: DeviceID) async {
+    guard let properties = try? await store.deviceProperties(device), !properties.inSync else { return }
+    await publishConfig(to: [device])
+  }
+
+  /// The config a polling device's check-in answer carries: only when it applied another version.
+  func configForCheckIn(_ device: DeviceID) async throws -> DeviceConfig? {
+    let properties = try await store.deviceProperties(device)
+    guard !properties.inSync else { return nil }
+    return DeviceConfig(version: properties.version, properties: properties.desired)
+  }
+
+  /// Publishes each device's config, retained, so a device that is away gets it when it connects; a device
+  /// that has what it should (or never had properties and still has none) is left alone.
+  func publishConfig(to devices: [DeviceID]) async {
+    for device in devices {
+      do {
+        let properties = try await store.deviceProperties(device)
+        guard !properties.inSync else { continue }
+        let config = DeviceConfig(version: properties.version, properties: properties.desired)
+        try await mqtt.publish(Topics.device(device, .config), payload: Wire.encode(config), qos: 1, retain: true)
+      } catch {
+        logger.warning(
+          "could not publish the properties of \(device): \(error)", metadata: ["device": .string(device.rawValue)])
+      }
+    }
+  }
+}
