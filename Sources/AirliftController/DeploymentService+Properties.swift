@@ -34,17 +34,28 @@ extension DeploymentService {
   }
 
   /// Publishes each device's config, retained, so a device that is away gets it when it connects; a device
-  /// that has what it should (or never had properties and still has none) is left alone.
+  /// that has what it should (or never had properties and still has none) is left alone. In the background,
+  /// a bounded number at a time: a group of many devices does not hold up the request that changed it.
   func publishConfig(to devices: [DeviceID]) async {
-    for device in devices {
-      do {
-        let properties = try await store.deviceProperties(device)
-        guard !properties.inSync else { continue }
-        let config = DeviceConfig(version: properties.version, properties: properties.desired)
-        try await mqtt.publish(Topics.device(device, .config), payload: Wire.encode(config), qos: 1, retain: true)
-      } catch {
-        logger.warning(
-          "could not publish the properties of \(device): \(error)", metadata: ["device": .string(device.rawValue)])
+    guard !devices.isEmpty else { return }
+    Task { [store, mqtt, logger] in
+      await withTaskGroup(of: Void.self) { group in
+        for (index, device) in devices.enumerated() {
+          if index >= Self.publishWindow { await group.next() }
+          group.addTask {
+            do {
+              let properties = try await store.deviceProperties(device)
+              guard !properties.inSync else { return }
+              let config = DeviceConfig(version: properties.version, properties: properties.desired)
+              try await mqtt.publish(
+                Topics.device(device, .config), payload: Wire.encode(config), qos: 1, retain: true)
+            } catch {
+              logger.warning(
+                "could not publish the properties of \(device): \(error)",
+                metadata: ["device": .string(device.rawValue)])
+            }
+          }
+        }
       }
     }
   }
