@@ -111,8 +111,13 @@ struct ABStreamTests {
           return Int64(stage[range.upperBound...].prefix { $0.isNumber })
         }.first, "\(reports.compactMap(\.stage))")
       #expect(resumed >= 4 << 20, "resumed at \(resumed)")
+      // What the controller had in flight when the agent died is counted a moment after the kill, so it lands
+      // in "second": up to a few socket buffers (128 KiB once), never a restart from zero.
       let second = metrics.artifactBytesServed - served - servedBeforeKill
-      #expect(second == Int64(image.count) - resumed, "the second transfer served \(second) bytes")
+      let remaining = Int64(image.count) - resumed
+      #expect(
+        second >= remaining && second <= remaining + (512 << 10),
+        "the second transfer served \(second) bytes for the \(remaining) after \(resumed)")
       #expect(try boot.powerCycle() == "b")
       try fleet.startAgentProcess(config)
       try await eventually("2.0.0 to succeed") {
