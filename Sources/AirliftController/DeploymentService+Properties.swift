@@ -22,15 +22,14 @@ extension DeploymentService {
 
   /// After a check-in: a device whose applied version is not the desired one gets its config again (MQTT).
   func configMayHaveDrifted(_ device: DeviceID) async {
-    guard let properties = try? await store.deviceProperties(device), !properties.inSync else { return }
+    // publishConfig reads the device's properties once and leaves a device in sync alone.
     await publishConfig(to: [device])
   }
 
   /// The config a polling device's check-in answer carries: only when it applied another version.
   func configForCheckIn(_ device: DeviceID) async throws -> DeviceConfig? {
     let properties = try await store.deviceProperties(device)
-    guard !properties.inSync else { return nil }
-    return DeviceConfig(version: properties.version, properties: properties.desired)
+    return properties.inSync ? nil : properties.config
   }
 
   /// Publishes each device's config, retained, so a device that is away gets it when it connects; a device
@@ -46,9 +45,8 @@ extension DeploymentService {
             do {
               let properties = try await store.deviceProperties(device)
               guard !properties.inSync else { return }
-              let config = DeviceConfig(version: properties.version, properties: properties.desired)
               try await mqtt.publish(
-                Topics.device(device, .config), payload: Wire.encode(config), qos: 1, retain: true)
+                Topics.device(device, .config), payload: Wire.encode(properties.config), qos: 1, retain: true)
             } catch {
               logger.warning(
                 "could not publish the properties of \(device): \(error)",

@@ -125,6 +125,9 @@ extension API {
       // A device that never had properties is in sync with having none.
       inSync = reported == version || (reported == nil && desired.isEmpty)
     }
+
+    /// The message that gives the device what it should have.
+    public var config: DeviceConfig { DeviceConfig(version: version, properties: desired) }
   }
 
   /// A group's own properties.

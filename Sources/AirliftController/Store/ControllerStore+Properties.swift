@@ -49,12 +49,6 @@ extension ControllerStore {
     try await db.read { db in try Self.deviceProperties(device, db: db) }
   }
 
-  /// The config message for a device.
-  public func deviceConfig(_ device: DeviceID) async throws -> DeviceConfig {
-    let properties = try await deviceProperties(device)
-    return DeviceConfig(version: properties.version, properties: properties.desired)
-  }
-
   /// Devices whose properties a group's change touches.
   public func members(of group: String) async throws -> [DeviceID] {
     try await db.read { db in
