@@ -14,6 +14,7 @@ struct ABSlotTests {
     let file = "\(fleet.root)/\(device).img"
     try image.write(to: URL(fileURLWithPath: file))
     _ = try await client.uploadRelease(package: "rootfs", version: "2.0.0", file: file, handler: "ab-slot")
+    try await ABBootloaderTests.checkedIn(client, device)
     let deployment = try await client.createDeployment(
       .init(package: "rootfs", version: "2.0.0", target: .init(devices: [device])))
     return (deployment, image)
@@ -127,6 +128,7 @@ struct ABSlotTests {
         let file = "\(fleet.root)/rootfs-\(version).img"
         try Data("image \(version)\n".utf8).write(to: URL(fileURLWithPath: file))
         _ = try await client.uploadRelease(package: "rootfs", version: version, file: file, handler: "ab-slot")
+        try await ABBootloaderTests.checkedIn(client, config.deviceID)
         let deployment = try await client.createDeployment(
           .init(package: "rootfs", version: version, target: .init(devices: [config.deviceID])))
         #expect(try await fleet.waitForAgentExit(config.deviceID) == 0)

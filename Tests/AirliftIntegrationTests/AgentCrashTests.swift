@@ -104,15 +104,30 @@ struct AgentCrashTests {
       var config = try fleet.agentConfig("crash-downloading")
       // 10 s for the whole file, so the kill lands mid-transfer however loaded the machine.
       config.maxBytesPerSecond = 400_000
-      try fleet.startAgentProcess(config)
+      let log = try fleet.startAgentProcess(config)
+      try await eventually("\(config.deviceID) to check in") {
+        try await client.devices().contains { $0.id == config.deviceID && $0.online }
+      }
       let deployment = try await deployScript(
         fleet, install: "exit 0", device: config.deviceID, payloadBytes: 4_000_000)
       let sha = try #require(try await client.release(package: "app-crash-downloading", version: "1.0.0").assets.first)
         .sha256
       let partial = "\(config.dataDirectory)/downloads/\(sha).part"
-      try await eventually("a quarter of the download on disk") {
-        ((try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? NSNumber)?.int64Value ?? 0)
-          >= 1_000_000
+      func partialSize() -> Int64 {
+        (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? NSNumber)?.int64Value ?? 0
+      }
+      do {
+        try await eventually("a quarter of the download on disk") { partialSize() >= 1_000_000 }
+      } catch {
+        // Seen once on a loaded fresh-clone CI: say where the agent stood instead of only that it did not get there.
+        let stored = ((try? phase(config, deployment.id)) ?? nil)?.rawValue ?? "nothing"
+        let reports = (try? await events(fleet, deployment.id, config.deviceID))?.map {
+          "\($0.state.rawValue) \($0.stage ?? "")"
+        }
+        let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(30)
+        throw HarnessError.timedOut(
+          "a quarter of the download on disk (\(partialSize()) bytes at \(partial); stored phase: \(stored);"
+            + " reports: \(reports ?? []); the agent's log ends:\n\((tail ?? []).joined(separator: "\n")))")
       }
       await fleet.killAgentProcess(config.deviceID)
       #expect(try phase(config, deployment.id) == .downloading)
@@ -257,6 +272,7 @@ struct AgentCrashTests {
       try image.write(to: URL(fileURLWithPath: "\(fleet.root)/rootfs.img"))
       _ = try await client.uploadRelease(
         package: "rootfs", version: "2.0.0", file: "\(fleet.root)/rootfs.img", handler: "ab-slot")
+      try await ABBootloaderTests.checkedIn(client, config.deviceID)
       let deployment = try await client.createDeployment(
         .init(package: "rootfs", version: "2.0.0", target: .init(devices: [config.deviceID])))
       try await waitForFile("\(marker).started")
@@ -291,6 +307,7 @@ struct AgentCrashTests {
       try Data(repeating: 7, count: 100_000).write(to: URL(fileURLWithPath: "\(fleet.root)/rootfs.img"))
       _ = try await client.uploadRelease(
         package: "rootfs", version: "2.0.0", file: "\(fleet.root)/rootfs.img", handler: "ab-slot")
+      try await ABBootloaderTests.checkedIn(client, config.deviceID)
       let deployment = try await client.createDeployment(
         .init(package: "rootfs", version: "2.0.0", target: .init(devices: [config.deviceID])))
       // No reboot command: the agent exits, as it would be killed by a real reboot.
