@@ -86,9 +86,15 @@ public final class Agent: Service {
         server: EventSocketServer(
           path: config.eventSocketPath, hub: events, logger: logger,
           handle: { request in
-            Self.handle(request, consent: worker.consent) {
-              try self.store.status(device: self.config.deviceID, running: true, connected: link.isConnected)
-            }
+            Self.handle(
+              request, consent: worker.consent,
+              send: { kind, data in
+                try self.store.enqueueEvent(DeviceEvent(device: self.deviceID, kind: kind, data: data))
+                outbox.wake()
+              },
+              status: {
+                try self.store.status(device: self.config.deviceID, running: true, connected: link.isConnected)
+              })
           }), logger: logger)
     ]
     if let hooks = config.hooksDirectory {
@@ -202,9 +208,20 @@ public final class Agent: Service {
 
   /// Answers a request from a local program on the event socket.
   static func handle(
-    _ request: LocalRequest, consent: ConsentBox, status: () throws -> AgentStatus
+    _ request: LocalRequest, consent: ConsentBox, send: (_ kind: String, _ data: JSONValue) throws -> Void,
+    status: () throws -> AgentStatus
   ) -> LocalReply {
     switch request.command {
+    case "event":
+      guard let kind = request.kind else {
+        return LocalReply(command: "event", ok: false, message: "an event needs a kind (and data, any JSON)")
+      }
+      do {
+        try send(kind, request.data ?? .null)
+        return LocalReply(command: "event", ok: true, message: "queued \(kind) for the controller")
+      } catch {
+        return LocalReply(command: "event", ok: false, message: "\(error)")
+      }
     case "status":
       do {
         return LocalReply(command: "status", ok: true, message: "ok", status: try status())
@@ -218,7 +235,8 @@ public final class Agent: Service {
       return LocalReply(command: "apply", ok: true, message: "installing deployment \(deployment)")
     default:
       return LocalReply(
-        command: request.command, ok: false, message: "unknown command '\(request.command)' (known: apply, status)")
+        command: request.command, ok: false,
+        message: "unknown command '\(request.command)' (known: apply, event, status)")
     }
   }
 

@@ -25,6 +25,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
   case controller(reason: String)
   /// Another agent process holds this data directory.
   case alreadyRunning(dataDirectory: String, pid: Int32?)
+  /// The outbox already holds as many unsent telemetry events as it may.
+  case eventQueueFull(queued: Int)
 
   /// Whether trying again may help (a dropped link, a busy server), as
   /// opposed to a refusal that would only repeat (a bad digest, a full disk).
@@ -81,6 +83,9 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
     case .alreadyRunning(let dataDirectory, let pid):
       return
         "another airlift-agent\(pid.map { " (pid \($0))" } ?? "") is running with the data directory \(dataDirectory); stop it first (one agent per data directory)"
+    case .eventQueueFull(let queued):
+      return
+        "the event was not queued: \(queued) events wait to be sent already (the device has been offline a while, or sends faster than the controller takes); try again later"
     }
   }
 }

@@ -43,7 +43,8 @@ public struct Controller: Sendable {
         cleanStart: false, sessionExpiry: config.mqttSessionExpiry),
       logger: logger)
     let health = ControllerHealth(brokerConnected: { mqtt.isConnected }, publishCounts: { mqtt.publishCounts })
-    let deployments = DeploymentService(store: store, mqtt: mqtt, baseURL: config.baseURL, logger: logger)
+    let deployments = DeploymentService(
+      store: store, mqtt: mqtt, baseURL: config.baseURL, redelivery: config.redelivery, logger: logger)
     let revocations = try await RevocationService(store: store, mqtt: mqtt, config: config, logger: logger)
     let session = ControllerMQTT(
       client: mqtt, shareGroup: try config.resolvedShareGroup(), store: store, deployments: deployments,
@@ -53,7 +54,7 @@ public struct Controller: Sendable {
           .init(
             messagesPerSecond: config.deviceRate.messagesPerSecond, bytesPerSecond: config.deviceRate.bytesPerSecond,
             burstSeconds: config.deviceRate.burstSeconds)) : nil,
-      logger: logger)
+      eventRetention: config.eventRetention, logger: logger)
     let router = try ControllerRoutes(
       store: store, blobs: blobs, deployments: deployments, revocations: revocations, health: health,
       metrics: metrics, operators: Set(config.operators), readers: Set(config.readers),
@@ -62,7 +63,7 @@ public struct Controller: Sendable {
         signer: AssetLinkSigner(secret: try config.resolvedLinkSecret()),
         origin: config.assetLinks.origin ?? config.baseURL, ttl: config.assetLinks.ttl,
         updates: config.assetLinks.updates),
-      trustedProxies: Set(config.trustedProxies)
+      trustedProxies: Set(config.trustedProxies), eventRetention: config.eventRetention
     ).build()
     let limiter = ConnectionLimiter(
       total: config.maxConnections, perAddress: config.maxConnectionsPerAddress, exempt: Set(config.trustedProxies))
@@ -87,6 +88,7 @@ public struct Controller: Sendable {
         services: [
           .init(service: session), .init(service: DeploymentScheduler(deployments: deployments, interval: .seconds(1))),
           .init(service: revocations),
+          .init(service: DeviceEventPruner(store: store, retention: config.eventRetention, logger: logger)),
           .init(service: app),
         ], gracefulShutdownSignals: signals,
         logger: logger))

@@ -38,6 +38,11 @@ import Foundation
 ///   unused keep-alive, headers that trickle) is closed after this.
 /// - `deviceRate` ({messagesPerSecond 20, bytesPerSecond 131072, burstSeconds 30}): what one device may send
 ///   over MQTT; more is dropped and counted (`airlift_device_messages_rate_limited_total`); 0 messages: no limit.
+/// - `eventRetention` ({maxPerDevice 1000, maxAgeDays 30}): the telemetry events kept per device (the oldest go
+///   first) and for how long.
+/// - `redelivery` ({first 60, maximum 3600}, seconds): a device that has not answered its deployment's notice is
+///   shown `Retrying` after `first` and its notice goes out again, then after waits that double up to `maximum`,
+///   until it answers or the deployment's device timeout fails it.
 /// - `trustedProxies` ([string], []): addresses of TLS-terminating proxies whose `X-Client-Cert` header
 ///   (with `X-Client-Verify: SUCCESS`) stands for the caller's client certificate; from any other address
 ///   the header is refused.
@@ -73,6 +78,8 @@ public struct ControllerConfig: Sendable, Codable {
   public var trustedProxies: [String] = []
   /// How uploaded assets are cut into chunks and packed for delta updates.
   public var deltas = DeltaConfig()
+  public var eventRetention = EventRetention()
+  public var redelivery = Redelivery()
 
   public init(
     host: String = "127.0.0.1", port: Int = 8443, dataDirectory: String, certificates: String = "Certs/generated",
@@ -119,6 +126,8 @@ public struct ControllerConfig: Sendable, Codable {
     assetLinks = try c.decodeIfPresent(AssetLinkConfig.self, forKey: .assetLinks) ?? assetLinks
     trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? trustedProxies
     deltas = try c.decodeIfPresent(DeltaConfig.self, forKey: .deltas) ?? deltas
+    eventRetention = try c.decodeIfPresent(EventRetention.self, forKey: .eventRetention) ?? eventRetention
+    redelivery = try c.decodeIfPresent(Redelivery.self, forKey: .redelivery) ?? redelivery
     maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
     maxConnectionsPerAddress =
       try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerAddress) ?? maxConnectionsPerAddress
@@ -172,6 +181,28 @@ extension ControllerConfig {
   }
 }
 
+/// How many of a device's telemetry events the controller keeps, and how
+/// long: a device that sends too many loses its oldest, never the store its
+/// space.
+public struct EventRetention: Codable, Sendable, Equatable {
+  public var maxPerDevice: Int
+  public var maxAgeDays: Int
+
+  public init(maxPerDevice: Int = 1000, maxAgeDays: Int = 30) {
+    self.maxPerDevice = maxPerDevice
+    self.maxAgeDays = maxAgeDays
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let defaults = EventRetention()
+    maxPerDevice = try c.decodeIfPresent(Int.self, forKey: .maxPerDevice) ?? defaults.maxPerDevice
+    maxAgeDays = try c.decodeIfPresent(Int.self, forKey: .maxAgeDays) ?? defaults.maxAgeDays
+    try c.check(maxPerDevice, in: 1...1_000_000, forKey: .maxPerDevice)
+    try c.check(maxAgeDays, in: 1...3650, forKey: .maxAgeDays)
+  }
+}
+
 /// What one device may send the controller over MQTT (check-ins, status
 /// reports, command results): a sustained rate of messages and of bytes,
 /// and a burst of `burstSeconds` of each. 0 messages per second: no limit.
@@ -192,14 +223,9 @@ public struct DeviceRate: Codable, Sendable, Equatable {
     messagesPerSecond = try c.decodeIfPresent(Double.self, forKey: .messagesPerSecond) ?? defaults.messagesPerSecond
     bytesPerSecond = try c.decodeIfPresent(Double.self, forKey: .bytesPerSecond) ?? defaults.bytesPerSecond
     burstSeconds = try c.decodeIfPresent(Double.self, forKey: .burstSeconds) ?? defaults.burstSeconds
-    for (key, value, range) in [
-      (CodingKeys.messagesPerSecond, messagesPerSecond, 0.0...1_000_000), (.bytesPerSecond, bytesPerSecond, 1...1e12),
-      (.burstSeconds, burstSeconds, 1...3600),
-    ] where !(value.isFinite && range.contains(value)) {
-      throw DecodingError.dataCorruptedError(
-        forKey: key, in: c,
-        debugDescription: "is \(value), out of range: give \(range.lowerBound) to \(range.upperBound)")
-    }
+    try c.check(messagesPerSecond, in: 0...1_000_000, forKey: .messagesPerSecond)
+    try c.check(bytesPerSecond, in: 1...1e12, forKey: .bytesPerSecond)
+    try c.check(burstSeconds, in: 1...3600, forKey: .burstSeconds)
   }
 }
 
@@ -305,5 +331,18 @@ extension ControllerConfig {
     }
     guard let value = stored() else { throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path]) }
     return value
+  }
+}
+
+extension KeyedDecodingContainer {
+  /// Refuses a config value outside its range (NaN and infinities included), naming the value and the range.
+  func check<Value: Comparable>(_ value: Value, in range: ClosedRange<Value>, forKey key: Key, unit: String = "")
+    throws
+  {
+    guard range.contains(value) else {
+      throw DecodingError.dataCorruptedError(
+        forKey: key, in: self,
+        debugDescription: "is \(value), out of range: give \(range.lowerBound) to \(range.upperBound)\(unit)")
+    }
   }
 }

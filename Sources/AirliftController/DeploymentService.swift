@@ -23,8 +23,13 @@ public final class DeploymentService: Sendable {
   let mqtt: MQTTClient
   let baseURL: String
   let logger: Logger
+  /// When a device that has not answered its notice gets it again.
+  let redelivery: Redelivery
 
-  init(store: ControllerStore, mqtt: MQTTClient, baseURL: String, logger: Logger) {
+  init(
+    store: ControllerStore, mqtt: MQTTClient, baseURL: String, redelivery: Redelivery = Redelivery(), logger: Logger
+  ) {
+    self.redelivery = redelivery
     self.store = store
     self.mqtt = mqtt
     self.baseURL = baseURL
@@ -304,6 +309,11 @@ public final class DeploymentService: Sendable {
     }
     let timedOut = try await store.failTimedOutDevices(now: now)
     if timedOut > 0 { logger.warning("\(timedOut) device(s) timed out") }
+    let unanswered = try await store.redeliverUnanswered(redelivery, now: now)
+    if !unanswered.isEmpty {
+      logger.info("\(unanswered.count) device(s) not reached: Retrying; their notices go out again")
+      await notify(unanswered.filter(\.publish).map(\.device))
+    }
     for outcome in try await store.stepRollouts(now: now) {
       await notify(outcome.started)
       for device in outcome.withdrawn { await withdraw(device) }

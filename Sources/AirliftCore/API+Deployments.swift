@@ -148,11 +148,16 @@ extension API {
     public var round: Int = 1
     /// What its download cost this round (bytes fetched and reused of the total), once it reported it.
     public var transfer: TransferBytes?
+    /// While the controller cannot reach the device (`Retrying` before it answered its notice): when the notice
+    /// goes out again.
+    public var nextAttempt: Date?
 
     public init(
       device: String, state: DeviceState, percent: Int?, error: String?, attempts: Int = 0, updatedAt: Date,
-      started: Bool = true, fromVersion: String? = nil, round: Int = 1, transfer: TransferBytes? = nil
+      started: Bool = true, fromVersion: String? = nil, round: Int = 1, transfer: TransferBytes? = nil,
+      nextAttempt: Date? = nil
     ) {
+      self.nextAttempt = nextAttempt
       self.round = round
       self.transfer = transfer
       self.started = started

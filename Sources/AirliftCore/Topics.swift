@@ -11,6 +11,8 @@ public enum Topics {
     case commandResult = "command-result"
     /// Controller → device (retained): the properties it should have.
     case config
+    /// Device → controller: a telemetry event a program on the device sent through the agent.
+    case event
   }
 
   public static func device(_ id: DeviceID, _ channel: Channel) -> String {

@@ -11,7 +11,9 @@ import UnixSignals
 struct AirliftAgentCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "airlift-agent", abstract: "The Airlift device agent.",
-    subcommands: [Run.self, Status.self, Enroll.self, Check.self, Watch.self, Apply.self, Metadata.self, AssetURL.self])
+    subcommands: [
+      Run.self, Status.self, Enroll.self, Check.self, Watch.self, Apply.self, Metadata.self, AssetURL.self, Event.self,
+    ])
 
   /// As ArgumentParser's, and with `AIRLIFT_PARSE_ONLY` set (the documentation's tests) the command line is
   /// parsed and validated and nothing runs.

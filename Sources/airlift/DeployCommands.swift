@@ -253,7 +253,11 @@ struct Deploy: AsyncParsableCommand {
       }
       .map {
         [
-          $0.device, $0.started ? $0.state.rawValue : "Waiting (phase)", $0.percent.map { "\($0)%" } ?? "-",
+          $0.device,
+          !$0.started
+            ? "Waiting (phase)"
+            : $0.nextAttempt.map { "Retrying (next \(Output.date($0)))" } ?? $0.state.rawValue,
+          $0.percent.map { "\($0)%" } ?? "-",
           "\($0.attempts)", $0.transfer.map { "\(Output.bytes($0.fetched)) of \(Output.bytes($0.total))" } ?? "-",
           $0.error ?? "",
         ]

@@ -5,7 +5,7 @@ import Foundation
 struct Device: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "See the fleet: what runs where.",
-    subcommands: [List.self, Show.self, SetProperties.self, Rollback.self, Revoke.self])
+    subcommands: [List.self, Show.self, SetProperties.self, Events.self, Rollback.self, Revoke.self])
 
   struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

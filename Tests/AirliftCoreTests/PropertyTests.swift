@@ -36,6 +36,10 @@ struct PropertyTests {
       ("presence", Wire.encode(Presence(.online))),
       ("command", Wire.encode(DeviceCommand(id: "cmd-1", action: .rollback, package: "gw-fw", reason: nil))),
       ("command-result", Wire.encode(CommandResult(command: "cmd-1", ok: true, message: "done"))),
+      (
+        "event",
+        Wire.encode(DeviceEvent(device: device, kind: "temperature", data: .object(["c": .number(71)])))
+      ),
     ]
   }()
 
@@ -49,6 +53,7 @@ struct PropertyTests {
       case "status": _ = try Wire.decode(StatusReport.self, from: bytes, topic: topic)
       case "presence": _ = try Wire.decode(Presence.self, from: bytes, topic: topic)
       case "command": _ = try Wire.decode(DeviceCommand.self, from: bytes, topic: topic)
+      case "event": _ = try Wire.decode(DeviceEvent.self, from: bytes, topic: topic)
       default: _ = try Wire.decode(CommandResult.self, from: bytes, topic: topic)
       }
       return true

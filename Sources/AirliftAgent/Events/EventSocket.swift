@@ -5,12 +5,18 @@ import NIOCore
 import NIOPosix
 
 /// A request a local program sends on the event socket, one JSON line:
-/// `{"command":"apply"}` or `{"command":"status"}`.
+/// `{"command":"apply"}`, `{"command":"status"}`, or a telemetry event
+/// `{"command":"event","kind":"temperature","data":{"c":71}}`.
 public struct LocalRequest: Codable, Sendable, Equatable {
   public var command: String
+  /// For `event`: what it is about, and its JSON.
+  public var kind: String?
+  public var data: JSONValue?
 
-  public init(command: String) {
+  public init(command: String, kind: String? = nil, data: JSONValue? = nil) {
     self.command = command
+    self.kind = kind
+    self.data = data
   }
 }
 

@@ -64,7 +64,7 @@ final class HTTPSLink: ControllerLink {
     _ = await announce(nextCheckIn: agent.clock.date.addingTimeInterval(agent.nextCheckInDelay().seconds))
   }
 
-  /// Status reports to the status route, command results to theirs. A refusal that cannot change (4xx) drops
+  /// Status reports to the status route, command results and telemetry events to theirs. A refusal that cannot change (4xx) drops
   /// the message; anything else is retried.
   func deliver(_ message: OutboxMessage) async throws -> OutboxDelivery {
     let controllerURL = agent.config.controllerURL
@@ -78,6 +78,10 @@ final class HTTPSLink: ControllerLink {
     case .commandResult:
       request = HTTPClientRequest(url: "\(controllerURL)/api/v1/device/command-result")
       request.body = .bytes(message.payload)
+    case .event:
+      let event = try Wire.decode(DeviceEvent.self, from: message.payload, topic: message.topic)
+      request = HTTPClientRequest(url: "\(controllerURL)/api/v1/device/events")
+      request.body = .bytes(Wire.encode(DeviceEventBatch(events: [event])))
     default:
       return .refused("\(message.topic) has no HTTPS route; a polling device does not send it")
     }

@@ -244,6 +244,21 @@ public final class AgentStore: Sendable {
     try db.write { db in try db.execute(sql: "DELETE FROM sent_status WHERE seq <= ?", arguments: [seq]) }
   }
 
+  /// Telemetry events the outbox may hold unsent; past it a new one is refused (the sender is told), so a program
+  /// that sends in a loop while the device is offline cannot fill the disk.
+  public static let maxQueuedEvents = 10_000
+
+  /// Queues a telemetry event for the controller (checked first); it is sent with the reports, in order.
+  public func enqueueEvent(_ event: DeviceEvent, now: Date = Date()) throws {
+    try event.validate()
+    try db.write { db in
+      let queued =
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE topic LIKE '%/event'") ?? 0
+      guard queued < Self.maxQueuedEvents else { throw AgentError.eventQueueFull(queued: queued) }
+      try Self.enqueue(db, topic: Topics.device(event.device, .event), payload: Wire.encode(event), now: now)
+    }
+  }
+
   /// Messages waiting for the broker.
   public func outboxCount() throws -> Int {
     try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox") ?? 0 }

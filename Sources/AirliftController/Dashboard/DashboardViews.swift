@@ -219,7 +219,9 @@ struct DeploymentView {
     }
     devices = sorted.prefix(Self.shownDevices).map {
       Row(
-        id: $0.device, state: $0.state.rawValue, cls: DashboardFormat.stateClass($0.state),
+        id: $0.device,
+        state: $0.nextAttempt.map { "Retrying (next \(DashboardFormat.time($0)))" } ?? $0.state.rawValue,
+        cls: DashboardFormat.stateClass($0.state),
         downloadPercent: [.downloading, .installing].contains($0.state) ? $0.percent : nil, rowStage: Self.stage($0),
         attempts: $0.attempts,
         rowFetched: $0.transfer.map { "\(DashboardFormat.bytes($0.fetched)) of \(DashboardFormat.bytes($0.total))" },

@@ -20,6 +20,8 @@ public final class ControllerMetrics: Sendable {
   private let batchSeconds: DurationHistogram
   private let dropped: Counter
   private let rateLimited: Counter
+  private let deviceEvents: Counter
+  private let deviceEventsRefused: Counter
   private let totals = Mutex(Totals())
   private let publishes: Counter
   private let publishFailures: Counter
@@ -89,6 +91,12 @@ public final class ControllerMetrics: Sendable {
       descriptor: Self.metric(
         "airlift_device_messages_rate_limited_total",
         "Device messages dropped because the device sent more than its rate limit."))
+    deviceEvents = registry.makeCounter(
+      descriptor: Self.metric("airlift_device_events_total", "Telemetry events from devices stored."))
+    deviceEventsRefused = registry.makeCounter(
+      descriptor: Self.metric(
+        "airlift_device_events_refused_total",
+        "Telemetry events refused (malformed, too large, from a device the controller does not know)."))
   }
 
   /// Artifact bytes handed to connections since the start (resumed
@@ -138,6 +146,8 @@ public final class ControllerMetrics: Sendable {
 
   func deviceMessageDropped() { dropped.increment() }
   func deviceMessageRateLimited() { rateLimited.increment() }
+  func deviceEventsStored(_ count: Int) { deviceEvents.increment(by: Int64(count)) }
+  func deviceEventsRefused(_ count: Int) { deviceEventsRefused.increment(by: Int64(count)) }
 
   /// Counts one HTTP request by its route pattern (not its path: ids would make a series each) and status.
   func httpRequest(route: String, method: String, status: Int) {

@@ -20,6 +20,8 @@ struct ControllerRoutes {
   let caKeyFile: String
   let links: AssetLinks
   let trustedProxies: Set<String>
+  /// How many telemetry events each device keeps.
+  var eventRetention = EventRetention()
 
   /// Install handlers agents know; a release must name one of them.
   static let handlers = HandlerName.all
@@ -46,6 +48,7 @@ struct ControllerRoutes {
     router.post("api/v1/device/status", use: ownStatusReports)
     router.post("api/v1/device/checkin", use: pollingCheckIn)
     router.post("api/v1/device/command-result", use: pollingCommandResult)
+    router.post("api/v1/device/events", use: ownDeviceEvents)
     router.get("api/v1/device/releases/:package/:version/metadata/:name", use: deviceMetadata)
     router.get("api/v1/device/assets/:package/:tag/:asset/url", use: assetLink)
     router.get("links/:sha256/:name", use: linkedAsset)
@@ -78,6 +81,7 @@ struct ControllerRoutes {
     api.get("devices/:id", use: showDevice)
     api.post("devices/:id/rollback", use: rollBackDevice)
     api.get("devices/:id/properties", use: deviceProperties)
+    api.get("devices/:id/events", use: deviceEvents)
     api.put("devices/:id/properties", use: setDeviceProperties)
     api.get("groups/:name/properties", use: groupProperties)
     api.put("groups/:name/properties", use: setGroupProperties)

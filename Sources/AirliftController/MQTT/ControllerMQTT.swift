@@ -48,12 +48,15 @@ final class ControllerMQTT: Service {
   private let pendingStatuses = Mutex<[(DeviceID, StatusReport)]>([])
   /// What one device may send per second (nil: no limit).
   private let rateLimiter: DeviceRateLimiter?
+  /// How many telemetry events each device keeps.
+  private let eventRetention: EventRetention
 
   init(
     client: MQTTClient, shareGroup: String, store: ControllerStore, deployments: DeploymentService,
     revocations: RevocationService, health: ControllerHealth, metrics: ControllerMetrics,
-    rateLimiter: DeviceRateLimiter? = nil, logger: Logger
+    rateLimiter: DeviceRateLimiter? = nil, eventRetention: EventRetention = EventRetention(), logger: Logger
   ) {
+    self.eventRetention = eventRetention
     self.rateLimiter = rateLimiter
     self.metrics = metrics
     self.revocations = revocations
@@ -77,7 +80,7 @@ final class ControllerMQTT: Service {
       // Subscribe first: a resumed session delivers what was queued while
       // the controller was away right after it connects.
       var streams: [AsyncStream<MQTTMessage>] = []
-      for channel in [Topics.Channel.checkin, .status, .presence, .commandResult] {
+      for channel in [Topics.Channel.checkin, .status, .presence, .commandResult, .event] {
         streams.append(
           try await self.client.subscribe(Topics.sharedAllDevices(channel, group: self.shareGroup), qos: 1))
       }
@@ -191,6 +194,20 @@ final class ControllerMQTT: Service {
       case .commandResult:
         let result = try Wire.decode(CommandResult.self, from: message.payload, topic: message.topic)
         try await store.recordCommandResult(result, from: device)
+      case .event:
+        let event = try Wire.decode(DeviceEvent.self, from: message.payload, topic: message.topic)
+        do {
+          try event.validate()
+          guard event.device == device else {
+            throw AirliftCoreError.malformedPayload(
+              topic: message.topic, reason: "the event names '\(event.device)', not the topic's device")
+          }
+          try await store.recordDeviceEvents([event], from: device, retention: eventRetention)
+          metrics.deviceEventsStored(1)
+        } catch {
+          metrics.deviceEventsRefused(1)
+          throw error
+        }
       case .deployment, .command, .config:
         return
       }

@@ -217,7 +217,8 @@ extension ControllerStore {
         try db.execute(
           sql: """
             UPDATE device_deployment SET round = ?, state = ?, percent = NULL, started_at = NULL, released_at = ?,
-              delivered_at = NULL, updated_at = ?, bytes_total = NULL, bytes_fetched = NULL, bytes_reused = NULL
+              delivered_at = NULL, updated_at = ?, bytes_total = NULL, bytes_fetched = NULL, bytes_reused = NULL,
+              delivery_attempts = 0, next_delivery_at = NULL
             WHERE deployment_id = ? AND device_id = ?
             """, arguments: [round, DeviceState.pending.rawValue, now, now, deployment, device])
         try Self.insertEvent(db, deployment: deployment, device: device, state: .pending, error: note, now: now)
@@ -523,7 +524,9 @@ extension ControllerStore {
         device: row["device_id"], state: DeviceState(rawValue: row["state"]) ?? .pending, percent: row["percent"],
         error: row["error"], attempts: row["attempts"], updatedAt: row["updated_at"],
         started: (row["released_at"] as Date?) != nil, fromVersion: row["from_version"], round: row["round"],
-        transfer: TransferBytes(row))
+        transfer: TransferBytes(row),
+        nextAttempt: (row["state"] as String) == DeviceState.retrying.rawValue && (row["started_at"] as Date?) == nil
+          ? row["next_delivery_at"] : nil)
     }
     let plan = (row["rollout"] as String?).flatMap {
       try? JSONDecoder().decode(RolloutPlan.self, from: Data($0.utf8))

@@ -380,5 +380,28 @@ enum SQLiteSchema {
       ALTER TABLE device ADD COLUMN config_version TEXT;
       ALTER TABLE device ADD COLUMN config_reported_at DATETIME
       """),
+    // Telemetry events programs on a device sent through the agent, kept up to the retention limits.
+    SQLMigration(
+      "v31-device-events",
+      """
+      CREATE TABLE device_event (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        device_time DATETIME NOT NULL,
+        received_at DATETIME NOT NULL,
+        data TEXT NOT NULL
+      );
+      CREATE INDEX device_event_by_device ON device_event(device_id, id);
+      CREATE INDEX device_event_by_kind ON device_event(device_id, kind, id);
+      CREATE INDEX device_event_by_age ON device_event(received_at)
+      """),
+    // A device that has not answered its notice: how often the notice went out again, and when it goes next.
+    SQLMigration(
+      "v32-redelivery",
+      """
+      ALTER TABLE device_deployment ADD COLUMN delivery_attempts INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE device_deployment ADD COLUMN next_delivery_at DATETIME
+      """),
   ]
 }
