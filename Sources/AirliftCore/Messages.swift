@@ -306,18 +306,13 @@ public enum Wire {
     let decoder = JSONDecoder()
     decoder.dateDecodingStrategy = .custom { decoder in
       let text = try decoder.singleValueContainer().decode(String.self)
-      guard RFC3339.isValid(text) else {
+      guard let date = RFC3339.date(text) else {
         throw DecodingError.dataCorrupted(
           .init(
             codingPath: decoder.codingPath,
             debugDescription: "'\(text.prefix(64))' is not an RFC 3339 time (2027-01-01T12:00:00Z)"))
       }
-      // RFC 3339 allows a lower-case t and z; Foundation reads only upper case.
-      let upper = text.uppercased()
-      if let date = try? Date(upper, strategy: Self.timestamp) { return date }
-      if let date = try? Date(upper, strategy: .iso8601) { return date }
-      throw DecodingError.dataCorrupted(
-        .init(codingPath: decoder.codingPath, debugDescription: "'\(text)' is not an ISO 8601 time"))
+      return date
     }
     return decoder
   }
@@ -367,6 +362,9 @@ public struct DeviceUpdateEvent: Codable, Sendable, Equatable {
   public var attempt: Int?
   public var error: String?
   public var time: Date
+  /// In a `ready` event: the verified file of each asset by name, for a program that applies the update itself
+  /// and reports with `airlift-agent apply --result ok|failed`.
+  public var files: [String: String]?
 
   /// `event` is `device:update` for state changes and progress, `ready`
   /// when a downloaded update waits for consent (`airlift-agent apply`).

@@ -25,6 +25,22 @@ struct WireTests {
     }
   }
 
+  @Test("a time reads as the moment it names: fractions, offsets of any size, leap seconds, old years")
+  func moments() throws {
+    let utc = try #require(RFC3339.date("2026-12-07T10:00:00Z"))
+    #expect(utc == Date(timeIntervalSince1970: 1_796_637_600))
+    #expect(RFC3339.date("2026-12-07T12:30:00.25+02:30") == utc.addingTimeInterval(0.25))
+    #expect(RFC3339.date("2026-12-06T10:42:00-23:18") == utc)
+    #expect(RFC3339.date("2026-12-08T09:18:00+23:18") == utc)
+    #expect(RFC3339.date("1970-01-01T00:00:00Z") == Date(timeIntervalSince1970: 0))
+    #expect(RFC3339.date("2016-12-31T23:59:60Z") == Date(timeIntervalSince1970: 1_483_228_799.999))
+    #expect(RFC3339.date("0001-01-01T00:00:00Z") == Date(timeIntervalSince1970: -62_135_596_800))
+    for text in ["2025-03-01T00:00:00.123Z", "1999-12-31T23:59:59-05:00", "2040-02-29T12:00:00+09:00"] {
+      let foundation = try Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: text.contains(".")))
+      #expect(abs(try #require(RFC3339.date(text)).timeIntervalSince(foundation)) < 0.001, "\(text)")
+    }
+  }
+
   @Test("every message survives an encode/decode round trip")
   func roundTrips() throws {
     let notice = DeploymentNotice(
