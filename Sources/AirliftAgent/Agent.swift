@@ -206,40 +206,6 @@ public final class Agent: Service {
     return .seconds(Double(max(config.period.seconds, 1)) + jitter)
   }
 
-  /// Answers a request from a local program on the event socket.
-  static func handle(
-    _ request: LocalRequest, consent: ConsentBox, send: (_ kind: String, _ data: JSONValue) throws -> Void,
-    status: () throws -> AgentStatus
-  ) -> LocalReply {
-    switch request.command {
-    case "event":
-      guard let kind = request.kind else {
-        return LocalReply(command: "event", ok: false, message: "an event needs a kind (and data, any JSON)")
-      }
-      do {
-        try send(kind, request.data ?? .null)
-        return LocalReply(command: "event", ok: true, message: "queued \(kind) for the controller")
-      } catch {
-        return LocalReply(command: "event", ok: false, message: "\(error)")
-      }
-    case "status":
-      do {
-        return LocalReply(command: "status", ok: true, message: "ok", status: try status())
-      } catch {
-        return LocalReply(command: "status", ok: false, message: "could not read the agent's store: \(error)")
-      }
-    case "apply":
-      guard let deployment = consent.grant() else {
-        return LocalReply(command: "apply", ok: false, message: "no downloaded update is waiting for consent")
-      }
-      return LocalReply(command: "apply", ok: true, message: "installing deployment \(deployment)")
-    default:
-      return LocalReply(
-        command: request.command, ok: false,
-        message: "unknown command '\(request.command)' (known: apply, event, status)")
-    }
-  }
-
   /// Sends again, over HTTPS, the reports the controller does not have (a
   /// broker that crashed after acknowledging them, a controller that was
   /// not subscribed yet). The controller stores each report number once.

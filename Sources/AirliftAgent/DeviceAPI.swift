@@ -30,6 +30,16 @@ public struct DeviceAPI: Sendable {
     }
   }
 
+  /// What this device could run: its deployment, its channels' tags, its distribution policies' offers.
+  public func availableUpdates() async throws -> AvailableUpdates {
+    let body = try await get("/api/v1/device/updates")
+    do {
+      return try Wire.decode(AvailableUpdates.self, from: body, topic: "GET /api/v1/device/updates")
+    } catch {
+      throw AgentError.controller(reason: "the controller's answer about updates is not understood: \(error)")
+    }
+  }
+
   /// GETs a device route; a non-2xx answer is an error with the controller's message.
   func get(_ path: String) async throws -> [UInt8] {
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Agent.httpConfiguration(config))

@@ -12,7 +12,8 @@ struct AirliftAgentCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "airlift-agent", abstract: "The Airlift device agent.",
     subcommands: [
-      Run.self, Status.self, Enroll.self, Check.self, Watch.self, Apply.self, Metadata.self, AssetURL.self, Event.self,
+      Run.self, Status.self, Enroll.self, Check.self, Watch.self, Fetch.self, Install.self, Apply.self, Metadata.self,
+      AssetURL.self, Event.self, Updates.self,
     ])
 
   /// As ArgumentParser's, and with `AIRLIFT_PARSE_ONLY` set (the documentation's tests) the command line is
@@ -77,24 +78,6 @@ struct AirliftAgentCommand: AsyncParsableCommand {
         // Without a rebootCommand this exit is the "reboot": the supervisor starts the agent again.
         print("airlift-agent: exiting for the restart an update asked for")
       }
-    }
-  }
-
-  struct Apply: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-      abstract: "Give consent: install the downloaded update that waits for it (consent mode).")
-    @Option(help: "Agent config (JSON); its eventSocket is used.") var config: String
-
-    func run() async throws {
-      let settings = try AgentConfig.load(path: config)
-      let reply: LocalReply
-      do {
-        reply = try await EventSocketClient.send(LocalRequest(command: "apply"), path: settings.eventSocketPath)
-      } catch {
-        throw ValidationError("cannot reach the agent at \(settings.eventSocketPath): \(error) (is it running?)")
-      }
-      print(reply.ok ? reply.message : "error: \(reply.message)")
-      if !reply.ok { throw ExitCode(1) }
     }
   }
 

@@ -5,18 +5,27 @@ import NIOCore
 import NIOPosix
 
 /// A request a local program sends on the event socket, one JSON line:
-/// `{"command":"apply"}`, `{"command":"status"}`, or a telemetry event
+/// `{"command":"apply"}` (or, having applied the update itself,
+/// `{"command":"apply","result":"ok"}` / `"failed"` with a `message`),
+/// `{"command":"fetch"}`, `{"command":"status"}`, or a telemetry event
 /// `{"command":"event","kind":"temperature","data":{"c":71}}`.
 public struct LocalRequest: Codable, Sendable, Equatable {
   public var command: String
   /// For `event`: what it is about, and its JSON.
   public var kind: String?
   public var data: JSONValue?
+  /// For `apply`: how a local program's own install went (`ok` or `failed`), and why.
+  public var result: String?
+  public var message: String?
 
-  public init(command: String, kind: String? = nil, data: JSONValue? = nil) {
+  public init(
+    command: String, kind: String? = nil, data: JSONValue? = nil, result: String? = nil, message: String? = nil
+  ) {
     self.command = command
     self.kind = kind
     self.data = data
+    self.result = result
+    self.message = message
   }
 }
 
@@ -30,8 +39,16 @@ public struct LocalReply: Codable, Sendable, Equatable {
   public var message: String
   /// The agent's status, in the reply to `status`.
   public var status: AgentStatus?
+  /// The update the reply is about (`fetch`, `apply`), and its `ready` event when it waits downloaded.
+  public var deployment: String?
+  public var ready: DeviceUpdateEvent?
 
-  public init(command: String, ok: Bool, message: String, status: AgentStatus? = nil) {
+  public init(
+    command: String, ok: Bool, message: String, status: AgentStatus? = nil, deployment: String? = nil,
+    ready: DeviceUpdateEvent? = nil
+  ) {
+    self.deployment = deployment
+    self.ready = ready
     self.command = command
     self.ok = ok
     self.message = message

@@ -5,24 +5,70 @@ import Synchronization
 /// Consent given locally with `airlift-agent apply`, for the update that
 /// waits for it.
 final class ConsentBox: Sendable {
+  /// What a local program said when it applied the downloaded update itself.
+  struct LocalResult: Sendable, Equatable {
+    var ok: Bool
+    var message: String?
+  }
+
   private struct State {
     var waiting: String?
     var granted: Set<String> = []
+    var localResults: [String: LocalResult] = [:]
+    /// `airlift-agent fetch`: the next update waits after its download as in consent mode.
+    var holdNext = false
+    var held: String?
+    /// The `ready` event of the update that waits, for a program that asks after it went out.
+    var ready: DeviceUpdateEvent?
   }
   private let state = Mutex(State())
 
   /// Marks `deployment` as waiting for consent.
-  func wait(for deployment: String?) { state.withLock { $0.waiting = deployment } }
+  func wait(for deployment: String?) {
+    state.withLock {
+      $0.waiting = deployment
+      if deployment == nil { $0.ready = nil }
+      if let deployment, $0.holdNext {
+        $0.held = deployment
+        $0.holdNext = false
+      }
+    }
+  }
 
   func isGranted(_ deployment: String) -> Bool { state.withLock { $0.granted.contains(deployment) } }
 
-  /// Grants consent to the waiting update; returns its deployment, or nil when none waits.
-  func grant() -> String? {
+  /// Whether `deployment` waits for `airlift-agent install` because `fetch` asked for it.
+  func isHeld(_ deployment: String) -> Bool {
+    state.withLock { $0.held == deployment || ($0.holdNext && $0.held == nil) }
+  }
+
+  /// The update being downloaded now, or the next one, stops after its download until `grant`.
+  func holdNextDownload() { state.withLock { $0.holdNext = true } }
+
+  /// The deployment that waits for consent now, if any.
+  var waiting: String? { state.withLock { $0.waiting } }
+
+  /// The `ready` event of the update that waits now.
+  var ready: DeviceUpdateEvent? {
+    get { state.withLock { $0.waiting != nil && $0.ready?.deployment == $0.waiting ? $0.ready : nil } }
+    set { state.withLock { $0.ready = newValue } }
+  }
+
+  /// Grants consent to the waiting update; returns its deployment, or nil when none waits. With `local`, a
+  /// program on the device applied it itself: the agent records that outcome instead of installing.
+  func grant(local: LocalResult? = nil) -> String? {
     state.withLock { state in
       guard let waiting = state.waiting else { return nil }
       state.granted.insert(waiting)
+      if let local { state.localResults[waiting] = local }
+      if state.held == waiting { state.held = nil }
       return waiting
     }
+  }
+
+  /// What a local program reported for `deployment`, once.
+  func takeLocalResult(_ deployment: String) -> LocalResult? {
+    state.withLock { $0.localResults.removeValue(forKey: deployment) }
   }
 }
 
@@ -50,6 +96,9 @@ struct UpdateGates: Sendable {
     case .install:
       if let lock = lockHeld() { return lock }
       let granted = consent.isGranted(deployment)
+      if consent.isHeld(deployment) && !granted {
+        return "ready: fetched; waiting for airlift-agent install (or apply)"
+      }
       if config.consent && !granted {
         if let window = config.apply, window.contains(now, in: zone) { return nil }
         let also = config.apply.map { " or the apply window '\($0)'\(opening($0, after: now))" } ?? ""

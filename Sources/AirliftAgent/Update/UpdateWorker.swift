@@ -334,7 +334,9 @@ actor UpdateWorker {
         consent.wait(for: nil)
         return permitted
       }
-      if step == .install && config.consent { consent.wait(for: notice.deployment) }
+      if step == .install && (config.consent || consent.isHeld(notice.deployment)) {
+        consent.wait(for: notice.deployment)
+      }
       if reason != reported {
         reported = reason
         logger.info("deployment \(notice.deployment): \(reason)", metadata: notice.logMetadata)
@@ -346,6 +348,7 @@ actor UpdateWorker {
   }
 
   private func install(_ notice: DeploymentNotice, attempt: Int) async -> UpdateEvent? {
+    if let local = consent.takeLocalResult(notice.deployment) { return Self.appliedLocally(local) }
     do {
       let handler = try handler(notice)
       var prepared = try context(notice)
@@ -424,7 +427,12 @@ actor UpdateWorker {
     let report = makeReport(notice, progress, stage: stage)
     try? store.enqueue(report: report, topic: Topics.device(deviceID, .status))
     outbox.wake()
-    events.publish(DeviceUpdateEvent(notice: notice, report: report, event: event))
+    var update = DeviceUpdateEvent(notice: notice, report: report, event: event)
+    if event == "ready" {
+      update.files = (try? context(notice))?.artifacts
+      consent.ready = update
+    }
+    events.publish(update)
   }
 
   private func makeReport(_ notice: DeploymentNotice, _ progress: UpdateProgress, stage: String?) -> StatusReport {

@@ -39,6 +39,14 @@ extension ControllerRoutes {
             PollAnswer(deployment: notice, commands: commands.isEmpty ? nil : commands, config: config)))))
   }
 
+  /// `GET /api/v1/device/updates` (a device certificate): what the device could run, and why each is offered.
+  @Sendable func ownAvailableUpdates(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let device = try Self.requireDevice(context)
+    return Response(
+      status: .ok, headers: [.contentType: "application/json"],
+      body: .init(byteBuffer: ByteBuffer(bytes: Wire.encode(try await store.availableUpdates(for: device)))))
+  }
+
   /// `POST /api/v1/device/command-result` (a device certificate): what a polling device answered to a command.
   @Sendable func pollingCommandResult(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let device = try Self.requireDevice(context)

@@ -49,6 +49,7 @@ struct ControllerRoutes {
     router.post("api/v1/device/checkin", use: pollingCheckIn)
     router.post("api/v1/device/command-result", use: pollingCommandResult)
     router.post("api/v1/device/events", use: ownDeviceEvents)
+    router.get("api/v1/device/updates", use: ownAvailableUpdates)
     router.get("api/v1/device/releases/:package/:version/metadata/:name", use: deviceMetadata)
     router.get("api/v1/device/assets/:package/:tag/:asset/url", use: assetLink)
     router.get("links/:sha256/:name", use: linkedAsset)
