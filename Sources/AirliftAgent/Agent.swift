@@ -86,7 +86,11 @@ public final class Agent: Service {
         server: EventSocketServer(
           path: config.eventSocketPath, hub: events, logger: logger,
           handle: { request in
-            Self.handle(
+            if request.command == "start" {
+              return await self.startApps(
+                current: try? self.store.status(device: self.config.deviceID, running: true, connected: true).update)
+            }
+            return Self.handle(
               request, consent: worker.consent,
               send: { kind, data in
                 try self.store.enqueueEvent(DeviceEvent(device: self.deviceID, kind: kind, data: data))

@@ -13,7 +13,7 @@ struct AirliftAgentCommand: AsyncParsableCommand {
     commandName: "airlift-agent", abstract: "The Airlift device agent.",
     subcommands: [
       Run.self, Status.self, Enroll.self, Check.self, Watch.self, Fetch.self, Install.self, Apply.self, Metadata.self,
-      AssetURL.self, Event.self, Updates.self,
+      AssetURL.self, Event.self, Updates.self, Start.self,
     ])
 
   /// As ArgumentParser's, and with `AIRLIFT_PARSE_ONLY` set (the documentation's tests) the command line is

@@ -182,3 +182,14 @@ struct Updates: AsyncParsableCommand {
     }
   }
 }
+
+struct Start: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Start the installed Compose apps' current versions again (after a boot that did not).")
+  @Option(help: "Agent config (JSON); its eventSocket is used.") var config: String
+  @Flag(help: "Print the agent's answer as JSON.") var json = false
+
+  func run() async throws {
+    try printReply(try await askAgent(LocalRequest(command: "start"), config: config), json: json)
+  }
+}

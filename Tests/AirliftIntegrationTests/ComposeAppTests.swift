@@ -76,6 +76,23 @@ struct ComposeAppTests {
         apps.map { "\($0.name)@\($0.version) \($0.state.rawValue)" }.sorted() == [
           "cache@1.0.0 running", "metrics@2.0.0 running", "web@1.0.0 running",
         ])
+
+      // A boot that did not bring the apps back (here: their containers removed): `airlift-agent start` runs each
+      // app's current version again, through the running agent.
+      for app in ["web", "metrics", "cache"] {
+        try engine.docker(["rm", "--force"] + (try Self.runningContainers(engine, app: app)))
+      }
+      let configFile = "\(fleet.root)/compose-01.json"
+      try JSONEncoder().encode(agent.config).write(to: URL(fileURLWithPath: configFile))
+      let started = try await runAgentCommand(["start", "--config", configFile, "--json"])
+      #expect(started.status == 0, "\(started)")
+      let reply = try Wire.decode(LocalReply.self, from: Array(started.output.utf8), topic: "start")
+      #expect(
+        reply.apps?.map { "\($0.app)@\($0.version)" } == ["cache@1.0.0", "metrics@2.0.0", "web@1.0.0"]
+          && reply.apps?.allSatisfy { $0.error == nil } == true, "\(reply)")
+      #expect(try Self.container(engine, app: "web").image == ids["local/web:1"])
+      #expect(try Self.container(engine, app: "metrics").image == ids["local/metrics:2"])
+      #expect(try Self.container(engine, app: "cache").image == ids["local/cache:1"])
     }
   }
 

@@ -42,6 +42,8 @@ public struct LocalReply: Codable, Sendable, Equatable {
   /// The update the reply is about (`fetch`, `apply`), and its `ready` event when it waits downloaded.
   public var deployment: String?
   public var ready: DeviceUpdateEvent?
+  /// In the reply to `start`: each installed app and whether it started.
+  public var apps: [ComposeHandler.StartedApp]?
 
   public init(
     command: String, ok: Bool, message: String, status: AgentStatus? = nil, deployment: String? = nil,

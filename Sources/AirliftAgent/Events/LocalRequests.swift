@@ -1,8 +1,34 @@
 import AirliftCore
 
 /// What the agent answers local programs on its event socket: consent (`apply`, with the outcome when the program
-/// applied the update itself), `fetch`, `status` and telemetry `event`s.
+/// applied the update itself), `fetch`, `start`, `status` and telemetry `event`s.
 extension Agent {
+  /// Starts the installed Compose apps again, unless an update is installing them now.
+  func startApps(current: AgentStatus.Update?) async -> LocalReply {
+    let installing: Set<DeviceState> = [.installing, .rebooting, .verifying]
+    if let current, let state = DeviceState(rawValue: current.state), installing.contains(state) {
+      return LocalReply(
+        command: "start", ok: false,
+        message: "deployment \(current.deployment) is \(current.state): its install starts the apps; try again after it"
+      )
+    }
+    guard let compose = try? handlers.handler(named: HandlerName.compose) as? ComposeHandler else {
+      return LocalReply(command: "start", ok: false, message: "the compose handler is not enabled on this device")
+    }
+    let apps = await compose.startApps(installDirectory: config.installDirectory)
+    let failed = apps.filter { $0.error != nil }
+    let message =
+      apps.isEmpty
+      ? "no apps are installed"
+      : failed.isEmpty
+        ? "started \(apps.map { "\($0.app)@\($0.version)" }.joined(separator: ", "))"
+        : "\(failed.count) of \(apps.count) apps did not start: "
+          + failed.map { "\($0.app): \($0.error ?? "")" }.joined(separator: "; ")
+    var reply = LocalReply(command: "start", ok: failed.isEmpty, message: message)
+    reply.apps = apps
+    return reply
+  }
+
   static func handle(
     _ request: LocalRequest, consent: ConsentBox, send: (_ kind: String, _ data: JSONValue) throws -> Void,
     status: () throws -> AgentStatus
@@ -29,7 +55,7 @@ extension Agent {
     default:
       return LocalReply(
         command: request.command, ok: false,
-        message: "unknown command '\(request.command)' (known: apply, event, fetch, status)")
+        message: "unknown command '\(request.command)' (known: apply, event, fetch, start, status)")
     }
   }
 

@@ -140,6 +140,7 @@ public struct ComposeHandler: InstallHandler {
       if let to = change.to {
         try layout.link(change.app, "current", to: to)
         try package.write(toFile: layout.packageFile(change.app), atomically: true, encoding: .utf8)
+        try layout.keepParameters(context.notice.parameters, app: change.app, version: to)
         try await engine.compose(
           project: change.app, directory: layout.folder(change.app, to), ["up", "-d"],
           parameters: context.notice.parameters)
@@ -300,7 +301,9 @@ public struct ComposeHandler: InstallHandler {
       if let from = change.from {
         try layout.link(change.app, "current", to: from)
         try journal.package.write(toFile: layout.packageFile(change.app), atomically: true, encoding: .utf8)
-        try await engine.compose(project: change.app, directory: layout.folder(change.app, from), ["up", "-d"])
+        try await engine.compose(
+          project: change.app, directory: layout.folder(change.app, from), ["up", "-d"],
+          parameters: layout.parameters(change.app, from))
       } else {
         try? FileManager.default.removeItem(atPath: layout.linkPath(change.app, "current"))
       }
