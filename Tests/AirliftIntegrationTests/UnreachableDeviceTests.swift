@@ -35,11 +35,19 @@ struct UnreachableDeviceTests {
       let inbox = Inbox(try await peek.subscribe(Topics.device(try DeviceID("ur-back"), .deployment)))
 
       let created = Date()
+      // A polling device that keeps its check-ins (every 40 s) is not unreachable: it waits for its next one.
+      try await fleet.startAgent(try PollingDeviceTests.pollingConfig(fleet, "ur-poll", period: 40, jitter: 0))
       let deployment = try await client.createDeployment(
-        .init(package: "app", version: "1.0.0", target: .init(devices: ["ur-back", "ur-gone"]), deviceTimeout: 15))
-      try await eventually("both devices to be Retrying") {
-        try await client.deployment(deployment.id).devices.allSatisfy { $0.state == .retrying && $0.nextAttempt != nil }
+        .init(
+          package: "app", version: "1.0.0", target: .init(devices: ["ur-back", "ur-gone", "ur-poll"]),
+          deviceTimeout: 15))
+      try await eventually("both offline devices to be Retrying") {
+        try await client.deployment(deployment.id).devices.filter { $0.device != "ur-poll" }.allSatisfy {
+          $0.state == .retrying && $0.nextAttempt != nil
+        }
       }
+      let poller = try #require(try await client.deployment(deployment.id).devices.first { $0.device == "ur-poll" })
+      #expect(poller.state == .pending && poller.nextAttempt == nil, "\(poller)")
       let shown = try #require(try await client.deployment(deployment.id).devices.first { $0.device == "ur-back" })
       #expect(shown.error?.contains("not reached: the device is offline") == true, "\(shown)")
       let next = try #require(shown.nextAttempt)

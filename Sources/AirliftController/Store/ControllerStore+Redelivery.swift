@@ -45,7 +45,8 @@ extension ControllerStore {
 
   /// Devices released into an active deployment that have reported nothing for it (this round) since
   /// `redelivery.first` or since their last new try: each becomes `Retrying`, with why, the count of tries and
-  /// the time of the next one. Returns them; the caller publishes the MQTT devices' notices again.
+  /// the time of the next one. Returns them; the caller publishes the MQTT devices' notices again. A polling
+  /// device that keeps its check-ins is left `Pending`: its next check-in hands it the notice.
   public func redeliverUnanswered(_ redelivery: Redelivery, now: Date = Date()) async throws -> [UnansweredNotice] {
     try await db.write { db in
       guard try !Self.fleetState(db).frozen else { return [] }
@@ -53,7 +54,7 @@ extension ControllerStore {
         db,
         sql: """
           SELECT device_deployment.deployment_id, device_deployment.device_id, device_deployment.delivery_attempts,
-            device.online, device.transport, device.next_check_in FROM device_deployment
+            device.online, device.transport FROM device_deployment
           JOIN deployment ON deployment.id = device_deployment.deployment_id
           LEFT JOIN device ON device.id = device_deployment.device_id
           WHERE deployment.status = ? AND device_deployment.started_at IS NULL
@@ -71,15 +72,16 @@ extension ControllerStore {
         let device: String = row["device_id"]
         let attempt = (row["delivery_attempts"] as Int) + 1
         let polling = (row["transport"] as String?) == DeviceTransport.https.rawValue
-        var next = now.addingTimeInterval(redelivery.delay(after: attempt))
-        if polling, let checkIn = row["next_check_in"] as Date?, checkIn > now { next = checkIn }
         let online: Bool? = row["online"]
+        // A polling device that keeps its check-ins gets the notice at the next one: it is not unreachable.
+        if polling && online == true { continue }
+        let next = now.addingTimeInterval(redelivery.delay(after: attempt))
         let why =
           switch (online, polling) {
           case (nil, _): "not reached: the device has never checked in"
           case (false?, true): "not reached: the polling device missed its check-in"
           case (false?, false): "not reached: the device is offline"
-          case (true?, _): "no answer to the notice yet"
+          case (true?, _): "no answer to the notice yet (the device is online)"
           }
         let note = "\(why); try \(attempt + 1), next at \(next.formatted(.iso8601))"
         let changed = try db.execute(
