@@ -144,6 +144,15 @@ public struct AgentConfig: Codable, Sendable {
     installDirectory = try c.decode(String.self, forKey: .installDirectory)
     attributes = try c.decodeIfPresent([String: String].self, forKey: .attributes) ?? attributes
     channels = try c.decodeIfPresent([String: String].self, forKey: .channels) ?? channels
+    for (package, tag) in channels {
+      do {
+        try Names.validatePackage(package)
+        try Names.validateTag(tag)
+      } catch {
+        throw DecodingError.dataCorruptedError(
+          forKey: .channels, in: c, debugDescription: "'\(package)': '\(tag)' is not a channel: \(error)")
+      }
+    }
     period = try Self.period(c, .period) ?? period
     jitter = try Self.period(c, .jitter) ?? jitter
     schedule = try Self.window(c, .schedule)

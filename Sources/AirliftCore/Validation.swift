@@ -161,6 +161,29 @@ extension CheckIn {
       try Limits.check("'\(key.prefix(64))' (bytes)", value.utf8.count, in: Limits.checkInValueBytes)
     }
     try Limits.check("problems (how many)", problems?.count, in: 0...20)
+    for problem in problems ?? [] {
+      try Limits.check("a problem (bytes)", problem.utf8.count, in: Limits.reportTextBytes)
+    }
+    // The channels it follows name packages and tags as operators do.
+    try Limits.check("follows (how many)", follows?.count, in: 0...Limits.checkInEntries.upperBound)
+    for (package, tag) in follows ?? [:] {
+      do {
+        try Names.validatePackage(package)
+        try Names.validateTag(tag)
+      } catch {
+        throw .invalidField(
+          field: "follows",
+          reason: "'\(package.prefix(64))': '\(tag.prefix(64))' is not a channel (a package and a tag): \(error)")
+      }
+    }
+    try Limits.check("apps (how many)", apps?.count, in: 0...Limits.checkInEntries.upperBound)
+    for app in apps ?? [] {
+      try Limits.check("an app's name (bytes)", app.name.utf8.count, in: Limits.checkInKeyBytes)
+      try Limits.check(
+        "app '\(app.name.prefix(64))' version (bytes)", app.version.utf8.count, in: Limits.checkInValueBytes)
+      try Limits.check(
+        "app '\(app.name.prefix(64))' reason (bytes)", app.reason?.utf8.count, in: Limits.reportTextBytes)
+    }
     if let compatible { try Names.validateTag(compatible) }
     try Limits.check("configVersion (bytes)", configVersion?.utf8.count, in: 1...64)
     if let nextCheckIn, nextCheckIn > now.addingTimeInterval(Double(Limits.deviceTimeout.upperBound)) {

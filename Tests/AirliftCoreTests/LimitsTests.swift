@@ -195,6 +195,25 @@ struct LimitsTests {
     #expect((try? checkIn.validate(now: Self.now)) != nil)
     checkIn.attributes = Dictionary(uniqueKeysWithValues: (0...1000).map { ("k\($0)", "v") })
     #expect((try? checkIn.validate(now: Self.now)) == nil)
+    // What it follows and runs is named and sized as operators' names are (a schemathesis check-in following
+    // {"0": ""} once made GET /api/v1/channels crash the controller).
+    checkIn.attributes = [:]
+    checkIn.follows = ["gw-fw": "stable"]
+    checkIn.apps = [AppState(name: "web", version: "1.0.0", state: .running)]
+    checkIn.problems = ["the data disk is full"]
+    #expect((try? checkIn.validate(now: Self.now)) != nil)
+    for change: (inout CheckIn) -> Void in [
+      { $0.follows = ["0": ""] }, { $0.follows = ["": "stable"] }, { $0.follows = ["gw-fw": "a:b"] },
+      { $0.follows = ["Bad Name": "stable"] },
+      { $0.follows = Dictionary(uniqueKeysWithValues: (0...1000).map { ("p\($0)", "stable") }) },
+      { $0.apps = [AppState(name: String(repeating: "a", count: 200), version: "1", state: .running)] },
+      { $0.apps = [AppState(name: "web", version: "1", state: .stopped, reason: String(repeating: "r", count: 9000))] },
+      { $0.problems = [String(repeating: "p", count: 9000)] },
+    ] {
+      var changed = checkIn
+      change(&changed)
+      #expect((try? changed.validate(now: Self.now)) == nil)
+    }
   }
 
   @Test("form queries: + is a space, escapes decode, any value survives encoding")

@@ -35,17 +35,25 @@ extension ControllerStore {
   /// Channels: those configured and those devices follow.
   public func channels() async throws -> [API.Channel] {
     try await db.read { db in
-      let configured = try SQLRow.fetchAll(db, sql: "SELECT package, tag FROM channel").map {
-        "\($0["package"] as String):\($0["tag"] as String)"
+      struct Name: Hashable, Comparable {
+        var package: String
+        var tag: String
+        static func < (a: Name, b: Name) -> Bool { (a.package, a.tag) < (b.package, b.tag) }
       }
-      let followed = try String.fetchAll(
+      let configured = try SQLRow.fetchAll(db, sql: "SELECT package, tag FROM channel").map {
+        Name(package: $0["package"], tag: $0["tag"])
+      }
+      let followed = try SQLRow.fetchAll(
         db,
         sql:
-          "SELECT DISTINCT j.key || ':' || j.value FROM device, \(db.dialect.jsonEntries(of: "device.follows", as: "j"))"
-      )
+          "SELECT DISTINCT j.key AS package, j.value AS tag FROM device, \(db.dialect.jsonEntries(of: "device.follows", as: "j"))"
+      ).map { Name(package: $0["package"], tag: $0["tag"]) }
+      // Names as a device sent them, checked when it did: one that is not a channel's is left out, never trusted.
       return try Set(configured + followed).sorted().compactMap { name in
-        let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
-        return try Self.channel(package: parts[0], tag: parts[1], db: db)
+        guard (try? Names.validatePackage(name.package)) != nil, (try? Names.validateTag(name.tag)) != nil else {
+          return nil
+        }
+        return try Self.channel(package: name.package, tag: name.tag, db: db)
       }
     }
   }
