@@ -225,9 +225,12 @@ public final class ControllerClient: Sendable {
   }
 
   /// Makes an operator token; the answer holds its secret, shown only this once.
-  public func createToken(name: String, role: API.Role) async throws -> API.NewToken {
+  public func createToken(name: String, role: API.Role, repositories: [String: API.Role]? = nil) async throws
+    -> API.NewToken
+  {
     try await send(
-      json: API.CreateToken(name: name, role: role), method: .POST, path: "/api/v1/tokens", as: API.NewToken.self)
+      json: API.CreateToken(name: name, role: role, repositories: repositories), method: .POST, path: "/api/v1/tokens",
+      as: API.NewToken.self)
   }
 
   public func tokens() async throws -> [API.Token] { try await get("/api/v1/tokens", as: [API.Token].self) }

@@ -113,7 +113,7 @@ public struct ControllerConfig: Sendable, Codable {
     readers = try c.decodeIfPresent([String].self, forKey: .readers) ?? readers
     mqttClientID = try c.decodeIfPresent(String.self, forKey: .mqttClientID) ?? mqttClientID
     mqttIdentity = try c.decodeIfPresent(String.self, forKey: .mqttIdentity)
-    if let mqttIdentity, (try? Names.validatePackage(mqttIdentity)) == nil {
+    if let mqttIdentity, (try? Names.validateRepository(mqttIdentity)) == nil {
       throw DecodingError.dataCorruptedError(
         forKey: .mqttIdentity, in: c,
         debugDescription:

@@ -17,10 +17,14 @@ extension API {
     public var createdBy: String?
     public var lastUsedAt: Date?
     public var revokedAt: Date?
+    /// Repositories it is limited to, each with its role there (never above `role`); nil: everywhere.
+    public var repositories: [String: Role]?
 
     public init(
-      name: String, role: Role, createdAt: Date, createdBy: String?, lastUsedAt: Date? = nil, revokedAt: Date? = nil
+      name: String, role: Role, createdAt: Date, createdBy: String?, lastUsedAt: Date? = nil, revokedAt: Date? = nil,
+      repositories: [String: Role]? = nil
     ) {
+      self.repositories = repositories
       self.name = name
       self.role = role
       self.createdAt = createdAt
@@ -34,10 +38,13 @@ extension API {
   public struct CreateToken: Codable, Sendable, Equatable {
     public var name: String
     public var role: Role
+    /// Limits the token to these repositories, each with a role there; nil: its role everywhere.
+    public var repositories: [String: Role]?
 
-    public init(name: String, role: Role) {
+    public init(name: String, role: Role, repositories: [String: Role]? = nil) {
       self.name = name
       self.role = role
+      self.repositories = repositories
     }
   }
 

@@ -56,13 +56,16 @@ extension API {
     public var problems: [String]?
     /// The hardware it said it is (agent config `compatible`), at its last check-in.
     public var compatible: String?
+    /// The repositories it may read releases of; nil: all.
+    public var repositories: [String]?
 
     public init(
       id: String, online: Bool, attributes: [String: String], installed: [String: String],
       agentVersion: String?, firstSeen: Date, lastSeen: Date, channels: [String: String]? = nil,
       revokedAt: Date? = nil, apps: [AppState]? = nil, transport: DeviceTransport? = nil, nextCheckIn: Date? = nil,
-      problems: [String]? = nil, compatible: String? = nil
+      problems: [String]? = nil, compatible: String? = nil, repositories: [String]? = nil
     ) {
+      self.repositories = repositories
       self.compatible = compatible
       self.problems = problems
       self.transport = transport

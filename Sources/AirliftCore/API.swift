@@ -91,12 +91,17 @@ public enum API {
     public var metadata: [MetadataDocument]?
     /// The hardware it is for (agents' `compatible`); nil: any device. Part of the signed manifest.
     public var compatible: [String]?
+    /// When its assets were fixed (first deployed, tagged, given a policy, signed or sealed by hand); nil: a
+    /// draft, which may still be given assets.
+    public var sealedAt: Date?
 
     public init(
       package: String, version: String, handler: String, parameters: [String: String] = [:], assets: [Asset],
       tags: [String] = [], createdAt: Date, policy: String? = nil, signature: ReleaseSignature? = nil,
-      apps: [ReleaseApp]? = nil, metadata: [MetadataDocument]? = nil, compatible: [String]? = nil
+      apps: [ReleaseApp]? = nil, metadata: [MetadataDocument]? = nil, compatible: [String]? = nil,
+      sealedAt: Date? = nil
     ) {
+      self.sealedAt = sealedAt
       self.compatible = compatible?.isEmpty == true ? nil : compatible
       self.apps = apps
       self.metadata = metadata

@@ -3,6 +3,8 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
   case invalidDeviceID(String)
   case invalidVersion(String, reason: String)
   case invalidPackageName(String)
+  case invalidRepositoryName(String)
+  case defaultRepositoryNamed(package: String)
   case malformedPayload(topic: String, reason: String)
   case unsupportedPayloadVersion(topic: String, version: Int)
   case unknownTopic(String)
@@ -40,7 +42,12 @@ public enum AirliftCoreError: Error, Equatable, Sendable, CustomStringConvertibl
       return "invalid version '\(v)': \(reason) (expected SemVer 2.0, e.g. 1.4.0 or 2.0.0-rc.1)"
     case .invalidPackageName(let name):
       return
-        "invalid package name '\(name)': use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+        "invalid package name '\(name)': use NAME or REPO/NAME, each 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+    case .invalidRepositoryName(let name):
+      return
+        "invalid repository name '\(name)': use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+    case .defaultRepositoryNamed(let package):
+      return "the default repository's packages are named without it: say '\(package)', not 'default/\(package)'"
     case .malformedPayload(let topic, let reason):
       return "malformed payload on '\(topic)': \(reason)"
     case .unsupportedPayloadVersion(let topic, let version):

@@ -2,12 +2,41 @@ import Foundation
 
 /// Validation of names that end up in URLs, file names and SQL.
 public enum Names {
-  /// Package names: lower-case letters, digits, `.`, `_`, `-`, at most 64.
+  /// Package names: `NAME` (a package of the default repository) or `REPO/NAME`, each part 1-64 lower-case
+  /// letters, digits, `.`, `_`, `-`, starting with a letter or digit. `default/NAME` is refused: the default
+  /// repository's packages keep the names they had before repositories existed.
   public static func validatePackage(_ name: String) throws(AirliftCoreError) {
-    guard let first = name.unicodeScalars.first, name.utf8.count <= 64,
-      isLowerAlnum(first),
-      name.unicodeScalars.allSatisfy({ isLowerAlnum($0) || $0 == "." || $0 == "_" || $0 == "-" })
-    else { throw .invalidPackageName(name) }
+    let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count <= 2, parts.allSatisfy({ isPlainName($0) }) else { throw .invalidPackageName(name) }
+    if parts.count == 2, parts[0] == Substring(defaultRepository) {
+      throw .defaultRepositoryNamed(package: String(parts[1]))
+    }
+  }
+
+  /// Repository names (and other single-part names such as the controller's MQTT identity): 1-64 lower-case
+  /// letters, digits, `.`, `_`, `-`, starting with a letter or digit.
+  public static func validateRepository(_ name: String) throws(AirliftCoreError) {
+    guard isPlainName(Substring(name)) else { throw .invalidRepositoryName(name) }
+  }
+
+  /// The repository packages named without one belong to.
+  public static let defaultRepository = "default"
+
+  /// The repository a package belongs to: the part before the `/`, or the default repository.
+  public static func repository(of package: String) -> String {
+    guard let slash = package.firstIndex(of: "/") else { return defaultRepository }
+    return String(package[..<slash])
+  }
+
+  /// A package name as one file name on a device (`acme/gw-fw` becomes `acme+gw-fw`; `+` is in no package name),
+  /// so packages of different repositories never share a folder.
+  public static func packageFileName(_ package: String) -> String {
+    package.replacingOccurrences(of: "/", with: "+")
+  }
+
+  private static func isPlainName(_ name: Substring) -> Bool {
+    guard let first = name.unicodeScalars.first, name.utf8.count <= 64, isLowerAlnum(first) else { return false }
+    return name.unicodeScalars.allSatisfy({ isLowerAlnum($0) || $0 == "." || $0 == "_" || $0 == "-" })
   }
 
   /// A SHA-256 digest as 64 lower-case hex characters.

@@ -43,22 +43,26 @@ extension AirliftAgentCommand {
   struct AssetURL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       commandName: "asset-url",
-      abstract: "Print a short-lived URL of one asset of the version a tag names now, as JSON: PKG/TAG/ASSET.",
+      abstract:
+        "Print a short-lived URL of one asset of the version a tag names now, as JSON: PKG/TAG/ASSET (or REPO/PKG/TAG/ASSET).",
       discussion: """
         For scripts: `curl -fsSO "$(airlift-agent asset-url --config C app/stable/tool.tar.gz | jq -r .url)"`. \
         The link works for that asset only, without credentials, until "expires" (15 minutes by default).
         """)
     @Option(help: "Agent config (JSON).") var config: String
-    @Argument(help: "PACKAGE/TAG/ASSET.") var path: String
+    @Argument(help: "PACKAGE/TAG/ASSET, or REPO/PACKAGE/TAG/ASSET.") var path: String
 
     func run() async throws {
-      let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
-      guard parts.count == 3, !parts.contains(where: \.isEmpty) else {
-        throw ValidationError("give PACKAGE/TAG/ASSET, e.g. app/stable/tool.tar.gz; got '\(path)'")
+      // Tags and asset names have no "/": four parts are REPO/PACKAGE/TAG/ASSET.
+      let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+      guard parts.count == 3 || parts.count == 4, !parts.contains(where: \.isEmpty) else {
+        throw ValidationError(
+          "give PACKAGE/TAG/ASSET (REPO/PACKAGE/TAG/ASSET for a repository's package), e.g. app/stable/tool.tar.gz; got '\(path)'"
+        )
       }
       do {
         let link = try await DeviceAPI(config: try AgentConfig.load(path: config)).assetLink(
-          package: parts[0], tag: parts[1], asset: parts[2])
+          package: parts.dropLast(2).joined(separator: "/"), tag: parts[parts.count - 2], asset: parts[parts.count - 1])
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -9,7 +9,7 @@ struct Airlift: AsyncParsableCommand {
     commandName: "airlift",
     abstract: "Over-the-air updates for fleets of Linux devices.",
     subcommands: [
-      Serve.self, Status.self, Keys.self, Release.self, Tag.self, Device.self, Group.self, Deploy.self,
+      Serve.self, Status.self, Keys.self, Repo.self, Release.self, Tag.self, Device.self, Group.self, Deploy.self,
       FlowCommand.self, Channel.self,
       Fleet.self, Token.self, Audit.self, Enroll.self, Store.self,
     ])

@@ -5,7 +5,7 @@ import Foundation
 struct Device: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "See the fleet: what runs where.",
-    subcommands: [List.self, Show.self, SetProperties.self, Events.self, Rollback.self, Revoke.self])
+    subcommands: [List.self, Show.self, SetProperties.self, Events.self, Repos.self, Rollback.self, Revoke.self])
 
   struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -88,6 +88,7 @@ struct Device: AsyncParsableCommand {
       print(
         "device \(device.id)  \(device.online ? "online" : "offline")  agent \(device.agentVersion ?? "-")"
           + "  transport \(device.transport?.rawValue ?? "-")" + "  compatible \(device.compatible ?? "-")"
+          + "  repositories \(device.repositories?.joined(separator: ",") ?? "all")"
           + (device.nextCheckIn.map { "  next check-in by \(Output.date($0))" } ?? ""))
       if let revoked = device.revokedAt { print("REVOKED at \(Output.date(revoked)): the broker refuses it") }
       for problem in device.problems ?? [] { print("PROBLEM: \(problem)") }

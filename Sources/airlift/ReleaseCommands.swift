@@ -7,14 +7,15 @@ struct Release: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Publish and inspect releases.",
     subcommands: [
-      Create.self, Upload.self, Sign.self, List.self, Show.self, Estimate.self, Policy.self, Attach.self, Meta.self,
+      Create.self, Upload.self, AddAsset.self, Seal.self, Resolve.self, Sign.self, List.self, Show.self,
+      Estimate.self, Policy.self, Attach.self, Meta.self,
     ])
 
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Create a release: upload its assets, create the version, then move --tag last.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "Package name.") var package: String
+    @Argument(help: "Package name: NAME, or REPO/NAME for a package of repository REPO.") var package: String
     @Argument(help: "SemVer 2.0 version, e.g. 1.2.0 or 2.0.0-rc.1.") var version: String
     @Option(name: .customLong("asset"), help: "An asset file (repeatable); NAME=FILE to name it.")
     var assets: [String] = []
@@ -167,6 +168,9 @@ struct Release: AsyncParsableCommand {
         lines.append("compatible: \(compatible.sorted().joined(separator: ", ")) (only devices with this compatible)")
       }
       lines.append(Self.signatureLine(release))
+      lines.append(
+        release.sealedAt.map { "sealed \(Output.date($0)): its assets are fixed" }
+          ?? "draft: assets may still be added (airlift release add-asset); sealed on first deploy, tag or signature")
       if !release.parameters.isEmpty {
         lines.append(
           "parameters: "

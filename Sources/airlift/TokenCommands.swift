@@ -19,11 +19,32 @@ struct Token: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "A name for it (who or what uses it).") var name: String
     @Option(help: "reader, deployer or admin.") var role: API.Role = .reader
+    @Option(
+      name: .customLong("repo"),
+      help: """
+        Limit it to this repository, as REPO or REPO=ROLE (its role there, never above --role); repeat for more. \
+        A limited token reads the fleet and works only in its repositories.
+        """)
+    var repositories: [String] = []
 
     func run() async throws {
-      let made = try await connection.withClient { try await $0.createToken(name: name, role: role) }
+      var scope: [String: API.Role]?
+      for entry in repositories {
+        let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+        guard let name = parts.first, let role = parts.count == 2 ? API.Role(rawValue: parts[1]) : role else {
+          throw ValidationError("--repo \(entry): give REPO or REPO=ROLE with ROLE reader, deployer or admin")
+        }
+        scope = (scope ?? [:]).merging([name: role]) { $1 }
+      }
+      let made = try await connection.withClient {
+        try await $0.createToken(name: name, role: role, repositories: scope)
+      }
       if connection.json { return print(Output.json(made)) }
-      print("token \(made.token.name) (\(made.token.role.rawValue)); store it now, it is not shown again:")
+      let limit = made.token.repositories.map { roles in
+        " limited to " + roles.keys.sorted().map { "\($0) (\(roles[$0]!.rawValue))" }.joined(separator: ", ")
+      }
+      print(
+        "token \(made.token.name) (\(made.token.role.rawValue))\(limit ?? ""); store it now, it is not shown again:")
       print(made.secret)
     }
   }
@@ -37,10 +58,12 @@ struct Token: AsyncParsableCommand {
       if connection.json { return print(Output.json(tokens)) }
       print(
         Output.table(
-          ["NAME", "ROLE", "CREATED", "BY", "LAST USED", "REVOKED"],
+          ["NAME", "ROLE", "REPOSITORIES", "CREATED", "BY", "LAST USED", "REVOKED"],
           tokens.map {
             [
-              $0.name, $0.role.rawValue, Output.date($0.createdAt), $0.createdBy ?? "-",
+              $0.name, $0.role.rawValue,
+              $0.repositories.map { r in r.keys.sorted().map { "\($0)=\(r[$0]!.rawValue)" }.joined(separator: ",") }
+                ?? "all", Output.date($0.createdAt), $0.createdBy ?? "-",
               $0.lastUsedAt.map(Output.date) ?? "-", $0.revokedAt.map(Output.date) ?? "",
             ]
           }))

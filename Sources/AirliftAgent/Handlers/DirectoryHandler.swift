@@ -46,7 +46,7 @@ public struct DirectoryHandler: InstallHandler {
   /// larger than a chunk or two are found again, whatever order the
   /// release's tar had.
   public func deltaSeed(package: String, installDirectory: String, into path: String) async -> Bool {
-    let layout = Layout(root: "\(installDirectory)/\(package)", version: nil)
+    let layout = Layout(root: "\(installDirectory)/\(Names.packageFileName(package))", version: nil)
     guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.current) else { return false }
     let outcome = try? await LocalCommand(role: "tar", argv: ["tar"]).run(
       ["--sort=name", "--numeric-owner", "-cf", path, "-C", "\(layout.root)/\(target)", "."], timeout: 600)
@@ -72,7 +72,7 @@ public struct DirectoryHandler: InstallHandler {
 
   /// Swaps `current` and `previous`: the operator's rollback, no download.
   public func rollBackToPrevious(package: String, installDirectory: String) async throws -> RollbackOutcome {
-    let layout = Layout(root: "\(installDirectory)/\(package)", version: nil)
+    let layout = Layout(root: "\(installDirectory)/\(Names.packageFileName(package))", version: nil)
     guard let current = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.current),
       let previous = try? FileManager.default.destinationOfSymbolicLink(atPath: layout.previous), previous != current,
       FileManager.default.fileExists(atPath: "\(layout.root)/\(previous)")
@@ -93,7 +93,8 @@ public struct DirectoryHandler: InstallHandler {
 
     init(_ context: InstallContext) {
       self.init(
-        root: "\(context.installDirectory)/\(context.notice.release.package)", version: context.notice.release.version)
+        root: "\(context.installDirectory)/\(Names.packageFileName(context.notice.release.package))",
+        version: context.notice.release.version)
     }
 
     init(root: String, version: String?) {

@@ -140,7 +140,7 @@ extension UpdateWorker {
   }
 
   /// Where the installed version's assets of `package` are kept for deltas.
-  func keptDirectory(of package: String) -> String { "\(config.dataDirectory)/kept/\(package)" }
+  func keptDirectory(of package: String) -> String { "\(config.dataDirectory)/kept/\(Names.packageFileName(package))" }
 
   /// The kept assets of `package`: what a delta takes chunks from.
   func keptAssets(of package: String) -> [String] {

@@ -28,6 +28,15 @@ extension DashboardRoutes {
     let form = try? URLEncodedFormDecoder().decode(Form.self, from: String(buffer: body))
     let next = Self.safeNext(form?.next)
     let token = form?.token?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    // The dashboard's pages show every repository's releases and deployments: limited tokens use the API.
+    if !token.isEmpty, let (_, _, scope) = try await store.authenticate(token: token), scope != nil {
+      return renderer.page(
+        "login", layout: DashboardLayout(title: "Log in", page: "login"),
+        view: LoginView(
+          error:
+            "That token is limited to some repositories; the dashboard shows the whole fleet, so it takes tokens without a repository limit. Use the airlift CLI or the REST API with it.",
+          next: next), status: .forbidden)
+    }
     guard !token.isEmpty, let (secret, session) = try await store.openSession(token: token) else {
       return renderer.page(
         "login", layout: DashboardLayout(title: "Log in", page: "login"),

@@ -21,6 +21,8 @@ public struct ControllerRequestContext: RequestContext {
   public var coreContext: CoreRequestContextStorage
   let channel: any Channel
   var identity: CallerIdentity?
+  /// The repositories a limited operator token may reach, each with its role there; nil: no limit.
+  var scope: RepositoryScope?
 
   /// JSON bodies larger than this are refused with 413 (asset uploads stream and have `maxArtifactSize`).
   public var maxUploadSize: Int { API.maxRequestBody }
@@ -68,6 +70,7 @@ struct IdentityMiddleware: RouterMiddleware {
               message: "a write with a dashboard session must come from the dashboard (X-Airlift-UI header)")
           }
           context.identity = .operator("token:\(session.tokenName)", role: session.role)
+          context.scope = try await store.tokenScope(name: session.tokenName)
           return try await next(request, context)
         }
         // Health checks and the dashboard's login page need no credentials; other /ui pages send to it.
@@ -81,11 +84,12 @@ struct IdentityMiddleware: RouterMiddleware {
         context.identity = .enrollment(bootstrap)
         return try await next(request, context)
       }
-      guard let (name, role) = try await store.authenticate(token: secret) else {
+      guard let (name, role, scope) = try await store.authenticate(token: secret) else {
         throw APIError(
           status: .unauthorized, code: "invalid_token", message: "the operator token is unknown or was revoked")
       }
       context.identity = .operator("token:\(name)", role: role)
+      context.scope = scope
       return try await next(request, context)
     }
     let name = try CertificateIdentity.commonName(der: der)
@@ -148,6 +152,9 @@ struct OperatorOnlyMiddleware: RouterMiddleware {
       refusal = APIError(
         status: .forbidden, code: "admin_only",
         message: "operator '\(name)' (\(role.rawValue)) cannot do this; an admin can")
+    } else if let scope = context.scope {
+      refusal = RepositoryAccess.refusal(
+        method: request.method, path: request.uri.path, actor: name, role: role, scope: scope)
     }
     guard !reads, store != nil else {
       if let refusal { throw refusal }
@@ -210,6 +217,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       throw error
     } catch let error as APIError {
       return error
+    } catch let error as RepositoryError {
+      return APIError(status: HTTPResponse.Status(code: error.status), code: error.code, message: error.description)
     } catch let error as StoreError {
       let status: HTTPResponse.Status
       switch error {
@@ -324,6 +333,7 @@ extension ControllerRequestContext {
     case "package": try Names.validatePackage(value)
     case "version": _ = try SemanticVersion(value)
     case "tag", "name": try Names.validateTag(value)
+    case "repository": try Names.validateRepository(value)
     case "device": _ = try DeviceID(value)
     case "sha256": try Names.validateDigest(value)
     case "asset": try Names.validateAssetName(value)

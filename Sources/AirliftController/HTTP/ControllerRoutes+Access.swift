@@ -9,7 +9,9 @@ extension ControllerRoutes {
   @Sendable func createToken(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.CreateToken.self, context: context)
     return try await Self.json(
-      try store.createToken(name: body.name, role: body.role, by: Self.operatorName(context)), status: .created,
+      try store.createToken(
+        name: body.name, role: body.role, repositories: body.repositories, by: Self.operatorName(context)),
+      status: .created,
       context: context)
   }
 

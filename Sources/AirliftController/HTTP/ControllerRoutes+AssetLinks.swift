@@ -31,11 +31,12 @@ struct AssetLinks: Sendable {
 extension ControllerRoutes {
   /// `GET /api/v1/device/assets/{package}/{tag}/{asset}/url` (a device certificate).
   @Sendable func assetLink(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    guard case .device = context.identity else {
+    guard case .device(let device) = context.identity else {
       throw APIError(
         status: .forbidden, code: "forbidden", message: "asset links are for devices: use the device's certificate")
     }
     let package = try context.pathParameter("package")
+    try await requireDeviceAccess(device, to: package)
     let tag = try context.pathParameter("tag")
     let name = try context.pathParameter("asset")
     let version = try await store.resolveTag(package: package, name: tag)

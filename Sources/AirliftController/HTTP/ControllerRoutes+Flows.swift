@@ -48,6 +48,7 @@ extension ControllerRoutes {
 
   @Sendable func launchFlow(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.LaunchFlow.self, context: context)
+    try RepositoryAccess.require(.deployer, for: body.package, context)
     return try Self.json(
       try await deployments.launch(flow: try context.pathParameter("name"), body, by: Self.operatorName(context)),
       status: .created, context: context)

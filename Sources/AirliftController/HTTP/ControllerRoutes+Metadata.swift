@@ -23,13 +23,14 @@ extension ControllerRoutes {
 
   /// A device reads the documents of any version (as it may fetch any released artifact).
   @Sendable func deviceMetadata(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    guard case .device = context.identity else {
+    guard case .device(let device) = context.identity else {
       throw APIError(
         status: .forbidden, code: "forbidden",
         message: "this route is for devices; operators use /api/v1/releases/{package}/{version}/metadata/{name}")
     }
-    return try await Self.metadataResponse(
-      try store.metadata(try Self.releaseRef(context), name: try context.pathParameter("name")))
+    let ref = try Self.releaseRef(context)
+    try await requireDeviceAccess(device, to: ref.package)
+    return try await Self.metadataResponse(try store.metadata(ref, name: try context.pathParameter("name")))
   }
 
   private static func metadataResponse(_ document: [UInt8]) throws -> Response {

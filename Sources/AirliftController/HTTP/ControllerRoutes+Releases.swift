@@ -27,6 +27,7 @@ extension ControllerRoutes {
   @Sendable func createRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.CreateRelease.self, context: context)
     try Names.validatePackage(body.package)
+    try RepositoryAccess.require(.deployer, for: body.package, context)
     let version = try SemanticVersion(body.version)
     guard Self.handlers.contains(body.handler) else {
       throw APIError(
@@ -142,7 +143,9 @@ extension ControllerRoutes {
   @Sendable func listReleases(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let package = request.formQuery.get("package")
     if let package { try Names.validatePackage(package) }
-    return try await Self.json(try store.releases(package: package), context: context)
+    return try await Self.json(
+      try store.releases(package: package).filter { RepositoryAccess.mayRead($0.package, context) },
+      context: context)
   }
 
   @Sendable func showRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {

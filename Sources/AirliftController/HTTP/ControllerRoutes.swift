@@ -77,6 +77,14 @@ struct ControllerRoutes {
     api.get("releases/:package/:version/manifest", use: showManifest)
     api.get("releases/:package/:version/estimate", use: estimateDelta)
     api.get("packages/:package/tags", use: listTags)
+    api.get("packages/:package/tags/:tag", use: resolveTag)
+    api.post("releases/:package/:version/assets", use: addReleaseAsset)
+    api.post("releases/:package/:version/seal", use: sealRelease)
+    api.get("repositories", use: listRepositories)
+    api.post("repositories", use: createRepository)
+    api.get("repositories/:repository", use: showRepository)
+    api.delete("repositories/:repository", use: deleteRepository)
+    api.put("devices/:id/repositories", use: setDeviceRepositories)
     api.put("packages/:package/tags/:tag", use: setTag)
     api.get("devices", use: listDevices)
     api.get("devices/:id", use: showDevice)
@@ -280,17 +288,20 @@ struct ControllerRoutes {
 
   @Sendable func createDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let body = try await request.decode(as: API.CreateDeployment.self, context: context)
+    try RepositoryAccess.require(.deployer, for: body.package, context)
     return try Self.json(
       try await deployments.create(body, by: Self.operatorName(context)), status: .created, context: context)
   }
 
   @Sendable func listDeployments(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try store.deployments(), context: context)
+    try await Self.json(
+      try store.deployments().filter { RepositoryAccess.mayRead($0.release.package, context) }, context: context)
   }
 
   @Sendable func showDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try context.pathParameter("id")
     guard let deployment = try await store.deployment(id: id) else { throw StoreError.deploymentNotFound(id) }
+    try RepositoryAccess.require(.reader, for: deployment.release.package, context)
     return try Self.json(deployment, context: context)
   }
 
@@ -314,16 +325,19 @@ struct ControllerRoutes {
   }
 
   @Sendable func pauseDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try await requireDeployment(.deployer, context)
     let reason = try await Self.reason(request, context: context)
     return try await Self.json(
       try deployments.pause(try context.pathParameter("id"), reason: reason), context: context)
   }
 
   @Sendable func resumeDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try deployments.resume(try context.pathParameter("id")), context: context)
+    try await requireDeployment(.deployer, context)
+    return try await Self.json(try deployments.resume(try context.pathParameter("id")), context: context)
   }
 
   @Sendable func approveDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try await requireDeployment(.deployer, context)
     let approver = try Self.operatorName(context) ?? ""
     return try await Self.json(
       try deployments.approve(try context.pathParameter("id"), by: approver), context: context)
@@ -352,7 +366,8 @@ struct ControllerRoutes {
   }
 
   @Sendable func listChannels(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try store.channels(), context: context)
+    try await Self.json(
+      try store.channels().filter { RepositoryAccess.mayRead($0.package, context) }, context: context)
   }
 
   @Sendable func setChannel(_ request: Request, context: ControllerRequestContext) async throws -> Response {
@@ -387,10 +402,12 @@ struct ControllerRoutes {
   }
 
   @Sendable func promoteDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try deployments.promote(try context.pathParameter("id")), context: context)
+    try await requireDeployment(.deployer, context)
+    return try await Self.json(try deployments.promote(try context.pathParameter("id")), context: context)
   }
 
   @Sendable func abortDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try await requireDeployment(.deployer, context)
     let reason = try await Self.reason(request, context: context)
     return try await Self.json(
       try deployments.abort(try context.pathParameter("id"), reason: reason), context: context)

@@ -36,7 +36,8 @@ extension ControllerStore {
           .init(
             package: package, version: offer.version, source: .policy, installed: record.installed[package]))
       }
-      return AvailableUpdates(device: device.rawValue, installed: record.installed, offers: offers)
+      return AvailableUpdates(
+        device: device.rawValue, installed: record.installed, offers: offers.filter { record.mayRead($0.package) })
     }
   }
 }

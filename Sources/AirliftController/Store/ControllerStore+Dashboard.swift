@@ -37,7 +37,7 @@ extension ControllerStore {
   /// (for the cookie) or nil when the token is unknown or revoked.
   public func openSession(token secret: String, now: Date = Date()) async throws -> (secret: String, DashboardSession)?
   {
-    guard let (name, role) = try await authenticate(token: secret, now: now) else { return nil }
+    guard let (name, role, _) = try await authenticate(token: secret, now: now) else { return nil }
     let session = "als_" + Self.randomHex(32)
     let expires = now.addingTimeInterval(Self.sessionLifetime)
     try await db.write { db in

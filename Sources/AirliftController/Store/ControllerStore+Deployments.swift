@@ -67,6 +67,16 @@ extension ControllerStore {
           throw StoreError.incompatibleDevices(spec.release, releaseFor: releaseFor, devices: wrong)
         }
       }
+      // Devices named one by one must all be allowed the release's repository; of a group, all devices, a
+      // channel's followers or a policy's, those that are not are left out.
+      let outside = try Self.devicesWithoutAccess(targets, to: Names.repository(of: spec.release.package), db: db)
+      if !outside.isEmpty {
+        guard spec.target.devices == nil else {
+          throw RepositoryError.devicesWithoutAccess(spec.release, devices: outside)
+        }
+        targets.removeAll(where: Set(outside).contains)
+        guard !targets.isEmpty || spec.target.isOpen else { throw StoreError.noTargetDevices }
+      }
 
       let busy = try Self.busyDevices(targets, db: db)
       if !busy.isEmpty {
@@ -102,6 +112,7 @@ extension ControllerStore {
           spec.target.releasePolicy, spec.retries, spec.downgrade, spec.flow?.name, spec.flow?.version,
           spec.steps.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) },
         ])
+      try Self.seal(releaseID: releaseID, now: now, db: db)
       // A rollout starts devices in a stable order (the same canaries every time); without one, all at once.
       var ordered = spec.rollout == nil ? targets : targets.sorted { Self.rolloutKey($0) < Self.rolloutKey($1) }
       if let earlier = spec.canariesFrom {
@@ -336,15 +347,20 @@ extension ControllerStore {
       let candidates = try SQLRow.fetchAll(
         db,
         sql: """
-          SELECT id, max_devices, rollout FROM deployment WHERE status = ?
+          SELECT id, max_devices, rollout, (SELECT package FROM release WHERE release.id = deployment.release_id) AS package
+          FROM deployment WHERE status = ?
           AND (all_devices = 1 OR target_group IN (SELECT group_name FROM group_member WHERE device_id = ?)
             OR target_channel IN (SELECT j.key || ':' || j.value FROM device,
               \(db.dialect.jsonEntries(of: "device.follows", as: "j")) WHERE device.id = ?))
           AND id NOT IN (SELECT deployment_id FROM device_deployment WHERE device_id = ?)
           ORDER BY created_at DESC, rowid DESC
           """, arguments: [DeploymentStatus.active.rawValue, device.rawValue, device.rawValue, device.rawValue])
+      let allowed =
+        try String.fetchOne(db, sql: "SELECT repositories FROM device WHERE id = ?", arguments: [device.rawValue])
+        .flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) }
       for row in candidates {
         let id: String = row["id"]
+        if let allowed, !allowed.contains(Names.repository(of: row["package"])) { continue }
         if let max: Int = row["max_devices"] {
           let count =
             try Int.fetchOne(

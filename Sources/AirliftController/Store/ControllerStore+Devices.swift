@@ -321,6 +321,9 @@ extension ControllerStore {
       transport: (row["transport"] as String?).flatMap(DeviceTransport.init(rawValue:)),
       nextCheckIn: row["next_check_in"],
       problems: (row["problems"] as String?).flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) },
-      compatible: row["compatible"])
+      compatible: row["compatible"],
+      repositories: (row["repositories"] as String?).flatMap {
+        try? JSONDecoder().decode([String].self, from: Data($0.utf8))
+      })
   }
 }

@@ -6,7 +6,8 @@ extension ControllerStore {
   /// The release a device is offered by distribution policies for `package`:
   /// the newest one with a policy it matches that is newer than what it runs.
   static func policyOffer(for device: API.Device, package: String, db: any SQLConnection) throws -> ReleaseRef? {
-    guard let installed = device.installed[package].flatMap({ try? SemanticVersion($0) }) else { return nil }
+    guard device.mayRead(package), let installed = device.installed[package].flatMap({ try? SemanticVersion($0) })
+    else { return nil }
     let subject = DeviceFilter.subject(device)
     let candidates = try SQLRow.fetchAll(
       db, sql: "SELECT version, policy FROM release WHERE package = ? AND policy IS NOT NULL", arguments: [package]
@@ -56,6 +57,8 @@ extension ControllerStore {
     try await db.write { db in
       guard let releaseID = try Self.releaseID(ref, db: db) else { throw StoreError.releaseNotFound(ref) }
       try db.execute(sql: "UPDATE release SET policy = ? WHERE id = ?", arguments: [policy?.text, releaseID])
+      // A policy offers it to devices: its assets are fixed from now on.
+      if policy != nil { try Self.seal(releaseID: releaseID, now: Date(), db: db) }
       return try Self.release(id: releaseID, db: db)
     }
   }

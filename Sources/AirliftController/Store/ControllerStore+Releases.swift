@@ -28,7 +28,8 @@ extension ControllerStore {
     }
   }
 
-  /// Creates a release from blobs uploaded before. Versions are immutable.
+  /// Creates a release from blobs uploaded before, as a draft: assets may be added until it is sealed. Its
+  /// repository must exist.
   public func addRelease(
     package: String, version: SemanticVersion, handler: String, parameters: [String: String] = [:],
     assets: [API.CreateRelease.AssetRef], apps: [ReleaseApp]? = nil, compatible: [String]? = nil,
@@ -37,6 +38,7 @@ extension ControllerStore {
     let ref = ReleaseRef(package: package, version: version.description)
     return try await db.write { db in
       if try Self.releaseID(ref, db: db) != nil { throw StoreError.releaseExists(ref) }
+      try Self.requireRepository(Names.repository(of: package), db: db)
       for asset in assets
       where try SQLRow.fetchOne(db, sql: "SELECT 1 FROM blob WHERE sha256 = ?", arguments: [asset.sha256]) == nil {
         throw StoreError.blobNotFound(asset.sha256)
@@ -110,7 +112,9 @@ extension ControllerStore {
   {
     try await db.write { db in
       let ref = ReleaseRef(package: package, version: version)
-      guard try Self.releaseID(ref, db: db) != nil else { throw StoreError.releaseNotFound(ref) }
+      guard let releaseID = try Self.releaseID(ref, db: db) else { throw StoreError.releaseNotFound(ref) }
+      // Devices following the tag may fetch it from now on: its assets are fixed.
+      try Self.seal(releaseID: releaseID, now: now, db: db)
       if let row = try SQLRow.fetchOne(
         db, sql: "SELECT version, locked FROM tag WHERE package = ? AND name = ?", arguments: [package, name]),
         row["locked"] as Bool
@@ -197,7 +201,7 @@ extension ControllerStore {
       metadata: try Self.metadataDocuments(releaseID: id, db: db),
       compatible: (row["compatible"] as String?).flatMap {
         try? JSONDecoder().decode([String].self, from: Data($0.utf8))
-      })
+      }, sealedAt: row["sealed_at"])
   }
 
   static func signedManifest(_ text: String?) -> SignedManifest? {
@@ -256,6 +260,8 @@ extension ControllerStore {
       try db.execute(
         sql: "UPDATE release SET signed_manifest = ?, signed_at = ?, signed_by = ? WHERE id = ?",
         arguments: [String(decoding: Wire.encode(signed), as: UTF8.self), now, signer, id])
+      // The signature lists the assets: one more would not match it.
+      try Self.seal(releaseID: id, now: now, db: db)
       return try Self.release(id: id, db: db)
     }
   }

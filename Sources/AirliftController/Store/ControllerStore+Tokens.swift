@@ -5,28 +5,39 @@ import Foundation
 /// Operator tokens (stored as the SHA-256 of their secret) and the audit log of operator writes.
 extension ControllerStore {
   /// Makes a token; its secret (`alt_<id>_<random>`) is returned once and stored only as a hash.
-  public func createToken(name: String, role: API.Role, by creator: String?, now: Date = Date()) async throws
-    -> API.NewToken
-  {
+  public func createToken(
+    name: String, role: API.Role, repositories: [String: API.Role]? = nil, by creator: String?, now: Date = Date()
+  ) async throws -> API.NewToken {
     do { try Names.validateTag(name) } catch { throw StoreError.invalidTokenName(name) }
+    try Limits.check("repositories (how many)", repositories?.count, in: 0...100)
+    for repository in repositories?.keys.sorted() ?? [] { try Names.validateRepository(repository) }
     let id = Self.randomHex(8)
     let secret = "alt_\(id)_\(Self.randomHex(32))"
     return try await db.write { db in
       if try SQLRow.fetchOne(db, sql: "SELECT 1 FROM operator_token WHERE name = ?", arguments: [name]) != nil {
         throw StoreError.tokenExists(name)
       }
+      for repository in repositories?.keys.sorted() ?? [] { try Self.requireRepository(repository, db: db) }
       try db.execute(
         sql: """
-          INSERT INTO operator_token (id, name, role, secret_sha256, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)
-          """, arguments: [id, name, role.rawValue, SHA256Hasher.hex(of: Array(secret.utf8)), now, creator])
+          INSERT INTO operator_token (id, name, role, secret_sha256, created_at, created_by, repositories)
+          VALUES (?, ?, ?, ?, ?, ?, ?)
+          """,
+        arguments: [
+          id, name, role.rawValue, SHA256Hasher.hex(of: Array(secret.utf8)), now, creator,
+          repositories.map { String(decoding: Wire.encode($0), as: UTF8.self) },
+        ])
       return API.NewToken(
-        token: API.Token(name: name, role: role, createdAt: now, createdBy: creator), secret: secret)
+        token: API.Token(name: name, role: role, createdAt: now, createdBy: creator, repositories: repositories),
+        secret: secret)
     }
   }
 
-  /// The token's name and role when `secret` is a live token; nil otherwise. Records its use, at most
-  /// once a minute (a read per request, not a write).
-  public func authenticate(token secret: String, now: Date = Date()) async throws -> (name: String, role: API.Role)? {
+  /// The token's name, role and repository limit when `secret` is a live token; nil otherwise. Records its
+  /// use, at most once a minute (a read per request, not a write).
+  public func authenticate(token secret: String, now: Date = Date()) async throws
+    -> (name: String, role: API.Role, scope: RepositoryScope?)?
+  {
     let parts = secret.split(separator: "_")
     guard parts.count == 3, parts[0] == "alt" else { return nil }
     let id = String(parts[1])
@@ -44,7 +55,7 @@ extension ControllerStore {
         try db.execute(sql: "UPDATE operator_token SET last_used_at = ? WHERE id = ?", arguments: [now, id])
       }
     }
-    return (row["name"], role)
+    return (row["name"], role, Self.scope(row["repositories"]))
   }
 
   public func tokens() async throws -> [API.Token] {
@@ -52,7 +63,8 @@ extension ControllerStore {
       try SQLRow.fetchAll(db, sql: "SELECT * FROM operator_token ORDER BY name").map {
         API.Token(
           name: $0["name"], role: API.Role(rawValue: $0["role"]) ?? .reader, createdAt: $0["created_at"],
-          createdBy: $0["created_by"], lastUsedAt: $0["last_used_at"], revokedAt: $0["revoked_at"])
+          createdBy: $0["created_by"], lastUsedAt: $0["last_used_at"], revokedAt: $0["revoked_at"],
+          repositories: Self.scope($0["repositories"])?.roles)
       }
     }
   }

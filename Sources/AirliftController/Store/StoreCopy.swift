@@ -20,15 +20,20 @@ public enum StoreCopy {
 
   /// Tables in an order that satisfies every foreign key; `readiness` is not data.
   static let tables = [
-    "blob", "release", "release_asset", "release_metadata", "tag", "device", "device_group", "group_member",
+    "repository", "blob", "release", "release_asset", "release_metadata", "tag", "device", "device_group",
+    "group_member",
     "deployment", "device_deployment", "status_event", "device_command", "fleet_setting", "channel",
     "device_certificate", "revocation", "operator_token", "enrollment_token", "enrollment", "audit", "ui_session",
-    "presence_event", "flow",
+    "presence_event", "flow", "property", "device_event",
   ]
+
+  /// Rows every migrated database starts with (the default repository): replaced by the source's.
+  static let seeded: Set<String> = ["repository"]
 
   /// Tables whose rows the destination numbers itself (identity columns): their counters are moved past the copy.
   static let counters = [
     ("release", "id"), ("status_event", "id"), ("audit", "id"), ("presence_event", "id"), ("deployment", "rowid"),
+    ("device_event", "id"),
   ]
 
   static let batch = 200
@@ -42,9 +47,12 @@ public enum StoreCopy {
     let source = try ControllerStore(location: sourceLocation).db
     guard source.dialect == .sqlite else { throw StoreCopyError.sourceNotSQLite(sourceLocation) }
     let target = try ControllerStore(location: targetLocation).db
-    for table in tables {
+    for table in tables where !seeded.contains(table) {
       let rows = try await target.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)") ?? 0 }
       guard rows == 0 else { throw StoreCopyError.targetNotEmpty(targetLocation, table: table, rows: rows) }
+    }
+    try await target.write { db in
+      for table in seeded { try db.execute(sql: "DELETE FROM \(table)") }
     }
     for table in tables {
       let types = try await columnTypes(table, in: target)

@@ -139,7 +139,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case .approvalRefused(let reason):
       return reason
     case .unknownDevices(let ids):
-      let list = ids.prefix(10).joined(separator: ", ") + (ids.count > 10 ? " and \(ids.count - 10) more" : "")
+      let list = shortList(ids)
       return
         "\(ids.count) device(s) of the target have never checked in: \(list); `airlift device list` shows the fleet (for devices that check in later give allowUnknownDevices, --allow-unknown-devices, or target a group, a channel or all devices)"
     case .tooManyProperties(let owner, let count):
@@ -157,4 +157,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         "\(ref) is not signed for a downgrade, so devices would refuse it: sign it with `airlift release sign \(ref) --sign-key KEY --allow-downgrade`, or deploy without --downgrade"
     }
   }
+}
+
+/// The first ten of `items`, then how many more: device lists in error messages stay readable.
+func shortList(_ items: [String]) -> String {
+  items.prefix(10).joined(separator: ", ") + (items.count > 10 ? " and \(items.count - 10) more" : "")
 }

@@ -325,6 +325,12 @@ final class Fleet: @unchecked Sendable {
   /// The process id of the agent `startAgentProcess` started.
   func agentPID(_ id: String) -> pid_t? { agentProcesses[id]?.processIdentifier }
 
+  /// Runs the `airlift` command line against this fleet's controller as the operator certificate.
+  func airlift(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+    try await Fleet.execute(
+      try Fleet.builtBinary("airlift"), arguments + ["--controller", controllerURL, "--certs", certs])
+  }
+
   /// The config file `startAgentProcess` wrote (for `airlift-agent apply`).
   func agentConfigPath(_ id: String) -> String { "\(root)/agents/\(id)/agent.json" }
 

@@ -1,7 +1,10 @@
 /// The SQLite schema, one step per release since the first; the ids are the
 /// GRDB migrator's, so databases created before the store seam carry on.
 enum SQLiteSchema {
-  static let migrations: [SQLMigration] = [
+  static let migrations: [SQLMigration] = steps + repositorySteps
+
+  /// The steps up to v32, in one list as they were written.
+  static let steps: [SQLMigration] = [
     SQLMigration(
       "v1",
       """
