@@ -55,14 +55,9 @@ extension ControllerStore {
     guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM repository WHERE name = ?", arguments: [name]) else {
       throw RepositoryError.notFound(name)
     }
-    // The default repository's packages have no "/"; another's start with "NAME/".
-    let counts =
-      name == Names.defaultRepository
-      ? try SQLRow.fetchAll(
-        db, sql: "SELECT package, count(*) AS n FROM release WHERE package NOT LIKE '%/%' GROUP BY package")
-      : try SQLRow.fetchAll(
-        db, sql: "SELECT package, count(*) AS n FROM release WHERE substr(package, 1, ?) = ? GROUP BY package",
-        arguments: [name.utf8.count + 1, name + "/"])
+    // Grouped in SQL, matched here: the same on both databases (a package's repository is its name's prefix).
+    let counts = try SQLRow.fetchAll(db, sql: "SELECT package, count(*) AS n FROM release GROUP BY package")
+      .filter { Names.repository(of: $0["package"]) == name }
     return API.Repository(
       name: name, description: row["description"], createdAt: row["created_at"], createdBy: row["created_by"],
       packages: counts.map { $0["package"] as String }.sorted(), releases: counts.reduce(0) { $0 + ($1["n"] as Int) })
