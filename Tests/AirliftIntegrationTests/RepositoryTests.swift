@@ -94,8 +94,10 @@ struct RepositoryTests {
       // Its own repository: publish, tag, deploy, and steer the deployment.
       _ = try await limited.uploadRelease(package: "acme/app", version: "1.0.0", file: bundle)
       _ = try await limited.setTag(package: "acme/app", tag: "stable", version: "1.0.0", locked: false)
+      // A device that has not checked in yet, so the deployment is still live when it is paused.
       let deployment = try await limited.createDeployment(
-        .init(package: "acme/app", version: "1.0.0", target: .init(devices: ["scope-1"])))
+        .init(
+          package: "acme/app", version: "1.0.0", target: .init(devices: ["scope-later"]), allowUnknownDevices: true))
       _ = try await limited.changeDeployment(deployment.id, action: "pause")
       #expect(try await limited.deployment(deployment.id).status == .paused)
 
@@ -131,6 +133,12 @@ struct RepositoryTests {
         _ = try await limited.createRepository("mine")
       } throws: { "\($0)".contains("limited to some repositories") }
 
+      // The dashboard shows every repository: a limited token cannot log in there, and is told why.
+      let browser = DashboardTests.Browser(fleet)
+      defer { Task { await browser.shutdown() } }
+      let login = try await browser.login(ci.secret)
+      #expect(login.status == 403 && login.body.contains("limited to some repositories"), "\(login.body.prefix(300))")
+
       // A limit never raises a role: a reader token stays a reader in a repository given as admin.
       let reader = try await admin.createToken(name: "acme-reader", role: .reader, repositories: ["acme": .admin])
       let asReader = try Self.client(fleet, token: reader.secret)
@@ -156,9 +164,14 @@ struct RepositoryTests {
       let config = try fleet.agentConfig("limited-1")
       try await fleet.startAgent(config)
       try await eventually("limited-1 to check in") { try await client.devices().map(\.id).contains("limited-1") }
-      let bundle = try ReleaseBundle.make(in: fleet.root)
+      // Different bytes in each repository, so each blob belongs to one repository only.
+      let bundles = [
+        "acme/app": try ReleaseBundle.make(in: fleet.root, name: "acme.tar.gz"),
+        "app": try ReleaseBundle.make(in: fleet.root, name: "default.tar.gz"),
+      ]
       for package in ["acme/app", "app"] {
-        _ = try await client.uploadRelease(package: package, version: "1.0.0", file: bundle)
+        _ = try await client.uploadRelease(
+          package: package, version: "1.0.0", file: bundles[package]!, name: "bundle.tar.gz")
         _ = try await client.setTag(package: package, tag: "stable", version: "1.0.0", locked: false)
         _ = try await client.attachMetadata(
           package: package, version: "1.0.0", name: "build", document: Array(#"{"commit":"abc"}"#.utf8))
@@ -177,6 +190,20 @@ struct RepositoryTests {
       await #expect {
         _ = try await device.metadata(package: "app", version: "1.0.0", name: "build")
       } throws: { "\($0)".contains("may not read repository 'default'") }
+
+      // Its certificate fetches artifacts of its repositories only, even knowing another's digest.
+      let http = try fleet.httpClient(certificate: config.certificate, key: config.key)
+      defer { _ = http.shutdown() }
+      func artifactStatus(_ package: String) async throws -> (UInt, String) {
+        let digest = try await client.release(package: package, version: "1.0.0").assets[0].sha256
+        let response = try await http.execute(
+          HTTPClientRequest(url: "\(fleet.controllerURL)/artifacts/\(digest)"), timeout: requestTimeout)
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (response.status.code, String(buffer: body))
+      }
+      #expect(try await artifactStatus("acme/app").0 == 200)
+      let (refused, refusal) = try await artifactStatus("app")
+      #expect(refused == 403 && refusal.contains("may not read repository 'default'"), "\(refusal)")
 
       // Named in a deployment of another repository: refused, saying which devices; of all devices: left out.
       await #expect {

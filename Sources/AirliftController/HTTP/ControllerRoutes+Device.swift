@@ -75,6 +75,7 @@ extension ControllerRoutes {
     }
     let digest = try context.pathParameter("sha256")
     try Names.validateDigest(digest)
+    if case .device(let device) = context.identity { try await requireDeviceAccess(device, toBlob: digest) }
     if links.updates {
       // The bytes come from the origin: a fresh link each time, so a retry or a resumed download never holds
       // an expired one. The request was authenticated here; the origin only checks the link.

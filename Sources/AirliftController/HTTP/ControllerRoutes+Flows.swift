@@ -23,17 +23,18 @@ extension ControllerRoutes {
         status: .badRequest, code: "invalid_request",
         message: "versions takes one value: all (not '\(versions.prefix(64))')")
     }
-    if request.formQuery.get("versions") == "all" {
-      let versions = try await store.flowVersions(name)
-      guard !versions.isEmpty else { throw StoreError.flowNotFound(name, version: nil) }
-      return try Self.json(versions, context: context)
-    }
+    // Checked first, so a bad one is refused even beside versions=all (which lists every version).
     let version = try request.formQuery.get("version").map { text in
       guard let number = Int(text), (1...1_000_000).contains(number) else {
         throw APIError(
           status: .badRequest, code: "invalid_request", message: "version must be a number from 1 to 1000000")
       }
       return number
+    }
+    if request.formQuery.get("versions") == "all" {
+      let versions = try await store.flowVersions(name)
+      guard !versions.isEmpty else { throw StoreError.flowNotFound(name, version: nil) }
+      return try Self.json(versions, context: context)
     }
     guard let flow = try await store.flow(name, version: version) else {
       throw StoreError.flowNotFound(name, version: version)

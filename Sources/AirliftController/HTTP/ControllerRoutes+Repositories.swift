@@ -80,6 +80,17 @@ extension ControllerRoutes {
     }
   }
 
+  /// Refuses a limited device a blob that only releases of other repositories hold (one no release holds is
+  /// left to the 404 that follows).
+  func requireDeviceAccess(_ device: DeviceID, toBlob sha256: String) async throws {
+    guard let allowed = try await store.deviceRepositories(device.rawValue) else { return }
+    let holders = try await store.repositoriesHolding(blob: sha256)
+    guard holders.isEmpty || !allowed.isDisjoint(with: holders) else {
+      throw RepositoryError.deviceForbidden(
+        device: device.rawValue, repository: holders.sorted().joined(separator: ", "))
+    }
+  }
+
   /// Refuses unless the caller has `needed` in the repository of the deployment `{id}`'s release.
   func requireDeployment(_ needed: API.Role, _ context: ControllerRequestContext) async throws {
     guard context.scope != nil else { return }

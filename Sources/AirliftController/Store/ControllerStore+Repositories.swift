@@ -145,6 +145,22 @@ extension ControllerStore {
     }
   }
 
+  /// The repositories whose releases hold this blob (as an asset, or as an asset's chunk index or pack).
+  public func repositoriesHolding(blob sha256: String) async throws -> Set<String> {
+    try await db.read { db in
+      Set(
+        try String.fetchAll(
+          db,
+          sql: """
+            SELECT DISTINCT release.package FROM release_asset
+            JOIN release ON release.id = release_asset.release_id
+            JOIN blob ON blob.sha256 = release_asset.sha256
+            WHERE release_asset.sha256 = ? OR blob.index_sha256 = ? OR blob.pack_sha256 = ?
+            """, arguments: [sha256, sha256, sha256]
+        ).map(Names.repository(of:)))
+    }
+  }
+
   /// Of `devices`, those that may not read `repository`.
   static func devicesWithoutAccess(_ devices: [String], to repository: String, db: any SQLConnection) throws
     -> [String]
