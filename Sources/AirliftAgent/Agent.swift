@@ -56,10 +56,19 @@ public final class Agent: Service {
   }
 
   /// Runs until cancelled or a graceful shutdown: the agent's services (Services/AgentServices.swift) in one
-  /// ServiceGroup over one link to the controller, MQTT or HTTPS.
+  /// ServiceGroup over one link to the controller, MQTT or HTTPS; started again after the certificate was renewed.
   public func run() async throws {
     let lock = try await InstanceLock.acquire(dataDirectory: config.dataDirectory)
     defer { withExtendedLifetime(lock) {} }
+    CertificateRenewal.recover(config, logger: logger)
+    while try await runServices() {
+      logger.notice("starting again on the renewed certificate")
+    }
+  }
+
+  /// One run of the services; true when it ended because the certificate was renewed.
+  private func runServices() async throws -> Bool {
+    let renewed = OnceFlag()
     let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: try Self.httpConfiguration(config))
     let link: any ControllerLink
     switch config.transport {
@@ -86,11 +95,7 @@ public final class Agent: Service {
         server: EventSocketServer(
           path: config.eventSocketPath, hub: events, logger: logger,
           handle: { request in
-            if request.command == "start" {
-              return await self.startApps(
-                current: try? self.store.status(device: self.config.deviceID, running: true, connected: true).update)
-            }
-            return Self.handle(
+            await Self.handle(
               request, consent: worker.consent,
               send: { kind, data in
                 try self.store.enqueueEvent(DeviceEvent(device: self.deviceID, kind: kind, data: data))
@@ -98,6 +103,10 @@ public final class Agent: Service {
               },
               status: {
                 try self.store.status(device: self.config.deviceID, running: true, connected: link.isConnected)
+              },
+              start: {
+                await self.startApps(
+                  current: try? self.store.status(device: self.config.deviceID, running: true, connected: true).update)
               })
           }), logger: logger)
     ]
@@ -114,6 +123,14 @@ public final class Agent: Service {
         }), OutboxService(outbox: outbox, link: link),
       ReconcilerService(agent: self, outbox: outbox, http: http),
       CheckInService(agent: self, link: link, outbox: outbox), RebootWatchService(reboots: reboots),
+      CertificateRenewalService(
+        renewal: CertificateRenewal(config: config, logger: logger), http: http,
+        busy: { [store, config] in
+          guard let update = try? store.status(device: config.deviceID, running: true, connected: true).update else {
+            return false
+          }
+          return !(DeviceState(rawValue: update.state)?.isTerminal ?? true)
+        }, renewed: { renewed.set() }),
     ]
     let group = ServiceGroup(
       configuration: .init(
@@ -134,6 +151,7 @@ public final class Agent: Service {
       try? await http.shutdown()
     }.value
     if let failure, !(failure is CancellationError) { throw failure }
+    return renewed.isSet && !Task.isCancelled
   }
 
   /// The update worker and what it reports through; `onChange` runs when an update ended.

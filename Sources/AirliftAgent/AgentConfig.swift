@@ -90,6 +90,11 @@ public struct AgentConfig: Codable, Sendable {
   /// The hardware this device is (`gw-200`): a release that names the hardware it is for installs only where
   /// this is one of them (RAUC's `compatible`, Mender's `device_type`). Reported to the controller.
   public var compatible: String?
+  /// The share of its certificate's lifetime after which the agent renews it (2/3: a 825-day certificate at day
+  /// 550), with a key it makes, through a CSR its current certificate authenticates.
+  public var renewCertificateAt = 2.0 / 3.0
+  /// Seconds between tries when a renewal failed (the controller unreachable, say); the old certificate stays.
+  public var renewRetry: Double = 600
 
   public init(
     deviceID: String, brokerURL: String, controllerURL: String, caFile: String, certificate: String, key: String,
@@ -114,7 +119,7 @@ public struct AgentConfig: Codable, Sendable {
     case maxBytesPerSecond, reservedDiskSpace, maxBoots, commitTimeout, abSlot, swupdate, rauc, steps, eventSocket,
       hooksDirectory,
       hookTimeout
-    case trustedKeys, compose, transport, keepAssets, compatible, propertiesFile
+    case trustedKeys, compose, transport, keepAssets, compatible, propertiesFile, renewCertificateAt, renewRetry
   }
 
   /// Where the event socket lives.
@@ -189,6 +194,13 @@ public struct AgentConfig: Codable, Sendable {
     propertiesFile = try c.decodeIfPresent(String.self, forKey: .propertiesFile)
     hookTimeout = try c.decodeIfPresent(Double.self, forKey: .hookTimeout) ?? hookTimeout
     trustedKeys = try c.decodeIfPresent([String].self, forKey: .trustedKeys) ?? trustedKeys
+    renewCertificateAt = try c.decodeIfPresent(Double.self, forKey: .renewCertificateAt) ?? renewCertificateAt
+    renewRetry = try c.decodeIfPresent(Double.self, forKey: .renewRetry) ?? renewRetry
+    guard renewCertificateAt.isFinite, (0.05...0.95).contains(renewCertificateAt) else {
+      throw DecodingError.dataCorruptedError(
+        forKey: .renewCertificateAt, in: c,
+        debugDescription: "is \(renewCertificateAt), out of range: give a share of the lifetime from 0.05 to 0.95")
+    }
     compatible = try c.decodeIfPresent(String.self, forKey: .compatible)
     if let compatible {
       do { try Names.validateTag(compatible) } catch {
@@ -210,6 +222,7 @@ public struct AgentConfig: Codable, Sendable {
       (.connectTimeout, config.connectTimeout, 0.1...3600),
       (.stallTimeout, config.stallTimeout, 0.1...day),
       (.hookTimeout, config.hookTimeout, 0.1...day),
+      (.renewRetry, config.renewRetry, 1...day),
       (.commitTimeout, config.commitTimeout, 1...day),
       (.period, Double(config.period.seconds), 1...(30 * day)),
       (.jitter, Double(config.jitter.seconds), 0...day),
@@ -300,6 +313,8 @@ public struct AgentConfig: Codable, Sendable {
     try c.encode(hookTimeout, forKey: .hookTimeout)
     try c.encode(trustedKeys, forKey: .trustedKeys)
     try c.encodeIfPresent(compatible, forKey: .compatible)
+    try c.encode(renewCertificateAt, forKey: .renewCertificateAt)
+    try c.encode(renewRetry, forKey: .renewRetry)
   }
 
   /// A period given as text (`15min`) or as a number of seconds.

@@ -63,7 +63,8 @@ public struct Controller: Sendable {
         signer: AssetLinkSigner(secret: try config.resolvedLinkSecret()),
         origin: config.assetLinks.origin ?? config.baseURL, ttl: config.assetLinks.ttl,
         updates: config.assetLinks.updates),
-      trustedProxies: Set(config.trustedProxies), eventRetention: config.eventRetention
+      trustedProxies: Set(config.trustedProxies), eventRetention: config.eventRetention,
+      deviceCertificateLifetime: Int(config.deviceCertificateLifetime)
     ).build()
     let limiter = ConnectionLimiter(
       total: config.maxConnections, perAddress: config.maxConnectionsPerAddress, exempt: Set(config.trustedProxies))

@@ -43,6 +43,8 @@ import Foundation
 /// - `redelivery` ({first 60, maximum 3600}, seconds): a device that has not answered its deployment's notice is
 ///   shown `Retrying` after `first` and its notice goes out again, then after waits that double up to `maximum`,
 ///   until it answers or the deployment's device timeout fails it.
+/// - `deviceCertificateLifetime` (seconds, 825 days): how long a device certificate the controller issues (at
+///   enrollment, or when an agent renews its own) is valid; 60 seconds to 3650 days.
 /// - `trustedProxies` ([string], []): addresses of TLS-terminating proxies whose `X-Client-Cert` header
 ///   (with `X-Client-Verify: SUCCESS`) stands for the caller's client certificate; from any other address
 ///   the header is refused.
@@ -80,6 +82,8 @@ public struct ControllerConfig: Sendable, Codable {
   public var deltas = DeltaConfig()
   public var eventRetention = EventRetention()
   public var redelivery = Redelivery()
+  /// Seconds a device certificate issued at enrollment or renewal is valid.
+  public var deviceCertificateLifetime: Double = 825 * 86_400
 
   public init(
     host: String = "127.0.0.1", port: Int = 8443, dataDirectory: String, certificates: String = "Certs/generated",
@@ -128,6 +132,10 @@ public struct ControllerConfig: Sendable, Codable {
     deltas = try c.decodeIfPresent(DeltaConfig.self, forKey: .deltas) ?? deltas
     eventRetention = try c.decodeIfPresent(EventRetention.self, forKey: .eventRetention) ?? eventRetention
     redelivery = try c.decodeIfPresent(Redelivery.self, forKey: .redelivery) ?? redelivery
+    deviceCertificateLifetime =
+      try c.decodeIfPresent(Double.self, forKey: .deviceCertificateLifetime) ?? deviceCertificateLifetime
+    try c.check(
+      deviceCertificateLifetime, in: 60...(3650 * 86_400), forKey: .deviceCertificateLifetime, unit: " seconds")
     maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
     maxConnectionsPerAddress =
       try c.decodeIfPresent(Int.self, forKey: .maxConnectionsPerAddress) ?? maxConnectionsPerAddress
@@ -178,6 +186,39 @@ extension ControllerConfig {
       return "airlift-"
         + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
+  }
+}
+
+/// When a device has not answered the notice of an active deployment, the controller shows it `Retrying` and
+/// sends the notice again: after `first`, then waits that double up to `maximum` (Device Trust Manager's
+/// "retrying until the timeout"). The deployment's device timeout, when it has one, ends it `Failed`.
+public struct Redelivery: Codable, Sendable, Equatable {
+  /// Seconds without an answer before the first new try.
+  public var first: Double
+  /// The longest wait between two tries.
+  public var maximum: Double
+
+  public init(first: Double = 60, maximum: Double = 3600) {
+    self.first = first
+    self.maximum = maximum
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    let defaults = Redelivery()
+    first = try c.decodeIfPresent(Double.self, forKey: .first) ?? defaults.first
+    maximum = try c.decodeIfPresent(Double.self, forKey: .maximum) ?? defaults.maximum
+    try c.check(first, in: 1...86_400, forKey: .first, unit: " seconds")
+    try c.check(maximum, in: 1...86_400, forKey: .maximum, unit: " seconds")
+    guard maximum >= first else {
+      throw DecodingError.dataCorruptedError(
+        forKey: .maximum, in: c, debugDescription: "is \(maximum), less than first (\(first)): give at least that")
+    }
+  }
+
+  /// The wait after the `attempt`th new try (1: the first).
+  public func delay(after attempt: Int) -> Double {
+    min(first * pow(2, Double(min(max(attempt, 1), 30))), maximum)
   }
 }
 

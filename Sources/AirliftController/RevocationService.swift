@@ -79,14 +79,14 @@ public final class RevocationService: Service, Sendable {
   }
 
   /// Throws unless the device's certificate may be used; remembers certificates it has not seen.
-  func admit(_ device: DeviceID, serial: String) async throws {
+  func admit(_ device: DeviceID, serial: String, notAfter: Date? = nil) async throws {
     if revokedSerials.withLock({ $0.contains(serial) }) {
       throw APIError(
         status: .forbidden, code: "certificate_revoked",
         message: "the certificate of device \(device) (serial \(serial)) has been revoked")
     }
     guard seen.withLock({ $0.insert(serial).inserted }) else { return }
-    try await store.recordCertificate(device, serial: serial)
+    try await store.recordCertificate(device, serial: serial, notAfter: notAfter)
   }
 
   /// Whether the device's certificates were revoked (its messages are ignored).

@@ -187,3 +187,25 @@ extension API {
     }
   }
 }
+
+extension API {
+  /// `POST /api/v1/device/certificate`: a CSR for a key the device made, CN = its id.
+  public struct CertificateRequest: Codable, Sendable, Equatable {
+    public var csr: String
+
+    public init(csr: String) { self.csr = csr }
+  }
+
+  /// The renewed certificate (PEM), its serial (hex) and when it expires.
+  public struct RenewedCertificate: Codable, Sendable, Equatable {
+    public var certificate: String
+    public var serial: String
+    public var expires: Date
+
+    public init(certificate: String, serial: String, expires: Date) {
+      self.certificate = certificate
+      self.serial = serial
+      self.expires = expires
+    }
+  }
+}

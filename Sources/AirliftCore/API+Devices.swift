@@ -58,6 +58,8 @@ extension API {
     public var compatible: String?
     /// The repositories it may read releases of; nil: all.
     public var repositories: [String]?
+    /// When its newest certificate that is not revoked expires (as the controller saw or issued it).
+    public var certificateExpires: Date?
 
     public init(
       id: String, online: Bool, attributes: [String: String], installed: [String: String],

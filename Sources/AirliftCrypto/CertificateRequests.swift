@@ -71,7 +71,8 @@ extension CertificateAuthority {
     return (try issue(csrPEM: request, commonName: commonName, validitySeconds: seconds).certificate, key)
   }
 
-  private func issue(csrPEM: String, commonName: String, validitySeconds: Int) throws
+  /// Issues a client certificate valid for `validitySeconds` from now (renewals, and tests with short lives).
+  public func issue(csrPEM: String, commonName: String, validitySeconds: Int) throws
     -> (certificate: String, serial: String)
   {
     try Self.withCheckedRequest(csrPEM, commonName: commonName) { publicKey in

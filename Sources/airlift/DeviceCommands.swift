@@ -62,7 +62,7 @@ struct Device: AsyncParsableCommand {
         Output.table(
           [
             "DEVICE", "PRESENCE", "TRANSPORT", "COMPATIBLE", "INSTALLED", "ATTRIBUTES", "AGENT", "LAST SEEN",
-            "NEXT CHECK-IN",
+            "NEXT CHECK-IN", "CERT EXPIRES",
           ],
           devices.map {
             [
@@ -71,6 +71,7 @@ struct Device: AsyncParsableCommand {
               $0.installed.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }.joined(separator: ","),
               $0.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
               $0.agentVersion ?? "-", Output.date($0.lastSeen), $0.nextCheckIn.map(Output.date) ?? "-",
+              $0.certificateExpires.map(Output.date) ?? "-",
             ]
           }))
     }
@@ -92,7 +93,9 @@ struct Device: AsyncParsableCommand {
           + (device.nextCheckIn.map { "  next check-in by \(Output.date($0))" } ?? ""))
       if let revoked = device.revokedAt { print("REVOKED at \(Output.date(revoked)): the broker refuses it") }
       for problem in device.problems ?? [] { print("PROBLEM: \(problem)") }
-      print("first seen \(Output.date(device.firstSeen))  last seen \(Output.date(device.lastSeen))")
+      print(
+        "first seen \(Output.date(device.firstSeen))  last seen \(Output.date(device.lastSeen))"
+          + "  certificate expires \(device.certificateExpires.map(Output.date) ?? "-")")
       print("groups: \(detail.groups.isEmpty ? "-" : detail.groups.joined(separator: ", "))")
       for (key, value) in device.attributes.sorted(by: { $0.key < $1.key }) { print("  \(key) = \(value)") }
       print(

@@ -29,11 +29,13 @@ extension Agent {
     return reply
   }
 
+  /// One request from the socket; `start` is the only one that waits on something (the container engine).
   static func handle(
     _ request: LocalRequest, consent: ConsentBox, send: (_ kind: String, _ data: JSONValue) throws -> Void,
-    status: () throws -> AgentStatus
-  ) -> LocalReply {
+    status: () throws -> AgentStatus, start: () async -> LocalReply
+  ) async -> LocalReply {
     switch request.command {
+    case "start": return await start()
     case "event":
       guard let kind = request.kind else {
         return LocalReply(command: "event", ok: false, message: "an event needs a kind (and data, any JSON)")

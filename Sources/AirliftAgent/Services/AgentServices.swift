@@ -166,3 +166,46 @@ struct RebootWatchService: Service, CustomStringConvertible {
     }
   }
 }
+
+/// Renews the device certificate when its time comes, between updates; ends after a renewal, so the agent starts
+/// its services again on the new certificate (the broker session and the HTTPS connections with it).
+struct CertificateRenewalService: Service, CustomStringConvertible {
+  let renewal: CertificateRenewal
+  let http: HTTPClient
+  /// Whether an update is under way (a renewal waits for it to end).
+  let busy: @Sendable () -> Bool
+  /// Called once the new certificate is in place.
+  let renewed: @Sendable () -> Void
+  var description: String { "certificate renewal" }
+
+  func run() async throws {
+    let retry = Duration.seconds(renewal.config.renewRetry)
+    try await cancelWhenGracefulShutdown {
+      while !Task.isCancelled {
+        guard let due = renewal.due() else {
+          renewal.logger.warning("cannot read the device certificate \(renewal.config.certificate) to renew it")
+          try await Task.sleep(for: retry)
+          continue
+        }
+        let wait = due.timeIntervalSinceNow
+        if wait > 0 {
+          try await Task.sleep(for: .seconds(min(wait, 3600)))
+          continue
+        }
+        if busy() {
+          try await Task.sleep(for: min(retry, .seconds(30)))
+          continue
+        }
+        do {
+          _ = try await renewal.renew(using: http)
+          renewed()
+          return
+        } catch {
+          renewal.logger.warning(
+            "certificate renewal failed: \(error); the current certificate stays in use, next try in \(retry)")
+          try await Task.sleep(for: retry)
+        }
+      }
+    }
+  }
+}

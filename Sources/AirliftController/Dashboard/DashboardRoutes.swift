@@ -105,6 +105,8 @@ struct DashboardRoutes {
     var versionChart: BarChart
     var query: Query
     var filterError: String?
+    /// "3 devices' certificates expire within 30 days": a warning above the fleet, nil when none do.
+    var certificateWarning: String?
     var matching: Int
     var pageNumber: Int
     var pageCount: Int
@@ -132,6 +134,8 @@ struct DashboardRoutes {
       filterError = ErrorMappingMiddleware.map(error, logger: context.logger).message
     }
     let summary = try await store.fleetSummary()
+    let soon = Date().addingTimeInterval(30 * 86_400)
+    let expiring = try await store.certificateExpiries().values.filter { $0 < soon }.count
     let pageCount = max(1, (devices.count + Self.pageSize - 1) / Self.pageSize)
     let page = min(requestedPage, pageCount)
     let shown = devices.dropFirst((page - 1) * Self.pageSize).prefix(Self.pageSize)
@@ -148,7 +152,11 @@ struct DashboardRoutes {
       query: .init(
         group: query.group, app: query.app, version: query.version, attr: query.attr, anyPresence: query.anyPresence,
         onlineOnly: query.onlineOnly, offlineOnly: query.offlineOnly),
-      filterError: filterError, matching: devices.count, pageNumber: page, pageCount: pageCount,
+      filterError: filterError,
+      certificateWarning: expiring == 0
+        ? nil
+        : "\(expiring) device certificate(s) expire within 30 days or have expired (airlift device list, CERT EXPIRES); an agent renews its own at renewCertificateAt of its lifetime, so a device long away may not have",
+      matching: devices.count, pageNumber: page, pageCount: pageCount,
       rows: shown.map { device in
         FleetView.Row(
           id: device.id, online: device.online, model: device.attributes["model"] ?? "",

@@ -116,6 +116,7 @@ enum DashboardTemplates {
         </select></div>
       <div class="actions"><button id="apply" type="submit">Apply</button> <a href="/ui/fleet">Clear</a></div>
     </form>
+    {{#certificateWarning}}<p id="certificate-warning" class="error" role="alert">{{certificateWarning}}</p>{{/certificateWarning}}
     {{#filterError}}<p id="filter-error" class="error" role="alert">{{filterError}}</p>{{/filterError}}
     <p class="muted">{{matching}} matching · page {{pageNumber}} of {{pageCount}}</p>
     <div class="scroll">

@@ -162,6 +162,8 @@ public final class ControllerMetrics: Sendable {
     var fleet: FleetSummary
     var deployments: [DeploymentStatus: Int]
     var publishes: (attempted: Int64, failed: Int64)
+    /// Devices whose newest certificate expires within 30 days (expired ones included).
+    var certificatesExpiring = 0
   }
 
   /// The Prometheus text exposition, with the gauges set from `snapshot` and the process.
@@ -179,6 +181,11 @@ public final class ControllerMetrics: Sendable {
       gauge("airlift_deployments", "Deployments by status.", [("status", status.rawValue)])
         .set(Double(snapshot.deployments[status] ?? 0))
     }
+    gauge(
+      "airlift_device_certificates_expiring",
+      "Devices whose newest certificate expires within 30 days or has expired (the agent renews its own)."
+    )
+    .set(Double(snapshot.certificatesExpiring))
     let (newPublishes, newFailures) = publishesSeen.withLock { seen in
       defer { seen = snapshot.publishes }
       return (snapshot.publishes.attempted - seen.attempted, snapshot.publishes.failed - seen.failed)

@@ -98,7 +98,9 @@ struct IdentityMiddleware: RouterMiddleware {
     } else if readers.contains(name) {
       context.identity = .operator(name, role: .reader)
     } else if let device = try? DeviceID(name) {
-      try await revocations.admit(device, serial: try CertificateIdentity.serialNumber(der: der))
+      try await revocations.admit(
+        device, serial: try CertificateIdentity.serialNumber(der: der),
+        notAfter: (try? CertificateValidity(der: der))?.notAfter)
       context.identity = .device(device)
     } else {
       throw APIError(

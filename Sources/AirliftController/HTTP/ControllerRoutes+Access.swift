@@ -113,7 +113,7 @@ extension ControllerRoutes {
     }
     return try await store.decideEnrollment(device, approve: approve, by: by) { csr in
       let authority = try CertificateAuthority(certificateFile: caFile, keyFile: caKeyFile)
-      return try authority.issue(csrPEM: csr, commonName: device)
+      return try authority.issue(csrPEM: csr, commonName: device, validitySeconds: deviceCertificateLifetime)
     }
   }
 

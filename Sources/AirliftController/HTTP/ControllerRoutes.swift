@@ -22,6 +22,8 @@ struct ControllerRoutes {
   let trustedProxies: Set<String>
   /// How many telemetry events each device keeps.
   var eventRetention = EventRetention()
+  /// Seconds a device certificate issued at enrollment or renewal is valid.
+  var deviceCertificateLifetime = 825 * 86_400
 
   /// Install handlers agents know; a release must name one of them.
   static let handlers = HandlerName.all
@@ -49,6 +51,7 @@ struct ControllerRoutes {
     router.post("api/v1/device/checkin", use: pollingCheckIn)
     router.post("api/v1/device/command-result", use: pollingCommandResult)
     router.post("api/v1/device/events", use: ownDeviceEvents)
+    router.post("api/v1/device/certificate", use: renewCertificate)
     router.get("api/v1/device/updates", use: ownAvailableUpdates)
     router.get("api/v1/device/releases/:package/:version/metadata/:name", use: deviceMetadata)
     router.get("api/v1/device/assets/:package/:tag/:asset/url", use: assetLink)
@@ -152,8 +155,10 @@ struct ControllerRoutes {
 
   /// `GET /metrics` (operators): the Prometheus text exposition.
   @Sendable func metricsExposition(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    let soon = Date().addingTimeInterval(30 * 86_400)
     let snapshot = await ControllerMetrics.Snapshot(
-      fleet: try store.fleetSummary(), deployments: try store.deploymentCounts(), publishes: health.mqttPublishes)
+      fleet: try store.fleetSummary(), deployments: try store.deploymentCounts(), publishes: health.mqttPublishes,
+      certificatesExpiring: try store.certificateExpiries().values.filter { $0 < soon }.count)
     return Response(
       status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
       body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(snapshot))))
@@ -169,7 +174,13 @@ struct ControllerRoutes {
     let filter = try Self.deviceFilter(
       group: query.get("group"), app: query.get("app"), version: query.get("version"),
       attributes: query.getAll("attr"), expression: query.get("where"), online: query.get("online"))
-    return try await Self.json(try store.devices(filter), context: context)
+    let expiries = try await store.certificateExpiries()
+    let devices = try await store.devices(filter).map { device in
+      var device = device
+      device.certificateExpires = expiries[device.id]
+      return device
+    }
+    return try Self.json(devices, context: context)
   }
 
   /// The device filter a query asks for (the API's and the dashboard's), or a 400 saying what is wrong.
@@ -202,9 +213,10 @@ struct ControllerRoutes {
 
   @Sendable func showDevice(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let id = try DeviceID(try context.pathParameter("id"))
-    guard let detail = try await store.deviceDetail(id) else {
+    guard var detail = try await store.deviceDetail(id) else {
       throw APIError(status: .notFound, code: "device_not_found", message: "device '\(id)' has never checked in")
     }
+    detail.device.certificateExpires = try await store.certificateExpiries()[id.rawValue]
     return try Self.json(detail, context: context)
   }
 
@@ -284,133 +296,9 @@ struct ControllerRoutes {
     return try Self.json(group, context: context)
   }
 
-  // MARK: Deployments
-
-  @Sendable func createDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let body = try await request.decode(as: API.CreateDeployment.self, context: context)
-    try RepositoryAccess.require(.deployer, for: body.package, context)
-    return try Self.json(
-      try await deployments.create(body, by: Self.operatorName(context)), status: .created, context: context)
-  }
-
-  @Sendable func listDeployments(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(
-      try store.deployments().filter { RepositoryAccess.mayRead($0.release.package, context) }, context: context)
-  }
-
-  @Sendable func showDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let id = try context.pathParameter("id")
-    guard let deployment = try await store.deployment(id: id) else { throw StoreError.deploymentNotFound(id) }
-    try RepositoryAccess.require(.reader, for: deployment.release.package, context)
-    return try Self.json(deployment, context: context)
-  }
-
-  struct ReasonBody: Decodable { var reason: String? }
-
-  /// An optional JSON body: nil when the request has none, and a body that is there must be valid (a reason
-  /// of the wrong type is a 400, not ignored).
-  static func optionalBody<T: Decodable>(_ type: T.Type, _ request: Request, context: ControllerRequestContext)
-    async throws -> T?
-  {
-    var request = request
-    guard try await request.collectBody(upTo: context.maxUploadSize).readableBytes > 0 else { return nil }
-    return try await request.decode(as: T.self, context: context)
-  }
-
-  /// The optional `{"reason": "..."}` of pause, abort, freeze and revoke, at most `Limits.reasonBytes`.
-  static func reason(_ request: Request, context: ControllerRequestContext) async throws -> String? {
-    let reason = try await optionalBody(ReasonBody.self, request, context: context)?.reason
-    try Limits.check("reason (bytes)", reason?.utf8.count, in: Limits.reasonBytes)
-    return reason
-  }
-
-  @Sendable func pauseDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await requireDeployment(.deployer, context)
-    let reason = try await Self.reason(request, context: context)
-    return try await Self.json(
-      try deployments.pause(try context.pathParameter("id"), reason: reason), context: context)
-  }
-
-  @Sendable func resumeDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await requireDeployment(.deployer, context)
-    return try await Self.json(try deployments.resume(try context.pathParameter("id")), context: context)
-  }
-
-  @Sendable func approveDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await requireDeployment(.deployer, context)
-    let approver = try Self.operatorName(context) ?? ""
-    return try await Self.json(
-      try deployments.approve(try context.pathParameter("id"), by: approver), context: context)
-  }
-
-  @Sendable func setReleasePolicy(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    /// `policy` must be there: a string sets it, null removes it (an empty object removes nothing).
-    struct Body: Decodable {
-      var policy: String?
-      private enum CodingKeys: String, CodingKey { case policy }
-      init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        guard container.contains(.policy) else {
-          throw APIError(
-            status: .badRequest, code: "invalid_request",
-            message: "give {\"policy\": \"EXPRESSION\"}, or {\"policy\": null} to remove it")
-        }
-        policy = try container.decodeIfPresent(String.self, forKey: .policy)
-      }
-    }
-    let ref = try Self.releaseRef(context)
-    let body = try await request.decode(as: Body.self, context: context)
-    let policy = try body.policy.map { text throws(PolicyExpressionError) in try PolicyExpression(text) }
-    return try await Self.json(
-      try deployments.setPolicy(ref, policy: policy, by: Self.operatorName(context)), context: context)
-  }
-
-  @Sendable func listChannels(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(
-      try store.channels().filter { RepositoryAccess.mayRead($0.package, context) }, context: context)
-  }
-
-  @Sendable func setChannel(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    struct Body: Decodable { var rollout: RolloutPlan? }
-    let package = try context.pathParameter("package")
-    let tag = try context.pathParameter("tag")
-    try Names.validatePackage(package)
-    try Names.validateTag(tag)
-    let body = try await request.decode(as: Body.self, context: context)
-    try body.rollout?.validate()
-    return try await Self.json(
-      try store.setChannel(package: package, tag: tag, rollout: body.rollout), context: context)
-  }
-
-  @Sendable func fleetState(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try store.fleetState(), context: context)
-  }
-
-  @Sendable func freezeFleet(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let reason = try await Self.reason(request, context: context)
-    let who = try Self.operatorName(context) ?? "an operator"
-    return try await Self.json(try deployments.freeze(reason: reason ?? "frozen by \(who)"), context: context)
-  }
-
-  @Sendable func thawFleet(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await Self.json(try deployments.thaw(), context: context)
-  }
-
   static func operatorName(_ context: ControllerRequestContext) throws -> String? {
     guard case .operator(let name, _) = context.identity else { return nil }
     return name
-  }
-
-  @Sendable func promoteDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await requireDeployment(.deployer, context)
-    return try await Self.json(try deployments.promote(try context.pathParameter("id")), context: context)
-  }
-
-  @Sendable func abortDeployment(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    try await requireDeployment(.deployer, context)
-    let reason = try await Self.reason(request, context: context)
-    return try await Self.json(
-      try deployments.abort(try context.pathParameter("id"), reason: reason), context: context)
   }
 
   static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, context: ControllerRequestContext)

@@ -1,39 +1,6 @@
 import AirliftCore
 import Foundation
 
-/// When a device has not answered the notice of an active deployment, the controller shows it `Retrying` and
-/// sends the notice again: after `first`, then waits that double up to `maximum` (Device Trust Manager's
-/// "retrying until the timeout"). The deployment's device timeout, when it has one, ends it `Failed`.
-public struct Redelivery: Codable, Sendable, Equatable {
-  /// Seconds without an answer before the first new try.
-  public var first: Double
-  /// The longest wait between two tries.
-  public var maximum: Double
-
-  public init(first: Double = 60, maximum: Double = 3600) {
-    self.first = first
-    self.maximum = maximum
-  }
-
-  public init(from decoder: any Decoder) throws {
-    let c = try decoder.container(keyedBy: CodingKeys.self)
-    let defaults = Redelivery()
-    first = try c.decodeIfPresent(Double.self, forKey: .first) ?? defaults.first
-    maximum = try c.decodeIfPresent(Double.self, forKey: .maximum) ?? defaults.maximum
-    try c.check(first, in: 1...86_400, forKey: .first, unit: " seconds")
-    try c.check(maximum, in: 1...86_400, forKey: .maximum, unit: " seconds")
-    guard maximum >= first else {
-      throw DecodingError.dataCorruptedError(
-        forKey: .maximum, in: c, debugDescription: "is \(maximum), less than first (\(first)): give at least that")
-    }
-  }
-
-  /// The wait after the `attempt`th new try (1: the first).
-  public func delay(after attempt: Int) -> Double {
-    min(first * pow(2, Double(min(max(attempt, 1), 30))), maximum)
-  }
-}
-
 extension ControllerStore {
   /// A device whose notice is due again.
   public struct UnansweredNotice: Sendable, Equatable {
@@ -46,7 +13,8 @@ extension ControllerStore {
   /// Devices released into an active deployment that have reported nothing for it (this round) since
   /// `redelivery.first` or since their last new try: each becomes `Retrying`, with why, the count of tries and
   /// the time of the next one. Returns them; the caller publishes the MQTT devices' notices again. A polling
-  /// device that keeps its check-ins is left `Pending`: its next check-in hands it the notice.
+  /// device that keeps its check-ins is left `Pending` (in the query, so the scheduler's tick never reads it):
+  /// its next check-in hands it the notice.
   public func redeliverUnanswered(_ redelivery: Redelivery, now: Date = Date()) async throws -> [UnansweredNotice] {
     try await db.write { db in
       guard try !Self.fleetState(db).frozen else { return [] }
@@ -61,10 +29,11 @@ extension ControllerStore {
             AND device_deployment.released_at IS NOT NULL AND device_deployment.state IN (?, ?)
             AND ((device_deployment.next_delivery_at IS NULL AND device_deployment.released_at <= ?)
               OR device_deployment.next_delivery_at <= ?)
+            AND NOT (COALESCE(device.transport, '') = ? AND COALESCE(device.online, 0) = 1)
           """,
         arguments: [
           DeploymentStatus.active.rawValue, DeviceState.pending.rawValue, DeviceState.retrying.rawValue,
-          now.addingTimeInterval(-redelivery.first), now,
+          now.addingTimeInterval(-redelivery.first), now, DeviceTransport.https.rawValue,
         ])
       var due: [UnansweredNotice] = []
       for row in rows {
@@ -73,8 +42,6 @@ extension ControllerStore {
         let attempt = (row["delivery_attempts"] as Int) + 1
         let polling = (row["transport"] as String?) == DeviceTransport.https.rawValue
         let online: Bool? = row["online"]
-        // A polling device that keeps its check-ins gets the notice at the next one: it is not unreachable.
-        if polling && online == true { continue }
         let next = now.addingTimeInterval(redelivery.delay(after: attempt))
         let why =
           switch (online, polling) {

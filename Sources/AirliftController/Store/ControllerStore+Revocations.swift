@@ -3,12 +3,35 @@ import Foundation
 
 /// Device certificates the controller has seen, and those revoked.
 extension ControllerStore {
-  /// Remembers that `device` presented the certificate with `serial` (so revoking the device covers it).
-  public func recordCertificate(_ device: DeviceID, serial: String, now: Date = Date()) async throws {
+  /// Remembers that `device` presented (or was issued) the certificate with `serial`, valid until `notAfter`
+  /// (so revoking the device covers it, and its expiry is shown).
+  public func recordCertificate(_ device: DeviceID, serial: String, notAfter: Date? = nil, now: Date = Date())
+    async throws
+  {
     try await db.write { db in
       try db.execute(
-        sql: "INSERT INTO device_certificate (serial, device_id, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        arguments: [serial, device.rawValue, now])
+        sql: """
+          INSERT INTO device_certificate (serial, device_id, first_seen, not_after) VALUES (?, ?, ?, ?)
+          ON CONFLICT (serial) DO UPDATE SET not_after = COALESCE(device_certificate.not_after, excluded.not_after)
+          """,
+        arguments: [serial, device.rawValue, now, notAfter])
+    }
+  }
+
+  /// Each device's latest certificate expiry among its certificates not revoked.
+  public func certificateExpiries() async throws -> [String: Date] {
+    try await db.read { db in
+      var expiries: [String: Date] = [:]
+      for row in try SQLRow.fetchAll(
+        db,
+        sql: """
+          SELECT device_id, MAX(not_after) AS expires FROM device_certificate
+          WHERE not_after IS NOT NULL AND serial NOT IN (SELECT serial FROM revocation) GROUP BY device_id
+          """)
+      {
+        if let expires: Date = row["expires"] { expiries[row["device_id"]] = expires }
+      }
+      return expiries
     }
   }
 
