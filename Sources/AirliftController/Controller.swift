@@ -89,7 +89,10 @@ public struct Controller: Sendable {
         services: [
           .init(service: session), .init(service: DeploymentScheduler(deployments: deployments, interval: .seconds(1))),
           .init(service: revocations),
-          .init(service: DeviceEventPruner(store: store, retention: config.eventRetention, logger: logger)),
+          .init(
+            service: RetentionSweeper(
+              store: store, events: config.eventRetention, status: config.statusRetention, metrics: metrics,
+              logger: logger)),
           .init(service: app),
         ], gracefulShutdownSignals: signals,
         logger: logger))

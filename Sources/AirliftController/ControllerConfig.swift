@@ -40,6 +40,9 @@ import Foundation
 ///   over MQTT; more is dropped and counted (`airlift_device_messages_rate_limited_total`); 0 messages: no limit.
 /// - `eventRetention` ({maxPerDevice 1000, maxAgeDays 30}): the telemetry events kept per device (the oldest go
 ///   first) and for how long.
+/// - `statusRetention` ({days 90, batch 5000, every 3600}): a finished deployment's step-by-step status
+///   reports are kept `days` after they arrived, then dropped (each device's final state, times and error stay
+///   on the deployment), `batch` rows per transaction so ingest never waits long, swept every `every` seconds.
 /// - `redelivery` ({first 60, maximum 3600}, seconds): a device that has not answered its deployment's notice is
 ///   shown `Retrying` after `first` and its notice goes out again, then after waits that double up to `maximum`,
 ///   until it answers or the deployment's device timeout fails it.
@@ -81,6 +84,7 @@ public struct ControllerConfig: Sendable, Codable {
   /// How uploaded assets are cut into chunks and packed for delta updates.
   public var deltas = DeltaConfig()
   public var eventRetention = EventRetention()
+  public var statusRetention = StatusRetention()
   public var redelivery = Redelivery()
   /// Seconds a device certificate issued at enrollment or renewal is valid.
   public var deviceCertificateLifetime: Double = 825 * 86_400
@@ -131,6 +135,7 @@ public struct ControllerConfig: Sendable, Codable {
     trustedProxies = try c.decodeIfPresent([String].self, forKey: .trustedProxies) ?? trustedProxies
     deltas = try c.decodeIfPresent(DeltaConfig.self, forKey: .deltas) ?? deltas
     eventRetention = try c.decodeIfPresent(EventRetention.self, forKey: .eventRetention) ?? eventRetention
+    statusRetention = try c.decodeIfPresent(StatusRetention.self, forKey: .statusRetention) ?? statusRetention
     redelivery = try c.decodeIfPresent(Redelivery.self, forKey: .redelivery) ?? redelivery
     deviceCertificateLifetime =
       try c.decodeIfPresent(Double.self, forKey: .deviceCertificateLifetime) ?? deviceCertificateLifetime
@@ -186,61 +191,6 @@ extension ControllerConfig {
       return "airlift-"
         + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
-  }
-}
-
-/// When a device has not answered the notice of an active deployment, the controller shows it `Retrying` and
-/// sends the notice again: after `first`, then waits that double up to `maximum` (Device Trust Manager's
-/// "retrying until the timeout"). The deployment's device timeout, when it has one, ends it `Failed`.
-public struct Redelivery: Codable, Sendable, Equatable {
-  /// Seconds without an answer before the first new try.
-  public var first: Double
-  /// The longest wait between two tries.
-  public var maximum: Double
-
-  public init(first: Double = 60, maximum: Double = 3600) {
-    self.first = first
-    self.maximum = maximum
-  }
-
-  public init(from decoder: any Decoder) throws {
-    let c = try decoder.container(keyedBy: CodingKeys.self)
-    let defaults = Redelivery()
-    first = try c.decodeIfPresent(Double.self, forKey: .first) ?? defaults.first
-    maximum = try c.decodeIfPresent(Double.self, forKey: .maximum) ?? defaults.maximum
-    try c.check(first, in: 1...86_400, forKey: .first, unit: " seconds")
-    try c.check(maximum, in: 1...86_400, forKey: .maximum, unit: " seconds")
-    guard maximum >= first else {
-      throw DecodingError.dataCorruptedError(
-        forKey: .maximum, in: c, debugDescription: "is \(maximum), less than first (\(first)): give at least that")
-    }
-  }
-
-  /// The wait after the `attempt`th new try (1: the first).
-  public func delay(after attempt: Int) -> Double {
-    min(first * pow(2, Double(min(max(attempt, 1), 30))), maximum)
-  }
-}
-
-/// How many of a device's telemetry events the controller keeps, and how
-/// long: a device that sends too many loses its oldest, never the store its
-/// space.
-public struct EventRetention: Codable, Sendable, Equatable {
-  public var maxPerDevice: Int
-  public var maxAgeDays: Int
-
-  public init(maxPerDevice: Int = 1000, maxAgeDays: Int = 30) {
-    self.maxPerDevice = maxPerDevice
-    self.maxAgeDays = maxAgeDays
-  }
-
-  public init(from decoder: any Decoder) throws {
-    let c = try decoder.container(keyedBy: CodingKeys.self)
-    let defaults = EventRetention()
-    maxPerDevice = try c.decodeIfPresent(Int.self, forKey: .maxPerDevice) ?? defaults.maxPerDevice
-    maxAgeDays = try c.decodeIfPresent(Int.self, forKey: .maxAgeDays) ?? defaults.maxAgeDays
-    try c.check(maxPerDevice, in: 1...1_000_000, forKey: .maxPerDevice)
-    try c.check(maxAgeDays, in: 1...3650, forKey: .maxAgeDays)
   }
 }
 

@@ -205,6 +205,8 @@ extension API {
     public var flow: FlowRef?
     /// A multi-step update's steps, as the devices run them.
     public var steps: [FlowStep]?
+    /// When its step-by-step status reports were dropped (statusRetention); the devices' final states stay.
+    public var eventsPrunedAt: Date?
 
     public init(
       id: String, name: String?, release: ReleaseRef, tag: String? = nil, status: DeploymentStatus,

@@ -227,6 +227,9 @@ struct Deploy: AsyncParsableCommand {
         header += "\nflow \(flow)" + (values.isEmpty ? "" : " with \(values.joined(separator: " "))")
       }
       for (number, step) in (deployment.steps ?? []).enumerated() { header += "\nstep \(number + 1): \(step.summary)" }
+      if let pruned = deployment.eventsPrunedAt {
+        header += "\nstep-by-step reports dropped \(Output.date(pruned)) (statusRetention); final states kept"
+      }
       if let parent = deployment.linkedTo { header += "\nrollback of \(parent)" }
       if !deployment.rolledBackBy.isEmpty {
         header += "\nrolled back by \(deployment.rolledBackBy.joined(separator: ", "))"

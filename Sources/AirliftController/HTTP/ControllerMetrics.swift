@@ -22,6 +22,7 @@ public final class ControllerMetrics: Sendable {
   private let rateLimited: Counter
   private let deviceEvents: Counter
   private let deviceEventsRefused: Counter
+  private let statusPruned: Counter
   private let totals = Mutex(Totals())
   private let publishes: Counter
   private let publishFailures: Counter
@@ -97,6 +98,10 @@ public final class ControllerMetrics: Sendable {
       descriptor: Self.metric(
         "airlift_device_events_refused_total",
         "Telemetry events refused (malformed, too large, from a device the controller does not know)."))
+    statusPruned = registry.makeCounter(
+      descriptor: Self.metric(
+        "airlift_status_events_pruned_total",
+        "Status reports of finished deployments dropped after statusRetention.days (final states stay)."))
   }
 
   /// Artifact bytes handed to connections since the start (resumed
@@ -148,6 +153,7 @@ public final class ControllerMetrics: Sendable {
   func deviceMessageRateLimited() { rateLimited.increment() }
   func deviceEventsStored(_ count: Int) { deviceEvents.increment(by: Int64(count)) }
   func deviceEventsRefused(_ count: Int) { deviceEventsRefused.increment(by: Int64(count)) }
+  func statusEventsPruned(_ count: Int) { statusPruned.increment(by: Int64(count)) }
 
   /// Counts one HTTP request by its route pattern (not its path: ids would make a series each) and status.
   func httpRequest(route: String, method: String, status: Int) {

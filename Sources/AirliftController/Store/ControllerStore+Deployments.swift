@@ -466,6 +466,7 @@ extension ControllerStore {
     deployment.downloadTimeout = row["download_timeout"]
     deployment.installTimeout = row["install_timeout"]
     deployment.steps = Self.steps(row["steps"])
+    deployment.eventsPrunedAt = row["events_pruned_at"]
     if let name: String = row["flow_name"], let version: Int = row["flow_version"] {
       deployment.flow = API.FlowRef(name: name, version: version)
     }

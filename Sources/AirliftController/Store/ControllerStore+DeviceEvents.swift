@@ -30,10 +30,8 @@ extension ControllerStore {
   /// Drops every event received more than `maxAgeDays` ago; returns how many went.
   @discardableResult
   public func pruneDeviceEvents(retention: EventRetention, now: Date = Date()) async throws -> Int {
-    let cutoff = now.addingTimeInterval(-Double(retention.maxAgeDays) * 86_400)
-    return try await db.write { db in
-      try db.execute(sql: "DELETE FROM device_event WHERE received_at < ?", arguments: [cutoff])
-    }
+    try await pruneDeviceEvents(
+      before: now.addingTimeInterval(-Double(retention.maxAgeDays) * 86_400), batch: StatusRetention().batch)
   }
 
   /// A device's events, newest first: of one kind, since a time, at most `limit`.

@@ -3,7 +3,7 @@
 /// and dates `timestamptz`, so the store's SQL reads the same on both;
 /// `deployment.rowid` stands in for SQLite's implicit insertion order.
 enum PostgresSchema {
-  static let migrations: [SQLMigration] = steps + repositorySteps + certificateSteps
+  static let migrations: [SQLMigration] = steps + repositorySteps + certificateSteps + retentionSteps
 
   /// The steps up to v32, in one list as they were written.
   static let steps: [SQLMigration] = [

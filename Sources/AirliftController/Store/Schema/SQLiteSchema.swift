@@ -1,7 +1,7 @@
 /// The SQLite schema, one step per release since the first; the ids are the
 /// GRDB migrator's, so databases created before the store seam carry on.
 enum SQLiteSchema {
-  static let migrations: [SQLMigration] = steps + repositorySteps + certificateSteps
+  static let migrations: [SQLMigration] = steps + repositorySteps + certificateSteps + retentionSteps
 
   /// The steps up to v32, in one list as they were written.
   static let steps: [SQLMigration] = [
