@@ -5,8 +5,51 @@ import Foundation
 /// The controller's database, worked on directly (not through a controller).
 struct Store: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "The controller's database: move an installation from SQLite to PostgreSQL.",
-    subcommands: [Migrate.self])
+    abstract: "The controller's database: back it up, restore it, move it from SQLite to PostgreSQL.",
+    subcommands: [Backup.self, Restore.self, Migrate.self])
+
+  struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Write a backup of the store to a new file; the controller may keep running.",
+      discussion: """
+        SQLite: the online backup API copies the database as it is at one moment into a new SQLite file, \
+        then checks its integrity. PostgreSQL: pg_dump's custom format (restore with this command or pg_restore). \
+        The password of a postgres:// location goes to pg_dump in its environment, never on its command line.
+        """)
+    @Option(help: "The store: sqlite:PATH (e.g. sqlite:DATA/controller.sqlite) or postgres://USER@HOST:PORT/DB.")
+    var store: String
+    @Option(help: "The backup file to write (it must not exist).") var out: String
+
+    func run() async throws {
+      let started = Date()
+      try await StoreBackup.backup(location: store, to: out)
+      let size = (try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0
+      print(
+        "backed up \(store) to \(out) (\(Output.bytes(Int64(size)))) in \(String(format: "%.1f", Date().timeIntervalSince(started))) s"
+      )
+    }
+  }
+
+  struct Restore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Restore a backup into a store; stop the controller first.",
+      discussion: """
+        The store must be empty (no SQLite file there yet, or a PostgreSQL database without tables) unless \
+        --replace. After the restore the store is opened once, which applies the migrations a backup from an older \
+        release lacks, and every table's rows are counted.
+        """)
+    @Option(help: "The store to restore into: sqlite:PATH or postgres://USER@HOST:PORT/DB.") var store: String
+    @Option(name: .customLong("from"), help: "The backup file.") var file: String
+    @Flag(help: "Overwrite a store that holds data.") var replace = false
+    @Flag(help: "Print JSON instead of a table.") var json = false
+
+    func run() async throws {
+      let counts = try await StoreBackup.restore(from: file, to: store, replace: replace)
+      if json { return print(Output.json(Dictionary(uniqueKeysWithValues: counts))) }
+      print(Output.table(["TABLE", "ROWS"], counts.map { [$0.0, "\($0.1)"] }))
+      print("restored \(file) into \(store): \(counts.map(\.1).reduce(0, +)) rows in \(counts.count) tables")
+    }
+  }
 
   struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

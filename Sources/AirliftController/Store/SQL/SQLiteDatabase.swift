@@ -29,6 +29,32 @@ public final class SQLiteDatabase: SQLDatabase {
     try await body()
   }
 
+  /// Copies the whole database into a new file at `path` with SQLite's online backup API, while the controller
+  /// goes on writing (the copy is one consistent moment); then checks the copy's integrity.
+  public func backup(to path: String) throws {
+    let copy = try DatabaseQueue(path: path)
+    try pool.backup(to: copy)
+    let check = try copy.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    try copy.close()
+    guard check == ["ok"] else {
+      throw StoreBackupError.damaged(path: path, report: check.prefix(5).joined(separator: "; "))
+    }
+  }
+
+  /// Puts the backup file at `path` in place of this database's contents, page by page (the controller must be
+  /// stopped: it would not see the change).
+  public func restore(from path: String) throws {
+    let backup = try DatabaseQueue(path: path, configuration: Self.readOnly)
+    try backup.backup(to: pool)
+    try backup.close()
+  }
+
+  private static var readOnly: Configuration {
+    var configuration = Configuration()
+    configuration.readonly = true
+    return configuration
+  }
+
   /// Applies the missing steps in one IMMEDIATE transaction, which takes
   /// SQLite's write lock first, so two processes opening a new file do not
   /// both create it. Applied ids go in GRDB's `grdb_migrations` table, the
