@@ -30,6 +30,14 @@ extension ControllerClient {
       path: "/api/v1/releases/\(Self.escape(package))/\(Self.escape(version))/assets", as: API.Release.self)
   }
 
+  /// Deletes a release no live deployment names and no device runs; says what went with it.
+  public func deleteRelease(package: String, version: String) async throws -> API.DeletedRelease {
+    var request = HTTPClientRequest(
+      url: "\(baseURL)/api/v1/releases/\(Self.escape(package))/\(Self.escape(version))")
+    request.method = .DELETE
+    return try await send(request, as: API.DeletedRelease.self)
+  }
+
   public func sealRelease(package: String, version: String) async throws -> API.Release {
     try await send(
       json: [String: String](), method: .POST,

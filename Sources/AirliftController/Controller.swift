@@ -92,7 +92,7 @@ public struct Controller: Sendable {
           .init(
             service: RetentionSweeper(
               store: store, events: config.eventRetention, status: config.statusRetention, metrics: metrics,
-              logger: logger)),
+              blobs: blobs, logger: logger)),
           .init(service: app),
         ], gracefulShutdownSignals: signals,
         logger: logger))

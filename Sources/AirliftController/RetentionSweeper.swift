@@ -1,15 +1,18 @@
+import AirliftCore
 import Foundation
 import Logging
 import ServiceLifecycle
 
 /// Drops what is kept only for a while: at start, then every `statusRetention.every` seconds, finished
 /// deployments' status reports older than `statusRetention.days` and telemetry events older than
-/// `eventRetention.maxAgeDays` (the per-device count of events is kept as they arrive).
+/// `eventRetention.maxAgeDays` (the per-device count of events is kept as they arrive), and blobs no release
+/// holds that were uploaded over a day ago (an upload whose release is not made yet is younger).
 struct RetentionSweeper: Service {
   let store: ControllerStore
   let events: EventRetention
   let status: StatusRetention
   let metrics: ControllerMetrics
+  let blobs: BlobStore
   let logger: Logger
 
   func run() async throws {
@@ -37,6 +40,16 @@ struct RetentionSweeper: Service {
       }
     } catch {
       logger.error("could not drop old status reports: \(error)")
+    }
+    do {
+      let unheld = try await store.collectBlobs(before: now.addingTimeInterval(-86_400))
+      await store.removeUnlistedFiles(unheld.map(\.sha256), from: blobs, logger: logger)
+      if !unheld.isEmpty {
+        logger.info(
+          "removed \(unheld.count) blob(s) no release holds, \(ByteCount.text(unheld.reduce(0) { $0 + $1.size }))")
+      }
+    } catch {
+      logger.error("could not collect unused blobs: \(error)")
     }
     do {
       let dropped = try await store.pruneDeviceEvents(retention: events, now: now)

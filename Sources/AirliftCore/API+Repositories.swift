@@ -106,3 +106,29 @@ public struct RepositoryScope: Codable, Sendable, Equatable {
     return role.covers(granted) ? granted : role
   }
 }
+
+extension API {
+  /// `DELETE /api/v1/releases/{package}/{version}`: what went with it.
+  public struct DeletedRelease: Codable, Sendable, Equatable {
+    public var package: String
+    public var version: String
+    /// Tags that named it.
+    public var tags: [String]
+    /// Finished deployments of it whose records went too.
+    public var deployments: [String]
+    /// Blobs (assets, chunk indexes, packs) no other release held, now removed.
+    public var blobs: [String]
+    public var bytes: Int64
+
+    public init(
+      package: String, version: String, tags: [String], deployments: [String], blobs: [String], bytes: Int64
+    ) {
+      self.package = package
+      self.version = version
+      self.tags = tags
+      self.deployments = deployments
+      self.blobs = blobs
+      self.bytes = bytes
+    }
+  }
+}

@@ -8,7 +8,7 @@ struct Release: AsyncParsableCommand {
     abstract: "Publish and inspect releases.",
     subcommands: [
       Create.self, Upload.self, AddAsset.self, Seal.self, Resolve.self, Sign.self, List.self, Show.self,
-      Estimate.self, Policy.self, Attach.self, Meta.self,
+      Estimate.self, Policy.self, Attach.self, Meta.self, Delete.self,
     ])
 
   struct Create: AsyncParsableCommand {

@@ -108,6 +108,27 @@ extension Release {
     }
   }
 
+  struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Delete a release no live deployment names and no device runs (admins).",
+      discussion: """
+        Its tags, its finished deployments' records and every blob no other release holds go with it (the files \
+        too). A release in use is refused, naming the live deployments and the devices that run it.
+        """)
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The release, as PACKAGE@VERSION.") var release: String
+
+    func run() async throws {
+      let (package, version) = try ReleaseName.parse(release)
+      let deleted = try await connection.withClient { try await $0.deleteRelease(package: package, version: version) }
+      if connection.json { return print(Output.json(deleted)) }
+      print(
+        "deleted \(deleted.package)@\(deleted.version): \(deleted.blobs.count) blob(s), \(Output.bytes(deleted.bytes)) freed"
+          + (deleted.tags.isEmpty ? "" : "; tags \(deleted.tags.joined(separator: ", "))")
+          + (deleted.deployments.isEmpty ? "" : "; records of \(deleted.deployments.count) finished deployment(s)"))
+    }
+  }
+
   struct Resolve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the version a tag names now: PACKAGE:TAG.")
     @OptionGroup var connection: ConnectionOptions

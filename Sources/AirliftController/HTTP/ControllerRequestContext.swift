@@ -219,6 +219,8 @@ struct ErrorMappingMiddleware: RouterMiddleware {
       throw error
     } catch let error as APIError {
       return error
+    } catch let error as ReleaseInUse {
+      return APIError(status: .conflict, code: "release_in_use", message: error.description)
     } catch let error as RepositoryError {
       return APIError(status: HTTPResponse.Status(code: error.status), code: error.code, message: error.description)
     } catch let error as StoreError {

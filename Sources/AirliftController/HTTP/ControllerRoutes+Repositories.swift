@@ -42,6 +42,15 @@ extension ControllerRoutes {
     return try await Self.json(try store.addAsset(ref, asset), status: .created, context: context)
   }
 
+  /// `DELETE /api/v1/releases/{package}/{version}` (admins): a release no live deployment names and no device
+  /// runs, with its tags, its finished deployments' records and the blobs only it held (their files too).
+  @Sendable func deleteRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
+    try Self.requireAdmin(context)
+    let deleted = try await store.deleteRelease(try Self.releaseRef(context))
+    await store.removeUnlistedFiles(deleted.blobs, from: blobs, logger: context.logger)
+    return try Self.json(deleted, context: context)
+  }
+
   /// `POST /api/v1/releases/{package}/{version}/seal`: fixes a draft's assets.
   @Sendable func sealRelease(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     try await Self.json(try store.sealRelease(try Self.releaseRef(context)), context: context)

@@ -83,6 +83,7 @@ struct ControllerRoutes {
     api.get("packages/:package/tags/:tag", use: resolveTag)
     api.post("releases/:package/:version/assets", use: addReleaseAsset)
     api.post("releases/:package/:version/seal", use: sealRelease)
+    api.delete("releases/:package/:version", use: deleteRelease)
     api.get("repositories", use: listRepositories)
     api.post("repositories", use: createRepository)
     api.get("repositories/:repository", use: showRepository)

@@ -19,8 +19,8 @@ enum RepositoryAccess {
     if let area, packageAreas.contains(area), segments.count >= 4 {
       let package = String(segments[3]).removingPercentEncoding ?? String(segments[3])
       guard (try? Names.validatePackage(package)) != nil else { return nil }  // the handler says what is wrong
-      return check(
-        reads ? .reader : .deployer, in: Names.repository(of: package), actor: actor, role: role, scope: scope)
+      let needed: API.Role = reads ? .reader : method == .delete ? .admin : .deployer
+      return check(needed, in: Names.repository(of: package), actor: actor, role: role, scope: scope)
     }
     if reads { return nil }
     let last = segments.last

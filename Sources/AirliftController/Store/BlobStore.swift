@@ -2,6 +2,7 @@ import AirliftCompression
 import AirliftCore
 import AirliftCrypto
 import Foundation
+import Logging
 import NIOPosix
 
 /// Content-addressed files: each blob lives once, at `blobs/<sha256>`.
@@ -23,6 +24,19 @@ public struct BlobStore: Sendable {
   }
 
   public func path(sha256: String) -> String { "\(directory)/\(sha256)" }
+
+  /// Removes the files of blobs the store no longer lists; one that is already gone is not an error.
+  public func remove(_ digests: [String], logger: Logger) {
+    for digest in digests where (try? Names.validateDigest(digest)) != nil {
+      do {
+        try FileManager.default.removeItem(atPath: path(sha256: digest))
+      } catch let error as CocoaError where error.code == .fileNoSuchFile {
+        continue
+      } catch {
+        logger.warning("could not remove blob \(digest): \(error)")
+      }
+    }
+  }
 
   /// Writes a stream of chunks to a temporary file while hashing it, then
   /// moves it to its content address. Returns its digest and size. More than
