@@ -161,8 +161,8 @@ struct OpenAPIConformanceTests {
           #expect(allow == methods, "\(method) \(path): Allow is \(allow.sorted()), documented \(methods.sorted())")
         }
       }
-      // A templated path too: DELETE on a release (GET only) names GET.
-      var delete = HTTPClientRequest(url: fleet.controllerURL + "/api/v1/releases/app/1.0.0")
+      // A templated path too: DELETE on a release's manifest (GET only) names GET.
+      var delete = HTTPClientRequest(url: fleet.controllerURL + "/api/v1/releases/app/1.0.0/manifest")
       delete.method = .DELETE
       let refused = try await http.execute(delete, timeout: requestTimeout)
       #expect(refused.status == .methodNotAllowed && refused.headers.first(name: "Allow") == "GET")
