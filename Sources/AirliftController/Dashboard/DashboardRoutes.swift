@@ -134,8 +134,7 @@ struct DashboardRoutes {
       filterError = ErrorMappingMiddleware.map(error, logger: context.logger).message
     }
     let summary = try await store.fleetSummary()
-    let soon = Date().addingTimeInterval(30 * 86_400)
-    let expiring = try await store.certificateExpiries().values.filter { $0 < soon }.count
+    let expiring = try await store.certificatesExpiring()
     let pageCount = max(1, (devices.count + Self.pageSize - 1) / Self.pageSize)
     let page = min(requestedPage, pageCount)
     let shown = devices.dropFirst((page - 1) * Self.pageSize).prefix(Self.pageSize)

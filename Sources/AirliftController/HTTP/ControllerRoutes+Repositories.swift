@@ -20,7 +20,7 @@ extension ControllerRoutes {
 
   @Sendable func showRepository(_ request: Request, context: ControllerRequestContext) async throws -> Response {
     let name = try context.pathParameter("repository")
-    try RepositoryAccess.require(.reader, for: "\(name)/x", context)
+    try RepositoryAccess.require(.reader, inRepository: name, context)
     return try await Self.json(try store.repository(name), context: context)
   }
 

@@ -156,10 +156,9 @@ struct ControllerRoutes {
 
   /// `GET /metrics` (operators): the Prometheus text exposition.
   @Sendable func metricsExposition(_ request: Request, context: ControllerRequestContext) async throws -> Response {
-    let soon = Date().addingTimeInterval(30 * 86_400)
     let snapshot = await ControllerMetrics.Snapshot(
       fleet: try store.fleetSummary(), deployments: try store.deploymentCounts(), publishes: health.mqttPublishes,
-      certificatesExpiring: try store.certificateExpiries().values.filter { $0 < soon }.count)
+      certificatesExpiring: try store.certificatesExpiring())
     return Response(
       status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
       body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(snapshot))))

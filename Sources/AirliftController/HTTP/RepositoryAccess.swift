@@ -32,10 +32,14 @@ enum RepositoryAccess {
 
   /// Refuses unless the caller has `needed` in the repository of `package` (always passes without a limit).
   static func require(_ needed: API.Role, for package: String, _ context: ControllerRequestContext) throws {
+    try require(needed, inRepository: Names.repository(of: package), context)
+  }
+
+  static func require(_ needed: API.Role, inRepository repository: String, _ context: ControllerRequestContext)
+    throws
+  {
     guard let scope = context.scope, case .operator(let actor, let role) = context.identity else { return }
-    if let refusal = check(needed, in: Names.repository(of: package), actor: actor, role: role, scope: scope) {
-      throw refusal
-    }
+    if let refusal = check(needed, in: repository, actor: actor, role: role, scope: scope) { throw refusal }
   }
 
   /// Whether the caller may read the repository of `package` (lists leave out the rest).

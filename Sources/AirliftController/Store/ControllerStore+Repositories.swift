@@ -21,8 +21,9 @@ extension ControllerStore {
   /// Every repository, by name, with its packages.
   public func repositories() async throws -> [API.Repository] {
     try await db.read { db in
-      try String.fetchAll(db, sql: "SELECT name FROM repository ORDER BY name").map {
-        try Self.repository($0, db: db)
+      let counts = try Self.packageCounts(db)
+      return try SQLRow.fetchAll(db, sql: "SELECT * FROM repository ORDER BY name").map {
+        Self.repository(row: $0, counts: counts)
       }
     }
   }
@@ -55,12 +56,22 @@ extension ControllerStore {
     guard let row = try SQLRow.fetchOne(db, sql: "SELECT * FROM repository WHERE name = ?", arguments: [name]) else {
       throw RepositoryError.notFound(name)
     }
-    // Grouped in SQL, matched here: the same on both databases (a package's repository is its name's prefix).
-    let counts = try SQLRow.fetchAll(db, sql: "SELECT package, count(*) AS n FROM release GROUP BY package")
-      .filter { Names.repository(of: $0["package"]) == name }
+    return repository(row: row, counts: try packageCounts(db))
+  }
+
+  /// Versions per package, grouped in SQL and matched to repositories here: the same on both databases (a
+  /// package's repository is its name's prefix).
+  private static func packageCounts(_ db: any SQLConnection) throws -> [(package: String, versions: Int)] {
+    try SQLRow.fetchAll(db, sql: "SELECT package, count(*) AS n FROM release GROUP BY package ORDER BY package")
+      .map { ($0["package"], $0["n"]) }
+  }
+
+  private static func repository(row: SQLRow, counts: [(package: String, versions: Int)]) -> API.Repository {
+    let name: String = row["name"]
+    let own = counts.filter { Names.repository(of: $0.package) == name }
     return API.Repository(
       name: name, description: row["description"], createdAt: row["created_at"], createdBy: row["created_by"],
-      packages: counts.map { $0["package"] as String }.sorted(), releases: counts.reduce(0) { $0 + ($1["n"] as Int) })
+      packages: own.map(\.package), releases: own.reduce(0) { $0 + $1.versions })
   }
 
   // MARK: Draft versions

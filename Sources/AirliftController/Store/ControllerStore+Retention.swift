@@ -18,22 +18,13 @@ extension ControllerStore {
     before cutoff: Date, batch: Int, now: Date = Date(), onBatch: @Sendable (Int) -> Void = { _ in }
   ) async throws -> StatusSweep {
     let live = [DeploymentStatus.scheduled, .active, .paused].map(\.rawValue)
-    var dropped = 0
-    while true {
-      let deleted = try await db.write { db in
-        try db.execute(
-          sql: """
-            DELETE FROM status_event WHERE id IN (
-              SELECT id FROM status_event WHERE received_at < ? AND NOT EXISTS (
-                SELECT 1 FROM deployment WHERE deployment.id = status_event.deployment_id AND deployment.status IN (?, ?, ?))
-              ORDER BY id LIMIT ?)
-            """, arguments: [cutoff, live[0], live[1], live[2], batch])
-      }
-      dropped += deleted
-      onBatch(deleted)
-      if deleted < batch { break }
-      await Task.yield()
-    }
+    let dropped = try await deleteInBatches(
+      """
+      DELETE FROM status_event WHERE id IN (
+        SELECT id FROM status_event WHERE received_at < ? AND NOT EXISTS (
+          SELECT 1 FROM deployment WHERE deployment.id = status_event.deployment_id AND deployment.status IN (?, ?, ?))
+        ORDER BY id LIMIT ?)
+      """, [cutoff, live[0], live[1], live[2], batch], batch: batch, onBatch: onBatch)
     let marked = try await db.write { db in
       try db.execute(
         sql: """
@@ -47,16 +38,20 @@ extension ControllerStore {
 
   /// Drops telemetry events older than `cutoff`, `batch` rows per transaction; returns how many.
   public func pruneDeviceEvents(before cutoff: Date, batch: Int) async throws -> Int {
+    try await deleteInBatches(
+      "DELETE FROM device_event WHERE id IN (SELECT id FROM device_event WHERE received_at < ? ORDER BY id LIMIT ?)",
+      [cutoff, batch], batch: batch)
+  }
+
+  /// Runs `sql` (a DELETE of at most `batch` rows) in its own transaction until it deletes fewer; the total.
+  private func deleteInBatches(
+    _ sql: String, _ arguments: SQLArguments, batch: Int, onBatch: @Sendable (Int) -> Void = { _ in }
+  ) async throws -> Int {
     var dropped = 0
     while true {
-      let deleted = try await db.write { db in
-        try db.execute(
-          sql: """
-            DELETE FROM device_event WHERE id IN (
-              SELECT id FROM device_event WHERE received_at < ? ORDER BY id LIMIT ?)
-            """, arguments: [cutoff, batch])
-      }
+      let deleted = try await db.write { db in try db.execute(sql: sql, arguments: arguments) }
       dropped += deleted
+      onBatch(deleted)
       if deleted < batch { return dropped }
       await Task.yield()
     }

@@ -18,6 +18,12 @@ extension ControllerStore {
     }
   }
 
+  /// Devices whose newest certificate (not revoked) expires within `days` or has expired.
+  public func certificatesExpiring(within days: Double = 30, now: Date = Date()) async throws -> Int {
+    let soon = now.addingTimeInterval(days * 86_400)
+    return try await certificateExpiries().values.filter { $0 < soon }.count
+  }
+
   /// Each device's latest certificate expiry among its certificates not revoked.
   public func certificateExpiries() async throws -> [String: Date] {
     try await db.read { db in
